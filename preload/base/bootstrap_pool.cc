@@ -1,0 +1,40 @@
+// preload/base/bootstrap_pool.cc: see bootstrap_pool.h.
+#include "preload/base/bootstrap_pool.h"
+
+#include <atomic>
+#include <cstdint>
+
+namespace allocwatch::preload {
+namespace {
+
+constexpr size_t kPoolSize = 256 * 1024;
+alignas(4096) constinit unsigned char g_pool[kPoolSize] = {};
+constinit std::atomic<size_t> g_used{0};
+
+}  // namespace
+
+void* BootstrapAllocate(size_t size, size_t alignment) {
+  if (alignment < 16) alignment = 16;
+  size_t old_used = g_used.load(std::memory_order_relaxed);
+  for (;;) {
+    // Room for a 16-byte size header just before the returned pointer.
+    size_t start = (old_used + 16 + alignment - 1) & ~(alignment - 1);
+    if (start > kPoolSize || size > kPoolSize - start) return nullptr;
+    if (g_used.compare_exchange_weak(old_used, start + size, std::memory_order_relaxed)) {
+      *reinterpret_cast<size_t*>(g_pool + start - 16) = size;
+      return g_pool + start;  // static storage: already zero
+    }
+  }
+}
+
+bool BootstrapContains(const void* p) {
+  auto addr = reinterpret_cast<uintptr_t>(p);
+  auto base = reinterpret_cast<uintptr_t>(g_pool);
+  return addr >= base && addr < base + kPoolSize;
+}
+
+size_t BootstrapSize(const void* p) {
+  return *reinterpret_cast<const size_t*>(static_cast<const unsigned char*>(p) - 16);
+}
+
+}  // namespace allocwatch::preload

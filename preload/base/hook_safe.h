@@ -1,0 +1,13 @@
+// preload/base/hook_safe.h: marker and rules for code that runs inside an allocation hook.
+//
+// Hook-safe code may call only: the real allocator functions (hooks/real_functions.h), raw
+// system calls, atomics, initial-exec thread-locals, unw_backtrace, and other hook-safe code in
+// base/. It must never use stdio, iostreams, spdlog, std::string, containers with the default
+// allocator, getenv after start-up, or dlsym outside start-up. Every header that is hook-safe
+// includes this one as its first include, so a reader can tell at a glance.
+#pragma once
+
+#define ALLOCWATCH_HOOK_SAFE 1
+#define ALLOCWATCH_ALWAYS_INLINE inline __attribute__((always_inline))
+#define ALLOCWATCH_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ALLOCWATCH_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -1,0 +1,36 @@
+// preload/base/raw_io.h: system-call level I/O that never allocates.
+//
+// Hook-safe. Thread-safe (each call is independent). Used for /proc reads, the recording file
+// and allocwatch's own diagnostics on stderr (prefixed "allocwatch: ").
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace allocwatch::preload {
+
+// write(2) until done, retrying on EINTR. Returns false on any other error.
+bool WriteAll(int fd, const void* data, size_t size);
+
+// Reads up to size-1 bytes of `path` into buf and NUL-terminates. Returns the byte count or -1.
+long ReadSmallFile(const char* path, char* buf, size_t size);
+
+// Writes "allocwatch: " + message + "\n" to stderr with one write.
+void RawLog(const char* message);
+void RawLog2(const char* message, const char* detail);
+
+// Parses a non-negative decimal at *p, advancing p; returns 0 if none.
+uint64_t ParseDecimal(const char*& p);
+
+// Formats v in decimal into buf (at least 21 bytes), returns the length.
+size_t FormatDecimal(uint64_t v, char* buf);
+
+// Current CLOCK_MONOTONIC time in nanoseconds.
+uint64_t MonotonicNs();
+uint64_t RealtimeNs();
+
+// Thread id without libc caching surprises.
+uint32_t CurrentTid();
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,282 @@
+// preload/format/record_format.h: the allocwatch recording format (see preload/FORMAT.md).
+//
+// Hook-safe: plain structs and constants only, no allocation, no library calls. Shared by the
+// writer inside the target (preload/) and the offline reader (report/). Every record starts with
+// a RecordHeader; its `size` is the whole record in bytes, a multiple of 8. Integers are
+// little-endian (the recording machine's order; only x86_64 and aarch64 are supported).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace allocwatch::format {
+
+inline constexpr char kMagic[8] = {'A', 'W', 'T', 'R', 'A', 'C', 'E', '\0'};
+inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kMaxRecordSize = 1u << 24;  // readers treat larger sizes as damage
+inline constexpr uint32_t kMaxStackDepth = 128;
+inline constexpr uint32_t kMaxBuildIdSize = 32;
+
+// The first 16 bytes of a recording.
+struct FileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;  // sizeof(FileHeader); records start right after it
+};
+static_assert(sizeof(FileHeader) == 16);
+
+enum class RecordType : uint16_t {
+  kProcess = 1,       // ProcessRecord + exe, cmdline, kernel release, boot id
+  kModuleLoad = 2,    // ModuleLoadRecord + path
+  kModuleUnload = 3,  // ModuleUnloadRecord
+  kThread = 4,        // ThreadRecord
+  kStack = 5,         // StackRecord + depth x uint64_t return addresses
+  kAlloc = 6,         // AllocRecord
+  kFree = 7,          // FreeRecord
+  kMmap = 8,          // MmapRecord
+  kMunmap = 9,        // MunmapRecord
+  kMremap = 10,       // MremapRecord
+  kSnapshot = 11,     // SnapshotRecord
+  kFailure = 12,      // FailureRecord
+  kLive = 13,         // LiveRecord + count x LiveEntry
+  kExec = 14,         // ExecRecord + path
+  kEnd = 15,          // EndRecord
+  kLost = 16,         // LostRecord
+};
+
+// The call that produced an event.
+enum class Call : uint16_t {
+  kMalloc = 1,
+  kCalloc = 2,
+  kRealloc = 3,
+  kReallocArray = 4,
+  kPosixMemalign = 5,
+  kAlignedAlloc = 6,
+  kMemalign = 7,
+  kValloc = 8,
+  kPvalloc = 9,
+  kFree = 10,
+  kMmap = 11,
+  kMmap64 = 12,
+  kMunmap = 13,
+  kMremap = 14,
+};
+inline constexpr uint16_t kMaxCall = 14;
+
+struct RecordHeader {
+  uint16_t type;   // RecordType
+  uint16_t flags;  // record-specific, 0 unless stated
+  uint32_t size;   // whole record, header included, multiple of 8
+};
+static_assert(sizeof(RecordHeader) == 8);
+
+inline constexpr uint32_t kProcessFlagExact = 1;       // every allocation recorded
+inline constexpr uint32_t kProcessFlagForkChild = 2;   // started by fork() of a recorded process
+
+// Times are nanoseconds of CLOCK_MONOTONIC since ProcessRecord::start_monotonic_ns.
+struct ProcessRecord {
+  RecordHeader header;
+  uint32_t pid;
+  uint32_t ppid;
+  uint64_t session_id;          // shared by every process of one `allocwatch run`; 0 if none
+  uint64_t start_realtime_ns;   // CLOCK_REALTIME at start
+  uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC at start
+  uint64_t sample_bytes;        // mean sampling period T; 1 means exact
+  uint32_t page_size;
+  uint32_t flags;               // kProcessFlag*
+  uint32_t exe_size;            // then exe path bytes
+  uint32_t cmdline_size;        // then argv bytes, each argument NUL-terminated
+  uint32_t kernel_size;         // then uname release
+  uint32_t boot_id_size;        // then /proc/sys/kernel/random/boot_id (no newline)
+};
+static_assert(sizeof(ProcessRecord) == 72);
+
+struct ModuleLoadRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t load_bias;  // runtime address = ELF virtual address + load_bias
+  uint64_t start;      // lowest mapped runtime address of its PT_LOAD segments
+  uint64_t end;        // one past the highest
+  uint32_t module_id;
+  uint16_t build_id_size;
+  uint16_t path_size;  // then path bytes
+  uint8_t build_id[kMaxBuildIdSize];
+};
+static_assert(sizeof(ModuleLoadRecord) == 80);
+
+struct ModuleUnloadRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint32_t module_id;
+  uint32_t reserved;
+};
+static_assert(sizeof(ModuleUnloadRecord) == 24);
+
+struct ThreadRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint32_t tid;
+  uint32_t reserved;
+  char name[16];  // comm of the thread when first seen, NUL-padded
+};
+static_assert(sizeof(ThreadRecord) == 40);
+
+// Return addresses, innermost first; the first is inside the hooked call's caller.
+struct StackRecord {
+  RecordHeader header;
+  uint32_t stack_id;  // 1-based; 0 means "no stack"
+  uint32_t depth;     // then depth x uint64_t
+};
+static_assert(sizeof(StackRecord) == 16);
+
+// header.flags of AllocRecord: kAllocFlagRestored when a failed realloc left the block in place
+// (it was written as freed just before the call); readers put it back without counting it twice.
+inline constexpr uint16_t kAllocFlagRestored = 1;
+struct AllocRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint64_t size;       // requested bytes (calloc: n*size; realloc: new size)
+  uint32_t stack_id;
+  uint32_t tid;
+  uint16_t call;       // Call
+  uint16_t reserved0;
+  uint32_t reserved1;
+};
+static_assert(sizeof(AllocRecord) == 48);
+
+// header.flags of FreeRecord: kFreeFlagRealloc when freed by realloc (the new block follows).
+inline constexpr uint16_t kFreeFlagRealloc = 1;
+struct FreeRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint32_t tid;
+  uint16_t call;
+  uint16_t reserved;
+};
+static_assert(sizeof(FreeRecord) == 32);
+
+struct MmapRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint64_t length;
+  uint64_t offset;
+  uint32_t stack_id;
+  uint32_t tid;
+  int32_t prot;
+  int32_t flags;
+  int32_t fd;
+  uint16_t call;
+  uint16_t reserved;
+};
+static_assert(sizeof(MmapRecord) == 64);
+
+struct MunmapRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint64_t length;
+  uint32_t tid;
+  uint32_t reserved;
+};
+static_assert(sizeof(MunmapRecord) == 40);
+
+struct MremapRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t old_address;
+  uint64_t old_length;
+  uint64_t new_address;
+  uint64_t new_length;
+  uint32_t stack_id;
+  uint32_t tid;
+  int32_t flags;
+  uint32_t reserved;
+};
+static_assert(sizeof(MremapRecord) == 64);
+
+// Whole-process figures at one instant. Heap figures count malloc_usable_size bytes of every
+// call (sampled or not), so they are exact in every mode.
+struct SnapshotRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t heap_allocated_bytes;  // cumulative
+  uint64_t heap_freed_bytes;      // cumulative
+  uint64_t alloc_calls;           // cumulative
+  uint64_t free_calls;            // cumulative
+  uint64_t mmap_live_bytes;       // bytes mapped through the hooked mmap calls, not yet unmapped
+  uint64_t rss_bytes;             // /proc/self/statm resident
+  uint64_t vm_size_bytes;         // /proc/self/statm size
+  uint64_t lost_events;           // cumulative events that could not be written
+};
+static_assert(sizeof(SnapshotRecord) == 80);
+
+// An allocation call that failed: NULL / MAP_FAILED / non-zero from posix_memalign / -1 from
+// munmap. Written and flushed to the file before the hook returns.
+struct FailureRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t args[4];     // the call's arguments in order (unused ones 0)
+  int64_t result;       // posix_memalign's return code, or -1
+  uint32_t stack_id;
+  uint32_t tid;
+  int32_t error;        // errno after the call (posix_memalign: its return code)
+  uint16_t call;        // Call
+  uint16_t reserved;
+};
+static_assert(sizeof(FailureRecord) == 72);
+
+// At exit: allocations still live (sampled ones; in exact mode all of them). A process may write
+// several LiveRecords; together they form the list.
+inline constexpr uint16_t kLiveKindHeap = 1;
+inline constexpr uint16_t kLiveKindMmap = 2;
+struct LiveEntry {
+  uint64_t address;
+  uint64_t size;
+  uint32_t stack_id;
+  uint16_t kind;  // kLiveKind*
+  uint16_t call;  // Call that made it
+};
+static_assert(sizeof(LiveEntry) == 24);
+
+struct LiveRecord {
+  RecordHeader header;
+  uint32_t count;  // then count x LiveEntry
+  uint32_t reserved;
+};
+static_assert(sizeof(LiveRecord) == 16);
+
+// The process image was replaced by execve; the new image writes its own recording.
+struct ExecRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint32_t path_size;  // then path bytes
+  uint32_t reserved;
+};
+static_assert(sizeof(ExecRecord) == 24);
+
+inline constexpr uint32_t kEndReasonExit = 1;   // exit() / return from main
+inline constexpr uint32_t kEndReasonUExit = 2;  // _exit() / _Exit()
+struct EndRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t live_count;   // entries in the LiveRecords before it
+  uint64_t lost_events;  // events that could not be written over the whole run
+  uint32_t reason;       // kEndReason*
+  int32_t exit_status;   // for _exit, its argument; -1 when unknown
+};
+static_assert(sizeof(EndRecord) == 40);
+
+// Events dropped because the file could not be written (disk full, descriptor closed).
+struct LostRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t events;
+};
+static_assert(sizeof(LostRecord) == 24);
+
+constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
+
+}  // namespace allocwatch::format

@@ -1,0 +1,34 @@
+// preload/hooks/counters.h: lock-free per-thread allocation counters and their sum.
+//
+// Hook-safe. Threads claim a slot from a static table on first use and give it back at thread
+// exit (the figures move to shared totals). With every slot taken, threads count into the
+// shared totals with atomic adds.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstdint>
+
+#include "preload/hooks/thread_state.h"
+
+namespace allocwatch::preload {
+
+struct CounterTotals {
+  uint64_t allocated_bytes = 0;
+  uint64_t freed_bytes = 0;
+  uint64_t alloc_calls = 0;
+  uint64_t free_calls = 0;
+};
+
+// Called once at start-up (creates the thread-exit key).
+void InitCounters();
+
+void CountAlloc(ThreadState& thread, uint64_t usable_bytes);
+void CountFree(ThreadState& thread, uint64_t usable_bytes);
+
+// Sum over live threads and retired ones. Approximate while threads run, exact when quiet.
+CounterTotals SumCounters();
+
+// In the child after fork: folds every slot but the calling thread's into the totals.
+void CountersAfterFork(ThreadState& thread);
+
+}  // namespace allocwatch::preload

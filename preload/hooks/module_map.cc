@@ -1,0 +1,210 @@
+// preload/hooks/module_map.cc: see module_map.h.
+#include "preload/hooks/module_map.h"
+
+#include <elf.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "preload/base/spinlock.h"
+#include "preload/format/record_format.h"
+#include "preload/hooks/record_writer.h"
+
+namespace allocwatch::preload {
+namespace {
+
+using format::ModuleLoadRecord;
+using format::ModuleUnloadRecord;
+
+constexpr int kMaxModules = 1024;
+constexpr size_t kMaxPath = 1024;
+
+struct Module {
+  uint64_t load_bias;
+  uint64_t start;
+  uint64_t end;
+  uint32_t id;
+  bool alive;
+  bool seen;  // found by the scan in progress
+  uint16_t build_id_size;
+  uint16_t path_size;
+  uint8_t build_id[format::kMaxBuildIdSize];
+  char path[kMaxPath];
+};
+
+constinit Spinlock g_lock;
+constinit Module g_modules[kMaxModules] = {};
+int g_count = 0;
+uint32_t g_next_id = 1;
+constinit char g_exe_path[kMaxPath] = {};
+
+void ReadBuildId(const dl_phdr_info* info, Module* m) {
+  m->build_id_size = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+    const char* end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const char* name = p + sizeof(ElfW(Nhdr));
+      const char* desc = name + ((note->n_namesz + 3) & ~3u);
+      if (desc + note->n_descsz > end) break;
+      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+          std::memcmp(name, "GNU", 4) == 0) {
+        uint32_t n = note->n_descsz < format::kMaxBuildIdSize ? note->n_descsz
+                                                               : format::kMaxBuildIdSize;
+        std::memcpy(m->build_id, desc, n);
+        m->build_id_size = static_cast<uint16_t>(n);
+        return;
+      }
+      p = desc + ((note->n_descsz + 3) & ~3u);
+    }
+  }
+}
+
+// Fills `m` from one loaded object; false for objects without a file (vdso).
+bool Describe(const dl_phdr_info* info, bool first, Module* m) {
+  const char* name = info->dlpi_name;
+  if (name == nullptr || name[0] == '\0') {
+    if (!first) return false;
+    name = g_exe_path;
+  }
+  if (name[0] != '/') return false;
+  m->load_bias = info->dlpi_addr;
+  m->start = ~uint64_t{0};
+  m->end = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uint64_t s = info->dlpi_addr + ph.p_vaddr;
+    if (s < m->start) m->start = s;
+    if (s + ph.p_memsz > m->end) m->end = s + ph.p_memsz;
+  }
+  if (m->end == 0) return false;
+  size_t n = strnlen(name, kMaxPath - 1);
+  std::memcpy(m->path, name, n);
+  m->path[n] = '\0';
+  m->path_size = static_cast<uint16_t>(n);
+  ReadBuildId(info, m);
+  return true;
+}
+
+struct ScanState {
+  Module found[kMaxModules];
+  int count;
+  bool first;
+};
+constinit ScanState g_scan = {};  // only used under g_lock
+
+int ScanCallback(dl_phdr_info* info, size_t, void* data) {
+  auto* scan = static_cast<ScanState*>(data);
+  if (scan->count < kMaxModules && Describe(info, scan->first, &scan->found[scan->count])) {
+    ++scan->count;
+  }
+  scan->first = false;
+  return 0;
+}
+
+void WriteLoad(const Module& m, uint64_t time_ns) {
+  ModuleLoadRecord r{};
+  uint32_t total = format::PaddedSize(sizeof(r) + m.path_size);
+  r.header = {static_cast<uint16_t>(format::RecordType::kModuleLoad), 0, total};
+  r.time_ns = time_ns;
+  r.load_bias = m.load_bias;
+  r.start = m.start;
+  r.end = m.end;
+  r.module_id = m.id;
+  r.build_id_size = m.build_id_size;
+  r.path_size = m.path_size;
+  std::memcpy(r.build_id, m.build_id, m.build_id_size);
+  static const char kZeros[8] = {};
+  Chunk chunks[3] = {{&r, sizeof(r)}, {m.path, m.path_size},
+                     {kZeros, total - sizeof(r) - m.path_size}};
+  Writer().Append(chunks, 3);
+}
+
+void WriteUnload(const Module& m, uint64_t time_ns) {
+  ModuleUnloadRecord r{};
+  r.header = {static_cast<uint16_t>(format::RecordType::kModuleUnload), 0, sizeof(r)};
+  r.time_ns = time_ns;
+  r.module_id = m.id;
+  Writer().Append(&r, sizeof(r));
+}
+
+bool SameModule(const Module& a, const Module& b) {
+  return a.load_bias == b.load_bias && a.start == b.start && a.path_size == b.path_size &&
+         std::memcmp(a.path, b.path, a.path_size) == 0;
+}
+
+void EnsureExePath() {
+  if (g_exe_path[0] != '\0') return;
+  ssize_t n = readlink("/proc/self/exe", g_exe_path, kMaxPath - 1);
+  g_exe_path[n > 0 ? n : 0] = '\0';
+}
+
+}  // namespace
+
+void RescanModules(uint64_t time_ns) {
+  SpinlockHolder hold(g_lock);
+  EnsureExePath();
+  g_scan.count = 0;
+  g_scan.first = true;
+  dl_iterate_phdr(ScanCallback, &g_scan);
+  for (int i = 0; i < g_count; ++i) g_modules[i].seen = false;
+  for (int f = 0; f < g_scan.count; ++f) {
+    const Module& found = g_scan.found[f];
+    bool known = false;
+    for (int i = 0; i < g_count && !known; ++i) {
+      if (g_modules[i].alive && SameModule(g_modules[i], found)) known = g_modules[i].seen = true;
+    }
+    if (known || g_count == kMaxModules) continue;
+    Module& m = g_modules[g_count++];
+    m = found;
+    m.id = g_next_id++;
+    m.alive = m.seen = true;
+    WriteLoad(m, time_ns);
+  }
+  int kept = 0;
+  for (int i = 0; i < g_count; ++i) {
+    if (!g_modules[i].seen) {
+      WriteUnload(g_modules[i], time_ns);
+      continue;
+    }
+    if (kept != i) g_modules[kept] = g_modules[i];
+    ++kept;
+  }
+  g_count = kept;
+}
+
+void ForgetModulesInChild() {
+  g_lock.ResetAfterFork();
+  g_count = 0;
+}
+
+void SelfCodeRange(uint64_t* start, uint64_t* end) {
+  struct Find {
+    uint64_t target, start, end;
+  } find{reinterpret_cast<uint64_t>(&SelfCodeRange), 0, 0};
+  dl_iterate_phdr(
+      [](dl_phdr_info* i, size_t, void* data) {
+        auto* f = static_cast<Find*>(data);
+        for (int k = 0; k < i->dlpi_phnum; ++k) {
+          const ElfW(Phdr)& ph = i->dlpi_phdr[k];
+          if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+          uint64_t s = i->dlpi_addr + ph.p_vaddr;
+          if (f->target >= s && f->target < s + ph.p_memsz) {
+            f->start = s;
+            f->end = s + ph.p_memsz;
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &find);
+  *start = find.start;
+  *end = find.end;
+}
+
+}  // namespace allocwatch::preload

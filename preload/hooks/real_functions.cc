@@ -1,0 +1,74 @@
+// preload/hooks/real_functions.cc: see real_functions.h.
+#include "preload/hooks/real_functions.h"
+
+#include <dlfcn.h>
+#include <sched.h>
+
+#include <atomic>
+
+#include "preload/base/raw_io.h"
+
+namespace allocwatch::preload {
+namespace {
+
+constinit RealFunctions g_real{};
+constinit std::atomic<int> g_state{0};  // 0 unresolved, 1 resolving, 2 ready
+thread_local bool t_resolving __attribute__((tls_model("initial-exec"))) = false;
+
+template <typename T>
+void Resolve(T& slot, const char* name, bool required) {
+  void* p = dlsym(RTLD_NEXT, name);
+  if (p == nullptr && required) {
+    RawLog2("cannot resolve the real ", name);
+    __builtin_trap();
+  }
+  slot = reinterpret_cast<T>(p);
+}
+
+void ResolveAll() {
+  Resolve(g_real.malloc, "malloc", true);
+  Resolve(g_real.free, "free", true);
+  Resolve(g_real.calloc, "calloc", true);
+  Resolve(g_real.realloc, "realloc", true);
+  Resolve(g_real.reallocarray, "reallocarray", false);
+  Resolve(g_real.posix_memalign, "posix_memalign", true);
+  Resolve(g_real.aligned_alloc, "aligned_alloc", false);
+  Resolve(g_real.memalign, "memalign", false);
+  Resolve(g_real.valloc, "valloc", false);
+  Resolve(g_real.pvalloc, "pvalloc", false);
+  Resolve(g_real.malloc_usable_size, "malloc_usable_size", true);
+  Resolve(g_real.mmap, "mmap", true);
+  Resolve(g_real.mmap64, "mmap64", false);
+  Resolve(g_real.munmap, "munmap", true);
+  Resolve(g_real.mremap, "mremap", true);
+  Resolve(g_real.dlopen, "dlopen", true);
+  Resolve(g_real.dlclose, "dlclose", true);
+  Resolve(g_real.exit_now, "_exit", true);
+  Resolve(g_real.exit_now2, "_Exit", true);
+  Resolve(g_real.execve, "execve", true);
+  Resolve(g_real.execvpe, "execvpe", false);
+  Resolve(g_real.fexecve, "fexecve", false);
+  if (g_real.mmap64 == nullptr) g_real.mmap64 = g_real.mmap;
+}
+
+}  // namespace
+
+bool RealFunctionsReady() { return g_state.load(std::memory_order_acquire) == 2; }
+
+bool ResolvingOnThisThread() { return t_resolving; }
+
+const RealFunctions& Real() {
+  if (ALLOCWATCH_LIKELY(g_state.load(std::memory_order_acquire) == 2)) return g_real;
+  int expected = 0;
+  if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    t_resolving = true;
+    ResolveAll();
+    t_resolving = false;
+    g_state.store(2, std::memory_order_release);
+  } else {
+    while (g_state.load(std::memory_order_acquire) != 2) sched_yield();
+  }
+  return g_real;
+}
+
+}  // namespace allocwatch::preload

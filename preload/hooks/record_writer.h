@@ -1,0 +1,60 @@
+// preload/hooks/record_writer.h: appends records to the recording file.
+//
+// Hook-safe. Thread-safe: one spinlock around a static buffer; a record (or a group of records
+// given to one Append) is never split by another thread's. The buffer goes to the file with
+// write(2) when full, on Flush(), and at exit. A failed write counts the records as lost.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstddef>
+#include <cstdint>
+
+#include "preload/base/spinlock.h"
+
+namespace allocwatch::preload {
+
+struct Chunk {
+  const void* data;
+  size_t size;
+};
+
+class RecordWriter {
+ public:
+  // Takes ownership of fd (or -1 for "not recording").
+  void Open(int fd);
+  bool IsOpen() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+  // Appends the chunks in order, as one unit. With flush, the data is in the file on return.
+  void Append(const Chunk* chunks, int count, bool flush = false);
+  void Append(const void* data, size_t size, bool flush = false) {
+    Chunk c{data, size};
+    Append(&c, 1, flush);
+  }
+  void Flush();
+
+  uint64_t lost_records() const { return lost_records_; }
+
+  // fork() support: the parent holds the lock across fork; the child drops the parent's
+  // unwritten data and the parent's descriptor (which it must not write to).
+  void LockForFork() { lock_.Lock(); }
+  void UnlockAfterFork() { lock_.Unlock(); }
+  void ResetInChild();
+
+  Spinlock& lock() { return lock_; }
+
+ private:
+  void FlushLocked();
+
+  static constexpr size_t kBufferSize = 256 * 1024;
+  Spinlock lock_;
+  int fd_ = -1;
+  size_t used_ = 0;
+  size_t records_in_buffer_ = 0;
+  uint64_t lost_records_ = 0;
+  alignas(64) char buffer_[kBufferSize] = {};
+};
+
+RecordWriter& Writer();
+
+}  // namespace allocwatch::preload

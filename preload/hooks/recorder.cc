@@ -1,0 +1,248 @@
+// preload/hooks/recorder.cc: see recorder.h. Event recording; process lifecycle is in
+// lifecycle.cc.
+#include "preload/hooks/recorder.h"
+
+#include <libunwind.h>
+
+#include <cstring>
+
+#include "preload/base/raw_io.h"
+#include "preload/hooks/address_table.h"
+#include "preload/hooks/counters.h"
+#include "preload/hooks/module_map.h"
+#include "preload/hooks/real_functions.h"
+#include "preload/hooks/record_writer.h"
+#include "preload/hooks/recorder_state.h"
+#include "preload/hooks/sampler.h"
+#include "preload/hooks/stack_table.h"
+
+namespace allocwatch::preload {
+
+using format::RecordType;
+
+constinit RecorderState g_recorder;
+
+bool IsRecording() {
+  return g_recorder.state.load(std::memory_order_relaxed) == RecorderState::kRecording;
+}
+
+uint64_t NowNs() { return MonotonicNs() - g_recorder.start_ns; }
+
+namespace {
+
+format::RecordHeader Header(RecordType type, uint32_t size, uint16_t flags = 0) {
+  return {static_cast<uint16_t>(type), flags, size};
+}
+
+uint32_t Tid(ThreadState& t) {
+  if (ALLOCWATCH_UNLIKELY(t.tid == 0)) t.tid = CurrentTid();
+  return t.tid;
+}
+
+void Announce(ThreadState& t, uint64_t now) {
+  if (ALLOCWATCH_LIKELY(t.announced)) return;
+  t.announced = true;
+  format::ThreadRecord r{};
+  r.header = Header(RecordType::kThread, sizeof(r));
+  r.time_ns = now;
+  r.tid = Tid(t);
+  char path[64] = "/proc/self/task/";
+  size_t n = std::strlen(path);
+  n += FormatDecimal(r.tid, path + n);
+  std::memcpy(path + n, "/comm", 6);
+  char comm[32];
+  long got = ReadSmallFile(path, comm, sizeof(comm));
+  for (long i = 0; i < got && i < 15 && comm[i] != '\n'; ++i) r.name[i] = comm[i];
+  Writer().Append(&r, sizeof(r));
+}
+
+// Unwinds the caller's stack, drops allocwatch's own frames and interns it.
+uint32_t CaptureStack() {
+  void* frames[format::kMaxStackDepth + 8];
+  int n = unw_backtrace(frames, static_cast<int>(format::kMaxStackDepth + 8));
+  int skip = 0;
+  while (skip < n && reinterpret_cast<uint64_t>(frames[skip]) >= g_recorder.self_start &&
+         reinterpret_cast<uint64_t>(frames[skip]) < g_recorder.self_end) {
+    ++skip;
+  }
+  while (n > skip && frames[n - 1] == nullptr) --n;
+  uint32_t depth = static_cast<uint32_t>(n - skip);
+  if (depth > format::kMaxStackDepth) depth = format::kMaxStackDepth;
+  const auto* ips = reinterpret_cast<const uint64_t*>(frames + skip);
+  bool is_new = false;
+  uint32_t id = g_recorder.stacks->Intern(ips, depth, &is_new);
+  if (is_new) {
+    format::StackRecord r{};
+    r.header = Header(RecordType::kStack, sizeof(r) + depth * sizeof(uint64_t));
+    r.stack_id = id;
+    r.depth = depth;
+    Chunk chunks[2] = {{&r, sizeof(r)}, {ips, depth * sizeof(uint64_t)}};
+    Writer().Append(chunks, 2);
+  }
+  return id;
+}
+
+void WriteAlloc(ThreadState& t, Call call, uint64_t address, uint64_t size, uint32_t stack,
+                uint16_t flags) {
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::AllocRecord r{};
+  r.header = Header(RecordType::kAlloc, sizeof(r), flags);
+  r.time_ns = now;
+  r.address = address;
+  r.size = size;
+  r.stack_id = stack;
+  r.tid = Tid(t);
+  r.call = static_cast<uint16_t>(call);
+  Writer().Append(&r, sizeof(r));
+  MaybeSnapshot(now);
+}
+
+void WriteFree(ThreadState& t, Call call, uint64_t address, uint16_t flags) {
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::FreeRecord r{};
+  r.header = Header(RecordType::kFree, sizeof(r), flags);
+  r.time_ns = now;
+  r.address = address;
+  r.tid = Tid(t);
+  r.call = static_cast<uint16_t>(call);
+  Writer().Append(&r, sizeof(r));
+}
+
+}  // namespace
+
+void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
+  CountAlloc(t, Real().malloc_usable_size(const_cast<void*>(p)));
+  if (!Sampler::ShouldSample(t, size, g_recorder.config.sample_bytes, g_recorder.seed ^ Tid(t))) {
+    return;
+  }
+  uint32_t stack = CaptureStack();
+  auto address = reinterpret_cast<uint64_t>(p);
+  g_recorder.heap->Insert(address, LiveBlock{size, stack, static_cast<uint16_t>(call)});
+  WriteAlloc(t, call, address, size, stack, 0);
+}
+
+void RecordFree(ThreadState& t, Call call, const void* p) {
+  CountFree(t, Real().malloc_usable_size(const_cast<void*>(p)));
+  LiveBlock block;
+  auto address = reinterpret_cast<uint64_t>(p);
+  if (g_recorder.heap->Remove(address, &block)) WriteFree(t, call, address, 0);
+}
+
+ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
+  ReallocTicket ticket{};
+  ticket.old_usable = Real().malloc_usable_size(const_cast<void*>(old));
+  CountFree(t, ticket.old_usable);
+  LiveBlock block;
+  auto address = reinterpret_cast<uint64_t>(old);
+  if (g_recorder.heap->Remove(address, &block)) {
+    ticket.tracked = true;
+    ticket.size = block.size;
+    ticket.stack_id = block.stack_id;
+    ticket.call = block.call;
+    WriteFree(t, Call::kRealloc, address, format::kFreeFlagRealloc);
+  }
+  return ticket;
+}
+
+void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket& ticket,
+                const void* result, size_t new_size) {
+  if (result != nullptr) {
+    RecordAlloc(t, call, result, new_size);
+    return;
+  }
+  if (new_size == 0) return;  // realloc(p, 0) freed p
+  // The call failed and `old` is still allocated: put it back as it was.
+  CountAlloc(t, ticket.old_usable);
+  if (ticket.tracked) {
+    auto address = reinterpret_cast<uint64_t>(old);
+    g_recorder.heap->Insert(address, LiveBlock{ticket.size, ticket.stack_id, ticket.call});
+    WriteAlloc(t, static_cast<Call>(ticket.call), address, ticket.size, ticket.stack_id,
+               format::kAllocFlagRestored);
+  }
+}
+
+void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int prot, int flags,
+                int fd, uint64_t offset) {
+  uint32_t stack = CaptureStack();
+  auto address = reinterpret_cast<uint64_t>(p);
+  g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call));
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::MmapRecord r{};
+  r.header = Header(RecordType::kMmap, sizeof(r));
+  r.time_ns = now;
+  r.address = address;
+  r.length = length;
+  r.offset = offset;
+  r.stack_id = stack;
+  r.tid = Tid(t);
+  r.prot = prot;
+  r.flags = flags;
+  r.fd = fd;
+  r.call = static_cast<uint16_t>(call);
+  Writer().Append(&r, sizeof(r));
+  MaybeSnapshot(now);
+}
+
+void RecordMunmap(ThreadState& t, const void* p, size_t length) {
+  auto address = reinterpret_cast<uint64_t>(p);
+  if (g_recorder.mappings->Remove(address, length) == 0) return;
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::MunmapRecord r{};
+  r.header = Header(RecordType::kMunmap, sizeof(r));
+  r.time_ns = now;
+  r.address = address;
+  r.length = length;
+  r.tid = Tid(t);
+  Writer().Append(&r, sizeof(r));
+}
+
+void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const void* new_p,
+                  size_t new_length, int flags) {
+  uint32_t stack = CaptureStack();
+  auto old_address = reinterpret_cast<uint64_t>(old_p);
+  auto new_address = reinterpret_cast<uint64_t>(new_p);
+  g_recorder.mappings->Remove(old_address, old_length);
+  g_recorder.mappings->Insert(new_address, new_length, stack,
+                              static_cast<uint16_t>(Call::kMremap));
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::MremapRecord r{};
+  r.header = Header(RecordType::kMremap, sizeof(r));
+  r.time_ns = now;
+  r.old_address = old_address;
+  r.old_length = old_length;
+  r.new_address = new_address;
+  r.new_length = new_length;
+  r.stack_id = stack;
+  r.tid = Tid(t);
+  r.flags = flags;
+  Writer().Append(&r, sizeof(r));
+}
+
+void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2,
+                   uint64_t a3, int error, int64_t result) {
+  uint32_t stack = CaptureStack();
+  uint64_t now = NowNs();
+  Announce(t, now);
+  format::FailureRecord r{};
+  r.header = Header(RecordType::kFailure, sizeof(r));
+  r.time_ns = now;
+  r.args[0] = a0;
+  r.args[1] = a1;
+  r.args[2] = a2;
+  r.args[3] = a3;
+  r.result = result;
+  r.stack_id = stack;
+  r.tid = Tid(t);
+  r.error = error;
+  r.call = static_cast<uint16_t>(call);
+  Writer().Append(&r, sizeof(r), /*flush=*/true);
+}
+
+void RecordModulesChanged() { RescanModules(NowNs()); }
+
+}  // namespace allocwatch::preload

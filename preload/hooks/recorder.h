@@ -1,0 +1,63 @@
+// preload/hooks/recorder.h: turns hooked calls into records.
+//
+// Hook-safe. Thread-safe. Every Record* function is called by interpose/ with the reentrancy
+// guard held and errno already saved; none of them blocks on anything but short spinlocks.
+// Lifecycle: StartRecording() from the library constructor; FinishRecording() at exit/_exit;
+// fork and exec handled by the Fork*/OnExec functions.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstddef>
+#include <cstdint>
+
+#include "preload/format/record_format.h"
+#include "preload/hooks/thread_state.h"
+
+namespace allocwatch::preload {
+
+using format::Call;
+
+// True while events are being recorded (a relaxed load).
+bool IsRecording();
+
+void StartRecording();
+void FinishRecording(uint32_t reason, int exit_status);
+
+// Heap events. RecordFree must run before the real free (so the address cannot be reused and
+// recorded by another thread first).
+void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size);
+void RecordFree(ThreadState& t, Call call, const void* p);
+
+// realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after.
+struct ReallocTicket {
+  bool tracked;
+  uint64_t old_usable;
+  uint64_t size;
+  uint32_t stack_id;
+  uint16_t call;
+};
+ReallocTicket BeginRealloc(ThreadState& t, const void* old);
+void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket& ticket,
+                const void* result, size_t new_size);
+
+// Mapping events. RecordMunmap runs before the real munmap.
+void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int prot, int flags,
+                int fd, uint64_t offset);
+void RecordMunmap(ThreadState& t, const void* p, size_t length);
+void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const void* new_p,
+                  size_t new_length, int flags);
+
+// A failed call, written to the file before returning.
+void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2,
+                   uint64_t a3, int error, int64_t result);
+
+// Module map changes after dlopen/dlclose.
+void RecordModulesChanged();
+
+// Process events.
+void OnExec(const char* path);
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,42 @@
+// preload/hooks/recorder_state.h: the recorder's shared state (internal to hooks/).
+//
+// Hook-safe. Fields are set during start-up or in a fork child (single-threaded moments) and
+// only read afterwards, except `state` and `next_snapshot_ns`, which are atomics.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <atomic>
+#include <cstdint>
+
+#include "preload/hooks/address_table.h"
+#include "preload/hooks/session.h"
+#include "preload/hooks/stack_table.h"
+
+namespace allocwatch::preload {
+
+struct RecorderState {
+  enum State : int { kOff = 0, kRecording = 1, kFinished = 2, kDisabled = 3 };
+  std::atomic<int> state{kOff};
+  Config config;
+  uint64_t start_ns = 0;  // CLOCK_MONOTONIC at start of this process's recording
+  uint64_t seed = 0;
+  uint32_t pid = 0;
+  uint64_t self_start = 0;  // liballocwatch.so code range (its frames are dropped)
+  uint64_t self_end = 0;
+  bool timer_thread = false;  // false in fork children: snapshots are taken by events
+  std::atomic<uint64_t> next_snapshot_ns{0};
+  Immortal<StackTable> stacks;
+  Immortal<HeapTable> heap;
+  Immortal<MappingTable> mappings;
+};
+
+extern RecorderState g_recorder;
+
+// Nanoseconds since this process's recording started.
+uint64_t NowNs();
+
+// Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
+// processes without the timer thread.
+void MaybeSnapshot(uint64_t now_ns);
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,51 @@
+// preload/hooks/sampler.h: decides which allocations are recorded with their stack.
+//
+// Hook-safe. Per-thread state only. Byte sampling with mean period T (reference/sampling.md):
+// each thread counts down an exponentially distributed number of bytes; an allocation of s
+// bytes is sampled with probability 1-exp(-s/T). Allocations of s >= T are always sampled.
+// T == 1 records every allocation (exact mode).
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cmath>
+#include <cstdint>
+
+#include "preload/hooks/thread_state.h"
+
+namespace allocwatch::preload {
+
+class Sampler {
+ public:
+  // A uniform draw in (0, 1] from a xorshift64* generator.
+  static double Uniform(uint64_t& state) {
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    uint64_t r = state * 0x2545F4914F6CDD1DULL;
+    return (static_cast<double>(r >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+  }
+
+  static int64_t DrawCountdown(uint64_t& state, uint64_t period) {
+    double bytes = -std::log(Uniform(state)) * static_cast<double>(period);
+    if (bytes > 9.0e18) bytes = 9.0e18;
+    return static_cast<int64_t>(bytes) + 1;
+  }
+
+  static void Seed(ThreadState& t, uint64_t seed, uint64_t period) {
+    t.rng_state = seed == 0 ? 0x9E3779B97F4A7C15ULL : seed;
+    t.bytes_until_sample = DrawCountdown(t.rng_state, period);
+  }
+
+  // True when the allocation of `size` bytes is to be recorded.
+  ALLOCWATCH_ALWAYS_INLINE static bool ShouldSample(ThreadState& t, uint64_t size,
+                                                    uint64_t period, uint64_t seed) {
+    if (period <= 1 || size >= period) return true;
+    if (ALLOCWATCH_UNLIKELY(t.rng_state == 0)) Seed(t, seed, period);
+    t.bytes_until_sample -= static_cast<int64_t>(size);
+    if (ALLOCWATCH_LIKELY(t.bytes_until_sample > 0)) return false;
+    t.bytes_until_sample = DrawCountdown(t.rng_state, period);
+    return true;
+  }
+};
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,167 @@
+// preload/hooks/session.cc: see session.h.
+#include "preload/hooks/session.h"
+
+#include <fcntl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "preload/base/raw_io.h"
+#include "preload/format/record_format.h"
+#include "preload/hooks/record_writer.h"
+
+namespace allocwatch::preload {
+namespace {
+
+constexpr size_t kCmdlineMax = 64 * 1024;
+constinit char g_cmdline[kCmdlineMax] = {};  // used under the single-threaded start-up or fork child
+constinit char g_exe[1024] = {};
+constinit char g_path[1200] = {};
+
+bool ParseUnsigned(const char* text, uint64_t* out) {
+  if (text == nullptr || *text == '\0') return false;
+  const char* p = text;
+  uint64_t v = ParseDecimal(p);
+  if (*p != '\0') return false;
+  *out = v;
+  return true;
+}
+
+// Basename of argv[0], reduced to characters that are safe in a file name.
+void ProgramName(const char* cmdline, long cmdline_size, char* out, size_t out_size) {
+  const char* arg0 = cmdline_size > 0 ? cmdline : "process";
+  const char* base = std::strrchr(arg0, '/');
+  base = base != nullptr ? base + 1 : arg0;
+  size_t n = 0;
+  for (; *base != '\0' && n + 1 < out_size && n < 64; ++base) {
+    char c = *base;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    out[n++] = ok ? c : '_';
+  }
+  if (n == 0) {
+    std::memcpy(out, "process", 8);
+    return;
+  }
+  out[n] = '\0';
+}
+
+size_t Append(char* buf, size_t at, size_t cap, const char* s) {
+  while (*s != '\0' && at + 1 < cap) buf[at++] = *s++;
+  buf[at] = '\0';
+  return at;
+}
+
+int CreateFile(const Config& config, const char* program) {
+  char number[24];
+  FormatDecimal(static_cast<uint64_t>(getpid()), number);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    size_t n = Append(g_path, 0, sizeof(g_path), config.output_dir);
+    n = Append(g_path, n, sizeof(g_path), "/");
+    n = Append(g_path, n, sizeof(g_path), program);
+    n = Append(g_path, n, sizeof(g_path), ".");
+    n = Append(g_path, n, sizeof(g_path), number);
+    if (attempt > 0) {
+      char suffix[24];
+      FormatDecimal(static_cast<uint64_t>(attempt), suffix);
+      n = Append(g_path, n, sizeof(g_path), ".");
+      n = Append(g_path, n, sizeof(g_path), suffix);
+    }
+    Append(g_path, n, sizeof(g_path), ".awtrace");
+    int fd = open(g_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1;
+}
+
+// Moves the descriptor out of the low numbers programs tend to dup2 over.
+int MoveHigh(int fd) {
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 500);
+  if (high < 0) return fd;
+  close(fd);
+  return high;
+}
+
+}  // namespace
+
+bool ReadConfig(Config* config) {
+  uint64_t v = 0;
+  if (ParseUnsigned(getenv("ALLOCWATCH_SAMPLE_BYTES"), &v) && v > 0) config->sample_bytes = v;
+  if (ParseUnsigned(getenv("ALLOCWATCH_INTERVAL_MS"), &v) && v > 0) {
+    config->interval_ns = v * 1000000;
+  }
+  if (ParseUnsigned(getenv("ALLOCWATCH_SESSION"), &v)) config->session_id = v;
+  if (ParseUnsigned(getenv("ALLOCWATCH_ONLY_PID"), &v)) config->only_pid = static_cast<uint32_t>(v);
+  const char* dir = getenv("ALLOCWATCH_OUTPUT_DIR");
+  if (dir != nullptr && *dir != '\0') {
+    if (std::strlen(dir) >= sizeof(config->output_dir)) {
+      RawLog("ALLOCWATCH_OUTPUT_DIR is too long; not recording");
+      return false;
+    }
+    std::strcpy(config->output_dir, dir);
+  }
+  return config->only_pid == 0 || config->only_pid == static_cast<uint32_t>(getpid());
+}
+
+int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_child) {
+  long cmdline_size = ReadSmallFile("/proc/self/cmdline", g_cmdline, sizeof(g_cmdline));
+  if (cmdline_size < 0) cmdline_size = 0;
+  char program[80];
+  ProgramName(g_cmdline, cmdline_size, program, sizeof(program));
+  int fd = CreateFile(config, program);
+  if (fd < 0) {
+    RawLog2("cannot create the recording file ", g_path);
+    return -1;
+  }
+  fd = MoveHigh(fd);
+
+  ssize_t exe_size = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
+  if (exe_size < 0) exe_size = 0;
+  utsname uts{};
+  uname(&uts);
+  char boot_id[64];
+  long boot_size = ReadSmallFile("/proc/sys/kernel/random/boot_id", boot_id, sizeof(boot_id));
+  if (boot_size < 0) boot_size = 0;
+  while (boot_size > 0 && boot_id[boot_size - 1] == '\n') --boot_size;
+
+  format::FileHeader file{};
+  std::memcpy(file.magic, format::kMagic, sizeof(file.magic));
+  file.version = format::kVersion;
+  file.header_size = sizeof(file);
+
+  format::ProcessRecord r{};
+  size_t kernel_size = strnlen(uts.release, sizeof(uts.release));
+  uint64_t payload = static_cast<uint64_t>(exe_size) + static_cast<uint64_t>(cmdline_size) +
+                     kernel_size + static_cast<uint64_t>(boot_size);
+  uint32_t total = format::PaddedSize(sizeof(r) + payload);
+  r.header = {static_cast<uint16_t>(format::RecordType::kProcess), 0, total};
+  r.pid = static_cast<uint32_t>(getpid());
+  r.ppid = static_cast<uint32_t>(getppid());
+  r.session_id = config.session_id;
+  r.start_realtime_ns = RealtimeNs();
+  r.start_monotonic_ns = start_monotonic_ns;
+  r.sample_bytes = config.sample_bytes;
+  r.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  r.flags = (config.sample_bytes <= 1 ? format::kProcessFlagExact : 0) |
+            (fork_child ? format::kProcessFlagForkChild : 0);
+  r.exe_size = static_cast<uint32_t>(exe_size);
+  r.cmdline_size = static_cast<uint32_t>(cmdline_size);
+  r.kernel_size = static_cast<uint32_t>(kernel_size);
+  r.boot_id_size = static_cast<uint32_t>(boot_size);
+  static const char kZeros[8] = {};
+  Chunk chunks[7] = {{&file, sizeof(file)},
+                     {&r, sizeof(r)},
+                     {g_exe, static_cast<size_t>(exe_size)},
+                     {g_cmdline, static_cast<size_t>(cmdline_size)},
+                     {uts.release, kernel_size},
+                     {boot_id, static_cast<size_t>(boot_size)},
+                     {kZeros, total - sizeof(r) - payload}};
+  Writer().Open(fd);
+  Writer().Append(chunks, 7, /*flush=*/true);
+  return fd;
+}
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,28 @@
+// preload/hooks/session.h: the recording's settings and its file.
+//
+// Not hook-safe in ReadConfig (getenv; called once from the library constructor). The rest is
+// hook-safe: OpenRecording uses only raw system calls and fixed buffers, so it also runs in a
+// fork child.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstdint>
+
+namespace allocwatch::preload {
+
+struct Config {
+  uint64_t sample_bytes = 512 * 1024;  // 1 = exact
+  uint64_t interval_ns = 1000000000;
+  uint64_t session_id = 0;
+  uint32_t only_pid = 0;  // when set, only this process records (--no-children)
+  char output_dir[1024] = ".";
+};
+
+// Reads ALLOCWATCH_* variables. Returns false (and logs why) when recording must stay off.
+bool ReadConfig(Config* config);
+
+// Creates the recording file (O_EXCL, mode 0600) and writes its header and process record.
+// Returns the descriptor or -1 (after logging why).
+int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_child);
+
+}  // namespace allocwatch::preload

@@ -1,0 +1,53 @@
+// preload/hooks/stack_table.h: deduplicates call stacks into 32-bit ids.
+//
+// Hook-safe. Thread-safe (one spinlock; stacks are interned only for sampled events). Frames
+// are copied into an mmap-backed arena that is never freed.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "preload/base/spinlock.h"
+#include "preload/hooks/real_allocator.h"
+
+namespace allocwatch::preload {
+
+class StackTable {
+ public:
+  StackTable();
+
+  // Returns the id of this stack (1-based); *is_new is true the first time it is seen, and the
+  // caller must then write the StackRecord. Returns 0 when out of memory.
+  uint32_t Intern(const uint64_t* ips, uint32_t depth, bool* is_new);
+
+  uint32_t size() const { return next_id_ - 1; }
+
+  // In a fork child: forget every stack (the child writes a new recording with new ids).
+  void ResetInChild();
+  Spinlock& lock() { return lock_; }
+
+  static uint64_t Hash(const uint64_t* ips, uint32_t depth);
+
+ private:
+  struct Entry {
+    const uint64_t* ips;
+    uint32_t depth;
+    uint32_t id;
+  };
+  struct IdentityHash {
+    size_t operator()(uint64_t h) const { return static_cast<size_t>(h); }
+  };
+  using Map = absl::flat_hash_map<uint64_t, Entry, IdentityHash, std::equal_to<uint64_t>,
+                                  RealAllocator<std::pair<const uint64_t, Entry>>>;
+
+  uint64_t* CopyToArena(const uint64_t* ips, uint32_t depth);
+
+  Spinlock lock_;
+  Map map_;
+  uint32_t next_id_ = 1;
+  char* arena_ = nullptr;
+  uint64_t arena_left_ = 0;
+};
+
+}  // namespace allocwatch::preload
