@@ -1,0 +1,130 @@
+// report/model.h: one process's recording replayed into figures per call stack.
+//
+// Offline. Built once by LoadProcess() and then read-only. Estimates: in sampled mode each
+// recorded allocation of s bytes stands for 1/p allocations (p = 1-exp(-s/T), p = 1 when
+// s >= T); in exact mode every weight is 1 and the figures are exact counts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "preload/format/record_format.h"
+
+namespace allocwatch::report {
+
+struct StackId {
+  uint32_t value = 0;
+  friend bool operator==(StackId a, StackId b) { return a.value == b.value; }
+  friend bool operator<(StackId a, StackId b) { return a.value < b.value; }
+  template <typename H>
+  friend H AbslHashValue(H h, StackId id) {
+    return H::combine(std::move(h), id.value);
+  }
+};
+
+struct ModuleInfo {
+  uint32_t id = 0;
+  std::string path;
+  std::string build_id;  // lower-case hex
+  uint64_t load_bias = 0;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t load_position = 0;  // record sequence number of its load
+  uint64_t unload_position = UINT64_MAX;
+};
+
+// A return address resolved to a module (module < 0 when no module covered it).
+struct RawFrame {
+  uint64_t address = 0;
+  int module = -1;  // index into ProcessModel::modules
+  uint64_t elf_address = 0;  // address - load_bias
+};
+
+// Figures for one stack (or one site after grouping). Heap and mappings are kept apart.
+struct SiteFigures {
+  double alloc_count = 0;  // estimated calls
+  double alloc_bytes = 0;  // estimated bytes requested
+  double live_count = 0;   // estimated blocks live at the end of the data
+  double live_bytes = 0;
+  uint64_t samples = 0;       // recorded allocations
+  uint64_t live_samples = 0;  // recorded allocations still live
+  double mapped_bytes = 0;    // mmap/mremap bytes mapped (cumulative)
+  double mapped_live_bytes = 0;
+  uint64_t mmap_calls = 0;
+  void Add(const SiteFigures& o);
+};
+
+struct Failure {
+  uint64_t time_ns = 0;
+  format::Call call{};
+  uint64_t args[4] = {};
+  int64_t result = 0;
+  int error = 0;
+  uint32_t tid = 0;
+  StackId stack;
+};
+
+struct Snapshot {
+  uint64_t time_ns = 0;
+  uint64_t heap_live_bytes = 0;  // allocated - freed, usable sizes, all calls
+  uint64_t alloc_calls = 0;
+  uint64_t free_calls = 0;
+  uint64_t heap_allocated_bytes = 0;
+  uint64_t mmap_live_bytes = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t vm_size_bytes = 0;
+  uint64_t lost_events = 0;
+};
+
+enum class Ending { kExit, kUnderscoreExit, kExec, kCutShort };
+
+struct ProcessModel {
+  std::string path;  // recording file
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint64_t session_id = 0;
+  uint64_t start_realtime_ns = 0;
+  uint64_t sample_bytes = 1;
+  uint32_t page_size = 4096;
+  bool exact = true;
+  bool fork_child = false;
+  std::string exe;
+  std::vector<std::string> argv;
+  std::string kernel;
+  std::string boot_id;
+
+  std::vector<ModuleInfo> modules;
+  absl::flat_hash_map<StackId, std::vector<RawFrame>> stacks;
+  absl::flat_hash_map<StackId, SiteFigures> per_stack;
+  std::map<uint32_t, std::string> threads;  // tid -> name
+  std::vector<Failure> failures;
+  std::vector<Snapshot> snapshots;
+
+  SiteFigures totals;
+  double peak_live_bytes = 0;  // of recorded (estimated) heap + mappings
+  uint64_t peak_time_ns = 0;
+  uint64_t peak_position = 0;  // record sequence number at the peak
+  absl::flat_hash_map<StackId, SiteFigures> at_peak;  // live per stack at the peak
+  uint64_t duration_ns = 0;    // time of the last record
+  Ending ending = Ending::kCutShort;
+  int exit_status = -1;        // for _exit, its argument
+  std::string exec_path;
+  uint64_t lost_events = 0;
+  uint64_t unknown_frees = 0;  // frees of addresses never recorded (exact mode: before start)
+  std::vector<std::string> warnings;
+};
+
+// Reads and replays a recording. Throws ReadError when the file is not a usable recording;
+// damage after the process record becomes a warning in the model.
+ProcessModel LoadProcess(const std::string& path);
+
+// Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
+double SampleWeight(uint64_t size, uint64_t period);
+
+const char* CallName(format::Call call);
+
+}  // namespace allocwatch::report

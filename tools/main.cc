@@ -1,0 +1,84 @@
+// tools/main.cc: the allocwatch command line.
+#include <cstdio>
+#include <cstdlib>
+
+#include "CLI/CLI.hpp"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
+#include "tools/commands.h"
+
+namespace {
+
+void SetUpLogging() {
+  auto logger = spdlog::stderr_logger_st("allocwatch");
+  logger->set_pattern("allocwatch: %^%l%$: %v");
+  if (const char* level = std::getenv("ALLOCWATCH_LOG_LEVEL")) {
+    logger->set_level(spdlog::level::from_str(level));
+  }
+  spdlog::set_default_logger(logger);
+}
+
+void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o) {
+  cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
+      ->required();
+  cmd->add_option("-f,--format", o.format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--output", o.output, "Write the report to this file instead of stdout");
+  cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
+  cmd->add_flag("!--no-symbols", o.symbols, "Show module+offset instead of functions and lines");
+  cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
+  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_option("--group-by", o.group_by,
+                  "site: first frame outside the C/C++ runtime; function: allocating function; "
+                  "stack: full stack")
+      ->check(CLI::IsMember({"site", "function", "stack"}))
+      ->capture_default_str();
+}
+
+void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
+  cmd->add_option("-o,--output-dir", o.output_dir, "Directory for the recordings (created if missing)")
+      ->capture_default_str();
+  auto* sample = cmd->add_option("--sample-bytes", o.sample_bytes,
+                                 "Mean sampling period in bytes (default 524288)")
+                     ->check(CLI::PositiveNumber);
+  cmd->add_flag("--exact", o.exact, "Record every allocation with its stack")->excludes(sample);
+  cmd->add_option("--interval", o.interval_seconds, "Seconds between snapshots")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  cmd->add_flag("--no-children", o.no_children,
+                "Record only the launched process, not the processes it forks or executes");
+  cmd->add_option("--report", o.report_file, "Write the report to FILE instead of stderr");
+  cmd->add_option("--report-format", o.format, "Format of the report")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
+  cmd->add_option("command", o.command, "PROGRAM [ARGS...] (after --)")->required();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SetUpLogging();
+  CLI::App app{"allocwatch: allocation profiler and leak finder for Linux processes"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "allocwatch 0.1.0");
+
+  allocwatch::tools::RunCommandOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "Run PROGRAM with allocwatch and report on it at its end: allocwatch run [options] -- PROGRAM ARGS...");
+  run_cmd->prefix_command(false);
+  AddRunOptions(run_cmd, run);
+
+  allocwatch::tools::ReportCommandOptions report;
+  CLI::App* report_cmd = app.add_subcommand("report", "Report on one or more recordings");
+  AddReportOptions(report_cmd, report);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (run_cmd->parsed()) return allocwatch::tools::RunRun(run);
+  return allocwatch::tools::RunReport(report);
+}

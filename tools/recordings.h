@@ -1,0 +1,25 @@
+// tools/recordings.h: finding recordings on disk.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace allocwatch::tools {
+
+// Files named on the command line, with directories expanded to the .awtrace files inside.
+// Sets *ok to false (after logging) for a directory without recordings.
+std::vector<std::string> ExpandRecordings(const std::vector<std::string>& inputs, bool* ok);
+
+// Recordings in `dir` whose process record carries `session_id`, the process `first_pid` first.
+std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t session_id,
+                                               uint32_t first_pid);
+
+// Renders the given recordings as `allocwatch report` would; returns its exit status.
+int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
+                     std::ostream& out);
+
+}  // namespace allocwatch::tools

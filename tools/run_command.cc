@@ -1,0 +1,247 @@
+// tools/run_command.cc: `allocwatch run -- PROGRAM ARGS...`.
+//
+// The program runs as allocwatch's child with the preload library in LD_PRELOAD. Its stdin,
+// stdout and stderr are allocwatch's own; signals sent to allocwatch by other processes are
+// passed on (terminal signals already reach the whole process group); its exit status, or its
+// death by a signal, becomes allocwatch's.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "report/recording_reader.h"
+#include "spdlog/spdlog.h"
+#include "tools/commands.h"
+#include "tools/recordings.h"
+
+extern char** environ;
+
+namespace allocwatch::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<pid_t> g_child{0};
+
+constexpr int kForwardedSignals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+                                     SIGUSR2, SIGALRM, SIGWINCH, SIGCONT, SIGPIPE};
+
+void ForwardSignal(int sig, siginfo_t* info, void*) {
+  // Signals from the terminal (SI_KERNEL) reach the child directly as part of the process
+  // group; only signals sent by a process to allocwatch need passing on.
+  pid_t child = g_child.load();
+  if (child > 0 && info != nullptr && info->si_code != SI_KERNEL) kill(child, sig);
+}
+
+void InstallForwarding() {
+  struct sigaction sa {};
+  sa.sa_sigaction = ForwardSignal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : kForwardedSignals) sigaction(sig, &sa, nullptr);
+}
+
+std::string FindPreload() {
+  if (const char* env = std::getenv("ALLOCWATCH_PRELOAD")) return env;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (const char* rel : {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so",
+                          "../lib/liballocwatch.so"}) {
+    fs::path candidate = exe.parent_path() / rel;
+    if (fs::exists(candidate, ec)) return fs::canonical(candidate, ec).string();
+  }
+  return {};
+}
+
+// The program's path as execvp would find it, or empty.
+std::string Which(const std::string& program) {
+  if (program.find('/') != std::string::npos) return access(program.c_str(), F_OK) == 0 ? program : "";
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std::string& preload,
+                                          const std::string& dir, uint64_t session) {
+  std::vector<std::string> env;
+  std::string old_preload;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    if (entry.rfind("LD_PRELOAD=", 0) == 0) {
+      old_preload = entry.substr(11);
+    } else if (entry.rfind("ALLOCWATCH_", 0) != 0 || entry.rfind("ALLOCWATCH_LOG_LEVEL=", 0) == 0) {
+      env.push_back(entry);
+    }
+  }
+  env.push_back("LD_PRELOAD=" + preload + (old_preload.empty() ? "" : " " + old_preload));
+  env.push_back("ALLOCWATCH_OUTPUT_DIR=" + dir);
+  env.push_back("ALLOCWATCH_SESSION=" + std::to_string(session));
+  uint64_t sample = o.exact ? 1 : o.sample_bytes.value_or(512 * 1024);
+  env.push_back("ALLOCWATCH_SAMPLE_BYTES=" + std::to_string(sample));
+  auto interval_ms = static_cast<uint64_t>(std::llround(o.interval_seconds * 1000));
+  env.push_back("ALLOCWATCH_INTERVAL_MS=" + std::to_string(std::max<uint64_t>(interval_ms, 1)));
+  return env;
+}
+
+[[noreturn]] void ExecChild(const RunCommandOptions& o, std::vector<std::string> env,
+                            const sigset_t& old_mask) {
+  if (o.no_children) env.push_back("ALLOCWATCH_ONLY_PID=" + std::to_string(getpid()));
+  std::vector<char*> envp, argv;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = o.command;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig : kForwardedSignals) sigaction(sig, &dfl, nullptr);
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  execvpe(argv[0], argv.data(), envp.data());
+  int err = errno;
+  std::string msg = "allocwatch: " + o.command[0] + ": " + std::strerror(err) + "\n";
+  ssize_t ignored = write(STDERR_FILENO, msg.data(), msg.size());
+  (void)ignored;
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+int WaitFor(pid_t child) {
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) {
+      spdlog::error("waitpid: {}", std::strerror(errno));
+      return -1;
+    }
+  }
+  return status;
+}
+
+// Ends allocwatch the way the program ended.
+[[noreturn]] void ExitLike(int status) {
+  if (WIFEXITED(status)) std::exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);  // the program already dumped its core if it was going to
+  signal(sig, SIG_DFL);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  raise(sig);
+  std::exit(128 + sig);
+}
+
+int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
+           int status) {
+  std::vector<std::string> files = FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
+  std::ofstream file;
+  if (!o.report_file.empty()) {
+    file.open(o.report_file, std::ios::binary | std::ios::trunc);
+    if (!file) spdlog::error("{}: cannot create the report file", o.report_file);
+  }
+  std::ostream& out = o.report_file.empty() ? std::cerr : static_cast<std::ostream&>(file);
+  if (files.empty()) {
+    out << "allocwatch: no recording was written in " << dir
+        << " (a static binary, a setuid program, or the directory is not writable)\n";
+    return 1;
+  }
+  ReportCommandOptions report;
+  report.format = o.format;
+  report.top = o.top;
+  int rc = RenderRecordings(files, report, out);
+  if (o.format == "text") {
+    out << "\nprogram " << (WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                               : "was killed by signal " + std::to_string(WTERMSIG(status)) +
+                                                     " (" + strsignal(WTERMSIG(status)) + ")")
+        << "\nrecordings (" << files.size() << "):\n";
+    for (const std::string& f : files) out << "  " << f << "\n";
+  }
+  return rc;
+}
+
+}  // namespace
+
+std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t session_id,
+                                               uint32_t first_pid) {
+  std::vector<std::pair<uint32_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".awtrace") continue;
+    try {
+      report::RecordingReader reader(entry.path().string());
+      auto first = reader.Next();
+      if (!first || first->type != format::RecordType::kProcess) continue;
+      format::ProcessRecord p;
+      std::memcpy(&p, first->bytes.data(), sizeof(p));
+      if (p.session_id != session_id) continue;
+      found.emplace_back(p.pid == first_pid ? 0 : p.pid, entry.path().string());
+    } catch (const report::ReadError&) {
+      continue;
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> files;
+  for (auto& [pid, path] : found) files.push_back(path);
+  return files;
+}
+
+int RunRun(const RunCommandOptions& o) {
+  std::string preload = FindPreload();
+  if (preload.empty()) {
+    spdlog::error("cannot find liballocwatch.so next to the allocwatch command; set ALLOCWATCH_PRELOAD");
+    return 2;
+  }
+  std::error_code ec;
+  fs::create_directories(o.output_dir, ec);
+  std::string dir = fs::absolute(o.output_dir, ec).lexically_normal().string();
+  if (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK | X_OK) != 0) {
+    spdlog::error("{}: cannot write recordings into this directory", o.output_dir);
+    return 2;
+  }
+  if (Which(o.command[0]).empty()) {
+    spdlog::error("{}: command not found", o.command[0]);
+    return 127;
+  }
+  uint64_t session = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  session &= (uint64_t{1} << 62) - 1;
+  std::vector<std::string> env = ChildEnvironment(o, preload, dir, session);
+
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old_mask);  // no forwarding before the child's pid is known
+  InstallForwarding();
+  pid_t child = fork();
+  if (child < 0) {
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    spdlog::error("fork: {}", std::strerror(errno));
+    return 2;
+  }
+  if (child == 0) ExecChild(o, std::move(env), old_mask);
+  g_child.store(child);
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+  int status = WaitFor(child);
+  if (status < 0) return 2;
+  Report(o, dir, session, child, status);
+  ExitLike(status);
+}
+
+}  // namespace allocwatch::tools
