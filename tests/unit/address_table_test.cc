@@ -1,0 +1,61 @@
+// tests/unit/address_table_test.cc: live heap blocks and mappings inside the preload.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "preload/hooks/address_table.h"
+
+using allocwatch::preload::HeapTable;
+using allocwatch::preload::LiveBlock;
+using allocwatch::preload::MappingTable;
+
+TEST_CASE("heap table inserts, finds once and forgets", "[address_table]") {
+  auto* heap = new HeapTable();
+  heap->Insert(0x1000, LiveBlock{10, 1, 1});
+  heap->Insert(0x2000, LiveBlock{20, 2, 1});
+  LiveBlock b{};
+  CHECK(heap->Remove(0x1000, &b));
+  CHECK(b.size == 10);
+  CHECK(b.stack_id == 1);
+  CHECK_FALSE(heap->Remove(0x1000, &b));
+  CHECK_FALSE(heap->Remove(0x3000, &b));
+  size_t n = 0;
+  heap->ForEach([&](uint64_t a, const LiveBlock& block) {
+    CHECK(a == 0x2000);
+    CHECK(block.size == 20);
+    ++n;
+  });
+  CHECK(n == 1);
+}
+
+TEST_CASE("mapping table splits partial unmaps like the kernel", "[address_table]") {
+  auto* maps = new MappingTable();
+  maps->Insert(0x10000, 0x4000, 7, 11);
+  CHECK(maps->live_bytes() == 0x4000);
+  // Punch a hole in the middle: two pieces remain with the same stack.
+  CHECK(maps->Remove(0x11000, 0x1000) == 0x1000);
+  CHECK(maps->live_bytes() == 0x3000);
+  std::vector<std::pair<uint64_t, uint64_t>> pieces;
+  maps->ForEach([&](uint64_t a, const LiveBlock& m) {
+    pieces.emplace_back(a, m.size);
+    CHECK(m.stack_id == 7);
+  });
+  REQUIRE(pieces.size() == 2);
+  CHECK(pieces[0] == std::make_pair<uint64_t, uint64_t>(0x10000, 0x1000));
+  CHECK(pieces[1] == std::make_pair<uint64_t, uint64_t>(0x12000, 0x2000));
+  // An unmap across both pieces and beyond removes only what was mapped.
+  CHECK(maps->Remove(0xF000, 0x10000) == 0x3000);
+  CHECK(maps->live_bytes() == 0);
+  // Unmapping what was never mapped changes nothing.
+  CHECK(maps->Remove(0x50000, 0x1000) == 0);
+}
+
+TEST_CASE("MAP_FIXED over a recorded mapping replaces the overlap", "[address_table]") {
+  auto* maps = new MappingTable();
+  maps->Insert(0x10000, 0x3000, 1, 11);
+  maps->Insert(0x11000, 0x1000, 2, 11);
+  CHECK(maps->live_bytes() == 0x3000);
+  std::vector<uint32_t> stacks;
+  maps->ForEach([&](uint64_t, const LiveBlock& m) { stacks.push_back(m.stack_id); });
+  CHECK(stacks == std::vector<uint32_t>{1, 2, 1});
+}

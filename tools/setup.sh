@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what allocwatch needs (Debian 12, as root or with sudo) and builds it into build/.
+# Safe to run again: installed packages are skipped, the build is incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libraries
+  libunwind-dev libabsl-dev libspdlog-dev catch2 libdw-dev libelf-dev libcli11-dev
+  nlohmann-json3-dev
+  # tests: symbolizer golden tests and real programs run under allocwatch
+  binutils elfutils python3 perl git sqlite3 g++
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built build/bin/allocwatch and build/bin/liballocwatch.so"
