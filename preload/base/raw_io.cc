@@ -86,6 +86,7 @@ static uint64_t ClockNs(clockid_t clock) {
 }
 
 uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
+uint64_t CoarseMonotonicNs() { return ClockNs(CLOCK_MONOTONIC_COARSE); }
 uint64_t RealtimeNs() { return ClockNs(CLOCK_REALTIME); }
 
 uint32_t CurrentTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }

@@ -28,6 +28,8 @@ size_t FormatDecimal(uint64_t v, char* buf);
 
 // Current CLOCK_MONOTONIC time in nanoseconds.
 uint64_t MonotonicNs();
+// CLOCK_MONOTONIC_COARSE: clock-tick resolution (1-4 ms), a fraction of the cost; for events.
+uint64_t CoarseMonotonicNs();
 uint64_t RealtimeNs();
 
 // Thread id without libc caching surprises.

@@ -28,6 +28,11 @@ bool IsRecording() {
 
 uint64_t NowNs() { return MonotonicNs() - g_recorder.start_ns; }
 
+uint64_t EventNs() {
+  uint64_t now = CoarseMonotonicNs();
+  return now > g_recorder.start_ns ? now - g_recorder.start_ns : 0;
+}
+
 namespace {
 
 format::RecordHeader Header(RecordType type, uint32_t size, uint16_t flags = 0) {
@@ -84,7 +89,7 @@ uint32_t CaptureStack() {
 
 void WriteAlloc(ThreadState& t, Call call, uint64_t address, uint64_t size, uint32_t stack,
                 uint16_t flags) {
-  uint64_t now = NowNs();
+  uint64_t now = EventNs();
   Announce(t, now);
   format::AllocRecord r{};
   r.header = Header(RecordType::kAlloc, sizeof(r), flags);
@@ -99,7 +104,7 @@ void WriteAlloc(ThreadState& t, Call call, uint64_t address, uint64_t size, uint
 }
 
 void WriteFree(ThreadState& t, Call call, uint64_t address, uint16_t flags) {
-  uint64_t now = NowNs();
+  uint64_t now = EventNs();
   Announce(t, now);
   format::FreeRecord r{};
   r.header = Header(RecordType::kFree, sizeof(r), flags);
@@ -168,7 +173,7 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
   uint32_t stack = CaptureStack();
   auto address = reinterpret_cast<uint64_t>(p);
   g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call));
-  uint64_t now = NowNs();
+  uint64_t now = EventNs();
   Announce(t, now);
   format::MmapRecord r{};
   r.header = Header(RecordType::kMmap, sizeof(r));
@@ -189,7 +194,7 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
 void RecordMunmap(ThreadState& t, const void* p, size_t length) {
   auto address = reinterpret_cast<uint64_t>(p);
   if (g_recorder.mappings->Remove(address, length) == 0) return;
-  uint64_t now = NowNs();
+  uint64_t now = EventNs();
   Announce(t, now);
   format::MunmapRecord r{};
   r.header = Header(RecordType::kMunmap, sizeof(r));
@@ -208,7 +213,7 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   g_recorder.mappings->Remove(old_address, old_length);
   g_recorder.mappings->Insert(new_address, new_length, stack,
                               static_cast<uint16_t>(Call::kMremap));
-  uint64_t now = NowNs();
+  uint64_t now = EventNs();
   Announce(t, now);
   format::MremapRecord r{};
   r.header = Header(RecordType::kMremap, sizeof(r));

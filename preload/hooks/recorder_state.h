@@ -34,6 +34,8 @@ extern RecorderState g_recorder;
 
 // Nanoseconds since this process's recording started.
 uint64_t NowNs();
+// The same at clock-tick resolution, for the per-event records (see FORMAT.md).
+uint64_t EventNs();
 
 // Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
 // processes without the timer thread.
