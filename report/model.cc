@@ -217,6 +217,7 @@ void Replayer::OnMmap(uint64_t address, uint64_t length, StackId stack) {
 void Replayer::OnEnd(const RawRecord& r) {
   auto rec = As<format::EndRecord>(r);
   m_.ending = rec.reason == format::kEndReasonUExit ? Ending::kUnderscoreExit : Ending::kExit;
+  m_.exec_path.clear();  // an Exec record before the end means that exec failed
   m_.exit_status = rec.exit_status;
   m_.lost_events = rec.lost_events;
   m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);

@@ -105,7 +105,8 @@ void Failures(const ProcessReport& r, std::ostream& out) {
     out << "\n  none\n";
     return;
   }
-  out << " (" << r.model->failures.size() << " calls)\n";
+  size_t n = r.model->failures.size();
+  out << " (" << n << (n == 1 ? " call" : " calls") << ")\n";
   int rank = 1;
   for (const FailureGroup& g : r.failures) {
     const Failure& f = g.first;

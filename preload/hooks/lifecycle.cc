@@ -17,7 +17,6 @@ namespace {
 
 using format::RecordType;
 
-uint64_t g_page_size = 4096;
 uint64_t g_live_written = 0;
 
 bool TablesReady() { return g_recorder.stacks.get() != nullptr; }
@@ -125,6 +124,8 @@ void WriteLiveList() {
 }
 
 }  // namespace
+
+uint64_t g_page_size = 4096;
 
 void MaybeSnapshot(uint64_t now_ns) {
   if (g_recorder.timer_thread) return;

@@ -193,6 +193,9 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
 
 void RecordMunmap(ThreadState& t, const void* p, size_t length) {
   auto address = reinterpret_cast<uint64_t>(p);
+  // The kernel rejects these without unmapping anything (EINVAL): nothing to record.
+  if (length == 0 || address % g_page_size != 0) return;
+  length = RoundUpToPage(length);  // the kernel unmaps whole pages
   if (g_recorder.mappings->Remove(address, length) == 0) return;
   uint64_t now = EventNs();
   Announce(t, now);
@@ -210,6 +213,7 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   uint32_t stack = CaptureStack();
   auto old_address = reinterpret_cast<uint64_t>(old_p);
   auto new_address = reinterpret_cast<uint64_t>(new_p);
+  old_length = RoundUpToPage(old_length);
   g_recorder.mappings->Remove(old_address, old_length);
   g_recorder.mappings->Insert(new_address, new_length, stack,
                               static_cast<uint16_t>(Call::kMremap));

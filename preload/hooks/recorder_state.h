@@ -31,6 +31,11 @@ struct RecorderState {
 };
 
 extern RecorderState g_recorder;
+extern uint64_t g_page_size;
+
+inline uint64_t RoundUpToPage(uint64_t length) {
+  return (length + g_page_size - 1) & ~(g_page_size - 1);
+}
 
 // Nanoseconds since this process's recording started.
 uint64_t NowNs();
