@@ -1,6 +1,8 @@
 // tools/main.cc: the allocwatch command line.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -53,7 +55,6 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
-  cmd->add_option("command", o.command, "PROGRAM [ARGS...] (after --)")->required();
 }
 
 }  // namespace
@@ -67,18 +68,39 @@ int main(int argc, char** argv) {
   allocwatch::tools::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
       "run", "Run PROGRAM with allocwatch and report on it at its end: allocwatch run [options] -- PROGRAM ARGS...");
-  run_cmd->prefix_command(false);
+  // Everything from PROGRAM on belongs to the program, options included ("--" is optional).
+  run_cmd->prefix_command(true);
   AddRunOptions(run_cmd, run);
 
   allocwatch::tools::ReportCommandOptions report;
   CLI::App* report_cmd = app.add_subcommand("report", "Report on one or more recordings");
   AddReportOptions(report_cmd, report);
 
+  // `run ... -- PROGRAM ARGS`: everything after the first "--" is the program's, untouched.
+  std::vector<std::string> after_dashes;
+  bool has_dashes = false;
+  bool seen_run = false;
+  for (int i = 1; i < argc; ++i) {
+    seen_run = seen_run || std::string(argv[i]) == "run";
+    if (seen_run && std::string(argv[i]) == "--") {
+      for (int j = i + 1; j < argc; ++j) after_dashes.emplace_back(argv[j]);
+      argc = i;
+      has_dashes = true;
+      break;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (run_cmd->parsed()) return allocwatch::tools::RunRun(run);
+  if (run_cmd->parsed()) {
+    run.command = has_dashes ? after_dashes : run_cmd->remaining();
+    if (run.command.empty()) {
+      std::fprintf(stderr, "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
+      return 2;
+    }
+    return allocwatch::tools::RunRun(run);
+  }
   return allocwatch::tools::RunReport(report);
 }
