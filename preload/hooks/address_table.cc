@@ -8,7 +8,11 @@ namespace allocwatch::preload {
 void HeapTable::Insert(uint64_t address, const LiveBlock& block) {
   Shard& s = ShardOf(address);
   SpinlockHolder hold(s.lock);
-  s.map.insert_or_assign(address, block);
+  // The count goes up before the block is findable and down after it is gone, so MayContain
+  // never answers "no" for a block that is in the table.
+  if (s.map.insert_or_assign(address, block).second) {
+    filter_[FilterSlot(address)].fetch_add(1, std::memory_order_acq_rel);
+  }
 }
 
 bool HeapTable::Remove(uint64_t address, LiveBlock* block) {
@@ -18,6 +22,7 @@ bool HeapTable::Remove(uint64_t address, LiveBlock* block) {
   if (it == s.map.end()) return false;
   *block = it->second;
   s.map.erase(it);
+  filter_[FilterSlot(address)].fetch_sub(1, std::memory_order_acq_rel);
   return true;
 }
 
@@ -34,6 +39,7 @@ void HeapTable::ResetInChild() {
     s.lock.ResetAfterFork();
     s.map.clear();
   }
+  for (auto& slot : filter_) slot.store(0, std::memory_order_relaxed);
 }
 
 void MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call) {

@@ -7,6 +7,7 @@
 #pragma once
 #include "preload/base/hook_safe.h"
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/container/btree_map.h"
@@ -27,6 +28,13 @@ class HeapTable {
   void Insert(uint64_t address, const LiveBlock& block);
   // Removes the block; returns false when the address was never recorded.
   bool Remove(uint64_t address, LiveBlock* block);
+
+  // False only if the address is certainly not in the table: one relaxed load from a counting
+  // filter that only sampled allocations and their frees write, so free() of an unsampled block
+  // takes no lock.
+  ALLOCWATCH_ALWAYS_INLINE bool MayContain(uint64_t address) const {
+    return filter_[FilterSlot(address)].load(std::memory_order_acquire) != 0;
+  }
 
   // Calls fn(address, block) for every live block, shard by shard.
   template <typename Fn>
@@ -50,8 +58,13 @@ class HeapTable {
     Map map;
   };
   static constexpr int kShards = 64;
+  static constexpr uint64_t kFilterSlots = 1 << 18;
+  static uint64_t FilterSlot(uint64_t address) {
+    return ((address >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - 18);
+  }
   Shard& ShardOf(uint64_t address) { return shards_[(address >> 4) % kShards]; }
   Shard shards_[kShards];
+  std::atomic<uint32_t> filter_[kFilterSlots] = {};
 };
 
 class MappingTable {

@@ -130,8 +130,9 @@ void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
 
 void RecordFree(ThreadState& t, Call call, const void* p) {
   CountFree(t, Real().malloc_usable_size(const_cast<void*>(p)));
-  LiveBlock block;
   auto address = reinterpret_cast<uint64_t>(p);
+  if (!g_recorder.heap->MayContain(address)) return;
+  LiveBlock block;
   if (g_recorder.heap->Remove(address, &block)) WriteFree(t, call, address, 0);
 }
 
