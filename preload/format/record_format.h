@@ -279,4 +279,10 @@ static_assert(sizeof(LostRecord) == 24);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 
+// The header of a record whose body (fixed part and any variable tail) has `unpadded_size`
+// bytes in all, header included; the size is rounded up to a multiple of 8.
+constexpr RecordHeader MakeHeader(RecordType type, uint64_t unpadded_size, uint16_t flags = 0) {
+  return {static_cast<uint16_t>(type), flags, PaddedSize(unpadded_size)};
+}
+
 }  // namespace allocwatch::format

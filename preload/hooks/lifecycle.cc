@@ -21,10 +21,6 @@ uint64_t g_live_written = 0;
 
 bool TablesReady() { return g_recorder.stacks.get() != nullptr; }
 
-format::RecordHeader Header(RecordType type, uint32_t size) {
-  return {static_cast<uint16_t>(type), 0, size};
-}
-
 uint64_t StatmBytes(uint64_t* resident) {
   char buf[128];
   *resident = 0;
@@ -41,7 +37,7 @@ void WriteSnapshot() {
   RescanModules(now);
   CounterTotals totals = SumCounters();
   format::SnapshotRecord r{};
-  r.header = Header(RecordType::kSnapshot, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kSnapshot, sizeof(r));
   r.time_ns = now;
   r.heap_allocated_bytes = totals.allocated_bytes;
   r.heap_freed_bytes = totals.freed_bytes;
@@ -101,7 +97,7 @@ void WriteLiveList() {
   auto flush = [&] {
     if (n == 0) return;
     format::LiveRecord r{};
-    r.header = Header(RecordType::kLive, sizeof(r) + n * sizeof(format::LiveEntry));
+    r.header = format::MakeHeader(RecordType::kLive, sizeof(r) + n * sizeof(format::LiveEntry));
     r.count = n;
     Chunk chunks[2] = {{&r, sizeof(r)}, {entries, n * sizeof(format::LiveEntry)}};
     Writer().Append(chunks, 2);
@@ -170,7 +166,7 @@ void FinishRecording(uint32_t reason, int exit_status) {
   WriteSnapshot();
   WriteLiveList();
   format::EndRecord end{};
-  end.header = Header(RecordType::kEnd, sizeof(end));
+  end.header = format::MakeHeader(RecordType::kEnd, sizeof(end));
   end.time_ns = NowNs();
   end.live_count = g_live_written;
   end.lost_events = Writer().lost_records();
@@ -184,13 +180,11 @@ void OnExec(const char* path) {
   size_t n = 0;
   while (path != nullptr && path[n] != '\0' && n < 4096) ++n;
   format::ExecRecord r{};
-  uint32_t total = format::PaddedSize(sizeof(r) + n);
-  r.header = Header(RecordType::kExec, total);
+  r.header = format::MakeHeader(RecordType::kExec, sizeof(r) + n);
   r.time_ns = NowNs();
   r.path_size = static_cast<uint32_t>(n);
-  static const char kZeros[8] = {};
-  Chunk chunks[3] = {{&r, sizeof(r)}, {path, n}, {kZeros, total - sizeof(r) - n}};
-  Writer().Append(chunks, 3, /*flush=*/true);
+  Chunk chunks[2] = {{&r, sizeof(r)}, {path, n}};
+  Writer().AppendPadded(chunks, 2, /*flush=*/true);
 }
 
 // Locks are taken in one order and held across fork() so the child inherits consistent tables.

@@ -109,8 +109,7 @@ int ScanCallback(dl_phdr_info* info, size_t, void* data) {
 
 void WriteLoad(const Module& m, uint64_t time_ns) {
   ModuleLoadRecord r{};
-  uint32_t total = format::PaddedSize(sizeof(r) + m.path_size);
-  r.header = {static_cast<uint16_t>(format::RecordType::kModuleLoad), 0, total};
+  r.header = format::MakeHeader(format::RecordType::kModuleLoad, sizeof(r) + m.path_size);
   r.time_ns = time_ns;
   r.load_bias = m.load_bias;
   r.start = m.start;
@@ -119,15 +118,13 @@ void WriteLoad(const Module& m, uint64_t time_ns) {
   r.build_id_size = m.build_id_size;
   r.path_size = m.path_size;
   std::memcpy(r.build_id, m.build_id, m.build_id_size);
-  static const char kZeros[8] = {};
-  Chunk chunks[3] = {{&r, sizeof(r)}, {m.path, m.path_size},
-                     {kZeros, total - sizeof(r) - m.path_size}};
-  Writer().Append(chunks, 3);
+  Chunk chunks[2] = {{&r, sizeof(r)}, {m.path, m.path_size}};
+  Writer().AppendPadded(chunks, 2);
 }
 
 void WriteUnload(const Module& m, uint64_t time_ns) {
   ModuleUnloadRecord r{};
-  r.header = {static_cast<uint16_t>(format::RecordType::kModuleUnload), 0, sizeof(r)};
+  r.header = format::MakeHeader(format::RecordType::kModuleUnload, sizeof(r));
   r.time_ns = time_ns;
   r.module_id = m.id;
   Writer().Append(&r, sizeof(r));

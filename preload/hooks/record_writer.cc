@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "preload/base/raw_io.h"
+#include "preload/format/record_format.h"
 
 namespace allocwatch::preload {
 
@@ -45,6 +46,19 @@ void RecordWriter::Append(const Chunk* chunks, int count, bool flush) {
   }
   records_in_buffer_ += 1;
   if (flush) FlushLocked();
+}
+
+void RecordWriter::AppendPadded(const Chunk* chunks, int count, bool flush) {
+  static const char kZeros[8] = {};
+  Chunk all[8];
+  size_t total = 0;
+  for (int i = 0; i < count && i < 7; ++i) {
+    all[i] = chunks[i];
+    total += chunks[i].size;
+  }
+  int n = count < 7 ? count : 7;
+  all[n] = {kZeros, format::PaddedSize(total) - total};
+  Append(all, n + 1, flush);
 }
 
 void RecordWriter::Flush() {

@@ -31,6 +31,9 @@ class RecordWriter {
     Chunk c{data, size};
     Append(&c, 1, flush);
   }
+  // Appends the chunks followed by zeros up to a multiple of 8 bytes, as one unit: for records
+  // with a variable-length tail. At most 7 chunks.
+  void AppendPadded(const Chunk* chunks, int count, bool flush = false);
   void Flush();
 
   uint64_t lost_records() const { return lost_records_; }

@@ -35,10 +35,6 @@ uint64_t EventNs() {
 
 namespace {
 
-format::RecordHeader Header(RecordType type, uint32_t size, uint16_t flags = 0) {
-  return {static_cast<uint16_t>(type), flags, size};
-}
-
 uint32_t Tid(ThreadState& t) {
   if (ALLOCWATCH_UNLIKELY(t.tid == 0)) t.tid = CurrentTid();
   return t.tid;
@@ -48,7 +44,7 @@ void Announce(ThreadState& t, uint64_t now) {
   if (ALLOCWATCH_LIKELY(t.announced)) return;
   t.announced = true;
   format::ThreadRecord r{};
-  r.header = Header(RecordType::kThread, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kThread, sizeof(r));
   r.time_ns = now;
   r.tid = Tid(t);
   char path[64] = "/proc/self/task/";
@@ -78,7 +74,7 @@ uint32_t CaptureStack() {
   uint32_t id = g_recorder.stacks->Intern(ips, depth, &is_new);
   if (is_new) {
     format::StackRecord r{};
-    r.header = Header(RecordType::kStack, sizeof(r) + depth * sizeof(uint64_t));
+    r.header = format::MakeHeader(RecordType::kStack, sizeof(r) + depth * sizeof(uint64_t));
     r.stack_id = id;
     r.depth = depth;
     Chunk chunks[2] = {{&r, sizeof(r)}, {ips, depth * sizeof(uint64_t)}};
@@ -92,7 +88,7 @@ void WriteAlloc(ThreadState& t, Call call, uint64_t address, uint64_t size, uint
   uint64_t now = EventNs();
   Announce(t, now);
   format::AllocRecord r{};
-  r.header = Header(RecordType::kAlloc, sizeof(r), flags);
+  r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
   r.time_ns = now;
   r.address = address;
   r.size = size;
@@ -107,7 +103,7 @@ void WriteFree(ThreadState& t, Call call, uint64_t address, uint16_t flags) {
   uint64_t now = EventNs();
   Announce(t, now);
   format::FreeRecord r{};
-  r.header = Header(RecordType::kFree, sizeof(r), flags);
+  r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
   r.time_ns = now;
   r.address = address;
   r.tid = Tid(t);
@@ -128,26 +124,38 @@ void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
   WriteAlloc(t, call, address, size, stack, 0);
 }
 
-void RecordFree(ThreadState& t, Call call, const void* p) {
-  CountFree(t, Real().malloc_usable_size(const_cast<void*>(p)));
+namespace {
+
+// Counts the free of `p` and, when it was a recorded block, forgets it and writes the Free.
+bool FreeBlock(ThreadState& t, Call call, const void* p, uint16_t flags, uint64_t* usable,
+               LiveBlock* block) {
+  *usable = Real().malloc_usable_size(const_cast<void*>(p));
+  CountFree(t, *usable);
   auto address = reinterpret_cast<uint64_t>(p);
-  if (!g_recorder.heap->MayContain(address)) return;
+  if (!g_recorder.heap->MayContain(address) || !g_recorder.heap->Remove(address, block)) {
+    return false;
+  }
+  WriteFree(t, call, address, flags);
+  return true;
+}
+
+}  // namespace
+
+void RecordFree(ThreadState& t, Call call, const void* p) {
+  uint64_t usable;
   LiveBlock block;
-  if (g_recorder.heap->Remove(address, &block)) WriteFree(t, call, address, 0);
+  FreeBlock(t, call, p, 0, &usable, &block);
 }
 
 ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
   ReallocTicket ticket{};
-  ticket.old_usable = Real().malloc_usable_size(const_cast<void*>(old));
-  CountFree(t, ticket.old_usable);
   LiveBlock block;
-  auto address = reinterpret_cast<uint64_t>(old);
-  if (g_recorder.heap->Remove(address, &block)) {
-    ticket.tracked = true;
+  ticket.tracked =
+      FreeBlock(t, Call::kRealloc, old, format::kFreeFlagRealloc, &ticket.old_usable, &block);
+  if (ticket.tracked) {
     ticket.size = block.size;
     ticket.stack_id = block.stack_id;
     ticket.call = block.call;
-    WriteFree(t, Call::kRealloc, address, format::kFreeFlagRealloc);
   }
   return ticket;
 }
@@ -177,7 +185,7 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
   uint64_t now = EventNs();
   Announce(t, now);
   format::MmapRecord r{};
-  r.header = Header(RecordType::kMmap, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kMmap, sizeof(r));
   r.time_ns = now;
   r.address = address;
   r.length = length;
@@ -201,7 +209,7 @@ void RecordMunmap(ThreadState& t, const void* p, size_t length) {
   uint64_t now = EventNs();
   Announce(t, now);
   format::MunmapRecord r{};
-  r.header = Header(RecordType::kMunmap, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kMunmap, sizeof(r));
   r.time_ns = now;
   r.address = address;
   r.length = length;
@@ -221,7 +229,7 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   uint64_t now = EventNs();
   Announce(t, now);
   format::MremapRecord r{};
-  r.header = Header(RecordType::kMremap, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kMremap, sizeof(r));
   r.time_ns = now;
   r.old_address = old_address;
   r.old_length = old_length;
@@ -239,7 +247,7 @@ void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t
   uint64_t now = NowNs();
   Announce(t, now);
   format::FailureRecord r{};
-  r.header = Header(RecordType::kFailure, sizeof(r));
+  r.header = format::MakeHeader(RecordType::kFailure, sizeof(r));
   r.time_ns = now;
   r.args[0] = a0;
   r.args[1] = a1;

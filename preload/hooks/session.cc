@@ -136,8 +136,7 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
   size_t kernel_size = strnlen(uts.release, sizeof(uts.release));
   uint64_t payload = static_cast<uint64_t>(exe_size) + static_cast<uint64_t>(cmdline_size) +
                      kernel_size + static_cast<uint64_t>(boot_size);
-  uint32_t total = format::PaddedSize(sizeof(r) + payload);
-  r.header = {static_cast<uint16_t>(format::RecordType::kProcess), 0, total};
+  r.header = format::MakeHeader(format::RecordType::kProcess, sizeof(r) + payload);
   r.pid = static_cast<uint32_t>(getpid());
   r.ppid = static_cast<uint32_t>(getppid());
   r.session_id = config.session_id;
@@ -151,16 +150,15 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
   r.cmdline_size = static_cast<uint32_t>(cmdline_size);
   r.kernel_size = static_cast<uint32_t>(kernel_size);
   r.boot_id_size = static_cast<uint32_t>(boot_size);
-  static const char kZeros[8] = {};
-  Chunk chunks[7] = {{&file, sizeof(file)},
+  Chunk chunks[6] = {{&file, sizeof(file)},
                      {&r, sizeof(r)},
                      {g_exe, static_cast<size_t>(exe_size)},
                      {g_cmdline, static_cast<size_t>(cmdline_size)},
                      {uts.release, kernel_size},
-                     {boot_id, static_cast<size_t>(boot_size)},
-                     {kZeros, total - sizeof(r) - payload}};
+                     {boot_id, static_cast<size_t>(boot_size)}};
   Writer().Open(fd);
-  Writer().Append(chunks, 7, /*flush=*/true);
+  // The 16-byte file header keeps the padding of the process record right.
+  Writer().AppendPadded(chunks, 6, /*flush=*/true);
   return fd;
 }
 
