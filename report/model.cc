@@ -138,7 +138,7 @@ void Replayer::TrackPeak(uint64_t time_ns) {
 void Replayer::OnAlloc(const RawRecord& r) {
   auto rec = As<format::AllocRecord>(r);
   StackId stack{rec.stack_id};
-  double w = SampleWeight(rec.size, m_.sample_bytes);
+  double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_.sample_bytes);
   SiteFigures& site = m_.per_stack[stack];
   if ((r.flags & format::kAllocFlagRestored) == 0) {
     site.alloc_count += w;
@@ -225,6 +225,9 @@ void Replayer::OnEnd(const RawRecord& r) {
 
 void Replayer::Dispatch(const RawRecord& r) {
   switch (r.type) {
+    case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
+    case RecordType::kClock:   // and uses these itself
+      break;
     case RecordType::kProcess:
       if (!have_process_) OnProcess(r);
       break;
@@ -266,7 +269,7 @@ void Replayer::Dispatch(const RawRecord& r) {
     }
     case RecordType::kSnapshot: {
       auto rec = As<format::SnapshotRecord>(r);
-      m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_allocated_bytes - rec.heap_freed_bytes,
+      m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_in_use_bytes,
                                       rec.alloc_calls, rec.free_calls, rec.heap_allocated_bytes,
                                       rec.mmap_live_bytes, rec.rss_bytes, rec.vm_size_bytes,
                                       rec.lost_events});

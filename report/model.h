@@ -70,7 +70,7 @@ struct Failure {
 
 struct Snapshot {
   uint64_t time_ns = 0;
-  uint64_t heap_live_bytes = 0;  // allocated - freed, usable sizes, all calls
+  uint64_t heap_live_bytes = 0;  // the C library's in-use heap (glibc mallinfo2); 0 unknown
   uint64_t alloc_calls = 0;
   uint64_t free_calls = 0;
   uint64_t heap_allocated_bytes = 0;

@@ -2,7 +2,10 @@
 #include "report/recording_reader.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+
+#include "preload/format/event_codec.h"
 
 namespace allocwatch::report {
 
@@ -26,6 +29,8 @@ uint32_t FixedRecordSize(RecordType type) {
     case RecordType::kExec: return sizeof(format::ExecRecord);
     case RecordType::kEnd: return sizeof(format::EndRecord);
     case RecordType::kLost: return sizeof(format::LostRecord);
+    case RecordType::kEvents: return sizeof(format::EventsRecord);
+    case RecordType::kClock: return sizeof(format::ClockRecord);
   }
   return 0;
 }
@@ -74,7 +79,95 @@ void RecordingReader::Stop(const std::string& why) {
              "; using the records before it";
 }
 
+namespace {
+// More held events than this are handed out without waiting for their ClockRecord (a writer
+// that never wrote one, or a damaged file): memory stays bounded, order may suffer.
+constexpr size_t kMaxHeldEvents = 4u << 20;
+}  // namespace
+
+bool RecordingReader::ExpandEvents(const RawRecord& events) {
+  format::EventsRecord head;
+  std::memcpy(&head, events.bytes.data(), sizeof(head));
+  if (head.bytes > events.bytes.size() - sizeof(head) || head.count > head.bytes) return false;
+  const uint8_t* p = events.bytes.data() + sizeof(head);
+  const uint8_t* end = p + head.bytes;
+  format::EventCodecState state;
+  state.last_time = head.base_time_ns;
+  for (uint32_t i = 0; i < head.count; ++i) {
+    format::Event e{};
+    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
+      return false;
+    }
+    held_.push_back(HeldEvent{e, events.offset});
+  }
+  return p == end;
+}
+
+uint64_t RecordingReader::TicksToNs(uint64_t ticks) const {
+  if (!clock_) return 0;
+  const ClockPoint& b = *clock_;
+  if (!prev_clock_ || prev_clock_->ticks >= b.ticks || prev_clock_->ns > b.ns) return b.ns;
+  const ClockPoint& a = *prev_clock_;
+  double slope = static_cast<double>(b.ns - a.ns) / static_cast<double>(b.ticks - a.ticks);
+  double ns = static_cast<double>(a.ns) +
+              (static_cast<double>(ticks) - static_cast<double>(a.ticks)) * slope;
+  if (ns < 0) return 0;
+  if (ns > 1.8e19) return UINT64_MAX;
+  return static_cast<uint64_t>(ns);
+}
+
+void RecordingReader::ReleaseEvents(uint64_t up_to) {
+  // Events of one address are already in order and never share a tick; a stable sort keeps it.
+  std::stable_sort(held_.begin(), held_.end(), [](const HeldEvent& x, const HeldEvent& y) {
+    return x.event.time_ns < y.event.time_ns;
+  });
+  size_t n = 0;
+  while (n < held_.size() && held_[n].event.time_ns <= up_to) ++n;
+  for (size_t i = 0; i < n; ++i) {
+    const format::Event& e = held_[i].event;
+    RawRecord out;
+    out.offset = held_[i].offset;
+    if (format::IsAllocKind(e.kind)) {
+      format::AllocRecord r{};
+      uint16_t flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
+      r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
+      r.time_ns = TicksToNs(e.time_ns);
+      r.address = e.address;
+      r.size = e.size;
+      r.stack_id = e.stack_id;
+      r.tid = e.tid;
+      r.call = e.call;
+      r.sample_bytes = e.sample_bytes > UINT32_MAX ? UINT32_MAX
+                                                   : static_cast<uint32_t>(e.sample_bytes);
+      out.type = RecordType::kAlloc;
+      out.flags = flags;
+      out.bytes.resize(sizeof(r));
+      std::memcpy(out.bytes.data(), &r, sizeof(r));
+    } else {
+      format::FreeRecord r{};
+      uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
+      r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
+      r.time_ns = TicksToNs(e.time_ns);
+      r.address = e.address;
+      r.tid = e.tid;
+      r.call = e.call;
+      out.type = RecordType::kFree;
+      out.flags = flags;
+      out.bytes.resize(sizeof(r));
+      std::memcpy(out.bytes.data(), &r, sizeof(r));
+    }
+    pending_.push_back(std::move(out));
+  }
+  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 std::optional<RawRecord> RecordingReader::Next() {
+  auto pop = [this] {
+    RawRecord r = std::move(pending_.front());
+    pending_.pop_front();
+    return r;
+  };
+  if (!pending_.empty()) return pop();
   while (!done_) {
     format::RecordHeader header{};
     size_t got = 0;
@@ -85,28 +178,60 @@ std::optional<RawRecord> RecordingReader::Next() {
       } else {
         Stop("truncated record header");
       }
-      return std::nullopt;
+      break;
     }
     if (header.size < sizeof(header) || header.size % 8 != 0 ||
         header.size > format::kMaxRecordSize) {
       Stop("damaged record (size " + std::to_string(header.size) + ")");
-      return std::nullopt;
+      break;
     }
     auto type = static_cast<RecordType>(header.type);
     uint32_t fixed = FixedRecordSize(type);
     if (fixed != 0 && header.size < fixed) {
       Stop("damaged record (type " + std::to_string(header.type) + " too short)");
-      return std::nullopt;
+      break;
     }
     RawRecord record{type, header.flags, offset_, std::vector<uint8_t>(header.size)};
     std::memcpy(record.bytes.data(), &header, sizeof(header));
     if (!ReadExactly(record.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
       Stop("truncated record");
-      return std::nullopt;
+      break;
+    }
+    if (fixed == 0) {  // a record type this version does not know: skip it
+      offset_ += header.size;
+      continue;
+    }
+    if (type == RecordType::kEvents) {
+      size_t before = held_.size();
+      if (!ExpandEvents(record)) {
+        held_.resize(before);
+        Stop("damaged events record");
+        break;
+      }
+      offset_ += header.size;
+      if (held_.size() > kMaxHeldEvents) {
+        ReleaseEvents(UINT64_MAX);
+        return pop();
+      }
+      continue;
+    }
+    if (type == RecordType::kClock) {
+      format::ClockRecord c;
+      std::memcpy(&c, record.bytes.data(), sizeof(c));
+      prev_clock_ = clock_;
+      clock_ = ClockPoint{c.time_ns, c.ticks};
+      offset_ += header.size;
+      ReleaseEvents(c.ticks);
+      if (!pending_.empty()) return pop();
+      continue;
     }
     offset_ += header.size;
-    if (fixed == 0) continue;  // a record type this version does not know: skip it
     return record;
+  }
+  if (!held_.empty()) {
+    // The file ended (cut short, or damaged) before the events' ClockRecord.
+    ReleaseEvents(UINT64_MAX);
+    if (!pending_.empty()) return pop();
   }
   return std::nullopt;
 }

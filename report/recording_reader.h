@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::report {
@@ -38,7 +40,11 @@ class RecordingReader {
   RecordingReader& operator=(const RecordingReader&) = delete;
 
   // The next record, or nullopt at the end of the data (clean or not: see warning()).
-  // Records of unknown types are skipped.
+  // Records of unknown types are skipped. An EventsRecord is handed out as the AllocRecords and
+  // FreeRecords it holds (each with the EventsRecord's offset), never as itself: its events
+  // are held until the ClockRecord that follows them, then handed out in time order with
+  // times in nanoseconds (ClockRecords themselves are not handed out). Other records come in
+  // file order as they are read.
   std::optional<RawRecord> Next();
 
   // Set when reading stopped before the end of the file.
@@ -50,6 +56,10 @@ class RecordingReader {
 
  private:
   bool ReadExactly(void* out, size_t size, size_t* got);
+  bool ExpandEvents(const RawRecord& events);
+  // Hands out (to pending_) the held events with ticks <= up_to, in time order.
+  void ReleaseEvents(uint64_t up_to);
+  uint64_t TicksToNs(uint64_t ticks) const;
   void Stop(const std::string& why);
 
   std::string path_;
@@ -58,6 +68,18 @@ class RecordingReader {
   bool done_ = false;
   bool clean_end_ = false;
   std::optional<std::string> warning_;
+  struct HeldEvent {
+    format::Event event;
+    uint64_t offset;
+  };
+  std::vector<HeldEvent> held_;    // heap events waiting for their ClockRecord
+  std::deque<RawRecord> pending_;  // ready to hand out
+  struct ClockPoint {
+    uint64_t ns;
+    uint64_t ticks;
+  };
+  std::optional<ClockPoint> clock_;       // the last ClockRecord
+  std::optional<ClockPoint> prev_clock_;  // the one before it
 };
 
 // Minimum size of each known record type's fixed part (0 for unknown types).

@@ -7,11 +7,13 @@
 namespace allocwatch::preload {
 namespace {
 
-constexpr size_t kPoolSize = 256 * 1024;
-alignas(4096) constinit unsigned char g_pool[kPoolSize] = {};
+constexpr size_t kPoolSize = kBootstrapPoolSize;
+unsigned char* const g_pool = g_bootstrap_pool;
 constinit std::atomic<size_t> g_used{0};
 
 }  // namespace
+
+alignas(4096) constinit unsigned char g_bootstrap_pool[kBootstrapPoolSize] = {};
 
 void* BootstrapAllocate(size_t size, size_t alignment) {
   if (alignment < 16) alignment = 16;
@@ -25,12 +27,6 @@ void* BootstrapAllocate(size_t size, size_t alignment) {
       return g_pool + start;  // static storage: already zero
     }
   }
-}
-
-bool BootstrapContains(const void* p) {
-  auto addr = reinterpret_cast<uintptr_t>(p);
-  auto base = reinterpret_cast<uintptr_t>(g_pool);
-  return addr >= base && addr < base + kPoolSize;
 }
 
 size_t BootstrapSize(const void* p) {

@@ -7,13 +7,20 @@
 #include "preload/base/hook_safe.h"
 
 #include <cstddef>
+#include <cstdint>
 
 namespace allocwatch::preload {
+
+inline constexpr size_t kBootstrapPoolSize = 256 * 1024;
+extern unsigned char g_bootstrap_pool[kBootstrapPoolSize];
 
 // Returns zeroed memory aligned to `alignment` (a power of two up to 4096), or nullptr when the
 // pool is exhausted.
 void* BootstrapAllocate(size_t size, size_t alignment = 16);
-bool BootstrapContains(const void* p);
+ALLOCWATCH_ALWAYS_INLINE bool BootstrapContains(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_bootstrap_pool) <
+         kBootstrapPoolSize;
+}
 // Usable size of a pool allocation (its requested size).
 size_t BootstrapSize(const void* p);
 

@@ -12,7 +12,7 @@
 namespace allocwatch::format {
 
 inline constexpr char kMagic[8] = {'A', 'W', 'T', 'R', 'A', 'C', 'E', '\0'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 inline constexpr uint32_t kMaxRecordSize = 1u << 24;  // readers treat larger sizes as damage
 inline constexpr uint32_t kMaxStackDepth = 128;
 inline constexpr uint32_t kMaxBuildIdSize = 32;
@@ -42,6 +42,9 @@ enum class RecordType : uint16_t {
   kExec = 14,         // ExecRecord + path
   kEnd = 15,          // EndRecord
   kLost = 16,         // LostRecord
+  // 17 is reserved.
+  kEvents = 18,       // EventsRecord + compact heap events (see event_codec.h)
+  kClock = 19,        // ClockRecord
 };
 
 // The call that produced an event.
@@ -141,7 +144,8 @@ struct AllocRecord {
   uint32_t tid;
   uint16_t call;       // Call
   uint16_t reserved0;
-  uint32_t reserved1;
+  uint32_t sample_bytes;  // mean sampling period T this sample was drawn with; 1 = exact,
+                          // 0 = the ProcessRecord's sample_bytes
 };
 static_assert(sizeof(AllocRecord) == 48);
 
@@ -197,13 +201,14 @@ struct MremapRecord {
 };
 static_assert(sizeof(MremapRecord) == 64);
 
-// Whole-process figures at one instant. Heap figures count malloc_usable_size bytes of every
-// call (sampled or not), so they are exact in every mode.
+// Whole-process figures at one instant. The call counts and requested bytes count every call
+// (sampled or not), so they are exact in every mode.
 struct SnapshotRecord {
   RecordHeader header;
   uint64_t time_ns;
-  uint64_t heap_allocated_bytes;  // cumulative
-  uint64_t heap_freed_bytes;      // cumulative
+  uint64_t heap_allocated_bytes;  // cumulative requested bytes
+  uint64_t heap_in_use_bytes;     // the C library's in-use heap bytes (glibc mallinfo2: in-use
+                                  // chunks incl. their headers, plus mmapped blocks); 0 unknown
   uint64_t alloc_calls;           // cumulative
   uint64_t free_calls;            // cumulative
   uint64_t mmap_live_bytes;       // bytes mapped through the hooked mmap calls, not yet unmapped
@@ -276,6 +281,30 @@ struct LostRecord {
   uint64_t events;
 };
 static_assert(sizeof(LostRecord) == 24);
+
+// Heap events of one or more threads in compact form. Their times are in ticks (see
+// ClockRecord). Events of one address are always in one stream, in the order they happened;
+// events of different addresses may come in a different order and are put back in time order
+// by the reader (ClockRecord). The body is `bytes` bytes of events as event_codec.h describes,
+// then zero padding to a multiple of 8.
+struct EventsRecord {
+  RecordHeader header;
+  uint64_t base_time_ns;  // in ticks: the first event's time is relative to this
+  uint32_t count;         // events in the body
+  uint32_t bytes;         // body bytes before the padding
+};
+static_assert(sizeof(EventsRecord) == 24);
+
+// A point of the tick clock that heap events use (the CPU's invariant time-stamp counter where
+// the kernel trusts it, else CLOCK_MONOTONIC nanoseconds), written after every buffered heap
+// event up to `ticks` was written. Readers release the heap events with time <= ticks in time
+// order and convert ticks to nanoseconds by the line through consecutive ClockRecords.
+struct ClockRecord {
+  RecordHeader header;
+  uint64_t time_ns;  // nanoseconds since start, read together with ticks
+  uint64_t ticks;
+};
+static_assert(sizeof(ClockRecord) == 24);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 

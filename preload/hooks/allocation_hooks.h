@@ -1,8 +1,9 @@
 // preload/hooks/allocation_hooks.h: the body of every hooked allocation function.
 //
 // Hook-safe. Each takes the real functions as a parameter (interpose/ passes libc's, tests may
-// pass fakes): guard check, real call, then the event is recorded with errno preserved. A
-// failure (NULL, MAP_FAILED, non-zero return) is recorded with errno and stack.
+// pass fakes): guard check, real call, then the inline fast path (hot_path.h) or, for sampled
+// allocations, recorded frees and failures, the recorder with errno preserved. A failure (NULL,
+// MAP_FAILED, non-zero return) is recorded with errno and stack.
 #pragma once
 #include "preload/base/hook_safe.h"
 
@@ -13,72 +14,94 @@
 #include <cstdint>
 
 #include "preload/base/errno_saver.h"
+#include "preload/hooks/hot_path.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
 
 namespace allocwatch::preload {
 
-// Shared tail of the functions that return a new block or NULL.
-ALLOCWATCH_ALWAYS_INLINE void* AfterAlloc(HookGuard& guard, Call call, void* p, uint64_t size,
-                                          uint64_t a0, uint64_t a1) {
-  if (guard.Reentered() || !IsRecording()) return p;
+// The slow tail of the functions that return a new block or NULL.
+__attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
+                                                      uint64_t size, uint64_t a0, uint64_t a1,
+                                                      uint64_t a2 = 0) {
+  if (!IsRecording()) return p;
   ErrnoSaver saved;
+  t.in_hook = true;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
-    RecordAlloc(guard.state(), call, p, size);
+    RecordAlloc(t, call, p, size);
   } else {
-    RecordFailure(guard.state(), call, a0, a1, 0, 0, saved.value(), -1);
+    RecordFailure(t, call, a0, a1, a2, 0, saved.value(), -1);
   }
+  t.in_hook = false;
   return p;
 }
 
+// Runs `real_call` with the guard set, then counts or records the result.
+template <typename RealCall>
+ALLOCWATCH_ALWAYS_INLINE void* HookAllocation(Call call, uint64_t size, uint64_t a0, uint64_t a1,
+                                              RealCall real_call, uint64_t a2 = 0) {
+  ThreadState& t = CurrentThread();
+  if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
+  t.in_hook = true;
+  void* p = real_call();
+  t.in_hook = false;
+  if (ALLOCWATCH_LIKELY(p != nullptr) && AllocFastPath(t, size)) return p;
+  return AllocSlowPath(t, call, p, size, a0, a1, a2);
+}
+
 inline void* HookMalloc(const RealFunctions& real, size_t size) {
-  HookGuard guard;
-  return AfterAlloc(guard, Call::kMalloc, real.malloc(size), size, size, 0);
+  return HookAllocation(Call::kMalloc, size, size, 0, [&] { return real.malloc(size); });
 }
 
 inline void* HookCalloc(const RealFunctions& real, size_t n, size_t size) {
-  HookGuard guard;
   uint64_t total = 0;
   if (__builtin_mul_overflow(n, size, &total)) total = UINT64_MAX;
-  return AfterAlloc(guard, Call::kCalloc, real.calloc(n, size), total, n, size);
+  return HookAllocation(Call::kCalloc, total, n, size, [&] { return real.calloc(n, size); });
 }
 
 inline void* HookMemalign(const RealFunctions& real, Call call, size_t alignment, size_t size) {
-  HookGuard guard;
-  void* p = nullptr;
-  switch (call) {
-    case Call::kAlignedAlloc: p = real.aligned_alloc(alignment, size); break;
-    case Call::kMemalign: p = real.memalign(alignment, size); break;
-    case Call::kValloc: p = real.valloc(size); break;
-    default: p = real.pvalloc(size); break;
-  }
   uint64_t a0 = call == Call::kValloc || call == Call::kPvalloc ? size : alignment;
   uint64_t a1 = call == Call::kValloc || call == Call::kPvalloc ? 0 : size;
-  return AfterAlloc(guard, call, p, size, a0, a1);
+  return HookAllocation(call, size, a0, a1, [&]() -> void* {
+    switch (call) {
+      case Call::kAlignedAlloc: return real.aligned_alloc(alignment, size);
+      case Call::kMemalign: return real.memalign(alignment, size);
+      case Call::kValloc: return real.valloc(size);
+      default: return real.pvalloc(size);
+    }
+  });
 }
 
 inline int HookPosixMemalign(const RealFunctions& real, void** out, size_t alignment,
                              size_t size) {
   HookGuard guard;
   int rc = real.posix_memalign(out, alignment, size);
-  if (guard.Reentered() || !IsRecording()) return rc;
+  if (guard.Reentered()) return rc;
+  ThreadState& t = guard.state();
+  if (rc == 0 && AllocFastPath(t, size)) return rc;
+  if (!IsRecording()) return rc;
   ErrnoSaver saved;
   if (rc == 0) {
-    RecordAlloc(guard.state(), Call::kPosixMemalign, *out, size);
+    RecordAlloc(t, Call::kPosixMemalign, *out, size);
   } else {
-    RecordFailure(guard.state(), Call::kPosixMemalign, reinterpret_cast<uint64_t>(out), alignment,
-                  size, 0, rc, rc);
+    RecordFailure(t, Call::kPosixMemalign, reinterpret_cast<uint64_t>(out), alignment, size, 0,
+                  rc, rc);
   }
   return rc;
 }
 
+__attribute__((noinline)) inline void FreeSlowPath(ThreadState& t, void* p) {
+  if (!IsRecording()) return;
+  ErrnoSaver saved;
+  t.in_hook = true;
+  RecordFree(t, Call::kFree, p);
+  t.in_hook = false;
+}
+
 inline void HookFree(const RealFunctions& real, void* p) {
   if (p == nullptr) return real.free(p);
-  HookGuard guard;
-  if (!guard.Reentered() && IsRecording()) {
-    ErrnoSaver saved;
-    RecordFree(guard.state(), Call::kFree, p);
-  }
+  ThreadState& t = CurrentThread();
+  if (ALLOCWATCH_LIKELY(!t.in_hook) && !FreeFastPath(t, p)) FreeSlowPath(t, p);
   real.free(p);
 }
 
@@ -86,11 +109,22 @@ inline void HookFree(const RealFunctions& real, void* p) {
 template <typename RealCall>
 void* HookRealloc(Call call, void* old, uint64_t size, uint64_t a1, uint64_t a2,
                   RealCall real_call) {
-  HookGuard guard;
-  if (guard.Reentered() || !IsRecording()) return real_call();
   if (old == nullptr) {
-    return AfterAlloc(guard, call, real_call(), size, 0, call == Call::kRealloc ? size : a1);
+    return HookAllocation(call, size, 0, a1, real_call, a2);
   }
+  ThreadState& t = CurrentThread();
+  if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
+  if (ALLOCWATCH_LIKELY(FreeFastPath(t, old))) {
+    // `old` was never recorded: only the new block may need the recorder.
+    t.in_hook = true;
+    void* p = real_call();
+    t.in_hook = false;
+    if (ALLOCWATCH_LIKELY(p != nullptr) && AllocFastPath(t, size)) return p;
+    if (p == nullptr && size == 0) return p;  // realloc(p, 0) freed p
+    return AllocSlowPath(t, call, p, size, reinterpret_cast<uint64_t>(old), a1, a2);
+  }
+  HookGuard guard;
+  if (!IsRecording()) return real_call();
   ReallocTicket ticket;
   {
     ErrnoSaver saved;

@@ -5,47 +5,56 @@
 
 #include <atomic>
 
+#include "preload/base/spinlock.h"
+#include "preload/hooks/hot_path.h"
+#include "preload/hooks/stack_table.h"
+
 namespace allocwatch::preload {
 namespace {
 
 constexpr int kSlots = 4096;
 
+// A registered thread's counters live in its own TLS (ThreadState::counters); the slot points
+// at them. g_sum_lock keeps a slot's pointer valid while snapshots read it: a thread leaves its
+// slot under the lock at exit, before its TLS goes away.
 struct alignas(64) Slot {
-  ThreadCounters counters;
+  ThreadCounters* counters = nullptr;
   std::atomic<bool> used{false};
   ThreadState* owner = nullptr;
 };
 
 constinit Slot g_slots[kSlots];
 constinit std::atomic<int> g_slot_hint{0};
-constinit ThreadCounters g_retired;  // updated with fetch_add: shared by many threads
+constinit ThreadCounters g_retired{};  // updated with fetch_add: shared by many threads
+constinit Spinlock g_sum_lock;
 pthread_key_t g_exit_key = 0;
 bool g_key_ready = false;
 
-void FetchAdd(std::atomic<uint64_t>& c, uint64_t v) { c.fetch_add(v, std::memory_order_relaxed); }
+void FetchAdd(uint64_t& c, uint64_t v) { ThreadCounters::FetchAdd(c, v); }
 
 void Fold(ThreadCounters& from) {
-  FetchAdd(g_retired.allocated_bytes, from.allocated_bytes.exchange(0, std::memory_order_relaxed));
-  FetchAdd(g_retired.freed_bytes, from.freed_bytes.exchange(0, std::memory_order_relaxed));
-  FetchAdd(g_retired.alloc_calls, from.alloc_calls.exchange(0, std::memory_order_relaxed));
-  FetchAdd(g_retired.free_calls, from.free_calls.exchange(0, std::memory_order_relaxed));
+  FetchAdd(g_retired.allocated_bytes, ThreadCounters::Take(from.allocated_bytes));
+  FetchAdd(g_retired.alloc_calls, ThreadCounters::Take(from.alloc_calls));
+  FetchAdd(g_retired.free_calls, ThreadCounters::Take(from.free_calls));
 }
 
-Slot* SlotOf(ThreadCounters* c) { return reinterpret_cast<Slot*>(c); }
-
-void OnThreadExit(void*) {
+void OnThreadExit(void* slot_ptr) {
   ThreadState& thread = CurrentThread();
   bool was_in_hook = thread.in_hook;
   thread.in_hook = true;
   if (thread.registered) {
-    Slot* slot = SlotOf(thread.counters);
+    auto* slot = static_cast<Slot*>(slot_ptr);
     thread.retired = true;
     thread.registered = false;
-    thread.counters = nullptr;
-    Fold(slot->counters);
+    SetThreadFastPath(thread, false);
+    SpinlockHolder hold(g_sum_lock);
+    Fold(thread.counters);
+    slot->counters = nullptr;
     slot->owner = nullptr;
     slot->used.store(false, std::memory_order_release);
   }
+  thread.retired = true;
+  StackTable::ReleaseThreadCache(thread);
   thread.in_hook = was_in_hook;
 }
 
@@ -59,9 +68,13 @@ bool Register(ThreadState& thread) {
     if (!slot.used.load(std::memory_order_relaxed) &&
         slot.used.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
       g_slot_hint.store((start + i + 1) % kSlots, std::memory_order_relaxed);
-      slot.owner = &thread;
-      thread.counters = &slot.counters;
+      {
+        SpinlockHolder hold(g_sum_lock);
+        slot.owner = &thread;
+        slot.counters = &thread.counters;
+      }
       thread.registered = true;
+      SetThreadFastPath(thread, true);
       // A non-null value makes the key's destructor run at thread exit.
       if (g_key_ready) pthread_setspecific(g_exit_key, &slot);
       return true;
@@ -72,8 +85,8 @@ bool Register(ThreadState& thread) {
 }
 
 ALLOCWATCH_ALWAYS_INLINE ThreadCounters* CountersOf(ThreadState& thread) {
-  if (ALLOCWATCH_LIKELY(thread.registered)) return thread.counters;
-  if (Register(thread)) return thread.counters;
+  if (ALLOCWATCH_LIKELY(thread.registered)) return &thread.counters;
+  if (Register(thread)) return &thread.counters;
   return nullptr;
 }
 
@@ -83,22 +96,20 @@ void InitCounters() {
   if (pthread_key_create(&g_exit_key, OnThreadExit) == 0) g_key_ready = true;
 }
 
-void CountAlloc(ThreadState& thread, uint64_t usable_bytes) {
+void CountAlloc(ThreadState& thread, uint64_t requested_bytes) {
   if (ThreadCounters* c = CountersOf(thread)) {
-    ThreadCounters::Add(c->allocated_bytes, usable_bytes);
+    ThreadCounters::Add(c->allocated_bytes, requested_bytes);
     ThreadCounters::Add(c->alloc_calls, 1);
   } else {
-    FetchAdd(g_retired.allocated_bytes, usable_bytes);
+    FetchAdd(g_retired.allocated_bytes, requested_bytes);
     FetchAdd(g_retired.alloc_calls, 1);
   }
 }
 
-void CountFree(ThreadState& thread, uint64_t usable_bytes) {
+void CountFree(ThreadState& thread) {
   if (ThreadCounters* c = CountersOf(thread)) {
-    ThreadCounters::Add(c->freed_bytes, usable_bytes);
     ThreadCounters::Add(c->free_calls, 1);
   } else {
-    FetchAdd(g_retired.freed_bytes, usable_bytes);
     FetchAdd(g_retired.free_calls, 1);
   }
 }
@@ -106,22 +117,26 @@ void CountFree(ThreadState& thread, uint64_t usable_bytes) {
 CounterTotals SumCounters() {
   CounterTotals t;
   auto add = [&t](const ThreadCounters& c) {
-    t.allocated_bytes += c.allocated_bytes.load(std::memory_order_relaxed);
-    t.freed_bytes += c.freed_bytes.load(std::memory_order_relaxed);
-    t.alloc_calls += c.alloc_calls.load(std::memory_order_relaxed);
-    t.free_calls += c.free_calls.load(std::memory_order_relaxed);
+    t.allocated_bytes += ThreadCounters::Load(c.allocated_bytes);
+    t.alloc_calls += ThreadCounters::Load(c.alloc_calls);
+    t.free_calls += ThreadCounters::Load(c.free_calls);
   };
+  SpinlockHolder hold(g_sum_lock);
   add(g_retired);
   for (Slot& slot : g_slots) {
-    if (slot.used.load(std::memory_order_acquire)) add(slot.counters);
+    if (slot.used.load(std::memory_order_acquire) && slot.counters != nullptr) {
+      add(*slot.counters);
+    }
   }
   return t;
 }
 
 void CountersAfterFork(ThreadState& thread) {
+  g_sum_lock.ResetAfterFork();
   for (Slot& slot : g_slots) {
     if (!slot.used.load(std::memory_order_relaxed) || slot.owner == &thread) continue;
-    Fold(slot.counters);
+    if (slot.counters != nullptr) Fold(*slot.counters);  // the parent's threads' copies
+    slot.counters = nullptr;
     slot.owner = nullptr;
     slot.used.store(false, std::memory_order_relaxed);
   }

@@ -13,8 +13,7 @@
 namespace allocwatch::preload {
 
 struct CounterTotals {
-  uint64_t allocated_bytes = 0;
-  uint64_t freed_bytes = 0;
+  uint64_t allocated_bytes = 0;  // requested bytes
   uint64_t alloc_calls = 0;
   uint64_t free_calls = 0;
 };
@@ -22,8 +21,9 @@ struct CounterTotals {
 // Called once at start-up (creates the thread-exit key).
 void InitCounters();
 
-void CountAlloc(ThreadState& thread, uint64_t usable_bytes);
-void CountFree(ThreadState& thread, uint64_t usable_bytes);
+// Slow-path counting (hot_path.h counts registered threads inline); registers the thread.
+void CountAlloc(ThreadState& thread, uint64_t requested_bytes);
+void CountFree(ThreadState& thread);
 
 // Sum over live threads and retired ones. Approximate while threads run, exact when quiet.
 CounterTotals SumCounters();

@@ -1,15 +1,19 @@
 // preload/hooks/lifecycle.cc: start, snapshots, exit, fork and exec of the recording.
 #include <libunwind.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include "preload/base/raw_io.h"
 #include "preload/hooks/counters.h"
+#include "preload/hooks/hot_path.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder.h"
+#include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder_state.h"
 
 namespace allocwatch::preload {
@@ -32,15 +36,37 @@ uint64_t StatmBytes(uint64_t* resident) {
   return pages * g_page_size;
 }
 
+// glibc's in-use heap figure, when the real malloc is glibc's (another allocator in the
+// program answers for its own heap, which glibc's mallinfo2 does not see).
+using Mallinfo2Fn = struct mallinfo2 (*)();
+Mallinfo2Fn g_mallinfo2 = nullptr;
+
+void ResolveHeapFigures() {
+  void* fn = dlsym(RTLD_NEXT, "mallinfo2");
+  Dl_info malloc_info{}, mallinfo_info{};
+  if (fn == nullptr || dladdr(reinterpret_cast<void*>(Real().malloc), &malloc_info) == 0 ||
+      dladdr(fn, &mallinfo_info) == 0 || malloc_info.dli_fbase != mallinfo_info.dli_fbase) {
+    return;
+  }
+  g_mallinfo2 = reinterpret_cast<Mallinfo2Fn>(fn);
+}
+
+uint64_t HeapInUse() {
+  if (g_mallinfo2 == nullptr) return 0;
+  struct mallinfo2 mi = g_mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
 void WriteSnapshot() {
   uint64_t now = NowNs();
+  FlushEventsWithClock();
   RescanModules(now);
   CounterTotals totals = SumCounters();
   format::SnapshotRecord r{};
   r.header = format::MakeHeader(RecordType::kSnapshot, sizeof(r));
   r.time_ns = now;
   r.heap_allocated_bytes = totals.allocated_bytes;
-  r.heap_freed_bytes = totals.freed_bytes;
+  r.heap_in_use_bytes = HeapInUse();
   r.alloc_calls = totals.alloc_calls;
   r.free_calls = totals.free_calls;
   r.mmap_live_bytes = g_recorder.mappings->live_bytes();
@@ -122,6 +148,18 @@ void WriteLiveList() {
 }  // namespace
 
 uint64_t g_page_size = 4096;
+constinit HotConfig g_hot;
+
+namespace {
+
+// Unsampled allocations and frees of unrecorded blocks skip the recorder from now on.
+void EnableHotPath() {
+  uint64_t period = g_recorder.config.sample_bytes;
+  g_hot.sample_threshold.store(period <= 1 ? 1 : period, std::memory_order_relaxed);
+  g_hot.track_all_frees.store(period <= 1, std::memory_order_release);
+}
+
+}  // namespace
 
 void MaybeSnapshot(uint64_t now_ns) {
   if (g_recorder.timer_thread) return;
@@ -142,6 +180,7 @@ void StartRecording() {
   }
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  ChooseEventClock();
   SelfCodeRange(&g_recorder.self_start, &g_recorder.self_end);
   g_recorder.stacks.Construct();
   g_recorder.heap.Construct();
@@ -152,6 +191,8 @@ void StartRecording() {
     g_recorder.state.store(RecorderState::kDisabled);
     return;
   }
+  ResolveHeapFigures();
+  EnableHotPath();
   g_recorder.state.store(RecorderState::kRecording);
   StartTimerThread();
 }
@@ -163,7 +204,7 @@ void FinishRecording(uint32_t reason, int exit_status) {
       !g_recorder.state.compare_exchange_strong(expected, RecorderState::kFinished)) {
     return;
   }
-  WriteSnapshot();
+  WriteSnapshot();  // also sends every buffered event
   WriteLiveList();
   format::EndRecord end{};
   end.header = format::MakeHeader(RecordType::kEnd, sizeof(end));
@@ -177,6 +218,7 @@ void FinishRecording(uint32_t reason, int exit_status) {
 
 void OnExec(const char* path) {
   if (!IsRecording() || static_cast<uint32_t>(getpid()) != g_recorder.pid) return;
+  FlushEventsWithClock();
   size_t n = 0;
   while (path != nullptr && path[n] != '\0' && n < 4096) ++n;
   format::ExecRecord r{};

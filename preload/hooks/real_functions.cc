@@ -6,13 +6,14 @@
 
 #include <atomic>
 
+#include "preload/base/bootstrap_pool.h"
 #include "preload/base/raw_io.h"
 
 namespace allocwatch::preload {
 namespace {
 
-constinit RealFunctions g_real{};
-constinit std::atomic<int> g_state{0};  // 0 unresolved, 1 resolving, 2 ready
+RealFunctions& g_real = g_real_functions;
+std::atomic<int>& g_state = g_real_functions_state;
 thread_local bool t_resolving __attribute__((tls_model("initial-exec"))) = false;
 
 template <typename T>
@@ -51,14 +52,27 @@ void ResolveAll() {
   if (g_real.mmap64 == nullptr) g_real.mmap64 = g_real.mmap;
 }
 
+// Until resolved, the hottest entries point here: the hooks call through them without checking
+// the state first.
+void* ResolveThenMalloc(size_t size) {
+  if (t_resolving) return BootstrapAllocate(size);
+  return ResolveRealFunctions().malloc(size);
+}
+
+void ResolveThenFree(void* p) {
+  if (t_resolving) return;  // a bootstrap-time block; never reused
+  ResolveRealFunctions().free(p);
+}
+
 }  // namespace
 
-bool RealFunctionsReady() { return g_state.load(std::memory_order_acquire) == 2; }
+constinit RealFunctions g_real_functions{.malloc = ResolveThenMalloc, .free = ResolveThenFree};
+constinit std::atomic<int> g_real_functions_state{0};
 
 bool ResolvingOnThisThread() { return t_resolving; }
 
-const RealFunctions& Real() {
-  if (ALLOCWATCH_LIKELY(g_state.load(std::memory_order_acquire) == 2)) return g_real;
+const RealFunctions& ResolveRealFunctions() {
+  if (g_state.load(std::memory_order_acquire) == 2) return g_real;
   int expected = 0;
   if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
     t_resolving = true;

@@ -7,42 +7,55 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 
 namespace allocwatch::preload {
 
 struct RealFunctions {
-  void* (*malloc)(size_t);
-  void (*free)(void*);
-  void* (*calloc)(size_t, size_t);
-  void* (*realloc)(void*, size_t);
-  void* (*reallocarray)(void*, size_t, size_t);
-  int (*posix_memalign)(void**, size_t, size_t);
-  void* (*aligned_alloc)(size_t, size_t);
-  void* (*memalign)(size_t, size_t);
-  void* (*valloc)(size_t);
-  void* (*pvalloc)(size_t);
-  size_t (*malloc_usable_size)(void*);
-  void* (*mmap)(void*, size_t, int, int, int, off_t);
-  void* (*mmap64)(void*, size_t, int, int, int, off_t);
-  int (*munmap)(void*, size_t);
-  void* (*mremap)(void*, size_t, size_t, int, ...);
-  void* (*dlopen)(const char*, int);
-  int (*dlclose)(void*);
-  [[noreturn]] void (*exit_now)(int);  // _exit
-  [[noreturn]] void (*exit_now2)(int);  // _Exit
-  int (*execve)(const char*, char* const[], char* const[]);
-  int (*execvpe)(const char*, char* const[], char* const[]);
-  int (*fexecve)(int, char* const[], char* const[]);
+  void* (*malloc)(size_t) = nullptr;
+  void (*free)(void*) = nullptr;
+  void* (*calloc)(size_t, size_t) = nullptr;
+  void* (*realloc)(void*, size_t) = nullptr;
+  void* (*reallocarray)(void*, size_t, size_t) = nullptr;
+  int (*posix_memalign)(void**, size_t, size_t) = nullptr;
+  void* (*aligned_alloc)(size_t, size_t) = nullptr;
+  void* (*memalign)(size_t, size_t) = nullptr;
+  void* (*valloc)(size_t) = nullptr;
+  void* (*pvalloc)(size_t) = nullptr;
+  size_t (*malloc_usable_size)(void*) = nullptr;
+  void* (*mmap)(void*, size_t, int, int, int, off_t) = nullptr;
+  void* (*mmap64)(void*, size_t, int, int, int, off_t) = nullptr;
+  int (*munmap)(void*, size_t) = nullptr;
+  void* (*mremap)(void*, size_t, size_t, int, ...) = nullptr;
+  void* (*dlopen)(const char*, int) = nullptr;
+  int (*dlclose)(void*) = nullptr;
+  [[noreturn]] void (*exit_now)(int) = nullptr;  // _exit
+  [[noreturn]] void (*exit_now2)(int) = nullptr;  // _Exit
+  int (*execve)(const char*, char* const[], char* const[]) = nullptr;
+  int (*execvpe)(const char*, char* const[], char* const[]) = nullptr;
+  int (*fexecve)(int, char* const[], char* const[]) = nullptr;
 };
 
-// True once every pointer is set. Never blocks.
-bool RealFunctionsReady();
 
 // True while the calling thread is inside Resolve() (its allocations go to the bootstrap pool).
 bool ResolvingOnThisThread();
 
+extern RealFunctions g_real_functions;
+extern std::atomic<int> g_real_functions_state;  // 0 unresolved, 1 resolving, 2 ready
+const RealFunctions& ResolveRealFunctions();
+
+// True once every pointer is set. Never blocks.
+ALLOCWATCH_ALWAYS_INLINE bool RealFunctionsReady() {
+  return g_real_functions_state.load(std::memory_order_acquire) == 2;
+}
+
 // Resolves every function on first use; afterwards a plain load.
-const RealFunctions& Real();
+ALLOCWATCH_ALWAYS_INLINE const RealFunctions& Real() {
+  if (ALLOCWATCH_LIKELY(g_real_functions_state.load(std::memory_order_acquire) == 2)) {
+    return g_real_functions;
+  }
+  return ResolveRealFunctions();
+}
 
 }  // namespace allocwatch::preload

@@ -58,7 +58,7 @@ void Announce(ThreadState& t, uint64_t now) {
 }
 
 // Unwinds the caller's stack, drops allocwatch's own frames and interns it.
-uint32_t CaptureStack() {
+uint32_t CaptureStack(ThreadState& t) {
   void* frames[format::kMaxStackDepth + 8];
   int n = unw_backtrace(frames, static_cast<int>(format::kMaxStackDepth + 8));
   int skip = 0;
@@ -71,7 +71,7 @@ uint32_t CaptureStack() {
   if (depth > format::kMaxStackDepth) depth = format::kMaxStackDepth;
   const auto* ips = reinterpret_cast<const uint64_t*>(frames + skip);
   bool is_new = false;
-  uint32_t id = g_recorder.stacks->Intern(ips, depth, &is_new);
+  uint32_t id = g_recorder.stacks->InternCached(t, ips, depth, &is_new);
   if (is_new) {
     format::StackRecord r{};
     r.header = format::MakeHeader(RecordType::kStack, sizeof(r) + depth * sizeof(uint64_t));
@@ -83,75 +83,63 @@ uint32_t CaptureStack() {
   return id;
 }
 
-void WriteAlloc(ThreadState& t, Call call, uint64_t address, uint64_t size, uint32_t stack,
-                uint16_t flags) {
-  uint64_t now = EventNs();
-  Announce(t, now);
-  format::AllocRecord r{};
-  r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
-  r.time_ns = now;
-  r.address = address;
-  r.size = size;
-  r.stack_id = stack;
-  r.tid = Tid(t);
-  r.call = static_cast<uint16_t>(call);
-  Writer().Append(&r, sizeof(r));
-  MaybeSnapshot(now);
+format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint64_t address) {
+  if (ALLOCWATCH_UNLIKELY(!t.announced)) Announce(t, EventNs());
+  format::Event e{};
+  e.kind = kind;
+  e.call = static_cast<uint16_t>(call);
+  e.tid = Tid(t);
+  e.time_ns = EventTicks();
+  e.address = address;
+  return e;
 }
 
-void WriteFree(ThreadState& t, Call call, uint64_t address, uint16_t flags) {
-  uint64_t now = EventNs();
-  Announce(t, now);
-  format::FreeRecord r{};
-  r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
-  r.time_ns = now;
-  r.address = address;
-  r.tid = Tid(t);
-  r.call = static_cast<uint16_t>(call);
-  Writer().Append(&r, sizeof(r));
+void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const LiveBlock& b,
+                 uint64_t period) {
+  format::Event e = MakeEvent(t, kind, static_cast<Call>(b.call), address);
+  e.size = b.size;
+  e.stack_id = b.stack_id;
+  e.sample_bytes = period;
+  g_recorder.heap->Insert(address, b, e);
+  if (!g_recorder.timer_thread) MaybeSnapshot(EventNs());
 }
 
 }  // namespace
 
 void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
-  CountAlloc(t, Real().malloc_usable_size(const_cast<void*>(p)));
-  if (!Sampler::ShouldSample(t, size, g_recorder.config.sample_bytes, g_recorder.seed ^ Tid(t))) {
+  CountAlloc(t, size);
+  uint64_t period = 0;
+  if (!Sampler::ShouldSample(t, size, g_recorder.config.sample_bytes, g_recorder.seed ^ Tid(t),
+                             &period)) {
     return;
   }
-  uint32_t stack = CaptureStack();
-  auto address = reinterpret_cast<uint64_t>(p);
-  g_recorder.heap->Insert(address, LiveBlock{size, stack, static_cast<uint16_t>(call)});
-  WriteAlloc(t, call, address, size, stack, 0);
+  uint32_t stack = CaptureStack(t);
+  InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
+              LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);
 }
 
 namespace {
 
-// Counts the free of `p` and, when it was a recorded block, forgets it and writes the Free.
-bool FreeBlock(ThreadState& t, Call call, const void* p, uint16_t flags, uint64_t* usable,
+// Counts the free of `p` and, when it was a recorded block, forgets it and records the free.
+bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind,
                LiveBlock* block) {
-  *usable = Real().malloc_usable_size(const_cast<void*>(p));
-  CountFree(t, *usable);
+  CountFree(t);
   auto address = reinterpret_cast<uint64_t>(p);
-  if (!g_recorder.heap->MayContain(address) || !g_recorder.heap->Remove(address, block)) {
-    return false;
-  }
-  WriteFree(t, call, address, flags);
-  return true;
+  if (!HeapTable::MayContain(address)) return false;
+  return g_recorder.heap->Remove(address, block, MakeEvent(t, kind, call, address));
 }
 
 }  // namespace
 
 void RecordFree(ThreadState& t, Call call, const void* p) {
-  uint64_t usable;
   LiveBlock block;
-  FreeBlock(t, call, p, 0, &usable, &block);
+  FreeBlock(t, call, p, format::EventKind::kFree, &block);
 }
 
 ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
   ReallocTicket ticket{};
   LiveBlock block;
-  ticket.tracked =
-      FreeBlock(t, Call::kRealloc, old, format::kFreeFlagRealloc, &ticket.old_usable, &block);
+  ticket.tracked = FreeBlock(t, Call::kRealloc, old, format::EventKind::kReallocFree, &block);
   if (ticket.tracked) {
     ticket.size = block.size;
     ticket.stack_id = block.stack_id;
@@ -167,19 +155,17 @@ void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket&
     return;
   }
   if (new_size == 0) return;  // realloc(p, 0) freed p
-  // The call failed and `old` is still allocated: put it back as it was.
-  CountAlloc(t, ticket.old_usable);
+  // The call failed and `old` is still allocated: put it back as it was (its sampling weight
+  // is the process's period: see FORMAT.md).
   if (ticket.tracked) {
-    auto address = reinterpret_cast<uint64_t>(old);
-    g_recorder.heap->Insert(address, LiveBlock{ticket.size, ticket.stack_id, ticket.call});
-    WriteAlloc(t, static_cast<Call>(ticket.call), address, ticket.size, ticket.stack_id,
-               format::kAllocFlagRestored);
+    InsertBlock(t, format::EventKind::kRestoredAlloc, reinterpret_cast<uint64_t>(old),
+                LiveBlock{ticket.size, ticket.stack_id, ticket.call}, 0);
   }
 }
 
 void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int prot, int flags,
                 int fd, uint64_t offset) {
-  uint32_t stack = CaptureStack();
+  uint32_t stack = CaptureStack(t);
   auto address = reinterpret_cast<uint64_t>(p);
   g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call));
   uint64_t now = EventNs();
@@ -219,7 +205,7 @@ void RecordMunmap(ThreadState& t, const void* p, size_t length) {
 
 void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const void* new_p,
                   size_t new_length, int flags) {
-  uint32_t stack = CaptureStack();
+  uint32_t stack = CaptureStack(t);
   auto old_address = reinterpret_cast<uint64_t>(old_p);
   auto new_address = reinterpret_cast<uint64_t>(new_p);
   old_length = RoundUpToPage(old_length);
@@ -243,7 +229,8 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
 
 void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2,
                    uint64_t a3, int error, int64_t result) {
-  uint32_t stack = CaptureStack();
+  uint32_t stack = CaptureStack(t);
+  FlushEventsWithClock();  // what led up to the failure reaches the file with it
   uint64_t now = NowNs();
   Announce(t, now);
   format::FailureRecord r{};
@@ -261,6 +248,31 @@ void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t
   Writer().Append(&r, sizeof(r), /*flush=*/true);
 }
 
-void RecordModulesChanged() { RescanModules(NowNs()); }
+void RecordModulesChanged() {
+  FlushEventsWithClock();  // events before the change resolve against the old module map
+  RescanModules(NowNs());
+}
+
+bool g_use_tsc = false;
+
+void ChooseEventClock() {
+#if defined(__x86_64__)
+  char buf[32] = {};
+  long n = ReadSmallFile("/sys/devices/system/clocksource/clocksource0/current_clocksource", buf,
+                         sizeof(buf) - 1);
+  g_use_tsc = n >= 3 && buf[0] == 't' && buf[1] == 's' && buf[2] == 'c' &&
+              (n == 3 || buf[3] == '\n');
+#endif
+}
+
+void FlushEventsWithClock() {
+  if (g_recorder.heap.get() == nullptr) return;
+  format::ClockRecord r{};
+  r.header = format::MakeHeader(RecordType::kClock, sizeof(r));
+  r.ticks = EventTicks();
+  r.time_ns = NowNs();
+  g_recorder.heap->FlushEvents();
+  Writer().Append(&r, sizeof(r));
+}
 
 }  // namespace allocwatch::preload

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "preload/base/raw_io.h"
 #include "preload/hooks/address_table.h"
 #include "preload/hooks/session.h"
 #include "preload/hooks/stack_table.h"
@@ -41,6 +42,22 @@ inline uint64_t RoundUpToPage(uint64_t length) {
 uint64_t NowNs();
 // The same at clock-tick resolution, for the per-event records (see FORMAT.md).
 uint64_t EventNs();
+
+// The heap events' clock (see ClockRecord): the time-stamp counter when usable, else
+// CLOCK_MONOTONIC nanoseconds.
+extern bool g_use_tsc;
+ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() {
+#if defined(__x86_64__)
+  if (ALLOCWATCH_LIKELY(g_use_tsc)) return __builtin_ia32_rdtsc();
+#endif
+  return MonotonicNs();
+}
+// Decides the clock at start-up (the kernel's clocksource tells whether the TSC is trusted).
+void ChooseEventClock();
+
+// Sends every buffered heap event to the writer and writes a ClockRecord after them. Called
+// before snapshots, failures, exec and module changes.
+void FlushEventsWithClock();
 
 // Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
 // processes without the timer thread.

@@ -34,16 +34,28 @@ class Sampler {
   static void Seed(ThreadState& t, uint64_t seed, uint64_t period) {
     t.rng_state = seed == 0 ? 0x9E3779B97F4A7C15ULL : seed;
     t.bytes_until_sample = DrawCountdown(t.rng_state, period);
+    t.countdown_period = period;
   }
 
-  // True when the allocation of `size` bytes is to be recorded.
+  // True when the allocation of `size` bytes is to be recorded; *sampled_with is then the
+  // period T its probability was drawn with (the reader weighs it by 1/(1-exp(-size/T)), or 1
+  // when size >= T). Allocations of at least T bytes are always recorded and leave the
+  // countdown alone. The inline fast path (hot_path.h) does the same subtraction.
   ALLOCWATCH_ALWAYS_INLINE static bool ShouldSample(ThreadState& t, uint64_t size,
-                                                    uint64_t period, uint64_t seed) {
-    if (period <= 1 || size >= period) return true;
+                                                    uint64_t period, uint64_t seed,
+                                                    uint64_t* sampled_with) {
+    if (period <= 1) {
+      *sampled_with = 1;
+      return true;
+    }
     if (ALLOCWATCH_UNLIKELY(t.rng_state == 0)) Seed(t, seed, period);
+    *sampled_with = t.countdown_period;
+    if (size >= t.countdown_period) return true;
     t.bytes_until_sample -= static_cast<int64_t>(size);
     if (ALLOCWATCH_LIKELY(t.bytes_until_sample > 0)) return false;
+    // Memoryless: the next countdown uses the current period (it may have changed).
     t.bytes_until_sample = DrawCountdown(t.rng_state, period);
+    t.countdown_period = period;
     return true;
   }
 };

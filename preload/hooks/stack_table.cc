@@ -38,22 +38,82 @@ uint64_t* StackTable::CopyToArena(const uint64_t* ips, uint32_t depth) {
   return out;
 }
 
+namespace {
+
+struct CacheEntry {
+  uint64_t hash;
+  const uint64_t* ips;  // the table's immutable copy
+  uint32_t depth;
+  uint32_t id;
+};
+constexpr uint32_t kCacheEntries = 512;
+struct ThreadStackCache {
+  uint64_t generation;
+  CacheEntry entries[kCacheEntries];
+};
+
+}  // namespace
+
 uint32_t StackTable::Intern(const uint64_t* ips, uint32_t depth, bool* is_new) {
-  *is_new = false;
+  const uint64_t* stored = nullptr;
+  return InternHashed(Hash(ips, depth), ips, depth, is_new, &stored);
+}
+
+uint32_t StackTable::InternCached(ThreadState& t, const uint64_t* ips, uint32_t depth,
+                                  bool* is_new) {
   uint64_t key = Hash(ips, depth);
+  auto* cache = static_cast<ThreadStackCache*>(t.stack_cache);
+  if (ALLOCWATCH_UNLIKELY(cache == nullptr) && !t.retired) {
+    void* p = Real().mmap(nullptr, sizeof(ThreadStackCache), PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) t.stack_cache = cache = static_cast<ThreadStackCache*>(p);
+  }
+  uint64_t generation = __atomic_load_n(&generation_, __ATOMIC_ACQUIRE);
+  CacheEntry* e = nullptr;
+  if (cache != nullptr) {
+    if (cache->generation != generation) {
+      std::memset(cache->entries, 0, sizeof(cache->entries));
+      cache->generation = generation;
+    }
+    e = &cache->entries[key % kCacheEntries];
+    if (e->ips != nullptr && e->hash == key && e->depth == depth &&
+        std::memcmp(e->ips, ips, depth * sizeof(uint64_t)) == 0) {
+      *is_new = false;
+      return e->id;
+    }
+  }
+  const uint64_t* stored = nullptr;
+  uint32_t id = InternHashed(key, ips, depth, is_new, &stored);
+  if (e != nullptr && id != 0) *e = CacheEntry{key, stored, depth, id};
+  return id;
+}
+
+void StackTable::ReleaseThreadCache(ThreadState& t) {
+  if (t.stack_cache == nullptr) return;
+  Real().munmap(t.stack_cache, sizeof(ThreadStackCache));
+  t.stack_cache = nullptr;
+}
+
+uint32_t StackTable::InternHashed(uint64_t key, const uint64_t* ips, uint32_t depth,
+                                  bool* is_new, const uint64_t** stored) {
+  *is_new = false;
   SpinlockHolder hold(lock_);
   // Open probing on the 64-bit key resolves the (rare) hash collisions exactly.
   for (;; ++key) {
     auto it = map_.find(key);
     if (it == map_.end()) break;
     const Entry& e = it->second;
-    if (e.depth == depth && std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) return e.id;
+    if (e.depth == depth && std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) {
+      *stored = e.ips;
+      return e.id;
+    }
   }
   const uint64_t* copy = CopyToArena(ips, depth);
   if (copy == nullptr) return 0;
   uint32_t id = next_id_++;
   map_.emplace(key, Entry{copy, depth, id});
   *is_new = true;
+  *stored = copy;
   return id;
 }
 
@@ -61,6 +121,7 @@ void StackTable::ResetInChild() {
   lock_.ResetAfterFork();
   map_.clear();
   next_id_ = 1;
+  __atomic_store_n(&generation_, generation_ + 1, __ATOMIC_RELEASE);
 }
 
 }  // namespace allocwatch::preload

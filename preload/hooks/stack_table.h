@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "preload/base/spinlock.h"
 #include "preload/hooks/real_allocator.h"
+#include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
 
@@ -21,10 +22,17 @@ class StackTable {
   // caller must then write the StackRecord. Returns 0 when out of memory.
   uint32_t Intern(const uint64_t* ips, uint32_t depth, bool* is_new);
 
+  // The same through the calling thread's cache of recently seen stacks (no lock on a hit; a
+  // hit compares every frame, so it is exact).
+  uint32_t InternCached(ThreadState& t, const uint64_t* ips, uint32_t depth, bool* is_new);
+
   uint32_t size() const { return next_id_ - 1; }
 
   // In a fork child: forget every stack (the child writes a new recording with new ids).
   void ResetInChild();
+
+  // At thread exit: gives back the thread's cache.
+  static void ReleaseThreadCache(ThreadState& t);
   Spinlock& lock() { return lock_; }
 
   static uint64_t Hash(const uint64_t* ips, uint32_t depth);
@@ -42,6 +50,9 @@ class StackTable {
                                   RealAllocator<std::pair<const uint64_t, Entry>>>;
 
   uint64_t* CopyToArena(const uint64_t* ips, uint32_t depth);
+  uint32_t InternHashed(uint64_t key, const uint64_t* ips, uint32_t depth, bool* is_new,
+                        const uint64_t** stored);
+  uint64_t generation_ = 1;  // changes when ids are forgotten (fork child)
 
   Spinlock lock_;
   Map map_;

@@ -13,29 +13,40 @@ namespace allocwatch::preload {
 // Cumulative per-thread figures. Written only by the owning thread (relaxed load+store, no
 // lock prefix on the hot path), read by snapshots from any thread.
 struct ThreadCounters {
-  std::atomic<uint64_t> allocated_bytes{0};
-  std::atomic<uint64_t> freed_bytes{0};
-  std::atomic<uint64_t> alloc_calls{0};
-  std::atomic<uint64_t> free_calls{0};
+  // Plain fields (so ThreadState stays trivial for __thread), accessed with __atomic builtins.
+  uint64_t allocated_bytes;  // requested bytes
+  uint64_t alloc_calls;
+  uint64_t free_calls;
 
-  ALLOCWATCH_ALWAYS_INLINE static void Add(std::atomic<uint64_t>& c, uint64_t v) {
-    c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+  // Owner-only increment: a relaxed load and store, no lock prefix.
+  ALLOCWATCH_ALWAYS_INLINE static void Add(uint64_t& c, uint64_t v) {
+    __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
   }
+  static uint64_t Load(const uint64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
+  static void FetchAdd(uint64_t& c, uint64_t v) { __atomic_fetch_add(&c, v, __ATOMIC_RELAXED); }
+  static uint64_t Take(uint64_t& c) { return __atomic_exchange_n(&c, 0, __ATOMIC_RELAXED); }
 };
 
 struct ThreadState {
   bool in_hook;            // reentrancy guard: allocwatch's own allocations pass through
   bool announced;          // a ThreadRecord was written for this thread in this process
-  bool registered;         // counters_ points at a registered slot
+  bool registered;         // the counters are in the slot table (snapshots see them)
   bool retired;            // the thread is exiting; counters go to the shared totals
+  bool fast_free;          // registered, and frees of unrecorded blocks need no recorder
   uint32_t tid;            // cached gettid(); 0 until first use and after fork
   int64_t bytes_until_sample;  // sampler countdown
   uint64_t rng_state;      // sampler's per-thread random state
-  ThreadCounters* counters;
+  uint64_t countdown_period;  // the mean period T the countdown was drawn with
+  uint64_t fast_threshold;  // allocations below this may take the fast path; 0 until registered
+  ThreadCounters counters;  // read by snapshots through the counters' slot table
+  void* stack_cache;       // StackTable's per-thread cache, mapped on first use
 };
 
+// Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.
+extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+
 // The calling thread's state. Zero-initialised storage, valid from the thread's first instruction.
-ThreadState& CurrentThread();
+ALLOCWATCH_ALWAYS_INLINE ThreadState& CurrentThread() { return t_state; }
 
 // Sets the guard for a scope; Entered() tells whether the guard was already set (reentrant call).
 class HookGuard {

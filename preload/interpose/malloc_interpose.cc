@@ -20,10 +20,9 @@ ALLOCWATCH_ALWAYS_INLINE bool Bootstrapping() {
 }
 }  // namespace
 
-ALLOCWATCH_EXPORT void* malloc(size_t size) {
-  if (Bootstrapping()) return BootstrapAllocate(size);
-  return HookMalloc(Real(), size);
-}
+// malloc and free call through g_real_functions without checking that it is resolved: until it
+// is, its malloc and free entries resolve first (real_functions.cc).
+ALLOCWATCH_EXPORT void* malloc(size_t size) { return HookMalloc(g_real_functions, size); }
 
 ALLOCWATCH_EXPORT void* calloc(size_t n, size_t size) {
   if (Bootstrapping()) {
@@ -35,7 +34,7 @@ ALLOCWATCH_EXPORT void* calloc(size_t n, size_t size) {
 
 ALLOCWATCH_EXPORT void free(void* p) {
   if (ALLOCWATCH_UNLIKELY(BootstrapContains(p))) return;
-  HookFree(Real(), p);
+  HookFree(g_real_functions, p);
 }
 
 ALLOCWATCH_EXPORT void* realloc(void* old, size_t size) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
 #include "report/model.h"
 #include "report/recording_reader.h"
@@ -227,4 +228,61 @@ TEST_CASE("sampled figures are weighted by 1/p", "[reader]") {
   CHECK(m.per_stack.at({1}).alloc_count == Approx(w + 1));
   CHECK(m.per_stack.at({1}).live_bytes == Approx(100 * w + 5000));
   unlink(path.c_str());
+}
+
+TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
+  using allocwatch::format::DecodeEvent;
+  using allocwatch::format::EncodeEvent;
+  using allocwatch::format::Event;
+  using allocwatch::format::EventCodecState;
+  using allocwatch::format::EventKind;
+  const std::vector<Event> events = {
+      {EventKind::kAlloc, 1, 77, 1000, 0x7f0000001000, 24, 3, 1},
+      {EventKind::kAlloc, 2, 77, 1000, 0x7f0000000f00, 1u << 20, 4, 524288},
+      {EventKind::kFree, 10, 78, 990, 0x7f0000001000, 0, 0, 0},  // time may step back
+      {EventKind::kReallocFree, 3, 78, 5000, 0x10, 0, 0, 0},
+      {EventKind::kRestoredAlloc, 3, 78, 5000, 0xffffffffffff0000, UINT64_MAX, UINT32_MAX, 1},
+  };
+  std::vector<uint8_t> buf(events.size() * allocwatch::format::kMaxEventBytes);
+  EventCodecState enc;
+  enc.last_time = 1000;
+  uint8_t* p = buf.data();
+  for (const Event& e : events) p = EncodeEvent(enc, e, p);
+  buf.resize(p - buf.data());
+  CHECK(buf.size() < events.size() * 16);  // compact: a few bytes per event
+
+  EventCodecState dec;
+  dec.last_time = 1000;
+  const uint8_t* q = buf.data();
+  for (const Event& want : events) {
+    Event got{};
+    REQUIRE(DecodeEvent(dec, q, buf.data() + buf.size(), &got));
+    CHECK(got.kind == want.kind);
+    CHECK(got.call == want.call);
+    CHECK(got.tid == want.tid);
+    CHECK(got.time_ns == want.time_ns);
+    CHECK(got.address == want.address);
+    CHECK(got.size == want.size);
+    CHECK(got.stack_id == want.stack_id);
+    CHECK(got.sample_bytes == want.sample_bytes);
+  }
+  CHECK(q == buf.data() + buf.size());
+
+  // Every truncation fails cleanly instead of reading past the end.
+  for (size_t cut = 0; cut + 1 < buf.size(); ++cut) {
+    EventCodecState s;
+    const uint8_t* r = buf.data();
+    const uint8_t* end = buf.data() + cut;
+    int decoded = 0;
+    Event e{};
+    while (DecodeEvent(s, r, end, &e)) ++decoded;
+    CHECK(r <= end);
+    CHECK(decoded < static_cast<int>(events.size()));
+  }
+  // An unknown kind is damage.
+  uint8_t bad[2] = {0x07, 0x00};
+  const uint8_t* b = bad;
+  EventCodecState s;
+  Event e{};
+  CHECK_FALSE(DecodeEvent(s, b, bad + 2, &e));
 }

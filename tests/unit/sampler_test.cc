@@ -16,12 +16,19 @@ using allocwatch::preload::ThreadState;
 
 namespace {
 
+bool Sample(ThreadState& t, uint64_t size, uint64_t period, uint64_t seed) {
+  uint64_t sampled_with = 0;
+  bool sampled = Sampler::ShouldSample(t, size, period, seed, &sampled_with);
+  if (sampled) REQUIRE(sampled_with == period);
+  return sampled;
+}
+
 double SampledFraction(uint64_t size, uint64_t period, int n, uint64_t seed, double* weight_sum) {
   ThreadState t{};
   int sampled = 0;
   *weight_sum = 0;
   for (int i = 0; i < n; ++i) {
-    if (Sampler::ShouldSample(t, size, period, seed)) {
+    if (Sample(t, size, period, seed)) {
       ++sampled;
       *weight_sum += allocwatch::report::SampleWeight(size, period);
     }
@@ -33,9 +40,9 @@ double SampledFraction(uint64_t size, uint64_t period, int n, uint64_t seed, dou
 
 TEST_CASE("exact mode and large allocations are always sampled", "[sampler]") {
   ThreadState t{};
-  for (int i = 0; i < 1000; ++i) REQUIRE(Sampler::ShouldSample(t, 1 + i % 7, 1, 99));
+  for (int i = 0; i < 1000; ++i) REQUIRE(Sample(t, 1 + i % 7, 1, 99));
   ThreadState u{};
-  for (int i = 0; i < 1000; ++i) REQUIRE(Sampler::ShouldSample(u, 4096, 4096, 99));
+  for (int i = 0; i < 1000; ++i) REQUIRE(Sample(u, 4096, 4096, 99));
   CHECK(allocwatch::report::SampleWeight(4096, 4096) == 1.0);
   CHECK(allocwatch::report::SampleWeight(10, 1) == 1.0);
 }
@@ -64,7 +71,7 @@ TEST_CASE("threads start from a random countdown, not from zero", "[sampler]") {
   int sampled_first = 0;
   for (uint64_t seed = 1; seed <= 1000; ++seed) {
     ThreadState t{};
-    sampled_first += Sampler::ShouldSample(t, 1, 1 << 20, seed) ? 1 : 0;
+    sampled_first += Sample(t, 1, 1 << 20, seed) ? 1 : 0;
   }
   CHECK(sampled_first <= 1);
 }

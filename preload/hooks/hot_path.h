@@ -1,0 +1,54 @@
+// preload/hooks/hot_path.h: the inline fast paths of the heap hooks.
+//
+// Hook-safe. An allocation that is not sampled costs a thread-local countdown, two thread-local
+// counter updates and two branches; a free of a block that was never recorded costs one load
+// from the heap table's filter and a counter update. Everything else (start-up, sampled
+// allocations, recorded frees, failures, exact mode) goes to the slow paths in recorder.cc.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <atomic>
+#include <cstdint>
+
+#include "preload/hooks/address_table.h"
+#include "preload/hooks/thread_state.h"
+
+namespace allocwatch::preload {
+
+struct HotConfig {
+  // Allocations of at least this many bytes take the slow path (and are always recorded).
+  // 1 means every allocation: exact mode, and before recording starts.
+  std::atomic<uint64_t> sample_threshold{1};
+  // Every free takes the slow path: exact mode, and before recording starts.
+  std::atomic<bool> track_all_frees{true};
+};
+extern HotConfig g_hot;
+
+// Copies the hot configuration into the thread's state (at registration; `enable` false at
+// thread exit, after which every call takes the slow path).
+ALLOCWATCH_ALWAYS_INLINE void SetThreadFastPath(ThreadState& t, bool enable) {
+  t.fast_threshold = enable ? g_hot.sample_threshold.load(std::memory_order_relaxed) : 0;
+  t.fast_free = enable && !g_hot.track_all_frees.load(std::memory_order_relaxed);
+}
+
+// True when the allocation of `size` bytes needs nothing more than counting (done here).
+ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
+  int64_t left = t.bytes_until_sample - static_cast<int64_t>(size);
+  if (ALLOCWATCH_UNLIKELY(left <= 0 || size >= t.fast_threshold)) return false;
+  t.bytes_until_sample = left;
+  ThreadCounters::Add(t.counters.allocated_bytes, size);
+  ThreadCounters::Add(t.counters.alloc_calls, 1);
+  return true;
+}
+
+// True when the free of `p` needs nothing more than counting (done here): the block was never
+// recorded.
+ALLOCWATCH_ALWAYS_INLINE bool FreeFastPath(ThreadState& t, const void* p) {
+  if (ALLOCWATCH_UNLIKELY(!t.fast_free) || HeapTable::MayContain(reinterpret_cast<uint64_t>(p))) {
+    return false;
+  }
+  ThreadCounters::Add(t.counters.free_calls, 1);
+  return true;
+}
+
+}  // namespace allocwatch::preload
