@@ -1,13 +1,7 @@
 // preload/hooks/address_table.cc: see address_table.h.
 #include "preload/hooks/address_table.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
-
-#include "preload/format/record_format.h"
-#include "preload/hooks/real_functions.h"
-#include "preload/hooks/record_writer.h"
 
 namespace allocwatch::preload {
 
@@ -24,50 +18,9 @@ void FilterAdd(std::atomic<uint8_t>& slot, int delta) {
 
 }  // namespace
 
-void HeapTable::FlushLocked(Shard& s) {
-  EventBuffer* b = s.events;
-  if (b == nullptr || b->count == 0) return;
-  format::EventsRecord r{};
-  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b->used);
-  r.base_time_ns = b->base_time;
-  r.count = b->count;
-  r.bytes = b->used;
-  Chunk chunks[2] = {{&r, sizeof(r)}, {b->data, b->used}};
-  Writer().AppendPadded(chunks, 2);
-  b->count = 0;
-  b->used = 0;
-}
-
-void HeapTable::AppendEventLocked(Shard& s, const format::Event& event) {
-  EventBuffer* b = s.events;
-  if (ALLOCWATCH_UNLIKELY(b == nullptr)) {
-    void* p = Real().mmap(nullptr, sizeof(EventBuffer), PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return;  // counted as lost by nobody: the table still has the block
-    b = s.events = static_cast<EventBuffer*>(p);
-  }
-  if (b->used + format::kMaxEventBytes > kEventBytes) FlushLocked(s);
-  if (b->count == 0) {
-    b->base_time = event.time_ns;
-    b->codec = format::EventCodecState{event.time_ns, 0, 0, false};
-  }
-  uint8_t* end = format::EncodeEvent(b->codec, event, b->data + b->used);
-  b->used = static_cast<uint32_t>(end - b->data);
-  b->count += 1;
-}
-
-void HeapTable::FlushEvents() {
-  for (Shard& s : shards_) {
-    if (s.events == nullptr) continue;
-    SpinlockHolder hold(s.lock);
-    FlushLocked(s);
-  }
-}
-
-void HeapTable::Insert(uint64_t address, const LiveBlock& block, const format::Event& event) {
+void HeapTable::Insert(uint64_t address, const LiveBlock& block) {
   Shard& s = ShardOf(address);
   SpinlockHolder hold(s.lock);
-  AppendEventLocked(s, event);
   // The count goes up before the block is findable and down after it is gone, so MayContain
   // never answers "no" for a block that is in the table.
   if (s.map.insert_or_assign(address, block).second) {
@@ -75,13 +28,12 @@ void HeapTable::Insert(uint64_t address, const LiveBlock& block, const format::E
   }
 }
 
-bool HeapTable::Remove(uint64_t address, LiveBlock* block, const format::Event& event) {
+bool HeapTable::Remove(uint64_t address, LiveBlock* block) {
   Shard& s = ShardOf(address);
   SpinlockHolder hold(s.lock);
   auto it = s.map.find(address);
   if (it == s.map.end()) return false;
   *block = it->second;
-  AppendEventLocked(s, event);
   s.map.erase(it);
   FilterAdd(g_heap_filter[FilterSlot(address)], -1);
   return true;
@@ -99,10 +51,6 @@ void HeapTable::ResetInChild() {
   for (Shard& s : shards_) {
     s.lock.ResetAfterFork();
     s.map.clear();
-    if (s.events != nullptr) {  // the parent's events: the parent writes them
-      s.events->count = 0;
-      s.events->used = 0;
-    }
   }
   for (auto& slot : g_heap_filter) slot.store(0, std::memory_order_relaxed);
 }

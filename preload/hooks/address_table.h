@@ -1,13 +1,9 @@
-// preload/hooks/address_table.h: the recorded allocations that are still live, and the heap
-// events on their way to the file.
+// preload/hooks/address_table.h: the sampled allocations that are still live (default mode;
+// exact mode records every block and needs no table).
 //
 // Hook-safe. Thread-safe. Heap blocks live in 128 shards, each a flat_hash_map under its own
 // spinlock. The shard is chosen by the 64 MiB region of the address: glibc gives each thread's
-// arena its own 64 MiB heaps, so threads mostly use different shards and do not meet. Each
-// shard also holds the compact heap events (format/event_codec.h) of its addresses, appended
-// under the same lock as the table change: every event of one address lands in one stream in
-// the order it happened, without a global lock. A full shard buffer goes to the writer as one
-// EventsRecord; FlushEvents() sends every shard's (snapshots, failures, exit).
+// arena its own 64 MiB heaps, so threads mostly use different shards and do not meet.
 // Mappings made through mmap/mremap live in one ordered map (they are few) so that partial
 // munmaps split them exactly as the kernel does.
 #pragma once
@@ -19,7 +15,6 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "preload/base/spinlock.h"
-#include "preload/format/event_codec.h"
 #include "preload/hooks/real_allocator.h"
 
 namespace allocwatch::preload {
@@ -32,13 +27,9 @@ struct LiveBlock {
 
 class HeapTable {
  public:
-  // Adds the block and appends `event` (its allocation) to the shard's events.
-  void Insert(uint64_t address, const LiveBlock& block, const format::Event& event);
-  // Removes the block and appends `event` (its free); returns false, appending nothing, when
-  // the address was never recorded.
-  bool Remove(uint64_t address, LiveBlock* block, const format::Event& event);
-  // Sends every shard's buffered events to the writer.
-  void FlushEvents();
+  void Insert(uint64_t address, const LiveBlock& block);
+  // Removes the block; returns false when the address was never recorded.
+  bool Remove(uint64_t address, LiveBlock* block);
 
   // False only if the address is certainly not in the table: one load from a counting filter
   // (256 KiB of 8-bit counters) that only recorded allocations and their frees write, so free()
@@ -71,26 +62,15 @@ class HeapTable {
   using Map = absl::flat_hash_map<uint64_t, LiveBlock, absl::Hash<uint64_t>,
                                   std::equal_to<uint64_t>,
                                   RealAllocator<std::pair<const uint64_t, LiveBlock>>>;
-  static constexpr uint32_t kEventBytes = 32 * 1024 - 64;
-  struct EventBuffer {
-    uint64_t base_time;
-    uint32_t count;
-    uint32_t used;
-    format::EventCodecState codec;
-    uint8_t data[kEventBytes];
-  };
   struct alignas(64) Shard {
     Spinlock lock;
     Map map;
-    EventBuffer* events = nullptr;  // mapped on first use
   };
   static constexpr int kShards = 128;
   static Shard& ShardOf(Shard* shards, uint64_t address) {
     return shards[((address >> 26) * 0x9E3779B97F4A7C15ULL) >> (64 - 7)];
   }
   Shard& ShardOf(uint64_t address) { return ShardOf(shards_, address); }
-  static void AppendEventLocked(Shard& s, const format::Event& event);
-  static void FlushLocked(Shard& s);
   Shard shards_[kShards];
 };
 

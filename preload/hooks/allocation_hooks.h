@@ -21,32 +21,45 @@
 namespace allocwatch::preload {
 
 // The slow tail of the functions that return a new block or NULL.
+// At most six arguments, all in registers, so the hooks reach it by a tail call: one frame
+// fewer for every stack unwound.
 __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
-                                                      uint64_t size, uint64_t a0, uint64_t a1,
-                                                      uint64_t a2 = 0) {
+                                                      uint64_t size, uint64_t a0, uint64_t a1) {
   if (!IsRecording()) return p;
   ErrnoSaver saved;
   t.in_hook = true;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
     RecordAlloc(t, call, p, size);
   } else {
-    RecordFailure(t, call, a0, a1, a2, 0, saved.value(), -1);
+    RecordFailure(t, call, a0, a1, 0, 0, saved.value(), -1);
   }
   t.in_hook = false;
   return p;
 }
 
+// A failed realloc or reallocarray (three arguments to record).
+__attribute__((noinline)) inline void* ReallocFailedSlowPath(ThreadState& t, Call call,
+                                                              uint64_t a0, uint64_t a1,
+                                                              uint64_t a2) {
+  if (!IsRecording()) return nullptr;
+  ErrnoSaver saved;
+  t.in_hook = true;
+  RecordFailure(t, call, a0, a1, a2, 0, saved.value(), -1);
+  t.in_hook = false;
+  return nullptr;
+}
+
 // Runs `real_call` with the guard set, then counts or records the result.
 template <typename RealCall>
 ALLOCWATCH_ALWAYS_INLINE void* HookAllocation(Call call, uint64_t size, uint64_t a0, uint64_t a1,
-                                              RealCall real_call, uint64_t a2 = 0) {
+                                              RealCall real_call) {
   ThreadState& t = CurrentThread();
   if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
   t.in_hook = true;
   void* p = real_call();
   t.in_hook = false;
   if (ALLOCWATCH_LIKELY(p != nullptr) && AllocFastPath(t, size)) return p;
-  return AllocSlowPath(t, call, p, size, a0, a1, a2);
+  return AllocSlowPath(t, call, p, size, a0, a1);
 }
 
 inline void* HookMalloc(const RealFunctions& real, size_t size) {
@@ -109,19 +122,19 @@ inline void HookFree(const RealFunctions& real, void* p) {
 template <typename RealCall>
 void* HookRealloc(Call call, void* old, uint64_t size, uint64_t a1, uint64_t a2,
                   RealCall real_call) {
-  if (old == nullptr) {
-    return HookAllocation(call, size, 0, a1, real_call, a2);
-  }
   ThreadState& t = CurrentThread();
   if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
-  if (ALLOCWATCH_LIKELY(FreeFastPath(t, old))) {
-    // `old` was never recorded: only the new block may need the recorder.
+  if (old == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(t, old))) {
+    // `old` is NULL or was never recorded: only the new block may need the recorder.
     t.in_hook = true;
     void* p = real_call();
     t.in_hook = false;
-    if (ALLOCWATCH_LIKELY(p != nullptr) && AllocFastPath(t, size)) return p;
-    if (p == nullptr && size == 0) return p;  // realloc(p, 0) freed p
-    return AllocSlowPath(t, call, p, size, reinterpret_cast<uint64_t>(old), a1, a2);
+    if (ALLOCWATCH_LIKELY(p != nullptr)) {
+      if (ALLOCWATCH_LIKELY(AllocFastPath(t, size))) return p;
+      return AllocSlowPath(t, call, p, size, 0, 0);
+    }
+    if (size == 0 && old != nullptr) return p;  // realloc(p, 0) freed p
+    return ReallocFailedSlowPath(t, call, reinterpret_cast<uint64_t>(old), a1, a2);
   }
   HookGuard guard;
   if (!IsRecording()) return real_call();

@@ -9,6 +9,7 @@
 
 #include "preload/base/raw_io.h"
 #include "preload/hooks/counters.h"
+#include "preload/hooks/event_buffer.h"
 #include "preload/hooks/hot_path.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/record_writer.h"
@@ -258,6 +259,7 @@ void ForkChild() {
     return;
   }
   Writer().ResetInChild();
+  ResetEventBuffersInChild(t);
   g_recorder.mappings->ResetInChild();
   g_recorder.heap->ResetInChild();
   g_recorder.stacks->ResetInChild();

@@ -9,6 +9,7 @@
 #include "preload/base/raw_io.h"
 #include "preload/hooks/address_table.h"
 #include "preload/hooks/counters.h"
+#include "preload/hooks/event_buffer.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
@@ -58,7 +59,7 @@ void Announce(ThreadState& t, uint64_t now) {
 }
 
 // Unwinds the caller's stack, drops allocwatch's own frames and interns it.
-uint32_t CaptureStack(ThreadState& t) {
+ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
   void* frames[format::kMaxStackDepth + 8];
   int n = unw_backtrace(frames, static_cast<int>(format::kMaxStackDepth + 8));
   int skip = 0;
@@ -94,13 +95,16 @@ format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint6
   return e;
 }
 
+bool Exact() { return g_recorder.config.sample_bytes <= 1; }
+
 void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const LiveBlock& b,
                  uint64_t period) {
   format::Event e = MakeEvent(t, kind, static_cast<Call>(b.call), address);
   e.size = b.size;
   e.stack_id = b.stack_id;
   e.sample_bytes = period;
-  g_recorder.heap->Insert(address, b, e);
+  if (!Exact()) g_recorder.heap->Insert(address, b);  // exact mode: every block is recorded
+  AppendEvent(t, e);
   if (!g_recorder.timer_thread) MaybeSnapshot(EventNs());
 }
 
@@ -121,12 +125,16 @@ void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
 namespace {
 
 // Counts the free of `p` and, when it was a recorded block, forgets it and records the free.
+// In exact mode every free is recorded (the reader ignores frees of blocks it never saw).
 bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind,
                LiveBlock* block) {
   CountFree(t);
   auto address = reinterpret_cast<uint64_t>(p);
-  if (!HeapTable::MayContain(address)) return false;
-  return g_recorder.heap->Remove(address, block, MakeEvent(t, kind, call, address));
+  if (!Exact()) {
+    if (!HeapTable::MayContain(address) || !g_recorder.heap->Remove(address, block)) return false;
+  }
+  AppendEvent(t, MakeEvent(t, kind, call, address));
+  return true;
 }
 
 }  // namespace
@@ -138,6 +146,13 @@ void RecordFree(ThreadState& t, Call call, const void* p) {
 
 ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
   ReallocTicket ticket{};
+  if (Exact()) {
+    // The free of `old` is written once the call has succeeded, with the time taken now (before
+    // the address can be handed to another thread), so a failed realloc writes nothing.
+    CountFree(t);
+    ticket.free_ticks = EventTicks();
+    return ticket;
+  }
   LiveBlock block;
   ticket.tracked = FreeBlock(t, Call::kRealloc, old, format::EventKind::kReallocFree, &block);
   if (ticket.tracked) {
@@ -150,6 +165,12 @@ ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
 
 void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket& ticket,
                 const void* result, size_t new_size) {
+  if (Exact() && (result != nullptr || new_size == 0)) {
+    format::Event e = MakeEvent(t, format::EventKind::kReallocFree, call,
+                                reinterpret_cast<uint64_t>(old));
+    e.time_ns = ticket.free_ticks;
+    AppendEvent(t, e);
+  }
   if (result != nullptr) {
     RecordAlloc(t, call, result, new_size);
     return;
@@ -271,7 +292,7 @@ void FlushEventsWithClock() {
   r.header = format::MakeHeader(RecordType::kClock, sizeof(r));
   r.ticks = EventTicks();
   r.time_ns = NowNs();
-  g_recorder.heap->FlushEvents();
+  FlushAllEventBuffers();
   Writer().Append(&r, sizeof(r));
 }
 

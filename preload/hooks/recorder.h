@@ -31,7 +31,7 @@ void RecordFree(ThreadState& t, Call call, const void* p);
 // realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after.
 struct ReallocTicket {
   bool tracked;
-  uint64_t old_usable;
+  uint64_t free_ticks;  // exact mode: the time of the free of `old`
   uint64_t size;
   uint32_t stack_id;
   uint16_t call;

@@ -40,6 +40,7 @@ struct ThreadState {
   uint64_t fast_threshold;  // allocations below this may take the fast path; 0 until registered
   ThreadCounters counters;  // read by snapshots through the counters' slot table
   void* stack_cache;       // StackTable's per-thread cache, mapped on first use
+  void* event_buffer;      // this thread's EventBuffer (event_buffer.cc), claimed on first use
 };
 
 // Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.

@@ -80,10 +80,8 @@ TEST_CASE("fork: parent and child each get a recording with their own leaks", "[
     CHECK(child.totals.alloc_count == 5);
     CHECK(child.totals.live_count == 5);
     CHECK(child.totals.live_bytes == 5 * 2222);
-    // The child's own live list at exit holds its 5 blocks only.
-    std::vector<format::LiveEntry> live = LiveEntries(ReadRecords(child.path));
-    CHECK(live.size() == 5);
-    for (const format::LiveEntry& e : live) CHECK(e.size == 2222);
+    // The parent's buffered events, copied into the child by fork, are not in its recording.
+    CHECK(child.unknown_frees == 0);
   }
 }
 

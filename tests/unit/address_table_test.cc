@@ -11,16 +11,15 @@ using allocwatch::preload::MappingTable;
 
 TEST_CASE("heap table inserts, finds once and forgets", "[address_table]") {
   auto* heap = new HeapTable();
-  const allocwatch::format::Event event{};
-  heap->Insert(0x1000, LiveBlock{10, 1, 1}, event);
-  heap->Insert(0x2000, LiveBlock{20, 2, 1}, event);
+  heap->Insert(0x1000, LiveBlock{10, 1, 1});
+  heap->Insert(0x2000, LiveBlock{20, 2, 1});
   CHECK(HeapTable::MayContain(0x1000));
   LiveBlock b{};
-  CHECK(heap->Remove(0x1000, &b, event));
+  CHECK(heap->Remove(0x1000, &b));
   CHECK(b.size == 10);
   CHECK(b.stack_id == 1);
-  CHECK_FALSE(heap->Remove(0x1000, &b, event));
-  CHECK_FALSE(heap->Remove(0x3000, &b, event));
+  CHECK_FALSE(heap->Remove(0x1000, &b));
+  CHECK_FALSE(heap->Remove(0x3000, &b));
   size_t n = 0;
   heap->ForEach([&](uint64_t a, const LiveBlock& block) {
     CHECK(a == 0x2000);

@@ -1,0 +1,150 @@
+// preload/hooks/event_buffer.cc: see event_buffer.h.
+#include "preload/hooks/event_buffer.h"
+
+#include <sys/mman.h>
+
+#include <atomic>
+#include <new>
+
+#include "preload/base/spinlock.h"
+#include "preload/format/record_format.h"
+#include "preload/hooks/real_functions.h"
+#include "preload/hooks/record_writer.h"
+
+namespace allocwatch::preload {
+namespace {
+
+constexpr uint32_t kBufferBytes = 64 * 1024;
+constexpr uint32_t kDataBytes = kBufferBytes - 128;
+constexpr int kMaxBuffers = 4096;
+
+struct EventBuffer {
+  Spinlock lock;
+  std::atomic<bool> in_use{false};
+  uint32_t count = 0;
+  uint32_t used = 0;
+  uint64_t base_time = 0;
+  format::EventCodecState codec;
+  alignas(64) uint8_t data[kDataBytes];
+};
+static_assert(sizeof(EventBuffer) <= kBufferBytes);
+
+constinit std::atomic<EventBuffer*> g_buffers[kMaxBuffers] = {};
+constinit std::atomic<int> g_buffer_count{0};
+constinit EventBuffer* g_overflow = nullptr;  // set at first use, under g_overflow_lock
+constinit Spinlock g_overflow_lock;
+
+void FlushLocked(EventBuffer& b) {
+  if (b.count == 0) return;
+  format::EventsRecord r{};
+  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.used);
+  r.base_time_ns = b.base_time;
+  r.count = b.count;
+  r.bytes = b.used;
+  Chunk chunks[2] = {{&r, sizeof(r)}, {b.data, b.used}};
+  Writer().AppendPadded(chunks, 2);
+  b.count = 0;
+  b.used = 0;
+}
+
+void AppendLocked(EventBuffer& b, const format::Event& event) {
+  if (b.used + format::kMaxEventBytes > kDataBytes) FlushLocked(b);
+  if (b.count == 0) {
+    b.base_time = event.time_ns;
+    b.codec = format::EventCodecState{event.time_ns, 0, 0, false};
+  }
+  uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.used);
+  b.used = static_cast<uint32_t>(end - b.data);
+  b.count += 1;
+}
+
+EventBuffer* MapBuffer() {
+  void* p = Real().mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : new (p) EventBuffer();
+}
+
+// A free buffer for the calling thread: a released one, else a new one; nullptr when none.
+EventBuffer* ClaimBuffer() {
+  int n = g_buffer_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
+    bool expected = false;
+    if (b != nullptr && !b->in_use.load(std::memory_order_relaxed) &&
+        b->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return b;
+    }
+  }
+  EventBuffer* b = MapBuffer();
+  if (b == nullptr) return nullptr;
+  b->in_use.store(true, std::memory_order_relaxed);
+  int slot = g_buffer_count.fetch_add(1, std::memory_order_acq_rel);
+  if (slot >= kMaxBuffers) {
+    g_buffer_count.fetch_sub(1, std::memory_order_acq_rel);
+    Real().munmap(b, kBufferBytes);
+    return nullptr;
+  }
+  g_buffers[slot].store(b, std::memory_order_release);
+  return b;
+}
+
+}  // namespace
+
+void AppendEvent(ThreadState& t, const format::Event& event) {
+  auto* b = static_cast<EventBuffer*>(t.event_buffer);
+  if (ALLOCWATCH_UNLIKELY(b == nullptr) && !t.retired) {
+    b = ClaimBuffer();
+    t.event_buffer = b;
+  }
+  if (ALLOCWATCH_LIKELY(b != nullptr)) {
+    SpinlockHolder hold(b->lock);
+    AppendLocked(*b, event);
+    return;
+  }
+  SpinlockHolder hold(g_overflow_lock);
+  if (g_overflow == nullptr) g_overflow = MapBuffer();
+  if (g_overflow != nullptr) AppendLocked(*g_overflow, event);
+}
+
+void FlushAllEventBuffers() {
+  int n = g_buffer_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
+    if (b == nullptr) continue;
+    SpinlockHolder hold(b->lock);
+    FlushLocked(*b);
+  }
+  SpinlockHolder hold(g_overflow_lock);
+  if (g_overflow != nullptr) FlushLocked(*g_overflow);
+}
+
+void ReleaseEventBuffer(ThreadState& t) {
+  auto* b = static_cast<EventBuffer*>(t.event_buffer);
+  if (b == nullptr) return;
+  t.event_buffer = nullptr;
+  {
+    SpinlockHolder hold(b->lock);
+    FlushLocked(*b);
+  }
+  b->in_use.store(false, std::memory_order_release);
+}
+
+void ResetEventBuffersInChild(ThreadState& t) {
+  t.event_buffer = nullptr;
+  int n = g_buffer_count.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    EventBuffer* b = g_buffers[i].load(std::memory_order_relaxed);
+    if (b == nullptr) continue;
+    b->lock.ResetAfterFork();
+    b->count = 0;
+    b->used = 0;
+    b->in_use.store(false, std::memory_order_relaxed);
+  }
+  g_overflow_lock.ResetAfterFork();
+  if (g_overflow != nullptr) {
+    g_overflow->count = 0;
+    g_overflow->used = 0;
+  }
+}
+
+}  // namespace allocwatch::preload

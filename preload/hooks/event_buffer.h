@@ -1,0 +1,36 @@
+// preload/hooks/event_buffer.h: per-thread buffers of compact heap events.
+//
+// Hook-safe. Thread-safe. Each thread appends its heap events (format/event_codec.h) to its own
+// buffer under the buffer's own lock, which no other thread takes except to flush it (snapshots,
+// failures, exec, exit), so the hot path takes no shared lock and writes no shared cache line.
+// A full buffer goes to the writer as one EventsRecord. Events of different threads therefore
+// reach the file out of order; their tick times (recorder_state.h) let the reader restore the
+// order between two ClockRecords, which FlushEventsWithClock() writes after flushing every
+// buffer.
+//
+// Buffers are mapped on a thread's first event and handed to a new thread when their thread
+// exits. A thread past its exit hooks, or one that finds no buffer, appends to a shared
+// overflow buffer instead.
+#pragma once
+#include "preload/base/hook_safe.h"
+
+#include <cstdint>
+
+#include "preload/format/event_codec.h"
+#include "preload/hooks/thread_state.h"
+
+namespace allocwatch::preload {
+
+// Appends one event to the calling thread's buffer.
+void AppendEvent(ThreadState& t, const format::Event& event);
+
+// Sends every buffer's events to the writer (each under its own lock).
+void FlushAllEventBuffers();
+
+// At thread exit: flushes the thread's buffer and gives it back.
+void ReleaseEventBuffer(ThreadState& t);
+
+// In a fork child: drops every buffer's contents (the parent writes them) and frees them all.
+void ResetEventBuffersInChild(ThreadState& t);
+
+}  // namespace allocwatch::preload
