@@ -26,6 +26,7 @@ struct RunCommandOptions {
   bool exact = false;
   double interval_seconds = 1.0;
   bool no_children = false;
+  bool no_report = false;  // only record; list the recordings
   std::string report_file;  // empty: stderr
   std::string format = "text";
   size_t top = 10;

@@ -51,6 +51,8 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
   cmd->add_flag("--no-children", o.no_children,
                 "Record only the launched process, not the processes it forks or executes");
   cmd->add_option("--report", o.report_file, "Write the report to FILE instead of stderr");
+  cmd->add_flag("--no-report", o.no_report,
+                "Only record; print where the recordings are (report on them later)");
   cmd->add_option("--report-format", o.format, "Format of the report")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -163,6 +163,12 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
         << " (a static binary, a setuid program, or the directory is not writable)\n";
     return 1;
   }
+  if (o.no_report) {
+    out << "allocwatch: " << files.size() << (files.size() == 1 ? " recording:" : " recordings:");
+    for (const std::string& f : files) out << " " << f;
+    out << "\n";
+    return 0;
+  }
   ReportCommandOptions report;
   report.format = o.format;
   report.top = o.top;

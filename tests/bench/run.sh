@@ -1,55 +1,116 @@
 #!/usr/bin/env bash
-# Benchmarks allocwatch against the same workload run plainly and under heaptrack (if
-# installed). Runs alternate (plain, default, exact, heaptrack, plain, ...) so drift in machine
-# speed hits all alike; prints the median wall time, CPU time and peak RSS of each, and the
-# ratios against the plain run. Not part of ctest: timings on shared machines are noisy.
+# Benchmarks allocwatch against the same workloads run plainly, under an empty malloc/free
+# LD_PRELOAD shim (the floor for any interposer) and under heaptrack (if installed). Runs
+# alternate (plain, shim, default, exact, heaptrack, plain, ...) so drift in machine speed hits
+# all alike; prints the median wall time, CPU time and peak RSS of each, the ratios against the
+# plain run, and the recording sizes. allocwatch is timed as `allocwatch run --no-report`
+# (recording only); the time of `allocwatch report` on the exact recording is printed apart.
+# Not part of ctest: timings on shared machines are noisy.
 #
-# Usage: tests/bench/run.sh [RUNS]        (default 5; build first with tools/setup.sh)
+# Usage: tests/bench/run.sh [RUNS] [WORKLOAD...]   (RUNS default 5; build first: tools/setup.sh)
+#   workloads: churn-1t churn-2t stl mmap grower (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
+shift || true
 bin=build/bin
 aw=$bin/allocwatch
 tmp=$(mktemp -d /tmp/allocwatch-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
+[ -x "$aw" ] || { echo "bench: $aw is missing (run tools/setup.sh)" >&2; exit 2; }
 
-workloads=("churn-1t:$bin/allocwatch_bench_churn 1 5" "churn-2t:$bin/allocwatch_bench_churn 2 2.5")
-configs=(plain default exact)
+declare -A workload_cmd=(
+  [churn-1t]="$bin/allocwatch_bench_churn 1 5"
+  [churn-2t]="$bin/allocwatch_bench_churn 2 2.5"
+  [stl]="$bin/allocwatch_bench_stl 30"
+  [mmap]="$bin/allocwatch_bench_mmap_churn 40000"
+  [grower]="$bin/allocwatch_bench_grower 3"
+)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=(churn-1t churn-2t stl mmap grower)
+configs=(plain shim default exact)
 command -v heaptrack >/dev/null && configs+=(heaptrack)
 
-# One timed run: prints "wall cpu peak_kib".
+# One timed run: prints "wall cpu peak_kib recording_bytes".
 measure() {
-  local config=$1; shift
+  local config=$1 name=$2; shift 2
   rm -rf "$tmp/rec"; mkdir -p "$tmp/rec"
   local cmd=()
   case $config in
     plain) cmd=("$@") ;;
-    default) cmd=("$aw" run -o "$tmp/rec" --report /dev/null -- "$@") ;;
-    exact) cmd=("$aw" run --exact -o "$tmp/rec" --report /dev/null -- "$@") ;;
+    shim) cmd=(env "LD_PRELOAD=$PWD/$bin/liballocwatch_bench_empty_shim.so" "$@") ;;
+    default) cmd=("$aw" run --no-report -o "$tmp/rec" -- "$@") ;;
+    exact) cmd=("$aw" run --exact --no-report -o "$tmp/rec" -- "$@") ;;
     heaptrack) cmd=(heaptrack -o "$tmp/rec/ht" "$@") ;;
   esac
   /usr/bin/time -f "%e %U %S %M" -o "$tmp/time" "${cmd[@]}" >/dev/null 2>&1
-  awk '{printf "%s %.3f %s\n", $1, $2 + $3, $4}' "$tmp/time"
+  local bytes
+  bytes=$(du -sb "$tmp/rec" | cut -f1)
+  if [ "$config" = exact ]; then  # keep one exact recording per workload for the report timing
+    rm -rf "$tmp/keep.$name"; cp -r "$tmp/rec" "$tmp/keep.$name"
+  fi
+  awk -v b="$bytes" '{printf "%s %.3f %s %s\n", $1, $2 + $3, $4, b}' "$tmp/time"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+col() { cut -d' ' -f"$2" "$1" | median; }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(date -u +%F)"
-printf "%-10s %-10s %9s %9s %10s %8s %8s\n" workload config "wall s" "cpu s" "peak MiB" "wall x" "cpu x"
-for entry in "${workloads[@]}"; do
-  name=${entry%%:*}; read -r -a cmd <<<"${entry#*:}"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
+  "$(uname -r), $(date -u +%F), $runs runs each, medians"
+printf "%-9s %-9s %8s %8s %9s %7s %7s %10s\n" workload config "wall s" "cpu s" "peak MiB" \
+  "wall x" "cpu x" "record MiB"
+for name in "${selected[@]}"; do
+  read -r -a cmd <<<"${workload_cmd[$name]}"
   for ((i = 0; i < runs; i++)); do
-    for c in "${configs[@]}"; do measure "$c" "${cmd[@]}" >>"$tmp/$name.$c"; done
+    for c in "${configs[@]}"; do measure "$c" "$name" "${cmd[@]}" >>"$tmp/$name.$c"; done
   done
-  base_wall=$(cut -d' ' -f1 "$tmp/$name.plain" | median)
-  base_cpu=$(cut -d' ' -f2 "$tmp/$name.plain" | median)
+  base_wall=$(col "$tmp/$name.plain" 1)
+  base_cpu=$(col "$tmp/$name.plain" 2)
   for c in "${configs[@]}"; do
-    wall=$(cut -d' ' -f1 "$tmp/$name.$c" | median)
-    cpu=$(cut -d' ' -f2 "$tmp/$name.$c" | median)
-    peak=$(cut -d' ' -f3 "$tmp/$name.$c" | median)
-    printf "%-10s %-10s %9.3f %9.3f %10.1f %8.2f %8.2f\n" "$name" "$c" "$wall" "$cpu" \
+    wall=$(col "$tmp/$name.$c" 1); cpu=$(col "$tmp/$name.$c" 2)
+    peak=$(col "$tmp/$name.$c" 3); rec=$(col "$tmp/$name.$c" 4)
+    printf "%-9s %-9s %8.3f %8.3f %9.1f %7.2f %7.2f %10.1f\n" "$name" "$c" "$wall" "$cpu" \
       "$(echo "$peak / 1024" | bc -l)" "$(echo "$wall / $base_wall" | bc -l)" \
-      "$(echo "$cpu / ($base_cpu + 0.0001)" | bc -l)"
+      "$(echo "$cpu / ($base_cpu + 0.0001)" | bc -l)" "$(echo "$rec / 1048576" | bc -l)"
   done
+done
+
+echo
+echo "recording size and report time (exact mode: bytes per heap event; default: MiB per minute)"
+for name in "${selected[@]}"; do
+  files=("$tmp/keep.$name"/*.awtrace)
+  [ -e "${files[0]}" ] || continue
+  start=$(date +%s.%N)
+  "$aw" report --format json "${files[@]}" >"$tmp/report.json" 2>/dev/null || true
+  report_s=$(echo "$(date +%s.%N) - $start" | bc -l)
+  events=$(python3 - "$tmp/report.json" <<'PY'
+import json, sys
+def last(obj, key, found):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key and isinstance(v, int): found.append(v)
+            else: last(v, key, found)
+    elif isinstance(obj, list):
+        for v in obj: last(v, key, found)
+try:
+    doc = json.load(open(sys.argv[1]))
+except Exception:
+    print(0); sys.exit()
+a, f = [], []
+last(doc, "alloc_calls", a); last(doc, "free_calls", f)
+print((a[-1] if a else 0) + (f[-1] if f else 0))
+PY
+)
+  exact_bytes=$(col "$tmp/$name.exact" 4)
+  default_bytes=$(col "$tmp/$name.default" 4)
+  default_wall=$(col "$tmp/$name.default" 1)
+  if [ "$events" -ge 1000 ]; then
+    per_event=$(printf "%.1f bytes/heap event (%d events)" "$(echo "$exact_bytes / $events" | bc -l)" "$events")
+  else
+    per_event="$(printf "%.1f MiB" "$(echo "$exact_bytes / 1048576" | bc -l)"), few heap events"
+  fi
+  printf "%-9s exact: %s; default: %.2f MiB/min; report on exact: %.2f s\n" \
+    "$name" "$per_event" "$(echo "$default_bytes / 1048576 / ($default_wall / 60)" | bc -l)" \
+    "$report_s"
 done

@@ -1,0 +1,31 @@
+// tests/bench/grower.cc: a long-lived process whose memory keeps growing: a cache of records
+// that evicts most of them but keeps a share forever, with steady work in between.
+// Usage: grower [SECONDS]
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+int main(int argc, char** argv) {
+  double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  std::deque<std::unique_ptr<std::string>> recent;
+  std::vector<std::unique_ptr<std::string>> kept;  // grows until exit
+  uint64_t x = 1234567, n = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 1000; ++i, ++n) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      recent.push_back(std::make_unique<std::string>(64 + x % 960, 'r'));
+      if (recent.size() > 4096) {
+        if (x % 50 == 0) kept.push_back(std::move(recent.front()));
+        recent.pop_front();
+      }
+    }
+  }
+  std::printf("grower: %llu records, %zu kept\n", static_cast<unsigned long long>(n), kept.size());
+  return 0;
+}
