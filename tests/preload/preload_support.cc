@@ -83,7 +83,7 @@ std::vector<std::string> Environment(const RunOptions& options) {
   }
   if (options.preload) {
     env.push_back(std::string("LD_PRELOAD=") + PRELOAD_LIBRARY);
-    env.push_back("ALLOCWATCH_SAMPLE_BYTES=1");
+    env.push_back("ALLOCWATCH_SAMPLE_BYTES=" + std::to_string(options.sample_bytes));
     env.push_back("ALLOCWATCH_OUTPUT_DIR=" + options.output_dir);
     env.push_back("ALLOCWATCH_INTERVAL_MS=" + std::to_string(options.interval_ms));
   }
