@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <map>
 #include <tuple>
 
@@ -111,6 +112,20 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
     }
   }
   report.warnings = model.warnings;
+  for (const ProcessModel::PeriodChange& c : model.period_changes) {
+    char note[256];
+    std::snprintf(note, sizeof(note),
+                  "at %.1f s the sampling period doubled from %llu to %llu bytes: writing the "
+                  "recording took %.1f%% of the last interval (estimates stay unbiased; their "
+                  "error grows)",
+                  static_cast<double>(c.time_ns) / 1e9,
+                  static_cast<unsigned long long>(c.old_sample_bytes),
+                  static_cast<unsigned long long>(c.new_sample_bytes),
+                  c.interval_ns == 0 ? 0.0
+                                     : 100.0 * static_cast<double>(c.write_ns) /
+                                           static_cast<double>(c.interval_ns));
+    report.warnings.push_back(note);
+  }
   for (const std::string& w : symbols.Warnings()) report.warnings.push_back(w);
   if (model.lost_events > 0) {
     report.warnings.push_back(std::to_string(model.lost_events) +

@@ -77,6 +77,16 @@ json FailureJson(const FailureGroup& g) {
 
 }  // namespace
 
+json PeriodChangesJson(const ProcessModel& m) {
+  json out = json::array();
+  for (const ProcessModel::PeriodChange& c : m.period_changes) {
+    out.push_back({{"time_ns", c.time_ns}, {"old_sample_bytes", c.old_sample_bytes},
+                   {"new_sample_bytes", c.new_sample_bytes}, {"write_ns", c.write_ns},
+                   {"interval_ns", c.interval_ns}});
+  }
+  return out;
+}
+
 json RenderJson(const ProcessReport& r) {
   const ProcessModel& m = *r.model;
   const SiteFigures& t = m.totals;
@@ -117,7 +127,8 @@ json RenderJson(const ProcessReport& r) {
       {"allocators", SiteArray(r.allocators)},
       {"failures", failures},
       {"snapshots", snapshots},
-      {"warnings", r.warnings}};
+      {"warnings", r.warnings},
+      {"period_changes", PeriodChangesJson(m)}};
 }
 
 json RenderJsonDocument(const std::vector<ProcessReport>& reports) {

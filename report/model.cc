@@ -294,6 +294,12 @@ void Replayer::Dispatch(const RawRecord& r) {
       break;
     }
     case RecordType::kEnd: OnEnd(r); break;
+    case RecordType::kPeriod: {
+      auto rec = As<format::PeriodRecord>(r);
+      m_.period_changes.push_back({rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes,
+                                   rec.write_ns, rec.interval_ns});
+      break;
+    }
     case RecordType::kLive:
     case RecordType::kLost: break;
   }

@@ -31,6 +31,7 @@ uint32_t FixedRecordSize(RecordType type) {
     case RecordType::kLost: return sizeof(format::LostRecord);
     case RecordType::kEvents: return sizeof(format::EventsRecord);
     case RecordType::kClock: return sizeof(format::ClockRecord);
+    case RecordType::kPeriod: return sizeof(format::PeriodRecord);
   }
   return 0;
 }

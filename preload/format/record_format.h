@@ -45,6 +45,7 @@ enum class RecordType : uint16_t {
   // 17 is reserved.
   kEvents = 18,       // EventsRecord + compact heap events (see event_codec.h)
   kClock = 19,        // ClockRecord
+  kPeriod = 20,       // PeriodRecord
 };
 
 // The call that produced an event.
@@ -305,6 +306,21 @@ struct ClockRecord {
   uint64_t ticks;
 };
 static_assert(sizeof(ClockRecord) == 24);
+
+// The sampling period changed from here on (each sample carries the period it was drawn with,
+// so estimates stay unbiased across the change).
+inline constexpr uint32_t kPeriodReasonWriteTime = 1;  // writing took more than its budget
+struct PeriodRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t old_sample_bytes;
+  uint64_t new_sample_bytes;
+  uint64_t write_ns;     // time spent writing the recording during the last interval
+  uint64_t interval_ns;  // that interval
+  uint32_t reason;       // kPeriodReason*
+  uint32_t reserved;
+};
+static_assert(sizeof(PeriodRecord) == 56);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 

@@ -19,7 +19,9 @@ void RecordWriter::Open(int fd) {
 
 void RecordWriter::FlushLocked() {
   if (used_ == 0) return;
+  uint64_t start = MonotonicNs();
   if (fd_ < 0 || !WriteAll(fd_, buffer_, used_)) lost_records_ += records_in_buffer_;
+  write_ns_.fetch_add(MonotonicNs() - start, std::memory_order_relaxed);
   used_ = 0;
   records_in_buffer_ = 0;
 }

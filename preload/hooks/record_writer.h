@@ -7,6 +7,7 @@
 #include "preload/base/hook_safe.h"
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 
 #include "preload/base/spinlock.h"
@@ -37,6 +38,8 @@ class RecordWriter {
   void Flush();
 
   uint64_t lost_records() const { return lost_records_; }
+  // Nanoseconds spent in write(2) so far.
+  uint64_t write_ns() const { return write_ns_.load(std::memory_order_relaxed); }
 
   // fork() support: the parent holds the lock across fork; the child drops the parent's
   // unwritten data and the parent's descriptor (which it must not write to).
@@ -55,6 +58,7 @@ class RecordWriter {
   size_t used_ = 0;
   size_t records_in_buffer_ = 0;
   uint64_t lost_records_ = 0;
+  std::atomic<uint64_t> write_ns_{0};
   alignas(64) char buffer_[kBufferSize] = {};
 };
 

@@ -113,10 +113,10 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
 void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
   CountAlloc(t, size);
   uint64_t period = 0;
-  if (!Sampler::ShouldSample(t, size, g_recorder.config.sample_bytes, g_recorder.seed ^ Tid(t),
-                             &period)) {
-    return;
-  }
+  bool sampled = Sampler::ShouldSample(t, size, g_recorder.period.load(std::memory_order_relaxed),
+                                       g_recorder.seed ^ Tid(t), &period);
+  if (t.registered) t.fast_threshold = t.countdown_period;  // follows a changed period
+  if (!sampled) return;
   uint32_t stack = CaptureStack(t);
   InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
               LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);

@@ -94,6 +94,9 @@ bool ReadConfig(Config* config) {
     config->interval_ns = v * 1000000;
   }
   if (ParseUnsigned(getenv("ALLOCWATCH_SESSION"), &v)) config->session_id = v;
+  if (ParseUnsigned(getenv("ALLOCWATCH_WRITE_BUDGET_PERCENT"), &v) && v <= 100) {
+    config->write_budget_percent = static_cast<uint32_t>(v);
+  }
   if (ParseUnsigned(getenv("ALLOCWATCH_ONLY_PID"), &v)) config->only_pid = static_cast<uint32_t>(v);
   const char* dir = getenv("ALLOCWATCH_OUTPUT_DIR");
   if (dir != nullptr && *dir != '\0') {

@@ -13,6 +13,9 @@ namespace allocwatch::preload {
 struct Config {
   uint64_t sample_bytes = 512 * 1024;  // 1 = exact
   uint64_t interval_ns = 1000000000;
+  // In sampled mode the period doubles after an interval in which writing the recording took
+  // more than this share of the time (ALLOCWATCH_WRITE_BUDGET_PERCENT).
+  uint32_t write_budget_percent = 5;
   uint64_t session_id = 0;
   uint32_t only_pid = 0;  // when set, only this process records (--no-children)
   char output_dir[1024] = ".";
