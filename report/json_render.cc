@@ -60,9 +60,59 @@ const char* EndingName(Ending e) {
   return "unknown";
 }
 
+json LevelJson(const format::CgroupLevel& l) {
+  return {{"limit", l.limit},           {"usage", l.usage},
+          {"high", l.high},             {"swap_limit", l.swap_limit},
+          {"swap_usage", l.swap_usage}, {"events_max", l.events_max},
+          {"events_oom", l.events_oom}, {"events_oom_kill", l.events_oom_kill}};
+}
+
+json HeadroomJson(const Headroom& h) {
+  const format::HeadroomRecord& r = h.record;
+  json levels = json::array();
+  for (const format::CgroupLevel& l : h.levels) levels.push_back(LevelJson(l));
+  return {{"time_ns", r.time_ns},
+          {"periodic", h.periodic},
+          {"rlimit_as", {r.rlimit_as_cur, r.rlimit_as_max}},
+          {"rlimit_data", {r.rlimit_data_cur, r.rlimit_data_max}},
+          {"rlimit_memlock", {r.rlimit_memlock_cur, r.rlimit_memlock_max}},
+          {"vm_size_kb", r.vm_size_kb}, {"vm_data_kb", r.vm_data_kb},
+          {"vm_lck_kb", r.vm_lck_kb}, {"vm_rss_kb", r.vm_rss_kb}, {"threads", r.threads},
+          {"cap_eff", r.cap_eff}, {"map_count", r.map_count},
+          {"largest_gap_bytes", r.largest_gap_bytes}, {"max_map_count", r.max_map_count},
+          {"overcommit_memory", r.overcommit_memory}, {"overcommit_ratio", r.overcommit_ratio},
+          {"overcommit_kbytes", r.overcommit_kbytes}, {"admin_reserve_kb", r.admin_reserve_kb},
+          {"user_reserve_kb", r.user_reserve_kb}, {"mem_total_kb", r.mem_total_kb},
+          {"mem_available_kb", r.mem_available_kb}, {"swap_total_kb", r.swap_total_kb},
+          {"swap_free_kb", r.swap_free_kb}, {"commit_limit_kb", r.commit_limit_kb},
+          {"committed_as_kb", r.committed_as_kb}, {"huge_page_kb", r.huge_page_kb},
+          {"huge_total", r.huge_total}, {"huge_free", r.huge_free}, {"huge_rsvd", r.huge_rsvd},
+          {"huge_surplus", r.huge_surplus}, {"huge_overcommit", r.huge_overcommit},
+          {"vmstat_oom_kill", r.vmstat_oom_kill},
+          {"cgroup",
+           {{"version", r.cgroup_version}, {"flags", r.cgroup_flags}, {"path", h.cgroup_path},
+            {"headroom", r.cgroup_headroom}, {"effective_limit", r.cgroup_effective_limit},
+            {"binding_level", r.cgroup_binding_level}, {"total_levels", r.cgroup_total_levels},
+            {"levels", levels}}},
+          {"psi", {{"some_avg10_x100", r.psi_some_avg10_x100},
+                   {"full_avg10_x100", r.psi_full_avg10_x100},
+                   {"full_total_us", r.psi_full_total_us}}}};
+}
+
+json FindingJson(const Finding& f) {
+  return {{"cause", CauseName(f.cause)}, {"title", CauseTitle(f.cause)}, {"evidence", f.evidence}};
+}
+
 json FailureJson(const FailureGroup& g) {
   const Failure& f = g.first;
-  return {{"call", CallName(f.call)},
+  json others = json::array();
+  for (const Finding& o : g.diagnosis.others) others.push_back(FindingJson(o));
+  json diagnosis = FindingJson(g.diagnosis.primary);
+  diagnosis["remedy"] = CauseRemedy(g.diagnosis.primary.cause);
+  diagnosis["also"] = others;
+  return {{"diagnosis", diagnosis},
+          {"headroom", f.headroom ? HeadroomJson(*f.headroom) : json(nullptr)},
+          {"call", CallName(f.call)},
           {"args", {f.args[0], f.args[1], f.args[2], f.args[3]}},
           {"size", FailureSize(f)},
           {"errno", f.error},
@@ -91,6 +141,8 @@ json RenderJson(const ProcessReport& r) {
                          {"rss_bytes", s.rss_bytes},
                          {"vm_size_bytes", s.vm_size_bytes}});
   }
+  json headrooms = json::array();
+  for (const Headroom& h : m.headrooms) headrooms.push_back(HeadroomJson(h));
   json failures = json::array();
   for (const FailureGroup& g : r.failures) failures.push_back(FailureJson(g));
   return {
@@ -117,6 +169,8 @@ json RenderJson(const ProcessReport& r) {
       {"allocators", SiteArray(r.allocators)},
       {"failures", failures},
       {"snapshots", snapshots},
+      {"headroom_snapshots", headrooms},
+      {"growth_before_end", {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth)}}},
       {"warnings", r.warnings}};
 }
 

@@ -26,6 +26,7 @@ uint32_t FixedRecordSize(RecordType type) {
     case RecordType::kExec: return sizeof(format::ExecRecord);
     case RecordType::kEnd: return sizeof(format::EndRecord);
     case RecordType::kLost: return sizeof(format::LostRecord);
+    case RecordType::kHeadroom: return sizeof(format::HeadroomRecord);
   }
   return 0;
 }

@@ -123,6 +123,62 @@ void Failures(const ProcessReport& r, std::ostream& out) {
     size_t first = 0;
     while (first + 1 < g.frames.size() && g.frames[first].runtime) ++first;
     StackLines(g.frames, first, 8, out);
+    const Diagnosis& d = g.diagnosis;
+    out << "     cause     " << CauseTitle(d.primary.cause) << "\n";
+    out << "     because   " << d.primary.evidence << "\n";
+    for (const Finding& other : d.others) {
+      out << "     also      " << CauseTitle(other.cause) << ": " << other.evidence << "\n";
+    }
+    out << "     remedy    " << CauseRemedy(d.primary.cause) << "\n";
+    if (f.headroom) {
+      std::vector<std::string> lines = DescribeHeadroom(*f.headroom);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        out << (i == 0 ? "     headroom  " : "               ") << lines[i] << "\n";
+      }
+    }
+  }
+}
+
+// For a process cut short: what grew over its last snapshots, and the headroom trend.
+void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
+  const ProcessModel& m = *r.model;
+  if (m.ending != Ending::kCutShort) return;
+  out << "\nBefore the end (the recording stops at " << FormatSeconds(m.duration_ns)
+      << "; the process was killed or is still running)\n";
+  if (m.growth_since_ns > 0) {
+    out << "  growing since " << FormatSeconds(m.growth_since_ns) << ":\n";
+    if (r.growth.empty()) out << "    nothing recorded grew\n";
+    int rank = 1;
+    for (const Site& s : r.growth) {
+      char line[160];
+      std::snprintf(line, sizeof(line), "  %2d. +%s%s live\n", rank++, Estimate(m).c_str(),
+                    FormatBytes(s.figures.live_bytes + s.figures.mapped_live_bytes).c_str());
+      out << line;
+      StackLines(s.frames, s.site_frame, 2, out);
+    }
+  }
+  size_t n = m.snapshots.size();
+  if (n == 0) return;
+  out << "  last snapshots:       time      RSS   VmSize  heap live  cgroup headroom  MemAvailable\n";
+  size_t first = n > 5 ? n - 5 : 0;
+  for (size_t i = first; i < n; ++i) {
+    const Snapshot& s = m.snapshots[i];
+    const Headroom* h = nullptr;
+    for (const Headroom& c : m.headrooms) {
+      if (c.record.time_ns == s.time_ns) h = &c;
+    }
+    std::string room = h == nullptr ? "-" : LimitText(h->record.cgroup_headroom);
+    std::string avail = h == nullptr || h->record.mem_available_kb == format::kHeadroomUnknown
+                            ? "-"
+                            : FormatBytes(static_cast<double>(h->record.mem_available_kb) * 1024);
+    char line[200];
+    std::snprintf(line, sizeof(line), "  %27s %8s %8s %10s %16s %13s\n",
+                  FormatSeconds(s.time_ns).c_str(),
+                  FormatBytes(static_cast<double>(s.rss_bytes)).c_str(),
+                  FormatBytes(static_cast<double>(s.vm_size_bytes)).c_str(),
+                  FormatBytes(static_cast<double>(s.heap_live_bytes)).c_str(), room.c_str(),
+                  avail.c_str());
+    out << line;
   }
 }
 
@@ -160,6 +216,7 @@ void RenderText(const ProcessReport& r, std::ostream& out) {
            [](const SiteFigures& f) { return f.alloc_bytes; },
            [](const SiteFigures& f) { return f.alloc_count; }, "calls", m, out);
   Failures(r, out);
+  BeforeTheEnd(r, out);
   if (!r.warnings.empty()) {
     out << "\nWarnings\n";
     for (const std::string& w : r.warnings) out << "  - " << w << "\n";
