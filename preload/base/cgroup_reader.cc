@@ -50,11 +50,11 @@ bool RootPrefixes(const char* mount_root, const char* path, size_t* length) {
   return false;
 }
 
-void ScanMountinfo(const char* root, const ProcCgroupPaths& paths, Mounts* m) {
+void ScanMountinfo(const char* root, const char* proc, const ProcCgroupPaths& paths, Mounts* m) {
   m->have_v1 = m->have_v2 = false;
   m->v2_match = 0;
   char file[kFsPathMax];
-  if (!Join(file, sizeof(file), root, "/proc/self/mountinfo")) return;
+  if (!Join(file, sizeof(file), root, proc, "/mountinfo")) return;
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   char chunk[2048];
@@ -224,7 +224,7 @@ long ReadRootedFile(const char* root, const char* path, char* buf, size_t size, 
   return static_cast<long>(total);
 }
 
-void ReadCgroup(const char* root, CgroupReading* out) {
+void ReadCgroup(const char* root, CgroupReading* out, const char* proc) {
   out->version = format::kCgroupNone;
   out->flags = 0;
   out->level_count = out->total_levels = 0;
@@ -235,11 +235,15 @@ void ReadCgroup(const char* root, CgroupReading* out) {
 
   char text[4096];
   int error = 0;
-  if (ReadRootedFile(root, "/proc/self/cgroup", text, sizeof(text), &error) < 0) return;
+  char file[128];
+  if (!Join(file, sizeof(file), proc, "/cgroup") ||
+      ReadRootedFile(root, file, text, sizeof(text), &error) < 0) {
+    return;
+  }
   ProcCgroupPaths paths;
   ParseProcCgroup(text, &paths);
   Mounts mounts;
-  ScanMountinfo(root, paths, &mounts);
+  ScanMountinfo(root, proc, paths, &mounts);
 
   const CgroupMount* mount = nullptr;
   char base[kFsPathMax];

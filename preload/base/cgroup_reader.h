@@ -36,8 +36,9 @@ struct CgroupReading {
 };
 
 // Fills `out`. A missing limit file means "no limit at this level" (the v2 root has none);
-// an unreadable one (EACCES, garbage) is unknown, never unlimited.
-void ReadCgroup(const char* root, CgroupReading* out);
+// an unreadable one (EACCES, garbage) is unknown, never unlimited. `proc` names the process's
+// /proc directory ("/proc/self", or "/proc/PID" for another process).
+void ReadCgroup(const char* root, CgroupReading* out, const char* proc = "/proc/self");
 
 // Reads root + path (path starting with '/') into buf (NUL-terminated). Returns the byte count,
 // or -1 with *error set to the errno of the failure (ENOENT, EACCES...).
