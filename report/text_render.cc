@@ -159,7 +159,11 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
   }
   size_t n = m.snapshots.size();
   if (n == 0) return;
-  out << "  last snapshots:       time      RSS   VmSize  heap live  cgroup headroom  MemAvailable\n";
+  out << "  last snapshots:\n";
+  char head[200];
+  std::snprintf(head, sizeof(head), "  %10s %11s %11s %11s %16s %13s\n", "time", "RSS", "VmSize",
+                "heap live", "cgroup headroom", "MemAvailable");
+  out << head;
   size_t first = n > 5 ? n - 5 : 0;
   for (size_t i = first; i < n; ++i) {
     const Snapshot& s = m.snapshots[i];
@@ -172,7 +176,7 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
                             ? "-"
                             : FormatBytes(static_cast<double>(h->record.mem_available_kb) * 1024);
     char line[200];
-    std::snprintf(line, sizeof(line), "  %27s %8s %8s %10s %16s %13s\n",
+    std::snprintf(line, sizeof(line), "  %10s %11s %11s %11s %16s %13s\n",
                   FormatSeconds(s.time_ns).c_str(),
                   FormatBytes(static_cast<double>(s.rss_bytes)).c_str(),
                   FormatBytes(static_cast<double>(s.vm_size_bytes)).c_str(),

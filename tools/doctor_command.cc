@@ -48,6 +48,13 @@ uint64_t Number(const std::string& root, const std::string& path) {
   return std::stoull(t);
 }
 
+// null when unknown, "unlimited" when there is no limit.
+json Figure(uint64_t v) {
+  if (v == kUnknown) return nullptr;
+  if (v == kUnlimited) return "unlimited";
+  return v;
+}
+
 std::string Bytes(uint64_t v) { return report::LimitText(v); }
 std::string Kb(uint64_t kb) { return Known(kb) ? Bytes(kb * 1024) : "unknown"; }
 
@@ -84,8 +91,8 @@ void Memory(const std::string& root, Facts& f) {
   std::string meminfo = ReadText(root, "/proc/meminfo");
   uint64_t total = Key(meminfo, "MemTotal"), avail = Key(meminfo, "MemAvailable");
   uint64_t swap = Key(meminfo, "SwapTotal"), swap_free = Key(meminfo, "SwapFree");
-  f.j["memory"] = {{"mem_total_kb", total}, {"mem_available_kb", avail},
-                   {"swap_total_kb", swap}, {"swap_free_kb", swap_free}};
+  f.j["memory"] = {{"mem_total_kb", Figure(total)}, {"mem_available_kb", Figure(avail)},
+                   {"swap_total_kb", Figure(swap)}, {"swap_free_kb", Figure(swap_free)}};
   f.text.push_back("RAM         " + Kb(total) + ", available " + Kb(avail) +
                    " (MemAvailable: what can be allocated without swapping)");
   f.text.push_back("swap        " + Kb(swap) + ", free " + Kb(swap_free));
@@ -95,9 +102,9 @@ void Memory(const std::string& root, Facts& f) {
   }
   uint64_t mode = Number(root, "/proc/sys/vm/overcommit_memory");
   uint64_t limit = Key(meminfo, "CommitLimit"), committed = Key(meminfo, "Committed_AS");
-  f.j["overcommit"] = {{"mode", mode}, {"ratio", Number(root, "/proc/sys/vm/overcommit_ratio")},
-                       {"kbytes", Number(root, "/proc/sys/vm/overcommit_kbytes")},
-                       {"commit_limit_kb", limit}, {"committed_as_kb", committed}};
+  f.j["overcommit"] = {{"mode", Figure(mode)}, {"ratio", Figure(Number(root, "/proc/sys/vm/overcommit_ratio"))},
+                       {"kbytes", Figure(Number(root, "/proc/sys/vm/overcommit_kbytes"))},
+                       {"commit_limit_kb", Figure(limit)}, {"committed_as_kb", Figure(committed)}};
   std::string explain = mode == 0   ? "heuristic: only a single request larger than RAM+swap is refused"
                         : mode == 1 ? "always: never refused; running out ends in OOM kills"
                         : mode == 2 ? "strict: refused once Committed_AS reaches CommitLimit"
@@ -125,15 +132,16 @@ void Cgroup(const std::string& root, const std::string& proc, Facts& f) {
   std::string path = cg->path;
   for (uint32_t i = 0; i < cg->level_count; ++i) {
     const format::CgroupLevel& l = cg->levels[i];
-    levels.push_back({{"path", path.empty() ? "/" : path}, {"limit", l.limit}, {"usage", l.usage},
-                      {"high", l.high}, {"swap_limit", l.swap_limit}, {"oom_kill", l.events_oom_kill}});
+    levels.push_back({{"path", path.empty() ? "/" : path}, {"limit", Figure(l.limit)}, {"usage", Figure(l.usage)},
+                      {"high", Figure(l.high)}, {"swap_limit", Figure(l.swap_limit)},
+                      {"oom_kill", Figure(l.events_oom_kill)}});
     size_t slash = path.rfind('/');
     path = slash == std::string::npos ? "" : path.substr(0, slash);
   }
   f.j["cgroup"] = {{"version", cg->version}, {"hybrid", (cg->flags & format::kCgroupFlagHybrid) != 0},
-                   {"path", cg->path}, {"dir", cg->dir}, {"headroom", cg->headroom},
-                   {"effective_limit", cg->effective_limit},
-                   {"binding_level", cg->binding_level}, {"levels", levels}};
+                   {"path", cg->path}, {"dir", cg->dir}, {"headroom", Figure(cg->headroom)},
+                   {"effective_limit", Figure(cg->effective_limit)},
+                   {"binding_level", cg->binding_level == UINT32_MAX ? json(nullptr) : json(cg->binding_level)}, {"levels", levels}};
   const format::CgroupLevel& leaf = cg->levels[0];
   f.text.push_back("cgroup      " + kind + " " + cg->path + ": usage " + Bytes(leaf.usage) +
                    ", effective limit " + Bytes(cg->effective_limit) + ", headroom " +
@@ -169,7 +177,7 @@ void OomKills(const std::string& root, Facts& f) {
   bool readable = false;
   std::vector<std::string> lines;
   if (root.empty()) lines = KernelOomLines(0, &readable);
-  f.j["oom_kills"] = {{"vmstat_oom_kill", kills}, {"kernel_log_readable", readable},
+  f.j["oom_kills"] = {{"vmstat_oom_kill", Figure(kills)}, {"kernel_log_readable", readable},
                       {"kernel_log", lines}};
   f.text.push_back("OOM kills   " + (Known(kills) ? std::to_string(kills) : "unknown") +
                    " since boot (/proc/vmstat oom_kill)" +
@@ -219,9 +227,9 @@ void MapsAndLimits(const std::string& root, const std::string& proc, Facts& f) {
   uint64_t memlock = SoftLimit(limits, "Max locked memory");
   std::string status = ReadText(root, proc + "/status");
   uint64_t vm_size = Key(status, "VmSize"), vm_data = Key(status, "VmData");
-  f.j["maps"] = {{"count", count}, {"max_map_count", max_maps}};
-  f.j["rlimits"] = {{"as", as}, {"data", data}, {"memlock", memlock},
-                    {"vm_size_kb", vm_size}, {"vm_data_kb", vm_data}};
+  f.j["maps"] = {{"count", count}, {"max_map_count", Figure(max_maps)}};
+  f.j["rlimits"] = {{"as", Figure(as)}, {"data", Figure(data)}, {"memlock", Figure(memlock)},
+                    {"vm_size_kb", Figure(vm_size)}, {"vm_data_kb", Figure(vm_data)}};
   f.text.push_back("mappings    " + std::to_string(count) + " of vm.max_map_count " +
                    (Known(max_maps) ? std::to_string(max_maps) : "unknown"));
   f.text.push_back("rlimits     AS " + Bytes(as) + " (VmSize " + Kb(vm_size) + "), DATA " +

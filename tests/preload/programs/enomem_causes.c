@@ -181,6 +181,17 @@ NOINLINE int fail_calloc(void) {
   return report("calloc", UINT64_MAX, err);
 }
 
+/* Fails malloc(SIZE_MAX) over and over, writing one '.' to stdout after each failed call has
+ * returned, until killed (or 1,000,000 times). */
+static int repeat(void) {
+  g_size = SIZE_MAX;
+  for (int i = 0; i < 1000000; ++i) {
+    g_sink = fail_here_malloc(g_size);
+    if (write(1, ".", 1) != 1) return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   setvbuf(stdout, NULL, _IONBF, 0); /* no stdout buffer to allocate once memory is gone */
@@ -195,6 +206,7 @@ int main(int argc, char** argv) {
   if (!strcmp(c, "posix_memalign")) return fail_posix_memalign();
   if (!strcmp(c, "aligned_alloc")) return fail_aligned_alloc();
   if (!strcmp(c, "calloc_overflow")) return fail_calloc();
+  if (!strcmp(c, "repeat")) return repeat();
   if (!strcmp(c, "malloc_size_max")) { g_size = SIZE_MAX; return expect_malloc_failure(g_size); }
   return 2;
 }
