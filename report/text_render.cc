@@ -168,8 +168,8 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
   for (size_t i = first; i < n; ++i) {
     const Snapshot& s = m.snapshots[i];
     const Headroom* h = nullptr;
-    for (const Headroom& c : m.headrooms) {
-      if (c.record.time_ns == s.time_ns) h = &c;
+    for (const Headroom& c : m.headrooms) {  // the latest taken by this snapshot
+      if (c.record.time_ns <= s.time_ns) h = &c;
     }
     std::string room = h == nullptr ? "-" : LimitText(h->record.cgroup_headroom);
     std::string avail = h == nullptr || h->record.mem_available_kb == format::kHeadroomUnknown

@@ -257,7 +257,11 @@ int RunDoctor(const DoctorCommandOptions& o) {
   bool exists = false;
   ReadText(o.root, proc + "/status", &exists);
   if (!exists) {
-    spdlog::error("{}: no such process (or {} is not readable)", o.pid, o.root + proc);
+    if (o.pid > 0) {
+      spdlog::error("{}: no such process (or {} is not readable)", o.pid, o.root + proc);
+    } else {
+      spdlog::error("cannot read {}/status", o.root + proc);
+    }
     return 1;
   }
   Facts f;

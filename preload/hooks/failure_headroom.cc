@@ -1,11 +1,19 @@
 // preload/hooks/failure_headroom.cc: see failure_headroom.h.
 #include "preload/hooks/failure_headroom.h"
 
+#include <atomic>
+
 #include "preload/base/headroom.h"
+#include "preload/base/raw_io.h"
 #include "preload/hooks/record_writer.h"
 
 namespace allocwatch::preload {
 namespace {
+
+// A periodic snapshot reads some 30 small files (about 0.5 ms on a slow VM): at most one per
+// this interval, whatever the snapshot interval.
+constexpr uint64_t kPeriodicMinIntervalNs = 100'000'000;
+constinit std::atomic<uint64_t> g_last_periodic_ns{0};
 
 // The headroom record's chunks: fixed part, cgroup levels, cgroup path.
 int HeadroomChunks(HeadroomSnapshot& s, uint64_t now_ns, uint16_t flags, Chunk* out) {
@@ -35,6 +43,11 @@ void AppendFailureWithHeadroom(const format::FailureRecord& failure) {
 }
 
 void AppendPeriodicHeadroom(uint64_t now_ns) {
+  // Absolute time: a fork child's now_ns starts again from 0.
+  uint64_t clock = MonotonicNs();
+  uint64_t last = g_last_periodic_ns.load(std::memory_order_relaxed);
+  if (last != 0 && clock < last + kPeriodicMinIntervalNs) return;
+  if (!g_last_periodic_ns.compare_exchange_strong(last, clock)) return;
   HeadroomSnapshot snapshot;
   TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &snapshot);
   Chunk chunks[3];

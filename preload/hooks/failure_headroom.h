@@ -17,7 +17,8 @@ namespace allocwatch::preload {
 void AppendFailureWithHeadroom(const format::FailureRecord& failure);
 
 // Appends a HeadroomRecord without the maps scan (flag kHeadroomFlagPeriodic), not flushed;
-// written with the periodic snapshots so a report can show the headroom trend.
+// written with the periodic snapshots (at most one per 100 ms) so a report can show the
+// headroom trend.
 void AppendPeriodicHeadroom(uint64_t now_ns);
 
 }  // namespace allocwatch::preload
