@@ -50,7 +50,7 @@ bool RootPrefixes(const char* mount_root, const char* path, size_t* length) {
   return false;
 }
 
-void ScanMountinfo(const char* root, const char* proc, const ProcCgroupPaths& paths, Mounts* m) {
+__attribute__((noinline)) void ScanMountinfo(const char* root, const char* proc, const ProcCgroupPaths& paths, Mounts* m) {
   m->have_v1 = m->have_v2 = false;
   m->v2_match = 0;
   char file[kFsPathMax];
@@ -154,7 +154,7 @@ void ReadKeys(const char* dir, const char* name, char* buf, size_t cap) {
   if (Join(file, sizeof(file), dir, "/", name)) ReadRootedFile("", file, buf, cap, &error);
 }
 
-format::CgroupLevel ReadLevel(const char* dir, uint32_t version, uint32_t* flags, bool leaf) {
+__attribute__((noinline)) format::CgroupLevel ReadLevel(const char* dir, uint32_t version, uint32_t* flags, bool leaf) {
   format::CgroupLevel l{kUnknown, kUnknown, kUnknown, kUnknown,
                         kUnknown, kUnknown, kUnknown, kUnknown};
   char keys[1024];
@@ -233,7 +233,7 @@ void ReadCgroup(const char* root, CgroupReading* out, const char* proc) {
   out->effective_limit = kUnlimited;
   out->path[0] = out->dir[0] = '\0';
 
-  char text[4096];
+  char text[2048];
   int error = 0;
   char file[128];
   if (!Join(file, sizeof(file), proc, "/cgroup") ||

@@ -20,6 +20,43 @@ constexpr uint64_t kUnlimited = format::kHeadroomUnlimited;
 
 constinit char g_fs_root[512] = {};
 
+// The readers below each keep a file's text on the stack; they are not inlined, so their
+// buffers are live one at a time: a snapshot needs about 16 KiB of the caller's stack.
+#define ALLOCWATCH_NOINLINE __attribute__((noinline))
+
+ALLOCWATCH_NOINLINE uint64_t VmstatOomKill(const char* root) {
+  char vmstat[8192];
+  int error = 0;
+  if (ReadRootedFile(root, "/proc/vmstat", vmstat, sizeof(vmstat), &error) < 0) return kUnknown;
+  return FindKeyValue(vmstat, "oom_kill");
+}
+
+ALLOCWATCH_NOINLINE uint64_t DefaultHugePageKb(const char* root) {
+  char meminfo[4096];
+  int error = 0;
+  if (ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error) < 0) return kUnknown;
+  return FindKeyValue(meminfo, "Hugepagesize");
+}
+
+ALLOCWATCH_NOINLINE void ReadPressure(const char* root, const CgroupReading& cg,
+                                      format::HeadroomRecord* r) {
+  char pressure[512];
+  int error = 0;
+  long got = -1;
+  if (cg.version == format::kCgroupV2) {
+    char file[kFsPathMax + 20];
+    size_t n = std::strlen(cg.dir);
+    std::memcpy(file, cg.dir, n);
+    std::memcpy(file + n, "/memory.pressure", sizeof("/memory.pressure"));
+    got = ReadRootedFile("", file, pressure, sizeof(pressure), &error);
+  }
+  if (got < 0) got = ReadRootedFile(root, "/proc/pressure/memory", pressure, sizeof(pressure), &error);
+  PressureFigures psi = ParsePressure(got >= 0 ? pressure : nullptr);
+  r->psi_some_avg10_x100 = psi.some_avg10_x100;
+  r->psi_full_avg10_x100 = psi.full_avg10_x100;
+  r->psi_full_total_us = psi.full_total_us;
+}
+
 void Limit(int resource, uint64_t* cur, uint64_t* max) {
   rlimit r{};
   if (getrlimit(resource, &r) != 0) {
@@ -56,7 +93,7 @@ uint64_t CapEff(const char* status) {
   return digits > 0 ? v : kUnknown;
 }
 
-void ReadStatus(const char* root, format::HeadroomRecord* r) {
+ALLOCWATCH_NOINLINE void ReadStatus(const char* root, format::HeadroomRecord* r) {
   char status[4096];
   int error = 0;
   if (ReadRootedFile(root, "/proc/self/status", status, sizeof(status), &error) < 0) {
@@ -70,7 +107,7 @@ void ReadStatus(const char* root, format::HeadroomRecord* r) {
   r->cap_eff = CapEff(status);
 }
 
-void ReadMeminfo(const char* root, format::HeadroomRecord* r) {
+ALLOCWATCH_NOINLINE void ReadMeminfo(const char* root, format::HeadroomRecord* r) {
   char meminfo[4096];
   int error = 0;
   if (ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error) < 0) {
@@ -88,7 +125,7 @@ void ReadMeminfo(const char* root, format::HeadroomRecord* r) {
   r->huge_surplus = FindKeyValue(meminfo, "HugePages_Surp");
 }
 
-void ReadHugePool(const char* root, uint64_t kb, format::HeadroomRecord* r, uint64_t default_kb) {
+ALLOCWATCH_NOINLINE void ReadHugePool(const char* root, uint64_t kb, format::HeadroomRecord* r, uint64_t default_kb) {
   r->huge_page_kb = kb;
   r->huge_overcommit = kb == default_kb ? ReadNumber(root, "/proc/sys/vm/nr_overcommit_hugepages")
                                         : kUnknown;
@@ -110,7 +147,7 @@ void ReadHugePool(const char* root, uint64_t kb, format::HeadroomRecord* r, uint
   r->huge_overcommit = read("nr_overcommit_hugepages");
 }
 
-void ScanMaps(const char* root, format::HeadroomRecord* r) {
+ALLOCWATCH_NOINLINE void ScanMaps(const char* root, format::HeadroomRecord* r) {
   char file[kFsPathMax];
   size_t n = std::strlen(root);
   r->map_count = r->largest_gap_bytes = kUnknown;
@@ -146,10 +183,7 @@ uint64_t HugePageKbForFlags(const char* root, int flags) {
   if ((flags & MAP_HUGETLB) == 0) return 0;
   int log2 = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
   if (log2 >= 10) return uint64_t{1} << (log2 - 10);
-  char meminfo[4096];
-  int error = 0;
-  if (ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error) < 0) return 2048;
-  uint64_t kb = FindKeyValue(meminfo, "Hugepagesize");
+  uint64_t kb = DefaultHugePageKb(root);
   return kb == kUnknown ? 2048 : kb;
 }
 
@@ -174,28 +208,13 @@ void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps,
   r.admin_reserve_kb = ReadNumber(root, "/proc/sys/vm/admin_reserve_kbytes");
   r.user_reserve_kb = ReadNumber(root, "/proc/sys/vm/user_reserve_kbytes");
   ReadMeminfo(root, &r);
-  uint64_t default_kb = 0;
-  {
-    char meminfo[4096];
-    int error = 0;
-    if (huge_page_kb != 0 &&
-        ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error) >= 0) {
-      default_kb = FindKeyValue(meminfo, "Hugepagesize");
-    }
-  }
+  uint64_t default_kb = huge_page_kb != 0 ? DefaultHugePageKb(root) : 0;
   if (huge_page_kb != 0) {
     ReadHugePool(root, huge_page_kb, &r, default_kb);
   } else {
     r.huge_total = r.huge_free = r.huge_rsvd = r.huge_surplus = r.huge_overcommit = kUnknown;
   }
-  {
-    char vmstat[8192];
-    int error = 0;
-    r.vmstat_oom_kill =
-        ReadRootedFile(root, "/proc/vmstat", vmstat, sizeof(vmstat), &error) >= 0
-            ? FindKeyValue(vmstat, "oom_kill")
-            : kUnknown;
-  }
+  r.vmstat_oom_kill = VmstatOomKill(root);
   CgroupReading& cg = out->cgroup;
   ReadCgroup(root, &cg);
   r.cgroup_headroom = cg.headroom;
@@ -206,23 +225,7 @@ void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps,
   r.cgroup_level_count = cg.level_count;
   r.cgroup_total_levels = cg.total_levels;
   r.cgroup_path_size = static_cast<uint32_t>(std::strlen(cg.path));
-  {
-    char pressure[512];
-    int error = 0;
-    long got = -1;
-    if (cg.version == format::kCgroupV2) {
-      char file[kFsPathMax + 20];
-      size_t n = std::strlen(cg.dir);
-      std::memcpy(file, cg.dir, n);
-      std::memcpy(file + n, "/memory.pressure", sizeof("/memory.pressure"));
-      got = ReadRootedFile("", file, pressure, sizeof(pressure), &error);
-    }
-    if (got < 0) got = ReadRootedFile(root, "/proc/pressure/memory", pressure, sizeof(pressure), &error);
-    PressureFigures psi = ParsePressure(got >= 0 ? pressure : nullptr);
-    r.psi_some_avg10_x100 = psi.some_avg10_x100;
-    r.psi_full_avg10_x100 = psi.full_avg10_x100;
-    r.psi_full_total_us = psi.full_total_us;
-  }
+  ReadPressure(root, cg, &r);
   errno = saved_errno;
 }
 
