@@ -307,22 +307,20 @@ Diagnosis Diagnose(const Failure& f, uint64_t page_size) {
 
 std::vector<std::string> DescribeHeadroom(const Headroom& h) {
   const format::HeadroomRecord& r = h.record;
+  auto n = [](uint64_t v) { return Known(v) ? std::to_string(v) : std::string("unknown"); };
   std::vector<std::string> lines;
   lines.push_back("RLIMIT_AS " + LimitText(r.rlimit_as_cur) + " (VmSize " + Kb(r.vm_size_kb) +
                   "), RLIMIT_DATA " + LimitText(r.rlimit_data_cur) + " (VmData " +
-                  Kb(r.vm_data_kb) + "), RLIMIT_MEMLOCK " + LimitText(r.rlimit_memlock_cur) +
-                  " (VmLck " + Kb(r.vm_lck_kb) + "), VmRSS " + Kb(r.vm_rss_kb));
-  std::string maps = Known(r.map_count) ? std::to_string(r.map_count) : "unknown";
-  std::string max_maps = Known(r.max_map_count) ? std::to_string(r.max_map_count) : "unknown";
-  lines.push_back("mappings " + maps + " of vm.max_map_count " + max_maps +
+                  Kb(r.vm_data_kb) + ")");
+  lines.push_back("RLIMIT_MEMLOCK " + LimitText(r.rlimit_memlock_cur) + " (VmLck " +
+                  Kb(r.vm_lck_kb) + "), VmRSS " + Kb(r.vm_rss_kb));
+  lines.push_back("mappings " + n(r.map_count) + " of vm.max_map_count " + n(r.max_map_count) +
                   ", largest free address range " + LimitText(r.largest_gap_bytes));
-  std::string mode = Known(r.overcommit_memory) ? std::to_string(r.overcommit_memory) : "unknown";
-  lines.push_back("overcommit mode " + mode + ", CommitLimit " + Kb(r.commit_limit_kb) +
-                  ", Committed_AS " + Kb(r.committed_as_kb) + ", MemTotal " +
-                  Kb(r.mem_total_kb) + ", MemAvailable " + Kb(r.mem_available_kb) +
+  lines.push_back("overcommit mode " + n(r.overcommit_memory) + ", CommitLimit " +
+                  Kb(r.commit_limit_kb) + ", Committed_AS " + Kb(r.committed_as_kb));
+  lines.push_back("MemTotal " + Kb(r.mem_total_kb) + ", MemAvailable " + Kb(r.mem_available_kb) +
                   ", swap " + Kb(r.swap_free_kb) + " free of " + Kb(r.swap_total_kb));
   if (r.huge_page_kb != 0) {
-    auto n = [](uint64_t v) { return Known(v) ? std::to_string(v) : std::string("unknown"); };
     lines.push_back("huge pages of " + Kb(r.huge_page_kb) + ": total " + n(r.huge_total) +
                     ", free " + n(r.huge_free) + ", reserved " + n(r.huge_rsvd) +
                     ", surplus " + n(r.huge_surplus) + ", overcommit " + n(r.huge_overcommit));
@@ -332,20 +330,21 @@ std::vector<std::string> DescribeHeadroom(const Headroom& h) {
   } else {
     std::string kind = r.cgroup_version == format::kCgroupV1 ? "v1" : "v2";
     if (r.cgroup_flags & format::kCgroupFlagHybrid) kind += " (hybrid host)";
-    std::string line = "memory cgroup " + kind + " " + h.cgroup_path + ": headroom " +
-                       LimitText(r.cgroup_headroom) + ", effective limit " +
+    lines.push_back("memory cgroup " + kind + " " + h.cgroup_path);
+    std::string line = "  headroom " + LimitText(r.cgroup_headroom) + ", effective limit " +
                        LimitText(r.cgroup_effective_limit);
     if (r.cgroup_binding_level != UINT32_MAX) {
       line += " (binding level " + std::to_string(r.cgroup_binding_level) + " up)";
     }
+    lines.push_back(line);
     if (!h.levels.empty()) {
       const format::CgroupLevel& leaf = h.levels[0];
-      line += ", leaf usage " + LimitText(leaf.usage) + " limit " + LimitText(leaf.limit);
-      if (Limited(leaf.high)) line += " high " + B(leaf.high);
-      if (Limited(leaf.swap_limit)) line += " swap limit " + B(leaf.swap_limit);
+      line = "  own usage " + LimitText(leaf.usage) + ", limit " + LimitText(leaf.limit);
+      if (Limited(leaf.high)) line += ", high " + B(leaf.high);
+      if (Limited(leaf.swap_limit)) line += ", swap limit " + B(leaf.swap_limit);
       if (Known(leaf.events_oom_kill)) line += ", oom_kill " + std::to_string(leaf.events_oom_kill);
+      lines.push_back(line);
     }
-    lines.push_back(line);
   }
   if (Known(r.psi_some_avg10_x100)) {
     char buf[96];

@@ -51,6 +51,30 @@ void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t ca
   if (last < frames.size()) out << "        ... " << frames.size() - last << " more frames\n";
 }
 
+// Writes `label` then `text`, wrapped at word boundaries to kWidth, continuation lines indented
+// under the text.
+void Wrapped(const std::string& label, const std::string& text, std::ostream& out) {
+  size_t pos = text.find_first_not_of(' ');
+  if (pos == std::string::npos) pos = text.size();
+  const std::string first = label + text.substr(0, pos);  // leading spaces stay as indentation
+  const size_t indent = first.size();
+  std::string line = first;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(pos, end - pos);
+    if (line.size() > indent && line.size() + 1 + word.size() > kWidth) {
+      out << line << "\n";
+      line = std::string(indent, ' ');
+    } else if (line.size() > indent) {
+      line += ' ';
+    }
+    line += word;
+    pos = end + 1;
+  }
+  out << line << "\n";
+}
+
 std::string Estimate(const ProcessModel& m) { return m.exact ? "" : "~"; }
 
 void SiteList(const char* title, const std::vector<Site>& sites, size_t total,
@@ -124,16 +148,16 @@ void Failures(const ProcessReport& r, std::ostream& out) {
     while (first + 1 < g.frames.size() && g.frames[first].runtime) ++first;
     StackLines(g.frames, first, 8, out);
     const Diagnosis& d = g.diagnosis;
-    out << "     cause     " << CauseTitle(d.primary.cause) << "\n";
-    out << "     because   " << d.primary.evidence << "\n";
+    Wrapped("     cause     ", CauseTitle(d.primary.cause), out);
+    Wrapped("     because   ", d.primary.evidence, out);
     for (const Finding& other : d.others) {
-      out << "     also      " << CauseTitle(other.cause) << ": " << other.evidence << "\n";
+      Wrapped("     also      ", std::string(CauseTitle(other.cause)) + ": " + other.evidence, out);
     }
-    out << "     remedy    " << CauseRemedy(d.primary.cause) << "\n";
+    Wrapped("     remedy    ", CauseRemedy(d.primary.cause), out);
     if (f.headroom) {
       std::vector<std::string> lines = DescribeHeadroom(*f.headroom);
       for (size_t i = 0; i < lines.size(); ++i) {
-        out << (i == 0 ? "     headroom  " : "               ") << lines[i] << "\n";
+        Wrapped(i == 0 ? "     headroom  " : "               ", lines[i], out);
       }
     }
   }

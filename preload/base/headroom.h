@@ -1,9 +1,9 @@
 // preload/base/headroom.h: the headroom snapshot recorded with every failed allocation.
 //
-// Hook-safe: getrlimit, open/read into fixed buffers on the caller's stack, no allocation, no
-// locks; it works when the heap is unusable. Uses about 16 KiB of stack. Thread-safe. Every file is read under a root
-// prefix ("" for the real file system) so tests can point the reader at a fake tree; in the
-// preload the prefix comes from ALLOCWATCH_FS_ROOT, read once at start-up.
+// Hook-safe: getrlimit, open/read into fixed buffers on the caller's stack (about 16 KiB), no
+// allocation, no locks; it works when the heap is unusable. Thread-safe. Every file is read
+// under a root prefix ("" for the real file system) so tests can point the reader at a fake
+// tree; in the preload the prefix comes from ALLOCWATCH_FS_ROOT, read once at start-up.
 #pragma once
 #include "preload/base/hook_safe.h"
 
