@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "../unit/fake_tree.h"
 #include "preload_support.h"
 #include "report/analysis.h"
 #include "report/diagnosis.h"
@@ -99,6 +100,48 @@ TEST_CASE("rejected by glibc before any system call", "[enomem]") {
   CheckCause("aligned_alloc", Cause::kGlibcPrecheck, {EINVAL});
   CheckCause("calloc_overflow", Cause::kGlibcPrecheck);
   CheckCause("malloc_size_max", Cause::kGlibcPrecheck);
+}
+
+TEST_CASE("ALLOCWATCH_FS_ROOT points the headroom snapshot at a fake tree", "[enomem]") {
+  test::FakeTree t;
+  t.Write("/proc/self/status", "Name:\tx\nVmSize:\t 1000 kB\nVmData:\t 500 kB\n");
+  t.Write("/proc/self/maps", "00400000-00500000 r-xp 0 0:0 0\n");
+  t.Write("/proc/meminfo", "MemTotal: 4096 kB\nMemAvailable: 1024 kB\nSwapTotal: 0 kB\n");
+  t.Write("/proc/sys/vm/overcommit_memory", "2\n");
+  t.Write("/proc/self/cgroup", "0::/job/step\n");
+  t.Write("/proc/self/mountinfo", "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+  t.Write("/sys/fs/cgroup/cgroup.controllers", "memory\n");
+  t.Write("/sys/fs/cgroup/job/memory.max", "1048576\n");
+  t.Write("/sys/fs/cgroup/job/memory.current", "1000000\n");
+  t.Write("/sys/fs/cgroup/job/step/memory.max", "max\n");
+  t.Write("/sys/fs/cgroup/job/step/memory.current", "4096\n");
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  RunOptions options = Exact(out_dir);
+  options.extra_env.push_back("ALLOCWATCH_FS_ROOT=" + t.root());
+  RunResult run = Run({PROGRAM_FAILING_MALLOC}, options);
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(out_dir);
+  REQUIRE(files.size() == 1);
+  report::ProcessModel model = report::LoadProcess(files[0]);
+  REQUIRE(model.failures.size() == 1);
+  REQUIRE(model.failures[0].headroom.has_value());
+  const report::Headroom& h = *model.failures[0].headroom;
+  CHECK(h.record.mem_total_kb == 4096);
+  CHECK(h.record.vm_size_kb == 1000);
+  CHECK(h.record.map_count == 1);
+  CHECK(h.record.overcommit_memory == 2);
+  CHECK(h.record.cgroup_version == format::kCgroupV2);
+  CHECK(h.cgroup_path == "/job/step");
+  CHECK(h.record.cgroup_headroom == 48576);
+  CHECK(h.record.cgroup_binding_level == 1);
+  REQUIRE(h.levels.size() == 3);
+  CHECK(h.levels[1].limit == 1048576);
+  // The periodic snapshots read the same tree.
+  REQUIRE(!model.headrooms.empty());
+  CHECK(model.headrooms[0].periodic);
+  CHECK(model.headrooms[0].record.mem_total_kb == 4096);
 }
 
 }  // namespace
