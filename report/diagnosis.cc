@@ -97,7 +97,8 @@ bool GlibcPrecheck(const Failure& f, uint64_t page, std::string* why) {
         return true;
       }
       break;
-    default: break;
+    default:
+      break;
   }
   if (!IsMallocFamily(f.call)) return false;
   uint64_t size = FailureSize(f);
@@ -132,8 +133,8 @@ bool InvalidArguments(const Failure& f, std::string* why) {
 }
 
 struct Request {
-  uint64_t bytes = 0;     // page-rounded request
-  uint64_t need = 0;      // what the limit checks must have had room for
+  uint64_t bytes = 0;        // page-rounded request
+  uint64_t need = 0;         // what the limit checks must have had room for
   bool accountable = false;  // counts against the commit limit and RLIMIT_DATA
   bool noreserve = false;
 };
@@ -186,10 +187,10 @@ void KernelPredicates(const Failure& f, const Headroom& h, const Request& q, Dia
   if (flags & MAP_HUGETLB && r.huge_page_kb != 0 && Known(r.huge_free) && Known(r.huge_rsvd)) {
     uint64_t page = r.huge_page_kb * kKiB;
     uint64_t pages = (q.bytes + page - 1) / page;
-    uint64_t over = Known(r.huge_overcommit) && Known(r.huge_surplus) &&
-                            r.huge_overcommit > r.huge_surplus
-                        ? r.huge_overcommit - r.huge_surplus
-                        : 0;
+    uint64_t over =
+        Known(r.huge_overcommit) && Known(r.huge_surplus) && r.huge_overcommit > r.huge_surplus
+            ? r.huge_overcommit - r.huge_surplus
+            : 0;
     uint64_t avail = (r.huge_free > r.huge_rsvd ? r.huge_free - r.huge_rsvd : 0) + over;
     if (avail < pages) {
       Add(d, found, Cause::kHugetlb,
@@ -228,25 +229,24 @@ void KernelPredicates(const Failure& f, const Headroom& h, const Request& q, Dia
     // The kernel compares an approximate per-cpu counter: allow 1% below the threshold.
     if (Sat(r.committed_as_kb, req_kb) + allowed / 100 >= allowed) {
       Add(d, found, Cause::kStrictOvercommit,
-          "overcommit mode 2: Committed_AS " + Kb(r.committed_as_kb) + " + request " +
-              B(q.bytes) + " >= CommitLimit " + Kb(r.commit_limit_kb) + " - reserves " +
-              Kb(admin + user));
+          "overcommit mode 2: Committed_AS " + Kb(r.committed_as_kb) + " + request " + B(q.bytes) +
+              " >= CommitLimit " + Kb(r.commit_limit_kb) + " - reserves " + Kb(admin + user));
     }
   }
   if (r.overcommit_memory == 0 && q.accountable && !q.noreserve && Known(r.mem_total_kb) &&
       Known(r.swap_total_kb) && q.bytes > (r.mem_total_kb + r.swap_total_kb) * kKiB) {
     Add(d, found, Cause::kHeuristicOvercommit,
-        "overcommit mode 0: one request of " + B(q.bytes) + " > MemTotal " +
-            Kb(r.mem_total_kb) + " + SwapTotal " + Kb(r.swap_total_kb));
+        "overcommit mode 0: one request of " + B(q.bytes) + " > MemTotal " + Kb(r.mem_total_kb) +
+            " + SwapTotal " + Kb(r.swap_total_kb));
   }
-  uint64_t gap_need = IsMallocFamily(f.call) ? std::max(Sat(q.bytes, 4096), kMallocMinMapping)
-                                             : q.bytes;
+  uint64_t gap_need =
+      IsMallocFamily(f.call) ? std::max(Sat(q.bytes, 4096), kMallocMinMapping) : q.bytes;
   bool fixed = mmap && (flags & MAP_FIXED);
   if (!fixed && Known(r.largest_gap_bytes) && r.largest_gap_bytes < gap_need &&
       q.bytes <= kUserAddressSpace) {
     Add(d, found, Cause::kAddressSpace,
-        "largest free range of the address space " + B(r.largest_gap_bytes) + " < " +
-            B(gap_need) + " needed (VmSize " + Kb(r.vm_size_kb) + ")");
+        "largest free range of the address space " + B(r.largest_gap_bytes) + " < " + B(gap_need) +
+            " needed (VmSize " + Kb(r.vm_size_kb) + ")");
   }
   if (f.call == Call::kMremap && f.error == ENOMEM && (f.args[3] & MREMAP_MAYMOVE) == 0 &&
       f.args[2] > f.args[1]) {
@@ -254,13 +254,14 @@ void KernelPredicates(const Failure& f, const Headroom& h, const Request& q, Dia
         "growing " + B(f.args[1]) + " to " + B(f.args[2]) +
             " in place is blocked by the next mapping and MREMAP_MAYMOVE was not given");
   }
-  bool v1_stuck = r.cgroup_flags & (format::kCgroupFlagOomKillDisable | format::kCgroupFlagUnderOom);
+  bool v1_stuck =
+      r.cgroup_flags & (format::kCgroupFlagOomKillDisable | format::kCgroupFlagUnderOom);
   if (r.cgroup_version != format::kCgroupNone &&
       ((Limited(r.cgroup_headroom) && r.cgroup_headroom < Sat(q.bytes, kMiB)) || v1_stuck)) {
-    std::string level = r.cgroup_binding_level == UINT32_MAX
-                            ? ""
-                            : " at level " + std::to_string(r.cgroup_binding_level) + " above " +
-                                  h.cgroup_path;
+    std::string level =
+        r.cgroup_binding_level == UINT32_MAX
+            ? ""
+            : " at level " + std::to_string(r.cgroup_binding_level) + " above " + h.cgroup_path;
     Add(d, found, Cause::kCgroup,
         "cgroup headroom " + LimitText(r.cgroup_headroom) + " (limit " +
             LimitText(r.cgroup_effective_limit) + level + ")" +
@@ -322,8 +323,8 @@ std::vector<std::string> DescribeHeadroom(const Headroom& h) {
                   ", swap " + Kb(r.swap_free_kb) + " free of " + Kb(r.swap_total_kb));
   if (r.huge_page_kb != 0) {
     lines.push_back("huge pages of " + Kb(r.huge_page_kb) + ": total " + n(r.huge_total) +
-                    ", free " + n(r.huge_free) + ", reserved " + n(r.huge_rsvd) +
-                    ", surplus " + n(r.huge_surplus) + ", overcommit " + n(r.huge_overcommit));
+                    ", free " + n(r.huge_free) + ", reserved " + n(r.huge_rsvd) + ", surplus " +
+                    n(r.huge_surplus) + ", overcommit " + n(r.huge_overcommit));
   }
   if (r.cgroup_version == format::kCgroupNone) {
     lines.push_back("memory cgroup: none found");
@@ -348,10 +349,10 @@ std::vector<std::string> DescribeHeadroom(const Headroom& h) {
   }
   if (Known(r.psi_some_avg10_x100)) {
     char buf[96];
-    std::snprintf(buf, sizeof(buf), "memory pressure avg10 some %.2f%% full %.2f%%",
-                  static_cast<double>(r.psi_some_avg10_x100) / 100,
-                  Known(r.psi_full_avg10_x100) ? static_cast<double>(r.psi_full_avg10_x100) / 100
-                                               : 0.0);
+    std::snprintf(
+        buf, sizeof(buf), "memory pressure avg10 some %.2f%% full %.2f%%",
+        static_cast<double>(r.psi_some_avg10_x100) / 100,
+        Known(r.psi_full_avg10_x100) ? static_cast<double>(r.psi_full_avg10_x100) / 100 : 0.0);
     lines.push_back(buf);
   }
   return lines;
@@ -359,57 +360,98 @@ std::vector<std::string> DescribeHeadroom(const Headroom& h) {
 
 const char* CauseName(Cause c) {
   switch (c) {
-    case Cause::kGlibcPrecheck: return "glibc_precheck";
-    case Cause::kInvalidArguments: return "invalid_arguments";
-    case Cause::kMemlock: return "rlimit_memlock";
-    case Cause::kHugetlb: return "hugetlb_pool";
-    case Cause::kRlimitAs: return "rlimit_as";
-    case Cause::kRlimitData: return "rlimit_data";
-    case Cause::kMaxMapCount: return "max_map_count";
-    case Cause::kStrictOvercommit: return "overcommit_strict";
-    case Cause::kHeuristicOvercommit: return "overcommit_heuristic";
-    case Cause::kAddressSpace: return "address_space";
-    case Cause::kMremapInPlace: return "mremap_in_place";
-    case Cause::kCgroup: return "memory_cgroup";
-    case Cause::kUnknown: return "unknown";
+    case Cause::kGlibcPrecheck:
+      return "glibc_precheck";
+    case Cause::kInvalidArguments:
+      return "invalid_arguments";
+    case Cause::kMemlock:
+      return "rlimit_memlock";
+    case Cause::kHugetlb:
+      return "hugetlb_pool";
+    case Cause::kRlimitAs:
+      return "rlimit_as";
+    case Cause::kRlimitData:
+      return "rlimit_data";
+    case Cause::kMaxMapCount:
+      return "max_map_count";
+    case Cause::kStrictOvercommit:
+      return "overcommit_strict";
+    case Cause::kHeuristicOvercommit:
+      return "overcommit_heuristic";
+    case Cause::kAddressSpace:
+      return "address_space";
+    case Cause::kMremapInPlace:
+      return "mremap_in_place";
+    case Cause::kCgroup:
+      return "memory_cgroup";
+    case Cause::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 const char* CauseTitle(Cause c) {
   switch (c) {
-    case Cause::kGlibcPrecheck: return "rejected by the C library before any system call";
-    case Cause::kInvalidArguments: return "invalid arguments";
-    case Cause::kMemlock: return "RLIMIT_MEMLOCK (locked-memory limit)";
-    case Cause::kHugetlb: return "hugetlb pool exhausted";
-    case Cause::kRlimitAs: return "RLIMIT_AS (address-space limit)";
-    case Cause::kRlimitData: return "RLIMIT_DATA (data-segment limit)";
-    case Cause::kMaxMapCount: return "vm.max_map_count (too many mappings)";
-    case Cause::kStrictOvercommit: return "strict overcommit (mode 2) commit limit";
-    case Cause::kHeuristicOvercommit: return "heuristic overcommit: one request larger than RAM+swap";
-    case Cause::kAddressSpace: return "address space exhausted";
-    case Cause::kMremapInPlace: return "mremap cannot grow in place";
-    case Cause::kCgroup: return "memory cgroup limit";
-    case Cause::kUnknown: return "unknown";
+    case Cause::kGlibcPrecheck:
+      return "rejected by the C library before any system call";
+    case Cause::kInvalidArguments:
+      return "invalid arguments";
+    case Cause::kMemlock:
+      return "RLIMIT_MEMLOCK (locked-memory limit)";
+    case Cause::kHugetlb:
+      return "hugetlb pool exhausted";
+    case Cause::kRlimitAs:
+      return "RLIMIT_AS (address-space limit)";
+    case Cause::kRlimitData:
+      return "RLIMIT_DATA (data-segment limit)";
+    case Cause::kMaxMapCount:
+      return "vm.max_map_count (too many mappings)";
+    case Cause::kStrictOvercommit:
+      return "strict overcommit (mode 2) commit limit";
+    case Cause::kHeuristicOvercommit:
+      return "heuristic overcommit: one request larger than RAM+swap";
+    case Cause::kAddressSpace:
+      return "address space exhausted";
+    case Cause::kMremapInPlace:
+      return "mremap cannot grow in place";
+    case Cause::kCgroup:
+      return "memory cgroup limit";
+    case Cause::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 const char* CauseRemedy(Cause c) {
   switch (c) {
-    case Cause::kGlibcPrecheck: return "the size or alignment is a bug in the caller; check the arithmetic";
-    case Cause::kInvalidArguments: return "check the address, length, flags and descriptor passed";
-    case Cause::kMemlock: return "raise `ulimit -l` (LimitMEMLOCK= in systemd) or grant CAP_IPC_LOCK";
-    case Cause::kHugetlb: return "reserve pages: sysctl vm.nr_hugepages=N (or nr_overcommit_hugepages)";
-    case Cause::kRlimitAs: return "raise `ulimit -v` (LimitAS= in systemd); threads and malloc arenas reserve address space";
-    case Cause::kRlimitData: return "raise `ulimit -d` (LimitDATA= in systemd)";
-    case Cause::kMaxMapCount: return "sysctl vm.max_map_count=262144 (or fewer, larger mappings)";
-    case Cause::kStrictOvercommit: return "raise vm.overcommit_ratio / add swap, or use vm.overcommit_memory=0";
-    case Cause::kHeuristicOvercommit: return "ask for less at once, add swap, or MAP_NORESERVE for sparse mappings";
-    case Cause::kAddressSpace: return "a request beyond the address space is a size bug; else free large reservations (a 32-bit process needs a 64-bit build)";
-    case Cause::kMremapInPlace: return "pass MREMAP_MAYMOVE";
-    case Cause::kCgroup: return "raise memory.max (v2) / memory.limit_in_bytes (v1) at the binding level";
-    case Cause::kUnknown: return "compare the raw figures with the limits above";
+    case Cause::kGlibcPrecheck:
+      return "the size or alignment is a bug in the caller; check the arithmetic";
+    case Cause::kInvalidArguments:
+      return "check the address, length, flags and descriptor passed";
+    case Cause::kMemlock:
+      return "raise `ulimit -l` (LimitMEMLOCK= in systemd) or grant CAP_IPC_LOCK";
+    case Cause::kHugetlb:
+      return "reserve pages: sysctl vm.nr_hugepages=N (or nr_overcommit_hugepages)";
+    case Cause::kRlimitAs:
+      return "raise `ulimit -v` (LimitAS= in systemd); threads and malloc arenas reserve address "
+             "space";
+    case Cause::kRlimitData:
+      return "raise `ulimit -d` (LimitDATA= in systemd)";
+    case Cause::kMaxMapCount:
+      return "sysctl vm.max_map_count=262144 (or fewer, larger mappings)";
+    case Cause::kStrictOvercommit:
+      return "raise vm.overcommit_ratio / add swap, or use vm.overcommit_memory=0";
+    case Cause::kHeuristicOvercommit:
+      return "ask for less at once, add swap, or MAP_NORESERVE for sparse mappings";
+    case Cause::kAddressSpace:
+      return "a request beyond the address space is a size bug; else free large reservations (a "
+             "32-bit process needs a 64-bit build)";
+    case Cause::kMremapInPlace:
+      return "pass MREMAP_MAYMOVE";
+    case Cause::kCgroup:
+      return "raise memory.max (v2) / memory.limit_in_bytes (v1) at the binding level";
+    case Cause::kUnknown:
+      return "compare the raw figures with the limits above";
   }
   return "";
 }

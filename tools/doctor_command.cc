@@ -91,8 +91,10 @@ void Memory(const std::string& root, Facts& f) {
   std::string meminfo = ReadText(root, "/proc/meminfo");
   uint64_t total = Key(meminfo, "MemTotal"), avail = Key(meminfo, "MemAvailable");
   uint64_t swap = Key(meminfo, "SwapTotal"), swap_free = Key(meminfo, "SwapFree");
-  f.j["memory"] = {{"mem_total_kb", Figure(total)}, {"mem_available_kb", Figure(avail)},
-                   {"swap_total_kb", Figure(swap)}, {"swap_free_kb", Figure(swap_free)}};
+  f.j["memory"] = {{"mem_total_kb", Figure(total)},
+                   {"mem_available_kb", Figure(avail)},
+                   {"swap_total_kb", Figure(swap)},
+                   {"swap_free_kb", Figure(swap_free)}};
   f.text.push_back("RAM         " + Kb(total) + ", available " + Kb(avail) +
                    " (MemAvailable: what can be allocated without swapping)");
   f.text.push_back("swap        " + Kb(swap) + ", free " + Kb(swap_free));
@@ -102,19 +104,23 @@ void Memory(const std::string& root, Facts& f) {
   }
   uint64_t mode = Number(root, "/proc/sys/vm/overcommit_memory");
   uint64_t limit = Key(meminfo, "CommitLimit"), committed = Key(meminfo, "Committed_AS");
-  f.j["overcommit"] = {{"mode", Figure(mode)}, {"ratio", Figure(Number(root, "/proc/sys/vm/overcommit_ratio"))},
+  f.j["overcommit"] = {{"mode", Figure(mode)},
+                       {"ratio", Figure(Number(root, "/proc/sys/vm/overcommit_ratio"))},
                        {"kbytes", Figure(Number(root, "/proc/sys/vm/overcommit_kbytes"))},
-                       {"commit_limit_kb", Figure(limit)}, {"committed_as_kb", Figure(committed)}};
-  std::string explain = mode == 0   ? "heuristic: only a single request larger than RAM+swap is refused"
+                       {"commit_limit_kb", Figure(limit)},
+                       {"committed_as_kb", Figure(committed)}};
+  std::string explain = mode == 0
+                            ? "heuristic: only a single request larger than RAM+swap is refused"
                         : mode == 1 ? "always: never refused; running out ends in OOM kills"
                         : mode == 2 ? "strict: refused once Committed_AS reaches CommitLimit"
                                     : "unknown";
   f.text.push_back("overcommit  mode " + (Known(mode) ? std::to_string(mode) : "?") + " (" +
                    explain + "), CommitLimit " + Kb(limit) + ", Committed_AS " + Kb(committed));
   if (mode == 2 && Known(limit) && Known(committed) && committed * 10 >= limit * 9) {
-    f.risks.push_back({"strict overcommit: " + Kb(committed) + " committed of a " + Kb(limit) +
-                           " commit limit; new allocations will fail with ENOMEM",
-                       "sysctl vm.overcommit_ratio=<higher> or add swap (or vm.overcommit_memory=0)"});
+    f.risks.push_back(
+        {"strict overcommit: " + Kb(committed) + " committed of a " + Kb(limit) +
+             " commit limit; new allocations will fail with ENOMEM",
+         "sysctl vm.overcommit_ratio=<higher> or add swap (or vm.overcommit_memory=0)"});
   }
 }
 
@@ -132,23 +138,32 @@ void Cgroup(const std::string& root, const std::string& proc, Facts& f) {
   std::string path = cg->path;
   for (uint32_t i = 0; i < cg->level_count; ++i) {
     const format::CgroupLevel& l = cg->levels[i];
-    levels.push_back({{"path", path.empty() ? "/" : path}, {"limit", Figure(l.limit)}, {"usage", Figure(l.usage)},
-                      {"high", Figure(l.high)}, {"swap_limit", Figure(l.swap_limit)},
+    levels.push_back({{"path", path.empty() ? "/" : path},
+                      {"limit", Figure(l.limit)},
+                      {"usage", Figure(l.usage)},
+                      {"high", Figure(l.high)},
+                      {"swap_limit", Figure(l.swap_limit)},
                       {"oom_kill", Figure(l.events_oom_kill)}});
     size_t slash = path.rfind('/');
     path = slash == std::string::npos ? "" : path.substr(0, slash);
   }
-  f.j["cgroup"] = {{"version", cg->version}, {"hybrid", (cg->flags & format::kCgroupFlagHybrid) != 0},
-                   {"path", cg->path}, {"dir", cg->dir}, {"headroom", Figure(cg->headroom)},
-                   {"effective_limit", Figure(cg->effective_limit)},
-                   {"binding_level", cg->binding_level == UINT32_MAX ? json(nullptr) : json(cg->binding_level)}, {"levels", levels}};
+  f.j["cgroup"] = {
+      {"version", cg->version},
+      {"hybrid", (cg->flags & format::kCgroupFlagHybrid) != 0},
+      {"path", cg->path},
+      {"dir", cg->dir},
+      {"headroom", Figure(cg->headroom)},
+      {"effective_limit", Figure(cg->effective_limit)},
+      {"binding_level", cg->binding_level == UINT32_MAX ? json(nullptr) : json(cg->binding_level)},
+      {"levels", levels}};
   const format::CgroupLevel& leaf = cg->levels[0];
   f.text.push_back("cgroup      " + kind + " " + cg->path + ": usage " + Bytes(leaf.usage) +
                    ", effective limit " + Bytes(cg->effective_limit) + ", headroom " +
                    Bytes(cg->headroom) + " (the least limit-usage over " +
                    std::to_string(cg->total_levels) + " levels up to the mount point)");
   if (cg->binding_level != UINT32_MAX) {
-    f.text.push_back("            binding level: " + levels[cg->binding_level]["path"].get<std::string>());
+    f.text.push_back("            binding level: " +
+                     levels[cg->binding_level]["path"].get<std::string>());
   }
   if (Limited(cg->headroom) && Limited(cg->effective_limit) &&
       cg->headroom * 10 < cg->effective_limit) {
@@ -167,8 +182,9 @@ void Cgroup(const std::string& root, const std::string& proc, Facts& f) {
                        "raise memory.high (systemd: MemoryHigh=)"});
   }
   if (Known(leaf.events_oom_kill) && leaf.events_oom_kill > 0) {
-    f.risks.push_back({std::to_string(leaf.events_oom_kill) + " OOM kills in memory cgroup " + cg->path,
-                       "raise the cgroup's limit or find what grows (allocwatch run -- PROGRAM)"});
+    f.risks.push_back(
+        {std::to_string(leaf.events_oom_kill) + " OOM kills in memory cgroup " + cg->path,
+         "raise the cgroup's limit or find what grows (allocwatch run -- PROGRAM)"});
   }
 }
 
@@ -177,8 +193,8 @@ void OomKills(const std::string& root, Facts& f) {
   bool readable = false;
   std::vector<std::string> lines;
   if (root.empty()) lines = KernelOomLines(0, &readable);
-  f.j["oom_kills"] = {{"vmstat_oom_kill", Figure(kills)}, {"kernel_log_readable", readable},
-                      {"kernel_log", lines}};
+  f.j["oom_kills"] = {
+      {"vmstat_oom_kill", Figure(kills)}, {"kernel_log_readable", readable}, {"kernel_log", lines}};
   f.text.push_back("OOM kills   " + (Known(kills) ? std::to_string(kills) : "unknown") +
                    " since boot (/proc/vmstat oom_kill)" +
                    (readable ? ", " + std::to_string(lines.size()) + " kernel log lines"
@@ -202,7 +218,9 @@ void TopProcesses(const std::string& root, Facts& f) {
     uint64_t rss = Key(status, "VmRSS");
     if (!Known(rss)) continue;
     size_t name = status.find("Name:");
-    std::string comm = name == std::string::npos ? "?" : status.substr(name + 5, status.find('\n', name) - name - 5);
+    std::string comm = name == std::string::npos
+                           ? "?"
+                           : status.substr(name + 5, status.find('\n', name) - name - 5);
     comm.erase(0, comm.find_first_not_of(" \t"));
     procs.emplace_back(rss, std::atoi(e->d_name), comm);
   }
@@ -228,8 +246,11 @@ void MapsAndLimits(const std::string& root, const std::string& proc, Facts& f) {
   std::string status = ReadText(root, proc + "/status");
   uint64_t vm_size = Key(status, "VmSize"), vm_data = Key(status, "VmData");
   f.j["maps"] = {{"count", count}, {"max_map_count", Figure(max_maps)}};
-  f.j["rlimits"] = {{"as", Figure(as)}, {"data", Figure(data)}, {"memlock", Figure(memlock)},
-                    {"vm_size_kb", Figure(vm_size)}, {"vm_data_kb", Figure(vm_data)}};
+  f.j["rlimits"] = {{"as", Figure(as)},
+                    {"data", Figure(data)},
+                    {"memlock", Figure(memlock)},
+                    {"vm_size_kb", Figure(vm_size)},
+                    {"vm_data_kb", Figure(vm_data)}};
   f.text.push_back("mappings    " + std::to_string(count) + " of vm.max_map_count " +
                    (Known(max_maps) ? std::to_string(max_maps) : "unknown"));
   f.text.push_back("rlimits     AS " + Bytes(as) + " (VmSize " + Kb(vm_size) + "), DATA " +
@@ -283,7 +304,10 @@ int RunDoctor(const DoctorCommandOptions& o) {
   std::cout << "== allocwatch doctor" << (o.pid > 0 ? " (pid " + std::to_string(o.pid) + ")" : "")
             << " ==\n";
   for (const std::string& line : f.text) std::cout << line << "\n";
-  std::cout << "\nVerdict: " << (f.risks.empty() ? "no memory risk found" : std::to_string(f.risks.size()) + " risk(s)") << "\n";
+  std::cout << "\nVerdict: "
+            << (f.risks.empty() ? "no memory risk found"
+                                : std::to_string(f.risks.size()) + " risk(s)")
+            << "\n";
   for (const Risk& r : f.risks) std::cout << "  - " << r.what << "\n      fix: " << r.fix << "\n";
   return 0;
 }

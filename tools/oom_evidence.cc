@@ -63,8 +63,7 @@ std::vector<std::string> KernelOomLines(pid_t pid, bool* readable) {
   return lines;
 }
 
-OomVerdict JudgeEnding(int status, pid_t pid, const OomCounters& before,
-                       const OomCounters& after) {
+OomVerdict JudgeEnding(int status, pid_t pid, const OomCounters& before, const OomCounters& after) {
   OomVerdict v;
   if (WIFEXITED(status)) {
     v.summary = "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -94,12 +93,14 @@ OomVerdict JudgeEnding(int status, pid_t pid, const OomCounters& before,
     v.summary = "was killed by the OOM killer (SIGKILL)";
   } else if (vmstat_moved) {
     v.oom_killed = true;
-    v.summary = "was killed by SIGKILL, most likely by the OOM killer (the system-wide counter "
-                "moved during the run; another process may have been the victim" +
-                std::string(readable ? ")" : "; the kernel log is not readable here)");
+    v.summary =
+        "was killed by SIGKILL, most likely by the OOM killer (the system-wide counter "
+        "moved during the run; another process may have been the victim" +
+        std::string(readable ? ")" : "; the kernel log is not readable here)");
   } else {
-    v.summary = "was killed by SIGKILL, not by the kernel's OOM killer (no OOM-kill counter "
-                "moved): another process or a user-space killer such as systemd-oomd sent it";
+    v.summary =
+        "was killed by SIGKILL, not by the kernel's OOM killer (no OOM-kill counter "
+        "moved): another process or a user-space killer such as systemd-oomd sent it";
   }
   return v;
 }

@@ -34,7 +34,6 @@ struct OomVerdict {
 };
 
 // How a child with wait status `status` ended, from the counters before and after it.
-OomVerdict JudgeEnding(int status, pid_t pid, const OomCounters& before,
-                       const OomCounters& after);
+OomVerdict JudgeEnding(int status, pid_t pid, const OomCounters& before, const OomCounters& after);
 
 }  // namespace allocwatch::tools

@@ -50,7 +50,8 @@ bool RootPrefixes(const char* mount_root, const char* path, size_t* length) {
   return false;
 }
 
-__attribute__((noinline)) void ScanMountinfo(const char* root, const char* proc, const ProcCgroupPaths& paths, Mounts* m) {
+__attribute__((noinline)) void ScanMountinfo(const char* root, const char* proc,
+                                             const ProcCgroupPaths& paths, Mounts* m) {
   m->have_v1 = m->have_v2 = false;
   m->v2_match = 0;
   char file[kFsPathMax];
@@ -69,7 +70,7 @@ __attribute__((noinline)) void ScanMountinfo(const char* root, const char* proc,
         m->v1 = mount;
         m->have_v1 = true;
       } else if (mount.v2 && (!m->have_v2 || (RootPrefixes(mount.root, paths.v2, &match) &&
-                                               match > m->v2_match))) {
+                                              match > m->v2_match))) {
         if (!m->have_v2) RootPrefixes(mount.root, paths.v2, &match);
         m->v2 = mount;
         m->v2_match = match;
@@ -154,7 +155,8 @@ void ReadKeys(const char* dir, const char* name, char* buf, size_t cap) {
   if (Join(file, sizeof(file), dir, "/", name)) ReadRootedFile("", file, buf, cap, &error);
 }
 
-__attribute__((noinline)) format::CgroupLevel ReadLevel(const char* dir, uint32_t version, uint32_t* flags, bool leaf) {
+__attribute__((noinline)) format::CgroupLevel ReadLevel(const char* dir, uint32_t version,
+                                                        uint32_t* flags, bool leaf) {
   format::CgroupLevel l{kUnknown, kUnknown, kUnknown, kUnknown,
                         kUnknown, kUnknown, kUnknown, kUnknown};
   char keys[1024];

@@ -50,7 +50,8 @@ ALLOCWATCH_NOINLINE void ReadPressure(const char* root, const CgroupReading& cg,
     std::memcpy(file + n, "/memory.pressure", sizeof("/memory.pressure"));
     got = ReadRootedFile("", file, pressure, sizeof(pressure), &error);
   }
-  if (got < 0) got = ReadRootedFile(root, "/proc/pressure/memory", pressure, sizeof(pressure), &error);
+  if (got < 0)
+    got = ReadRootedFile(root, "/proc/pressure/memory", pressure, sizeof(pressure), &error);
   PressureFigures psi = ParsePressure(got >= 0 ? pressure : nullptr);
   r->psi_some_avg10_x100 = psi.some_avg10_x100;
   r->psi_full_avg10_x100 = psi.full_avg10_x100;
@@ -125,10 +126,11 @@ ALLOCWATCH_NOINLINE void ReadMeminfo(const char* root, format::HeadroomRecord* r
   r->huge_surplus = FindKeyValue(meminfo, "HugePages_Surp");
 }
 
-ALLOCWATCH_NOINLINE void ReadHugePool(const char* root, uint64_t kb, format::HeadroomRecord* r, uint64_t default_kb) {
+ALLOCWATCH_NOINLINE void ReadHugePool(const char* root, uint64_t kb, format::HeadroomRecord* r,
+                                      uint64_t default_kb) {
   r->huge_page_kb = kb;
-  r->huge_overcommit = kb == default_kb ? ReadNumber(root, "/proc/sys/vm/nr_overcommit_hugepages")
-                                        : kUnknown;
+  r->huge_overcommit =
+      kb == default_kb ? ReadNumber(root, "/proc/sys/vm/nr_overcommit_hugepages") : kUnknown;
   char dir[128] = "/sys/kernel/mm/hugepages/hugepages-";
   size_t n = std::strlen(dir);
   n += FormatDecimal(kb, dir + n);
@@ -187,8 +189,7 @@ uint64_t HugePageKbForFlags(const char* root, int flags) {
   return kb == kUnknown ? 2048 : kb;
 }
 
-void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps,
-                  HeadroomSnapshot* out) {
+void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps, HeadroomSnapshot* out) {
   int saved_errno = errno;
   format::HeadroomRecord& r = out->record;
   std::memset(&r, 0, sizeof(r));

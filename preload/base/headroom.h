@@ -5,11 +5,10 @@
 // under a root prefix ("" for the real file system) so tests can point the reader at a fake
 // tree; in the preload the prefix comes from ALLOCWATCH_FS_ROOT, read once at start-up.
 #pragma once
-#include "preload/base/hook_safe.h"
-
 #include <cstdint>
 
 #include "preload/base/cgroup_reader.h"
+#include "preload/base/hook_safe.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::preload {
@@ -22,8 +21,7 @@ struct HeadroomSnapshot {
 // Takes a snapshot. `huge_page_kb` is the huge page size the call asked for (0: none), whose
 // pool figures are then read; with `scan_maps` false, /proc/self/maps is not read (map_count
 // and largest_gap_bytes are unknown) to keep periodic snapshots cheap.
-void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps,
-                  HeadroomSnapshot* out);
+void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps, HeadroomSnapshot* out);
 
 // The huge page size (KiB) an mmap with `flags` asks for: 0 without MAP_HUGETLB, the
 // MAP_HUGE_* size when given, else the default from meminfo's Hugepagesize (read under root).

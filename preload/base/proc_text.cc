@@ -155,8 +155,8 @@ void ParseProcCgroup(const char* text, ProcCgroupPaths* out) {
     const char* nl = std::strchr(line, '\n');
     const char* end = nl != nullptr ? nl : line + std::strlen(line);
     const char* c1 = static_cast<const char*>(std::memchr(line, ':', end - line));
-    const char* c2 = c1 != nullptr ? static_cast<const char*>(std::memchr(c1 + 1, ':', end - c1 - 1))
-                                   : nullptr;
+    const char* c2 =
+        c1 != nullptr ? static_cast<const char*>(std::memchr(c1 + 1, ':', end - c1 - 1)) : nullptr;
     if (c2 != nullptr) {
       bool id_zero = c1 - line == 1 && line[0] == '0';
       if (id_zero && c2 == c1 + 1) {

@@ -4,10 +4,10 @@
 // so tests feed them fake file contents. Numbers that cannot be parsed come back as
 // format::kHeadroomUnknown.
 #pragma once
-#include "preload/base/hook_safe.h"
-
 #include <cstddef>
 #include <cstdint>
+
+#include "preload/base/hook_safe.h"
 
 namespace allocwatch::preload {
 
@@ -44,8 +44,8 @@ void ParseProcCgroup(const char* text, ProcCgroupPaths* out);
 // One line of /proc/self/mountinfo (without its newline). Octal escapes (\040) in the root and
 // the mount point are decoded. Returns false for a line that is not a cgroup mount.
 struct CgroupMount {
-  bool v2;          // cgroup2
-  bool v1_memory;   // cgroup with "memory" in its super options
+  bool v2;         // cgroup2
+  bool v1_memory;  // cgroup with "memory" in its super options
   char root[kCgroupPathMax];
   char mount_point[kCgroupPathMax];
 };

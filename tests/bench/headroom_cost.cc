@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   int extra = argc > 2 ? std::atoi(argv[2]) : 0;
   // Alternating protections split one reservation into `extra` mappings.
   long page = 4096;
-  char* base = static_cast<char*>(mmap(nullptr, static_cast<size_t>(2 * extra + 2) * page,
-                                       PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                                       -1, 0));
+  char* base =
+      static_cast<char*>(mmap(nullptr, static_cast<size_t>(2 * extra + 2) * page, PROT_NONE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
   for (int i = 0; i < extra && base != MAP_FAILED; ++i) {
     mprotect(base + (2 * i + 1) * page, page, PROT_READ);
   }

@@ -22,7 +22,8 @@ void Troubled(const FakeTree& t, const std::string& proc) {
   t.Write("/proc/sys/vm/overcommit_kbytes", "0\n");
   t.Write("/proc/sys/vm/max_map_count", "100\n");
   t.Write("/proc/vmstat", "oom_kill 5\n");
-  t.Write(proc + "/status", "Name:\thog\nVmSize:\t 900000 kB\nVmData:\t 800000 kB\nVmRSS:\t 700000 kB\n");
+  t.Write(proc + "/status",
+          "Name:\thog\nVmSize:\t 900000 kB\nVmData:\t 800000 kB\nVmRSS:\t 700000 kB\n");
   std::string maps;
   for (int i = 0; i < 80; ++i) maps += "00400000-00500000 r-xp 0 0:0 0\n";
   t.Write(proc + "/maps", maps);
@@ -45,7 +46,8 @@ void Troubled(const FakeTree& t, const std::string& proc) {
 TEST_CASE("doctor --json names every risk with its fix", "[doctor]") {
   FakeTree t;
   Troubled(t, "/proc/4321");
-  RunResult run = Run({ALLOCWATCH_COMMAND, "doctor", "--root", t.root(), "--pid", "4321", "--json"});
+  RunResult run =
+      Run({ALLOCWATCH_COMMAND, "doctor", "--root", t.root(), "--pid", "4321", "--json"});
   INFO(run.Describe() << "\n" << run.out);
   REQUIRE(run.ExitedWith(0));
   nlohmann::json j = nlohmann::json::parse(run.out);
@@ -67,8 +69,9 @@ TEST_CASE("doctor --json names every risk with its fix", "[doctor]") {
   CHECK(j["top_processes"][0]["name"] == "hog");
   std::string risks = j["risks"].dump();
   for (const char* expected :
-       {"RAM is available", "strict overcommit", "memory cgroup /app has", "5 processes were OOM-killed since boot",
-        "OOM kills in memory cgroup", "80 mappings of 100", "RLIMIT_AS is 1.00 GiB"}) {
+       {"RAM is available", "strict overcommit", "memory cgroup /app has",
+        "5 processes were OOM-killed since boot", "OOM kills in memory cgroup",
+        "80 mappings of 100", "RLIMIT_AS is 1.00 GiB"}) {
     INFO(expected);
     CHECK(risks.find(expected) != std::string::npos);
   }
@@ -89,7 +92,8 @@ TEST_CASE("doctor text on a healthy fake machine finds no risk", "[doctor]") {
   t.Write("/proc/vmstat", "oom_kill 0\n");
   t.Write("/proc/self/status", "Name:\tx\nVmSize:\t 1000 kB\nVmRSS:\t 100 kB\n");
   t.Write("/proc/self/maps", "00400000-00500000 r-xp 0 0:0 0\n");
-  t.Write("/proc/self/limits", "Max address space         unlimited            unlimited            bytes\n");
+  t.Write("/proc/self/limits",
+          "Max address space         unlimited            unlimited            bytes\n");
   RunResult run = Run({ALLOCWATCH_COMMAND, "doctor", "--root", t.root()});
   INFO(run.Describe() << "\n" << run.out);
   REQUIRE(run.ExitedWith(0));

@@ -1,9 +1,8 @@
 // tests/preload/enomem_test.cc: each cause of a failed allocation reproduced for real in a
 // child process (programs/enomem_causes.c), recorded under the preload, and diagnosed from the
 // recording: the call, its size, errno and the cause must all match.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <sstream>
 

@@ -1,7 +1,6 @@
 // tests/preload/oom_test.cc: the end of a process that is killed. A real memory cgroup OOM kill
 // under `allocwatch run` (where the machine allows creating a cgroup), and a SIGKILL at a
 // random moment in the middle of a stream of failures.
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -57,8 +57,8 @@ class TestCgroup {
       return;
     }
     std::string l = std::to_string(limit);
-    bool set = v1_ ? WriteText(dir_ + "/memory.limit_in_bytes", l)
-                   : WriteText(dir_ + "/memory.max", l);
+    bool set =
+        v1_ ? WriteText(dir_ + "/memory.limit_in_bytes", l) : WriteText(dir_ + "/memory.max", l);
     // No swap either, so the limit ends in a kill rather than in swapping.
     if (v1_ && access((dir_ + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0) {
       WriteText(dir_ + "/memory.memsw.limit_in_bytes", l);
@@ -93,7 +93,9 @@ TEST_CASE("allocwatch run reports an OOM kill in a memory cgroup and what was gr
   TempDir dir;
   const std::string report = dir.path() + "/report.txt";
   // The shell joins the cgroup, then becomes allocwatch, which runs the program in it.
-  std::string script = "echo $$ > " + cgroup.dir() + "/cgroup.procs && exec \"$0\" run --interval 0.05 -o \"$1\" --report \"$2\" -- \"$3\" 2048";
+  std::string script =
+      "echo $$ > " + cgroup.dir() +
+      "/cgroup.procs && exec \"$0\" run --interval 0.05 -o \"$1\" --report \"$2\" -- \"$3\" 2048";
   RunOptions options;
   options.timeout_seconds = 60;
   RunResult run = Run({"/bin/sh", "-c", script, ALLOCWATCH_COMMAND, dir.Sub("rec"), report,

@@ -1,13 +1,14 @@
 // tests/unit/cgroup_reader_test.cc: the memory cgroup reader against fake trees: v1, v2,
 // hybrid hosts, nested limits where a parent binds, siblings using the parent's budget,
 // namespace roots, the "unlimited" spellings, damaged and unreadable files.
-#include <catch2/catch.hpp>
+#include "preload/base/cgroup_reader.h"
+
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <memory>
 
 #include "fake_tree.h"
-#include "preload/base/cgroup_reader.h"
 
 using allocwatch::test::FakeTree;
 namespace fmt = allocwatch::format;
@@ -106,8 +107,7 @@ TEST_CASE("v2 host root: no memory.max anywhere means unlimited", "[cgroup]") {
   CHECK(r->binding_level == UINT32_MAX);
 }
 
-TEST_CASE("v1 bind-mounted at the container's own cgroup (mount root = cgroup path)",
-          "[cgroup]") {
+TEST_CASE("v1 bind-mounted at the container's own cgroup (mount root = cgroup path)", "[cgroup]") {
   FakeTree t;
   t.Write("/proc/self/cgroup", "5:cpu:/docker/abc\n4:memory:/docker/abc\n");
   t.Write("/proc/self/mountinfo",
@@ -129,8 +129,8 @@ TEST_CASE("v1 bind-mounted at the container's own cgroup (mount root = cgroup pa
 
 TEST_CASE("v1 nested: the parent's lower limit binds; unlimited sentinels for every page size",
           "[cgroup]") {
-  for (const char* unlimited : {"9223372036854771712", "9223372036854759424",
-                                "9223372036854710272"}) {
+  for (const char* unlimited :
+       {"9223372036854771712", "9223372036854759424", "9223372036854710272"}) {
     FakeTree t;
     t.Write("/proc/self/cgroup", "4:memory:/a/b\n");
     t.Write("/proc/self/mountinfo", kV1Mount);
@@ -192,8 +192,7 @@ TEST_CASE("paths: (deleted) suffix, \\040 in the mount point, /.. prefixes", "[c
   SECTION("deleted and escaped") {
     FakeTree t;
     t.Write("/proc/self/cgroup", "0::/a (deleted)\n");
-    t.Write("/proc/self/mountinfo",
-            "30 23 0:26 / /sys/fs/my\\040cgroup rw - cgroup2 cgroup2 rw\n");
+    t.Write("/proc/self/mountinfo", "30 23 0:26 / /sys/fs/my\\040cgroup rw - cgroup2 cgroup2 rw\n");
     t.Write("/sys/fs/my cgroup/cgroup.controllers", "memory\n");
     t.Write("/sys/fs/my cgroup/a/memory.max", "1000\n");
     t.Write("/sys/fs/my cgroup/a/memory.current", "400\n");

@@ -1,13 +1,13 @@
 // tests/unit/diagnosis_test.cc: the cause of a failure from constructed calls and snapshots:
 // every predicate, the order between them, the glibc checks made before any system call, and
 // "unknown" with the raw figures.
-#include <catch2/catch.hpp>
+#include "report/diagnosis.h"
+
 #include <sys/mman.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdint>
-
-#include "report/diagnosis.h"
 
 namespace fmt = allocwatch::format;
 using allocwatch::report::Cause;
@@ -241,8 +241,7 @@ TEST_CASE("address space: no free range large enough, or a request beyond it", "
   CHECK(Also(d, Cause::kHeuristicOvercommit));
 }
 
-TEST_CASE("memory cgroup: headroom below the request, or v1 OOM killing disabled",
-          "[diagnosis]") {
+TEST_CASE("memory cgroup: headroom below the request, or v1 OOM killing disabled", "[diagnosis]") {
   Headroom h = Roomy();
   fmt::HeadroomRecord& r = h.record;
   r.cgroup_version = fmt::kCgroupV2;

@@ -1,13 +1,14 @@
 // tests/unit/headroom_test.cc: the /proc parsers (status and meminfo fields, maps count and
 // largest gap, pressure) and a whole headroom snapshot taken from a fake tree.
-#include <catch2/catch.hpp>
+#include "preload/base/headroom.h"
+
 #include <sys/mman.h>
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 
 #include "fake_tree.h"
-#include "preload/base/headroom.h"
 #include "preload/base/proc_text.h"
 
 using allocwatch::test::FakeTree;
@@ -54,8 +55,8 @@ TEST_CASE("cgroup values: max, v1 sentinels, garbage", "[proc]") {
 TEST_CASE("maps: count without [vsyscall], largest gap, the stack guard gap", "[proc]") {
   std::string maps =
       "00400000-00500000 r-xp 00000000 08:01 1 /bin/x\n"
-      "00600000-00700000 rw-p 00000000 00:00 0 [heap]\n"        // gap 1 MiB
-      "10700000-10800000 rw-p 00000000 00:00 0\n"               // gap 256 MiB
+      "00600000-00700000 rw-p 00000000 00:00 0 [heap]\n"  // gap 1 MiB
+      "10700000-10800000 rw-p 00000000 00:00 0\n"         // gap 256 MiB
       "7fff00000000-7fff00021000 rw-p 00000000 00:00 0\n"
       "7fff10021000-7fff10042000 rw-p 00000000 00:00 0 [stack]\n"  // 256 MiB - 1 MiB guard
       "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
