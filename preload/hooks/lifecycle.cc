@@ -9,8 +9,8 @@
 
 #include "preload/base/headroom.h"
 #include "preload/base/raw_io.h"
-#include "preload/hooks/failure_headroom.h"
 #include "preload/hooks/counters.h"
+#include "preload/hooks/failure_headroom.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder.h"
