@@ -23,10 +23,15 @@ std::vector<Site> TopBy(std::vector<Site> sites, Key key, size_t top, size_t* to
 }
 
 std::vector<FailureGroup> GroupFailures(const ProcessModel& model, StackSymbolizer& symbols) {
-  std::map<std::tuple<uint16_t, uint32_t, int>, FailureGroup> groups;
+  std::map<std::tuple<uint16_t, uint32_t, int, int>, FailureGroup> groups;
   for (const Failure& f : model.failures) {
-    FailureGroup& g = groups[{static_cast<uint16_t>(f.call), f.stack.value, f.error}];
-    if (g.count == 0) g.first = f;
+    Diagnosis d = Diagnose(f, model.page_size);
+    FailureGroup& g = groups[{static_cast<uint16_t>(f.call), f.stack.value, f.error,
+                              static_cast<int>(d.primary.cause)}];
+    if (g.count == 0) {
+      g.first = f;
+      g.diagnosis = std::move(d);
+    }
     g.count += 1;
     g.last_time_ns = f.time_ns;
     uint64_t size = FailureSize(f);
@@ -105,6 +110,22 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
                       [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
                       options.top, nullptr);
   report.failures = GroupFailures(model, symbols);
+  if (model.ending == Ending::kCutShort && model.growth_since_ns > 0) {
+    absl::flat_hash_map<StackId, SiteFigures> gained;
+    for (const auto& [stack, now] : model.per_stack) {
+      SiteFigures g;
+      auto before = model.before_end.find(stack);
+      double was = before == model.before_end.end() ? 0 : before->second.live_bytes;
+      double was_mapped = before == model.before_end.end() ? 0 : before->second.mapped_live_bytes;
+      g.live_bytes = now.live_bytes - was;
+      g.mapped_live_bytes = now.mapped_live_bytes - was_mapped;
+      g.live_count = now.live_count - (before == model.before_end.end() ? 0 : before->second.live_count);
+      if (g.live_bytes + g.mapped_live_bytes > 0) gained[stack] = g;
+    }
+    report.growth = TopBy(GroupSites(model, gained, symbols, options.grouping),
+                          [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
+                          options.top, nullptr);
+  }
   for (const Snapshot& s : model.snapshots) {
     if (s.rss_bytes > report.peak_rss_bytes) {
       report.peak_rss_bytes = s.rss_bytes;

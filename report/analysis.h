@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "report/diagnosis.h"
 #include "report/model.h"
 #include "report/sites.h"
 
@@ -24,6 +25,7 @@ struct FailureGroup {
   uint64_t min_size = UINT64_MAX;
   uint64_t max_size = 0;
   std::vector<DisplayFrame> frames;
+  Diagnosis diagnosis;  // of the first failure of the group (the cause is part of the key)
 };
 
 struct ProcessReport {
@@ -37,6 +39,8 @@ struct ProcessReport {
   size_t allocator_sites_total = 0;
   uint64_t peak_rss_bytes = 0;   // from snapshots
   uint64_t peak_rss_time_ns = 0;
+  // Cut short: live bytes gained per site since model->growth_since_ns, largest first.
+  std::vector<Site> growth;
   std::vector<std::string> warnings;
 };
 

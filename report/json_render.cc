@@ -60,9 +60,68 @@ const char* EndingName(Ending e) {
   return "unknown";
 }
 
+// A headroom figure: null when unknown, "unlimited" when there is no limit.
+json Figure(uint64_t v) {
+  if (v == format::kHeadroomUnknown) return nullptr;
+  if (v == format::kHeadroomUnlimited) return "unlimited";
+  return v;
+}
+
+json LevelJson(const format::CgroupLevel& l) {
+  return {{"limit", Figure(l.limit)},           {"usage", Figure(l.usage)},
+          {"high", Figure(l.high)},             {"swap_limit", Figure(l.swap_limit)},
+          {"swap_usage", Figure(l.swap_usage)}, {"events_max", Figure(l.events_max)},
+          {"events_oom", Figure(l.events_oom)}, {"events_oom_kill", Figure(l.events_oom_kill)}};
+}
+
+json HeadroomJson(const Headroom& h) {
+  const format::HeadroomRecord& r = h.record;
+  json levels = json::array();
+  for (const format::CgroupLevel& l : h.levels) levels.push_back(LevelJson(l));
+  return {{"time_ns", r.time_ns},
+          {"periodic", h.periodic},
+          {"rlimit_as", {Figure(r.rlimit_as_cur), Figure(r.rlimit_as_max)}},
+          {"rlimit_data", {Figure(r.rlimit_data_cur), Figure(r.rlimit_data_max)}},
+          {"rlimit_memlock", {Figure(r.rlimit_memlock_cur), Figure(r.rlimit_memlock_max)}},
+          {"vm_size_kb", Figure(r.vm_size_kb)}, {"vm_data_kb", Figure(r.vm_data_kb)},
+          {"vm_lck_kb", Figure(r.vm_lck_kb)}, {"vm_rss_kb", Figure(r.vm_rss_kb)}, {"threads", Figure(r.threads)},
+          {"cap_eff", Figure(r.cap_eff)}, {"map_count", Figure(r.map_count)},
+          {"largest_gap_bytes", Figure(r.largest_gap_bytes)}, {"max_map_count", Figure(r.max_map_count)},
+          {"overcommit_memory", Figure(r.overcommit_memory)}, {"overcommit_ratio", Figure(r.overcommit_ratio)},
+          {"overcommit_kbytes", Figure(r.overcommit_kbytes)}, {"admin_reserve_kb", Figure(r.admin_reserve_kb)},
+          {"user_reserve_kb", Figure(r.user_reserve_kb)}, {"mem_total_kb", Figure(r.mem_total_kb)},
+          {"mem_available_kb", Figure(r.mem_available_kb)}, {"swap_total_kb", Figure(r.swap_total_kb)},
+          {"swap_free_kb", Figure(r.swap_free_kb)}, {"commit_limit_kb", Figure(r.commit_limit_kb)},
+          {"committed_as_kb", Figure(r.committed_as_kb)}, {"huge_page_kb", Figure(r.huge_page_kb)},
+          {"huge_total", Figure(r.huge_total)}, {"huge_free", Figure(r.huge_free)}, {"huge_rsvd", Figure(r.huge_rsvd)},
+          {"huge_surplus", Figure(r.huge_surplus)}, {"huge_overcommit", Figure(r.huge_overcommit)},
+          {"vmstat_oom_kill", Figure(r.vmstat_oom_kill)},
+          {"cgroup",
+           {{"version", r.cgroup_version}, {"flags", r.cgroup_flags}, {"path", h.cgroup_path},
+            {"headroom", Figure(r.cgroup_headroom)}, {"effective_limit", Figure(r.cgroup_effective_limit)},
+            {"binding_level", r.cgroup_binding_level == UINT32_MAX ? json(nullptr)
+                                                                    : json(r.cgroup_binding_level)},
+            {"total_levels", r.cgroup_total_levels},
+            {"levels", levels}}},
+          {"psi", {{"some_avg10_x100", Figure(r.psi_some_avg10_x100)},
+                   {"full_avg10_x100", Figure(r.psi_full_avg10_x100)},
+                   {"full_total_us", Figure(r.psi_full_total_us)}}}};
+}
+
+json FindingJson(const Finding& f) {
+  return {{"cause", CauseName(f.cause)}, {"title", CauseTitle(f.cause)}, {"evidence", f.evidence}};
+}
+
 json FailureJson(const FailureGroup& g) {
   const Failure& f = g.first;
-  return {{"call", CallName(f.call)},
+  json others = json::array();
+  for (const Finding& o : g.diagnosis.others) others.push_back(FindingJson(o));
+  json diagnosis = FindingJson(g.diagnosis.primary);
+  diagnosis["remedy"] = CauseRemedy(g.diagnosis.primary.cause);
+  diagnosis["also"] = others;
+  return {{"diagnosis", diagnosis},
+          {"headroom", f.headroom ? HeadroomJson(*f.headroom) : json(nullptr)},
+          {"call", CallName(f.call)},
           {"args", {f.args[0], f.args[1], f.args[2], f.args[3]}},
           {"size", FailureSize(f)},
           {"errno", f.error},
@@ -101,6 +160,8 @@ json RenderJson(const ProcessReport& r) {
                          {"rss_bytes", s.rss_bytes},
                          {"vm_size_bytes", s.vm_size_bytes}});
   }
+  json headrooms = json::array();
+  for (const Headroom& h : m.headrooms) headrooms.push_back(HeadroomJson(h));
   json failures = json::array();
   for (const FailureGroup& g : r.failures) failures.push_back(FailureJson(g));
   return {
@@ -127,6 +188,8 @@ json RenderJson(const ProcessReport& r) {
       {"allocators", SiteArray(r.allocators)},
       {"failures", failures},
       {"snapshots", snapshots},
+      {"headroom_snapshots", headrooms},
+      {"growth_before_end", {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth)}}},
       {"warnings", r.warnings},
       {"period_changes", PeriodChangesJson(m)}};
 }

@@ -55,6 +55,7 @@ class Replayer {
   void OnMmap(uint64_t address, uint64_t length, StackId stack);
   void Unmap(uint64_t address, uint64_t length);
   void OnEnd(const RawRecord& r);
+  void OnHeadroom(const RawRecord& r);
   void TrackPeak(uint64_t time_ns);
   void Dispatch(const RawRecord& r);
   void ResolveStacks();
@@ -62,6 +63,7 @@ class Replayer {
   ProcessModel& m_;
   uint64_t stop_position_;
   uint64_t position_ = 0;
+  uint64_t failure_position_ = 0;  // position of the last failure record
   bool have_process_ = false;
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
   std::map<uint64_t, Mapping> mappings_;
@@ -223,6 +225,28 @@ void Replayer::OnEnd(const RawRecord& r) {
   m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
 }
 
+void Replayer::OnHeadroom(const RawRecord& r) {
+  Headroom h;
+  h.record = As<format::HeadroomRecord>(r);
+  uint64_t levels = uint64_t{h.record.cgroup_level_count} * sizeof(format::CgroupLevel);
+  if (h.record.cgroup_level_count > format::kMaxCgroupLevels ||
+      sizeof(h.record) + levels + h.record.cgroup_path_size > r.bytes.size()) {
+    m_.warnings.push_back("damaged headroom record at offset " + std::to_string(r.offset));
+    return;
+  }
+  h.levels.resize(h.record.cgroup_level_count);
+  if (levels > 0) std::memcpy(h.levels.data(), r.bytes.data() + sizeof(h.record), levels);
+  h.cgroup_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(h.record) + levels,
+                       h.record.cgroup_path_size);
+  h.periodic = (r.flags & format::kHeadroomFlagPeriodic) != 0;
+  // A failure's snapshot is the record right after it.
+  if (!h.periodic && failure_position_ + 1 == position_ && !m_.failures.empty()) {
+    m_.failures.back().headroom = std::move(h);
+  } else {
+    m_.headrooms.push_back(std::move(h));
+  }
+}
+
 void Replayer::Dispatch(const RawRecord& r) {
   switch (r.type) {
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
@@ -269,6 +293,7 @@ void Replayer::Dispatch(const RawRecord& r) {
     }
     case RecordType::kSnapshot: {
       auto rec = As<format::SnapshotRecord>(r);
+      m_.snapshot_positions.push_back(position_);
       m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_in_use_bytes,
                                       rec.alloc_calls, rec.free_calls, rec.heap_allocated_bytes,
                                       rec.mmap_live_bytes, rec.rss_bytes, rec.vm_size_bytes,
@@ -280,9 +305,10 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kFailure: {
       auto rec = As<format::FailureRecord>(r);
       Failure f{rec.time_ns, static_cast<format::Call>(rec.call), {}, rec.result, rec.error,
-                rec.tid, StackId{rec.stack_id}};
+                rec.tid, StackId{rec.stack_id}, std::nullopt};
       std::memcpy(f.args, rec.args, sizeof(f.args));
       m_.failures.push_back(f);
+      failure_position_ = position_;
       break;
     }
     case RecordType::kExec: {
@@ -293,6 +319,7 @@ void Replayer::Dispatch(const RawRecord& r) {
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
       break;
     }
+    case RecordType::kHeadroom: OnHeadroom(r); break;
     case RecordType::kEnd: OnEnd(r); break;
     case RecordType::kPeriod: {
       auto rec = As<format::PeriodRecord>(r);
@@ -385,6 +412,17 @@ ProcessModel LoadProcess(const std::string& path) {
     RecordingReader reader(path);
     Replayer(at_peak, model.peak_position).Run(reader, /*first_pass=*/false);
     model.at_peak = std::move(at_peak.per_stack);
+  }
+  // Cut short (killed): what was live some snapshots before the end, to show what grew.
+  if (model.ending == Ending::kCutShort && model.snapshot_positions.size() >= 2) {
+    size_t n = model.snapshot_positions.size();
+    size_t index = n >= 4 ? n - 4 : 0;
+    ProcessModel earlier;
+    earlier.path = path;
+    RecordingReader reader(path);
+    Replayer(earlier, model.snapshot_positions[index]).Run(reader, /*first_pass=*/false);
+    model.before_end = std::move(earlier.per_stack);
+    model.growth_since_ns = model.snapshots[index].time_ns;
   }
   return model;
 }

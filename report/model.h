@@ -58,6 +58,14 @@ struct SiteFigures {
   void Add(const SiteFigures& o);
 };
 
+// A headroom snapshot (format::HeadroomRecord): limits and usage at one instant.
+struct Headroom {
+  format::HeadroomRecord record{};
+  std::vector<format::CgroupLevel> levels;  // leaf first
+  std::string cgroup_path;                  // the leaf's path in its hierarchy
+  bool periodic = false;                    // taken with a snapshot (no maps scan)
+};
+
 struct Failure {
   uint64_t time_ns = 0;
   format::Call call{};
@@ -66,6 +74,7 @@ struct Failure {
   int error = 0;
   uint32_t tid = 0;
   StackId stack;
+  std::optional<Headroom> headroom;  // the snapshot written right after the failure
 };
 
 struct Snapshot {
@@ -103,6 +112,12 @@ struct ProcessModel {
   std::map<uint32_t, std::string> threads;  // tid -> name
   std::vector<Failure> failures;
   std::vector<Snapshot> snapshots;
+  std::vector<Headroom> headrooms;  // periodic headroom snapshots, in time order
+  std::vector<uint64_t> snapshot_positions;  // record sequence number of each snapshot
+  // For a recording cut short: live figures per stack as of an earlier snapshot (see
+  // growth_since_ns), to show what was growing before the end.
+  absl::flat_hash_map<StackId, SiteFigures> before_end;
+  uint64_t growth_since_ns = 0;
 
   SiteFigures totals;
   double peak_live_bytes = 0;  // of recorded (estimated) heap + mappings

@@ -32,6 +32,7 @@ uint32_t FixedRecordSize(RecordType type) {
     case RecordType::kEvents: return sizeof(format::EventsRecord);
     case RecordType::kClock: return sizeof(format::ClockRecord);
     case RecordType::kPeriod: return sizeof(format::PeriodRecord);
+    case RecordType::kHeadroom: return sizeof(format::HeadroomRecord);
   }
   return 0;
 }

@@ -51,6 +51,30 @@ void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t ca
   if (last < frames.size()) out << "        ... " << frames.size() - last << " more frames\n";
 }
 
+// Writes `label` then `text`, wrapped at word boundaries to kWidth, continuation lines indented
+// under the text.
+void Wrapped(const std::string& label, const std::string& text, std::ostream& out) {
+  size_t pos = text.find_first_not_of(' ');
+  if (pos == std::string::npos) pos = text.size();
+  const std::string first = label + text.substr(0, pos);  // leading spaces stay as indentation
+  const size_t indent = first.size();
+  std::string line = first;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(pos, end - pos);
+    if (line.size() > indent && line.size() + 1 + word.size() > kWidth) {
+      out << line << "\n";
+      line = std::string(indent, ' ');
+    } else if (line.size() > indent) {
+      line += ' ';
+    }
+    line += word;
+    pos = end + 1;
+  }
+  out << line << "\n";
+}
+
 std::string Estimate(const ProcessModel& m) { return m.exact ? "" : "~"; }
 
 void SiteList(const char* title, const std::vector<Site>& sites, size_t total,
@@ -123,6 +147,66 @@ void Failures(const ProcessReport& r, std::ostream& out) {
     size_t first = 0;
     while (first + 1 < g.frames.size() && g.frames[first].runtime) ++first;
     StackLines(g.frames, first, 8, out);
+    const Diagnosis& d = g.diagnosis;
+    Wrapped("     cause     ", CauseTitle(d.primary.cause), out);
+    Wrapped("     because   ", d.primary.evidence, out);
+    for (const Finding& other : d.others) {
+      Wrapped("     also      ", std::string(CauseTitle(other.cause)) + ": " + other.evidence, out);
+    }
+    Wrapped("     remedy    ", CauseRemedy(d.primary.cause), out);
+    if (f.headroom) {
+      std::vector<std::string> lines = DescribeHeadroom(*f.headroom);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        Wrapped(i == 0 ? "     headroom  " : "               ", lines[i], out);
+      }
+    }
+  }
+}
+
+// For a process cut short: what grew over its last snapshots, and the headroom trend.
+void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
+  const ProcessModel& m = *r.model;
+  if (m.ending != Ending::kCutShort) return;
+  out << "\nBefore the end (the recording stops at " << FormatSeconds(m.duration_ns)
+      << "; the process was killed or is still running)\n";
+  if (m.growth_since_ns > 0) {
+    out << "  growing since " << FormatSeconds(m.growth_since_ns) << ":\n";
+    if (r.growth.empty()) out << "    nothing recorded grew\n";
+    int rank = 1;
+    for (const Site& s : r.growth) {
+      char line[160];
+      std::snprintf(line, sizeof(line), "  %2d. +%s%s live\n", rank++, Estimate(m).c_str(),
+                    FormatBytes(s.figures.live_bytes + s.figures.mapped_live_bytes).c_str());
+      out << line;
+      StackLines(s.frames, s.site_frame, 2, out);
+    }
+  }
+  size_t n = m.snapshots.size();
+  if (n == 0) return;
+  out << "  last snapshots:\n";
+  char head[200];
+  std::snprintf(head, sizeof(head), "  %10s %11s %11s %11s %16s %13s\n", "time", "RSS", "VmSize",
+                "heap live", "cgroup headroom", "MemAvailable");
+  out << head;
+  size_t first = n > 5 ? n - 5 : 0;
+  for (size_t i = first; i < n; ++i) {
+    const Snapshot& s = m.snapshots[i];
+    const Headroom* h = nullptr;
+    for (const Headroom& c : m.headrooms) {  // the latest taken by this snapshot
+      if (c.record.time_ns <= s.time_ns) h = &c;
+    }
+    std::string room = h == nullptr ? "-" : LimitText(h->record.cgroup_headroom);
+    std::string avail = h == nullptr || h->record.mem_available_kb == format::kHeadroomUnknown
+                            ? "-"
+                            : FormatBytes(static_cast<double>(h->record.mem_available_kb) * 1024);
+    char line[200];
+    std::snprintf(line, sizeof(line), "  %10s %11s %11s %11s %16s %13s\n",
+                  FormatSeconds(s.time_ns).c_str(),
+                  FormatBytes(static_cast<double>(s.rss_bytes)).c_str(),
+                  FormatBytes(static_cast<double>(s.vm_size_bytes)).c_str(),
+                  FormatBytes(static_cast<double>(s.heap_live_bytes)).c_str(), room.c_str(),
+                  avail.c_str());
+    out << line;
   }
 }
 
@@ -160,6 +244,7 @@ void RenderText(const ProcessReport& r, std::ostream& out) {
            [](const SiteFigures& f) { return f.alloc_bytes; },
            [](const SiteFigures& f) { return f.alloc_count; }, "calls", m, out);
   Failures(r, out);
+  BeforeTheEnd(r, out);
   if (!r.warnings.empty()) {
     out << "\nWarnings\n";
     for (const std::string& w : r.warnings) out << "  - " << w << "\n";

@@ -32,8 +32,15 @@ struct RunCommandOptions {
   size_t top = 10;
 };
 
+struct DoctorCommandOptions {
+  int pid = 0;           // 0: allocwatch's own process (its cgroup and limits)
+  bool json = false;
+  std::string root;      // read every file under this directory (tests)
+};
+
 // Each returns the process exit status for allocwatch.
 int RunReport(const ReportCommandOptions& options);
 int RunRun(const RunCommandOptions& options);
+int RunDoctor(const DoctorCommandOptions& options);
 
 }  // namespace allocwatch::tools

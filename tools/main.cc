@@ -78,6 +78,14 @@ int main(int argc, char** argv) {
   CLI::App* report_cmd = app.add_subcommand("report", "Report on one or more recordings");
   AddReportOptions(report_cmd, report);
 
+  allocwatch::tools::DoctorCommandOptions doctor;
+  CLI::App* doctor_cmd = app.add_subcommand(
+      "doctor", "Check this machine (or the process --pid) for memory limits and risks");
+  doctor_cmd->add_option("--pid", doctor.pid, "Check this process's cgroup, limits and mappings")
+      ->check(CLI::PositiveNumber);
+  doctor_cmd->add_flag("--json", doctor.json, "Print JSON for scripts");
+  doctor_cmd->add_option("--root", doctor.root, "Read /proc and /sys under this directory (tests)");
+
   // `run ... -- PROGRAM ARGS`: everything after the first "--" is the program's, untouched.
   std::vector<std::string> after_dashes;
   bool has_dashes = false;
@@ -104,5 +112,6 @@ int main(int argc, char** argv) {
     }
     return allocwatch::tools::RunRun(run);
   }
+  if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
   return allocwatch::tools::RunReport(report);
 }

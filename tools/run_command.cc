@@ -23,6 +23,7 @@
 #include "report/recording_reader.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
+#include "tools/oom_evidence.h"
 #include "tools/recordings.h"
 
 extern char** environ;
@@ -150,7 +151,7 @@ int WaitFor(pid_t child) {
 }
 
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
-           int status) {
+           int status, const OomVerdict& ending) {
   std::vector<std::string> files = FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   std::ofstream file;
   if (!o.report_file.empty()) {
@@ -173,11 +174,11 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   report.format = o.format;
   report.top = o.top;
   int rc = RenderRecordings(files, report, out);
+  (void)status;
   if (o.format == "text") {
-    out << "\nprogram " << (WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                               : "was killed by signal " + std::to_string(WTERMSIG(status)) +
-                                                     " (" + strsignal(WTERMSIG(status)) + ")")
-        << "\nrecordings (" << files.size() << "):\n";
+    out << "\nprogram " << ending.summary << "\n";
+    for (const std::string& e : ending.evidence) out << "  evidence: " << e << "\n";
+    out << "recordings (" << files.size() << "):\n";
     for (const std::string& f : files) out << "  " << f << "\n";
   }
   return rc;
@@ -229,6 +230,7 @@ int RunRun(const RunCommandOptions& o) {
   uint64_t session = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   session &= (uint64_t{1} << 62) - 1;
   std::vector<std::string> env = ChildEnvironment(o, preload, dir, session);
+  OomCounters before = ReadOomCounters();
 
   sigset_t all, old_mask;
   sigfillset(&all);
@@ -246,7 +248,9 @@ int RunRun(const RunCommandOptions& o) {
 
   int status = WaitFor(child);
   if (status < 0) return 2;
-  Report(o, dir, session, child, status);
+  OomVerdict ending = JudgeEnding(status, child, before, ReadOomCounters());
+  if (o.format != "text" && ending.oom_killed) spdlog::warn("program {}", ending.summary);
+  Report(o, dir, session, child, status, ending);
   ExitLike(status);
 }
 

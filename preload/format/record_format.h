@@ -46,6 +46,7 @@ enum class RecordType : uint16_t {
   kEvents = 18,       // EventsRecord + compact heap events (see event_codec.h)
   kClock = 19,        // ClockRecord
   kPeriod = 20,       // PeriodRecord
+  kHeadroom = 17,     // HeadroomRecord + level_count x CgroupLevel + cgroup path
 };
 
 // The call that produced an event.
@@ -321,6 +322,83 @@ struct PeriodRecord {
   uint32_t reserved;
 };
 static_assert(sizeof(PeriodRecord) == 56);
+// Memory headroom at one instant: limits and usage that decide whether an allocation can
+// succeed. Written right after each FailureRecord, in the same flushed write (so the two are
+// adjacent in the file), and with periodic snapshots (flag kHeadroomFlagPeriodic, without the
+// /proc/self/maps scan). Values are kHeadroomUnknown when they could not be read and
+// kHeadroomUnlimited when there is no limit. Sizes ending in _kb are in KiB as /proc prints them.
+inline constexpr uint64_t kHeadroomUnknown = UINT64_MAX;
+inline constexpr uint64_t kHeadroomUnlimited = UINT64_MAX - 1;
+inline constexpr uint16_t kHeadroomFlagPeriodic = 1;  // header.flags: maps not scanned
+inline constexpr uint32_t kMaxCgroupLevels = 16;      // levels stored, leaf first
+
+inline constexpr uint32_t kCgroupNone = 0;  // no memory cgroup found (or not readable)
+inline constexpr uint32_t kCgroupV1 = 1;
+inline constexpr uint32_t kCgroupV2 = 2;
+// HeadroomRecord::cgroup_flags
+inline constexpr uint32_t kCgroupFlagHybrid = 1;          // v1 memory controller + a cgroup2 mount
+inline constexpr uint32_t kCgroupFlagUnresolved = 2;      // directory guessed (mount root mismatch)
+inline constexpr uint32_t kCgroupFlagOomKillDisable = 4;  // v1 oom_kill_disable 1 at the leaf
+inline constexpr uint32_t kCgroupFlagUnderOom = 8;        // v1 under_oom 1 at the leaf
+inline constexpr uint32_t kCgroupFlagTruncated = 16;      // more levels than kMaxCgroupLevels
+
+// One level of the memory cgroup chain. v2: memory.max, memory.current, memory.high,
+// memory.swap.max, memory.swap.current, memory.events max/oom/oom_kill. v1:
+// memory.limit_in_bytes, memory.usage_in_bytes, high unknown, memory.memsw.limit_in_bytes and
+// memory.memsw.usage_in_bytes (memory+swap), events_max = memory.failcnt, events_oom unknown,
+// oom_kill from memory.oom_control.
+struct CgroupLevel {
+  uint64_t limit;
+  uint64_t usage;
+  uint64_t high;
+  uint64_t swap_limit;
+  uint64_t swap_usage;
+  uint64_t events_max;
+  uint64_t events_oom;
+  uint64_t events_oom_kill;
+};
+static_assert(sizeof(CgroupLevel) == 64);
+
+struct HeadroomRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  // getrlimit, bytes (RLIM_INFINITY is kHeadroomUnlimited)
+  uint64_t rlimit_as_cur, rlimit_as_max;
+  uint64_t rlimit_data_cur, rlimit_data_max;
+  uint64_t rlimit_memlock_cur, rlimit_memlock_max;
+  // /proc/self/status
+  uint64_t vm_size_kb, vm_data_kb, vm_lck_kb, vm_rss_kb;
+  uint64_t threads;
+  uint64_t cap_eff;  // capability bits (CAP_IPC_LOCK 14, CAP_SYS_ADMIN 21)
+  // /proc/self/maps: mappings (a [vsyscall] line is not counted) and the largest free gap
+  // (the gap below [stack] less the 1 MiB stack guard gap)
+  uint64_t map_count;
+  uint64_t largest_gap_bytes;
+  // /proc/sys/vm
+  uint64_t max_map_count;
+  uint64_t overcommit_memory, overcommit_ratio, overcommit_kbytes;
+  uint64_t admin_reserve_kb, user_reserve_kb;
+  // /proc/meminfo
+  uint64_t mem_total_kb, mem_available_kb, swap_total_kb, swap_free_kb;
+  uint64_t commit_limit_kb, committed_as_kb;
+  // hugetlb pool of the page size the call asked for (huge_page_kb 0: it did not ask)
+  uint64_t huge_page_kb;
+  uint64_t huge_total, huge_free, huge_rsvd, huge_surplus, huge_overcommit;
+  // /proc/vmstat
+  uint64_t vmstat_oom_kill;
+  // memory cgroup: min over the levels of (limit - usage), that level (0 = leaf), min limit
+  uint64_t cgroup_headroom;
+  uint64_t cgroup_effective_limit;
+  uint32_t cgroup_binding_level;  // UINT32_MAX when no level has a limit
+  uint32_t cgroup_version;        // kCgroup*
+  uint32_t cgroup_flags;          // kCgroupFlag*
+  uint32_t cgroup_level_count;    // CgroupLevels that follow (leaf first)
+  uint32_t cgroup_total_levels;   // levels up to the mount point (may exceed level_count)
+  uint32_t cgroup_path_size;      // then the leaf's path in the hierarchy, e.g. "/a/b"
+  // PSI memory (memory.pressure of the leaf on v2, else /proc/pressure/memory): avg10 x 100
+  uint64_t psi_some_avg10_x100, psi_full_avg10_x100, psi_full_total_us;
+};
+static_assert(sizeof(HeadroomRecord) == 344);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 

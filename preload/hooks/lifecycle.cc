@@ -7,10 +7,14 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include "preload/base/headroom.h"
 #include "preload/base/raw_io.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/hot_path.h"
+#include "preload/hooks/failure_headroom.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder.h"
@@ -74,6 +78,7 @@ void WriteSnapshot() {
   r.vm_size_bytes = StatmBytes(&r.rss_bytes);
   r.lost_events = Writer().lost_records();
   Writer().Append(&r, sizeof(r));
+  AppendPeriodicHeadroom(now);
 }
 
 // In sampled mode, doubles the period when writing took more than its budget of the last
@@ -209,6 +214,7 @@ void StartRecording() {
     return;
   }
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  SetFsRoot(getenv("ALLOCWATCH_FS_ROOT"));
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   ChooseEventClock();
   SelfCodeRange(&g_recorder.self_start, &g_recorder.self_end);

@@ -10,6 +10,7 @@
 #include "preload/hooks/address_table.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
+#include "preload/hooks/failure_headroom.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
@@ -266,7 +267,7 @@ void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t
   r.tid = Tid(t);
   r.error = error;
   r.call = static_cast<uint16_t>(call);
-  Writer().Append(&r, sizeof(r), /*flush=*/true);
+  AppendFailureWithHeadroom(r);  // the failure and a headroom snapshot, flushed as one write
 }
 
 void RecordModulesChanged() {

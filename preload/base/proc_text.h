@@ -1,0 +1,81 @@
+// preload/base/proc_text.h: parsers for the text of /proc and cgroupfs files.
+//
+// Hook-safe. Pure functions over caller-owned buffers: no allocation, no I/O, no global state,
+// so tests feed them fake file contents. Numbers that cannot be parsed come back as
+// format::kHeadroomUnknown.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "preload/base/hook_safe.h"
+
+namespace allocwatch::preload {
+
+inline constexpr size_t kCgroupPathMax = 384;
+
+// The value after `key` at the start of a line of `text`: "Key:   123 kB" (status, meminfo)
+// or "key 123" (vmstat, memory.events, memory.stat). The key must match the whole field.
+// Returns kHeadroomUnknown when the key is missing or has no number.
+uint64_t FindKeyValue(const char* text, const char* key);
+
+// A cgroup limit file: "max" (v2) is unlimited; a v1 value at or above the largest page-aligned
+// LONG_MAX for any page size (>= 2^62) is unlimited; "" or garbage is unknown.
+uint64_t ParseCgroupValue(const char* text);
+
+// memory.pressure / /proc/pressure/memory: the avg10 of the `some` or `full` line times 100
+// and the full total (µs). Missing fields are unknown.
+struct PressureFigures {
+  uint64_t some_avg10_x100;
+  uint64_t full_avg10_x100;
+  uint64_t full_total_us;
+};
+PressureFigures ParsePressure(const char* text);
+
+// /proc/self/cgroup: the memory controller's v1 path and the v2 ("0::") path, each with any
+// " (deleted)" suffix removed. Named hierarchies (name=systemd) are not memory.
+struct ProcCgroupPaths {
+  bool has_v1_memory;
+  bool has_v2;
+  char v1_memory[kCgroupPathMax];
+  char v2[kCgroupPathMax];
+};
+void ParseProcCgroup(const char* text, ProcCgroupPaths* out);
+
+// One line of /proc/self/mountinfo (without its newline). Octal escapes (\040) in the root and
+// the mount point are decoded. Returns false for a line that is not a cgroup mount.
+struct CgroupMount {
+  bool v2;         // cgroup2
+  bool v1_memory;  // cgroup with "memory" in its super options
+  char root[kCgroupPathMax];
+  char mount_point[kCgroupPathMax];
+};
+bool ParseCgroupMountLine(const char* line, size_t size, CgroupMount* out);
+
+// Feeds /proc/self/maps text in chunks of any size; counts mappings and finds the largest
+// free gap between consecutive ones.
+class MapsScanner {
+ public:
+  void Feed(const char* data, size_t size);
+  void Finish();  // call once after the last Feed
+  uint64_t map_count() const { return lines_ - (vsyscall_ ? 1 : 0); }
+  uint64_t largest_gap() const { return largest_gap_; }
+  bool has_vsyscall() const { return vsyscall_; }
+
+  static constexpr uint64_t kStackGuardGap = 256 * 4096;  // the kernel default, 1 MiB
+  static constexpr uint64_t kMmapMinAddr = 65536;
+
+ private:
+  void Line(const char* line, size_t size);
+  char line_[256] = {};
+  size_t used_ = 0;
+  bool overflow_ = false;
+  uint64_t lines_ = 0;
+  bool vsyscall_ = false;
+  uint64_t previous_end_ = kMmapMinAddr;
+  uint64_t largest_gap_ = 0;
+};
+
+// Copies `src` to `dst` (capacity `cap`), NUL-terminated; returns false if it did not fit.
+bool CopyString(char* dst, size_t cap, const char* src);
+
+}  // namespace allocwatch::preload
