@@ -70,6 +70,32 @@ std::vector<std::string> StackSymbolizer::Warnings() const {
   return symbolizer_ ? symbolizer_->Warnings() : std::vector<std::string>{};
 }
 
+const symbolize::Stats* StackSymbolizer::stats() const {
+  return symbolizer_ ? &symbolizer_->stats() : nullptr;
+}
+
+void StackSymbolizer::AddTable(const SymbolTable& table) {
+  if (!symbolizer_) return;
+  for (const auto& [key, frames] : table.entries) {
+    const SymbolTableModule& m = table.modules[key.first];
+    // Only matched modules have entries; an unmatched one is tried from the binaries again.
+    if (!m.matched) continue;
+    tables_[std::make_pair(m.path, m.build_id)].try_emplace(key.second, frames);
+  }
+}
+
+std::vector<symbolize::Frame> StackSymbolizer::Lookup(const ModuleInfo& mod,
+                                                      uint64_t elf_address) {
+  if (!tables_.empty()) {
+    auto it = tables_.find(std::make_pair(mod.path, mod.build_id));
+    if (it != tables_.end()) {
+      auto found = it->second.find(elf_address);
+      if (found != it->second.end()) return found->second;
+    }
+  }
+  return symbolizer_->Symbolize({mod.path, mod.build_id}, elf_address, true);
+}
+
 std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, StackId stack) {
   std::vector<DisplayFrame> out;
   auto it = model.stacks.find(stack);
@@ -83,7 +109,7 @@ std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, Sta
       base.module_offset = raw.elf_address;
       base.runtime = IsRuntimeModule(mod.path);
       if (symbolizer_) {
-        auto frames = symbolizer_->Symbolize({mod.path, mod.build_id}, raw.elf_address, true);
+        std::vector<symbolize::Frame> frames = Lookup(mod, raw.elf_address);
         for (const symbolize::Frame& s : frames) {
           DisplayFrame f = base;
           f.function = s.function;

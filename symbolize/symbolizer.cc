@@ -67,6 +67,7 @@ struct Symbolizer::Impl {
   char* debuginfo_path_ptr = nullptr;  // Dwfl_Callbacks wants a char**
   Dwfl_Callbacks callbacks{};
   std::vector<std::string> warnings;
+  Stats stats;
   // Keyed by (path, build_id); null when the module could not be opened or matched.
   absl::flat_hash_map<std::pair<std::string, std::string>, std::unique_ptr<OpenedModule>> modules;
   absl::flat_hash_map<std::pair<const OpenedModule*, uint64_t>, std::vector<Frame>> cache;
@@ -85,6 +86,7 @@ Symbolizer::Impl::Impl(Options opts)
 
 std::vector<Frame> Symbolizer::Impl::Symbolize(const ModuleRef& module, uint64_t elf_address,
                                                bool is_return_address) {
+  ++stats.requests;
   const OpenedModule* opened = FindOrOpen(module);
   if (opened == nullptr) return {};
   if (is_return_address) {
@@ -93,6 +95,7 @@ std::vector<Frame> Symbolizer::Impl::Symbolize(const ModuleRef& module, uint64_t
   }
   auto [it, inserted] = cache.try_emplace(std::make_pair(opened, elf_address));
   if (!inserted) return it->second;
+  ++stats.dwarf_lookups;
   Dwarf_Addr address = elf_address + opened->bias;
   if (address >= opened->start && address < opened->end) {
     it->second = internal::FramesAt(opened->module, address);
@@ -105,6 +108,7 @@ const OpenedModule* Symbolizer::Impl::FindOrOpen(const ModuleRef& module) {
   if (inserted) {
     std::string failure;
     it->second = Open(Normalized(module), &failure);
+    if (it->second != nullptr) ++stats.modules_opened;
     if (it->second == nullptr) {
       warnings.push_back("symbolize: cannot use " + DescribeModule(module) + ": " + failure);
     }
@@ -177,5 +181,7 @@ std::vector<Frame> Symbolizer::Symbolize(const ModuleRef& module, uint64_t elf_a
 }
 
 const std::vector<std::string>& Symbolizer::Warnings() const { return impl_->warnings; }
+
+const Stats& Symbolizer::stats() const { return impl_->stats; }
 
 }  // namespace allocwatch::symbolize
