@@ -48,14 +48,19 @@ class StackSymbolizer {
   const symbolize::Stats* stats() const;
 
  private:
+  using AddressFrames = absl::flat_hash_map<uint64_t, std::vector<symbolize::Frame>>;
+  // What Lookup needs of a module, kept per ModuleInfo so that a lookup copies no string.
+  struct ModuleEntry {
+    symbolize::ModuleRef ref;
+    const AddressFrames* table = nullptr;  // from the symbol tables, if any
+  };
   // Frames of `elf_address` in `mod`: from a table when one knows them, else from the binary.
-  std::vector<symbolize::Frame> Lookup(const ModuleInfo& mod, uint64_t elf_address);
+  const std::vector<symbolize::Frame>& Lookup(const ModuleInfo& mod, uint64_t elf_address);
 
   std::unique_ptr<symbolize::Symbolizer> symbolizer_;
   // (path, build-id) -> ELF address -> frames, from symbol tables.
-  absl::flat_hash_map<std::pair<std::string, std::string>,
-                      absl::flat_hash_map<uint64_t, std::vector<symbolize::Frame>>>
-      tables_;
+  absl::flat_hash_map<std::pair<std::string, std::string>, AddressFrames> tables_;
+  absl::flat_hash_map<const ModuleInfo*, ModuleEntry> module_entries_;
 };
 
 enum class Grouping { kFirstOutsideRuntime, kAllocatingFunction, kFullStack };

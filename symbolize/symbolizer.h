@@ -55,8 +55,9 @@ class Symbolizer {
   // as the first frame of a stack taken from a signal context).
   // Never throws for a missing or mismatched file: returns an empty vector, and the first such
   // failure for a module is reported once through Warnings().
-  std::vector<Frame> Symbolize(const ModuleRef& module, uint64_t elf_address,
-                               bool is_return_address);
+  // The reference stays valid as long as the Symbolizer.
+  const std::vector<Frame>& Symbolize(const ModuleRef& module, uint64_t elf_address,
+                                      bool is_return_address);
 
   // Warnings collected so far (one per module that could not be opened or matched).
   const std::vector<std::string>& Warnings() const;
