@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "preload/hooks/module_map.h"
+
 namespace allocwatch::preload {
 namespace {
 constexpr uint64_t kArenaChunk = 1 << 20;
@@ -40,19 +42,23 @@ uint64_t* StackTable::CopyToArena(const uint64_t* ips, uint32_t depth) {
 
 uint32_t StackTable::Intern(const uint64_t* ips, uint32_t depth, bool* is_new) {
   *is_new = false;
-  uint64_t key = Hash(ips, depth);
+  const uint32_t generation = ModuleUnloadGeneration();
+  uint64_t key = Hash(ips, depth) ^ (uint64_t{generation} * 0xC2B2AE3D27D4EB4FULL);
   SpinlockHolder hold(lock_);
   // Open probing on the 64-bit key resolves the (rare) hash collisions exactly.
   for (;; ++key) {
     auto it = map_.find(key);
     if (it == map_.end()) break;
     const Entry& e = it->second;
-    if (e.depth == depth && std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) return e.id;
+    if (e.depth == depth && e.generation == generation &&
+        std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) {
+      return e.id;
+    }
   }
   const uint64_t* copy = CopyToArena(ips, depth);
   if (copy == nullptr) return 0;
   uint32_t id = next_id_++;
-  map_.emplace(key, Entry{copy, depth, id});
+  map_.emplace(key, Entry{copy, depth, id, generation});
   *is_new = true;
   return id;
 }

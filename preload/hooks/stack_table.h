@@ -18,7 +18,8 @@ class StackTable {
   StackTable();
 
   // Returns the id of this stack (1-based); *is_new is true the first time it is seen, and the
-  // caller must then write the StackRecord. Returns 0 when out of memory.
+  // caller must then write the StackRecord. Returns 0 when out of memory. After a module was
+  // unloaded (ModuleUnloadGeneration() changed) the same addresses get a new id.
   uint32_t Intern(const uint64_t* ips, uint32_t depth, bool* is_new);
 
   uint32_t size() const { return next_id_ - 1; }
@@ -34,6 +35,7 @@ class StackTable {
     const uint64_t* ips;
     uint32_t depth;
     uint32_t id;
+    uint32_t generation;  // ModuleUnloadGeneration() when interned
   };
   struct IdentityHash {
     size_t operator()(uint64_t h) const { return static_cast<size_t>(h); }
