@@ -278,5 +278,19 @@ TEST_CASE("allocwatch report rejects a damaged or foreign symbol table", "[modul
   CHECK(run.out.find("module_leak") != std::string::npos);  // still symbolized from the files
 }
 
+TEST_CASE("allocwatch symbolize: a missing or foreign recording is an error", "[modules]") {
+  TempDir dir;
+  const std::string missing = dir.path() + "/missing.awtrace";
+  RunResult run = Run({ALLOCWATCH_COMMAND, "symbolize", missing});
+  CHECK(run.ExitedWith(1));
+  CHECK(run.err.find(missing) != std::string::npos);
+  const std::string foreign = dir.path() + "/foreign.awtrace";
+  WriteFile(foreign, "not a recording at all\n");
+  run = Run({ALLOCWATCH_COMMAND, "symbolize", foreign});
+  CHECK(run.ExitedWith(1));
+  CHECK(run.err.find(foreign) != std::string::npos);
+  CHECK_FALSE(fs::exists(report::SymbolTablePath(foreign)));
+}
+
 }  // namespace
 }  // namespace allocwatch::preload_test
