@@ -278,6 +278,46 @@ TEST_CASE("allocwatch report rejects a damaged or foreign symbol table", "[modul
   CHECK(run.out.find("module_leak") != std::string::npos);  // still symbolized from the files
 }
 
+TEST_CASE("a module rebuilt after the recording is shown as module+offset with one warning",
+          "[modules]") {
+  TempDir dir;
+  Subject subject(dir);
+  const std::string recording = RecordSubject(subject, dir.Sub("rec"));
+  // The module file is replaced by a build of other build-id (here: the variant).
+  fs::copy_file(subject.variant, subject.module, fs::copy_options::overwrite_existing);
+
+  report::ProcessModel model = report::LoadProcess(recording);
+  std::map<uint64_t, report::StackId> stacks = StacksBySize(recording);
+  Sites sites(model);
+  for (uint64_t size : {1001, 1002, 1003, 1006}) {
+    std::vector<report::DisplayFrame> frames = sites.Frames(stacks.at(size));
+    INFO("block of " << size << " bytes\n" << DescribeFrames(frames));
+    CHECK(FrameIn(frames, "module_leak") < 0);
+    REQUIRE_FALSE(frames.empty());
+    CHECK(frames[0].module == subject.module);
+    CHECK(frames[0].function.empty());
+    CHECK(report::DescribeFrame(frames[0]).rfind("dl_module.so+0x", 0) == 0);
+    CHECK(FrameIn(frames, "main") > 0);  // the program itself still matches
+  }
+  // The copy and the variant were not touched: still symbolized.
+  CHECK(FrameIn(sites.Frames(stacks.at(1004)), "module_leak") >= 0);
+  CHECK(FrameIn(sites.Frames(stacks.at(1007)), "module_leak") >= 0);
+  size_t about_module = 0;
+  for (const std::string& w : sites.symbolizer().Warnings()) {
+    if (w.find(subject.module + " ") != std::string::npos) {
+      ++about_module;
+      CHECK(w.find("build-id mismatch") != std::string::npos);
+    }
+  }
+  CHECK(about_module == 1);
+
+  RunResult report = Run({ALLOCWATCH_COMMAND, "report", "--top", "0", recording});
+  INFO(report.Describe());
+  REQUIRE(report.ExitedWith(0));
+  CHECK(report.out.find("dl_module.so+0x") != std::string::npos);
+  CHECK(report.out.find("build-id mismatch") != std::string::npos);
+}
+
 TEST_CASE("allocwatch symbolize: a missing or foreign recording is an error", "[modules]") {
   TempDir dir;
   const std::string missing = dir.path() + "/missing.awtrace";
