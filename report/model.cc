@@ -399,14 +399,14 @@ void Replayer::ResolveStacks() {
   }
 }
 
-ProcessModel LoadProcess(const std::string& path) {
+ProcessModel LoadProcess(const std::string& path, bool at_peak_pass) {
   ProcessModel model;
   model.path = path;
   {
     RecordingReader reader(path);
     Replayer(model, UINT64_MAX).Run(reader, /*first_pass=*/true);
   }
-  if (model.peak_position > 0) {
+  if (at_peak_pass && model.peak_position > 0) {
     ProcessModel at_peak;
     at_peak.path = path;
     RecordingReader reader(path);

@@ -138,8 +138,9 @@ struct ProcessModel {
 };
 
 // Reads and replays a recording. Throws ReadError when the file is not a usable recording;
-// damage after the process record becomes a warning in the model.
-ProcessModel LoadProcess(const std::string& path);
+// damage after the process record becomes a warning in the model. Without `at_peak`, the
+// second pass that fills ProcessModel::at_peak is skipped (for uses that need only stacks).
+ProcessModel LoadProcess(const std::string& path, bool at_peak = true);
 
 // Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
 double SampleWeight(uint64_t size, uint64_t period);

@@ -70,6 +70,39 @@ std::vector<std::string> StackSymbolizer::Warnings() const {
   return symbolizer_ ? symbolizer_->Warnings() : std::vector<std::string>{};
 }
 
+const symbolize::Stats* StackSymbolizer::stats() const {
+  return symbolizer_ ? &symbolizer_->stats() : nullptr;
+}
+
+void StackSymbolizer::AddTable(const SymbolTable& table) {
+  if (!symbolizer_) return;
+  for (const auto& [key, frames] : table.entries) {
+    const SymbolTableModule& m = table.modules[key.first];
+    // Only matched modules have entries; an unmatched one is tried from the binaries again.
+    if (!m.matched) continue;
+    tables_[std::make_pair(m.path, m.build_id)].try_emplace(key.second, frames);
+  }
+  module_entries_.clear();  // their table pointers may have moved
+}
+
+const std::vector<symbolize::Frame>& StackSymbolizer::Lookup(const ModuleInfo& mod,
+                                                             uint64_t elf_address) {
+  auto [entry, inserted] = module_entries_.try_emplace(&mod);
+  // A ModuleInfo at a reused address (another model) is noticed by its path and build-id.
+  if (inserted || entry->second.ref.path != mod.path ||
+      entry->second.ref.build_id != mod.build_id) {
+    entry->second.ref = symbolize::ModuleRef{mod.path, mod.build_id};
+    auto table = tables_.find(std::make_pair(mod.path, mod.build_id));
+    entry->second.table = table == tables_.end() ? nullptr : &table->second;
+  }
+  const ModuleEntry& module = entry->second;
+  if (module.table != nullptr) {
+    auto found = module.table->find(elf_address);
+    if (found != module.table->end()) return found->second;
+  }
+  return symbolizer_->Symbolize(module.ref, elf_address, true);
+}
+
 std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, StackId stack) {
   std::vector<DisplayFrame> out;
   auto it = model.stacks.find(stack);
@@ -83,7 +116,7 @@ std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, Sta
       base.module_offset = raw.elf_address;
       base.runtime = IsRuntimeModule(mod.path);
       if (symbolizer_) {
-        auto frames = symbolizer_->Symbolize({mod.path, mod.build_id}, raw.elf_address, true);
+        const std::vector<symbolize::Frame>& frames = Lookup(mod, raw.elf_address);
         for (const symbolize::Frame& s : frames) {
           DisplayFrame f = base;
           f.function = s.function;

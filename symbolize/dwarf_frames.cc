@@ -92,24 +92,16 @@ void ApplyLineInfo(Dwfl_Module* module, Dwarf_Addr address, Frame* frame) {
   frame->column = column;
 }
 
-// Name of the ELF symbol whose extent covers `address`; empty otherwise (a sizeless or
-// merely preceding symbol would be a guess).
-std::string SymbolName(Dwfl_Module* module, Dwarf_Addr address) {
-  GElf_Off offset = 0;
-  GElf_Sym symbol;
-  const char* name =
-      dwfl_module_addrinfo(module, address, &offset, &symbol, nullptr, nullptr, nullptr);
-  if (name == nullptr || symbol.st_size == 0 || offset >= symbol.st_size) return "";
-  return Demangle(name);
-}
-
 }  // namespace
 
-std::vector<Frame> FramesAt(Dwfl_Module* module, Dwarf_Addr address) {
+std::vector<Frame> FramesAt(Dwfl_Module* module, const SymbolIndex& symbols, Dwarf_Addr address) {
   std::vector<Frame> frames = InlineChain(module, address);
   if (frames.empty()) frames.emplace_back();
   ApplyLineInfo(module, address, &frames.front());
-  if (frames.back().function.empty()) frames.back().function = SymbolName(module, address);
+  if (frames.back().function.empty()) {
+    const char* name = symbols.Find(address);
+    if (name != nullptr) frames.back().function = Demangle(name);
+  }
   if (frames.size() == 1 && frames[0].function.empty() && frames[0].file.empty()) return {};
   for (size_t i = 0; i + 1 < frames.size(); ++i) frames[i].inlined = true;
   return frames;

@@ -14,8 +14,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "symbolize/debuginfo_search.h"
 #include "symbolize/dwarf_frames.h"
+#include "symbolize/symbol_index.h"
 
 namespace allocwatch::symbolize {
 namespace {
@@ -32,6 +34,7 @@ struct OpenedModule {
   Dwarf_Addr start = 0;  // Dwfl address range covered by the module
   Dwarf_Addr end = 0;
   internal::DebuglinkContext debuglink;  // userdata of `module`; must outlive `dwfl`
+  std::unique_ptr<internal::SymbolIndex> symbols;  // built at the first lookup
 };
 
 std::string DescribeModule(const ModuleRef& module) {
@@ -53,9 +56,9 @@ ModuleRef Normalized(const ModuleRef& module) {
 struct Symbolizer::Impl {
   explicit Impl(Options opts);
 
-  std::vector<Frame> Symbolize(const ModuleRef& module, uint64_t elf_address,
-                               bool is_return_address);
-  const OpenedModule* FindOrOpen(const ModuleRef& module);
+  const std::vector<Frame>& Symbolize(const ModuleRef& module, uint64_t elf_address,
+                                      bool is_return_address);
+  OpenedModule* FindOrOpen(const ModuleRef& module);
   std::unique_ptr<OpenedModule> Open(const ModuleRef& module, std::string* failure);
   std::unique_ptr<OpenedModule> TryFile(const std::string& file, const ModuleRef& module,
                                         std::string* failure);
@@ -67,9 +70,17 @@ struct Symbolizer::Impl {
   char* debuginfo_path_ptr = nullptr;  // Dwfl_Callbacks wants a char**
   Dwfl_Callbacks callbacks{};
   std::vector<std::string> warnings;
+  Stats stats;
   // Keyed by (path, build_id); null when the module could not be opened or matched.
   absl::flat_hash_map<std::pair<std::string, std::string>, std::unique_ptr<OpenedModule>> modules;
-  absl::flat_hash_map<std::pair<const OpenedModule*, uint64_t>, std::vector<Frame>> cache;
+  // The last module asked for: consecutive requests are mostly for one module, and this spares
+  // building and hashing the (path, build-id) key.
+  ModuleRef last_ref;
+  OpenedModule* last_module = nullptr;
+  bool have_last = false;
+  // node_hash_map: Symbolize() hands out references to the values.
+  absl::node_hash_map<std::pair<const OpenedModule*, uint64_t>, std::vector<Frame>> cache;
+  const std::vector<Frame> no_frames;
 };
 
 Symbolizer::Impl::Impl(Options opts)
@@ -83,28 +94,40 @@ Symbolizer::Impl::Impl(Options opts)
   callbacks.debuginfo_path = &debuginfo_path_ptr;
 }
 
-std::vector<Frame> Symbolizer::Impl::Symbolize(const ModuleRef& module, uint64_t elf_address,
-                                               bool is_return_address) {
-  const OpenedModule* opened = FindOrOpen(module);
-  if (opened == nullptr) return {};
+const std::vector<Frame>& Symbolizer::Impl::Symbolize(const ModuleRef& module,
+                                                      uint64_t elf_address,
+                                                      bool is_return_address) {
+  ++stats.requests;
+  if (!have_last || module.path != last_ref.path || module.build_id != last_ref.build_id) {
+    last_module = FindOrOpen(module);
+    last_ref = module;
+    have_last = true;
+  }
+  OpenedModule* opened = last_module;
+  if (opened == nullptr) return no_frames;
   if (is_return_address) {
-    if (elf_address == 0) return {};
+    if (elf_address == 0) return no_frames;
     --elf_address;
   }
   auto [it, inserted] = cache.try_emplace(std::make_pair(opened, elf_address));
   if (!inserted) return it->second;
+  ++stats.dwarf_lookups;
   Dwarf_Addr address = elf_address + opened->bias;
   if (address >= opened->start && address < opened->end) {
-    it->second = internal::FramesAt(opened->module, address);
+    if (opened->symbols == nullptr) {
+      opened->symbols = std::make_unique<internal::SymbolIndex>(opened->module);
+    }
+    it->second = internal::FramesAt(opened->module, *opened->symbols, address);
   }
   return it->second;
 }
 
-const OpenedModule* Symbolizer::Impl::FindOrOpen(const ModuleRef& module) {
+OpenedModule* Symbolizer::Impl::FindOrOpen(const ModuleRef& module) {
   auto [it, inserted] = modules.try_emplace(std::make_pair(module.path, module.build_id));
   if (inserted) {
     std::string failure;
     it->second = Open(Normalized(module), &failure);
+    if (it->second != nullptr) ++stats.modules_opened;
     if (it->second == nullptr) {
       warnings.push_back("symbolize: cannot use " + DescribeModule(module) + ": " + failure);
     }
@@ -171,11 +194,13 @@ Symbolizer::Symbolizer(Options options) : impl_(std::make_unique<Impl>(std::move
 
 Symbolizer::~Symbolizer() = default;
 
-std::vector<Frame> Symbolizer::Symbolize(const ModuleRef& module, uint64_t elf_address,
-                                         bool is_return_address) {
+const std::vector<Frame>& Symbolizer::Symbolize(const ModuleRef& module, uint64_t elf_address,
+                                                bool is_return_address) {
   return impl_->Symbolize(module, elf_address, is_return_address);
 }
 
 const std::vector<std::string>& Symbolizer::Warnings() const { return impl_->warnings; }
+
+const Stats& Symbolizer::stats() const { return impl_->stats; }
 
 }  // namespace allocwatch::symbolize

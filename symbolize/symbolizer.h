@@ -27,6 +27,14 @@ struct Frame {
   bool inlined = false;  // true for every frame but the last of an expansion
 };
 
+// Work done so far, for tests and benchmarks: each distinct (module, lookup address) costs one
+// DWARF lookup; repeated requests are answered from the cache.
+struct Stats {
+  uint64_t requests = 0;       // Symbolize() calls
+  uint64_t dwarf_lookups = 0;  // addresses looked up in a module (cache misses)
+  uint64_t modules_opened = 0; // modules matched and opened
+};
+
 struct Options {
   std::string sysroot;                 // prefix for module paths of recordings from another machine
   std::vector<std::string> debug_dirs; // extra roots for .build-id/xx/yyyy.debug lookups
@@ -41,14 +49,20 @@ class Symbolizer {
 
   // Symbolizes `elf_address` in `module`. `elf_address` is the address in the ELF file's own
   // virtual address space (runtime address minus the module's load bias). When
-  // `is_return_address` is true the lookup is done at elf_address - 1 (the call instruction).
+  // `is_return_address` is true the lookup is done at elf_address - 1 (inside the call
+  // instruction, which may belong to another line or even another function than the
+  // instruction after it); otherwise at elf_address itself (an interrupted instruction, such
+  // as the first frame of a stack taken from a signal context).
   // Never throws for a missing or mismatched file: returns an empty vector, and the first such
   // failure for a module is reported once through Warnings().
-  std::vector<Frame> Symbolize(const ModuleRef& module, uint64_t elf_address,
-                               bool is_return_address);
+  // The reference stays valid as long as the Symbolizer.
+  const std::vector<Frame>& Symbolize(const ModuleRef& module, uint64_t elf_address,
+                                      bool is_return_address);
 
   // Warnings collected so far (one per module that could not be opened or matched).
   const std::vector<std::string>& Warnings() const;
+
+  const Stats& stats() const;
 
  private:
   struct Impl;

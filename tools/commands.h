@@ -17,6 +17,13 @@ struct ReportCommandOptions {
   std::string sysroot;
   std::vector<std::string> debug_dirs;
   std::string group_by = "site";        // site | function | stack
+  bool symbol_tables = true;            // use RECORDING.awsym when present
+};
+
+struct SymbolizeCommandOptions {
+  std::vector<std::string> recordings;  // files or directories
+  std::string sysroot;
+  std::vector<std::string> debug_dirs;
 };
 
 struct RunCommandOptions {
@@ -42,5 +49,6 @@ struct DoctorCommandOptions {
 int RunReport(const ReportCommandOptions& options);
 int RunRun(const RunCommandOptions& options);
 int RunDoctor(const DoctorCommandOptions& options);
+int RunSymbolize(const SymbolizeCommandOptions& options);
 
 }  // namespace allocwatch::tools

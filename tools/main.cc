@@ -31,11 +31,20 @@ void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o)
   cmd->add_flag("!--no-symbols", o.symbols, "Show module+offset instead of functions and lines");
   cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
   cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_flag("!--no-symbol-table", o.symbol_tables,
+                "Ignore RECORDING.awsym files (written by allocwatch symbolize)");
   cmd->add_option("--group-by", o.group_by,
                   "site: first frame outside the C/C++ runtime; function: allocating function; "
                   "stack: full stack")
       ->check(CLI::IsMember({"site", "function", "stack"}))
       ->capture_default_str();
+}
+
+void AddSymbolizeOptions(CLI::App* cmd, allocwatch::tools::SymbolizeCommandOptions& o) {
+  cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
+      ->required();
+  cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
+  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
 }
 
 void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
@@ -85,6 +94,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   doctor_cmd->add_flag("--json", doctor.json, "Print JSON for scripts");
   doctor_cmd->add_option("--root", doctor.root, "Read /proc and /sys under this directory (tests)");
+  allocwatch::tools::SymbolizeCommandOptions symbolize;
+  CLI::App* symbolize_cmd = app.add_subcommand(
+      "symbolize",
+      "Write RECORDING.awsym next to each recording: the functions, files and lines of every "
+      "address of its stacks, for reports where the binaries are not");
+  AddSymbolizeOptions(symbolize_cmd, symbolize);
 
   // `run ... -- PROGRAM ARGS`: everything after the first "--" is the program's, untouched.
   std::vector<std::string> after_dashes;
@@ -113,5 +128,6 @@ int main(int argc, char** argv) {
     return allocwatch::tools::RunRun(run);
   }
   if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
+  if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
   return allocwatch::tools::RunReport(report);
 }

@@ -7,6 +7,7 @@
 #include "report/model.h"
 #include "report/recording_reader.h"
 #include "report/render.h"
+#include "report/symbol_table.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
 #include "tools/recordings.h"
@@ -58,6 +59,21 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   }
   symbolize::Options symbolize_options{options.sysroot, options.debug_dirs};
   report::StackSymbolizer symbols(symbolize_options, options.symbols);
+  if (options.symbols && options.symbol_tables) {
+    for (const report::ProcessModel& model : models) {
+      std::string table_path = report::SymbolTablePath(model.path);
+      std::error_code ec;
+      if (!fs::exists(table_path, ec)) continue;
+      try {
+        report::SymbolTable table = report::ReadSymbolTable(table_path);
+        report::CheckTableMatches(table, model, table_path);
+        symbols.AddTable(table);
+      } catch (const report::SymbolTableError& e) {
+        spdlog::error("{} (symbols are taken from the binaries)", e.what());
+        ok = false;
+      }
+    }
+  }
   report::ReportOptions report_options{options.top, ParseGrouping(options.group_by)};
   std::vector<report::ProcessReport> reports;
   for (const report::ProcessModel& model : models) {

@@ -173,6 +173,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   ReportCommandOptions report;
   report.format = o.format;
   report.top = o.top;
+  report.symbol_tables = false;  // the recordings are new; a .awsym by their name is stale
   int rc = RenderRecordings(files, report, out);
   (void)status;
   if (o.format == "text") {

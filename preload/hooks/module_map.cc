@@ -5,6 +5,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "preload/base/spinlock.h"
@@ -38,6 +39,7 @@ constinit Module g_modules[kMaxModules] = {};
 int g_count = 0;
 uint32_t g_next_id = 1;
 constinit char g_exe_path[kMaxPath] = {};
+constinit std::atomic<uint32_t> g_unload_generation{0};
 
 void ReadBuildId(const dl_phdr_info* info, Module* m) {
   m->build_id_size = 0;
@@ -172,8 +174,11 @@ void RescanModules(uint64_t time_ns) {
     if (kept != i) g_modules[kept] = g_modules[i];
     ++kept;
   }
+  if (kept != g_count) g_unload_generation.fetch_add(1, std::memory_order_release);
   g_count = kept;
 }
+
+uint32_t ModuleUnloadGeneration() { return g_unload_generation.load(std::memory_order_acquire); }
 
 void ForgetModulesInChild() {
   g_lock.ResetAfterFork();

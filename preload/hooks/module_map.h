@@ -15,6 +15,11 @@ namespace allocwatch::preload {
 // ModuleUnload records for the difference.
 void RescanModules(uint64_t time_ns);
 
+// How many times a rescan has found modules gone. A stack interned before may hold addresses
+// that now belong to another module loaded at the same place, so the stack table gives stacks
+// of a new generation ids of their own (written after the ModuleUnload records).
+uint32_t ModuleUnloadGeneration();
+
 // Forget every written module (a fork child starts a new recording and writes them again).
 void ForgetModulesInChild();
 

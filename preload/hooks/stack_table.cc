@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "preload/hooks/module_map.h"
+
 namespace allocwatch::preload {
 namespace {
 constexpr uint64_t kArenaChunk = 1 << 20;
@@ -56,19 +58,29 @@ struct ThreadStackCache {
 
 uint32_t StackTable::Intern(const uint64_t* ips, uint32_t depth, bool* is_new) {
   const uint64_t* stored = nullptr;
-  return InternHashed(Hash(ips, depth), ips, depth, is_new, &stored);
+  const uint32_t module_generation = ModuleUnloadGeneration();
+  return InternHashed(Key(ips, depth, module_generation), module_generation, ips, depth, is_new,
+                      &stored);
+}
+
+uint64_t StackTable::Key(const uint64_t* ips, uint32_t depth, uint32_t module_generation) {
+  // Stacks recorded after a module was unloaded get new ids: the same addresses may now belong
+  // to another module.
+  return Hash(ips, depth) ^ (uint64_t{module_generation} * 0xC2B2AE3D27D4EB4FULL);
 }
 
 uint32_t StackTable::InternCached(ThreadState& t, const uint64_t* ips, uint32_t depth,
                                   bool* is_new) {
-  uint64_t key = Hash(ips, depth);
+  const uint32_t module_generation = ModuleUnloadGeneration();
+  uint64_t key = Key(ips, depth, module_generation);
   auto* cache = static_cast<ThreadStackCache*>(t.stack_cache);
   if (ALLOCWATCH_UNLIKELY(cache == nullptr) && !t.retired) {
     void* p = Real().mmap(nullptr, sizeof(ThreadStackCache), PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) t.stack_cache = cache = static_cast<ThreadStackCache*>(p);
   }
-  uint64_t generation = __atomic_load_n(&generation_, __ATOMIC_ACQUIRE);
+  // Valid while neither the table (fork child) nor the module map (unload) has changed.
+  uint64_t generation = (__atomic_load_n(&generation_, __ATOMIC_ACQUIRE) << 32) | module_generation;
   CacheEntry* e = nullptr;
   if (cache != nullptr) {
     if (cache->generation != generation) {
@@ -83,7 +95,7 @@ uint32_t StackTable::InternCached(ThreadState& t, const uint64_t* ips, uint32_t 
     }
   }
   const uint64_t* stored = nullptr;
-  uint32_t id = InternHashed(key, ips, depth, is_new, &stored);
+  uint32_t id = InternHashed(key, module_generation, ips, depth, is_new, &stored);
   if (e != nullptr && id != 0) *e = CacheEntry{key, stored, depth, id};
   return id;
 }
@@ -94,8 +106,8 @@ void StackTable::ReleaseThreadCache(ThreadState& t) {
   t.stack_cache = nullptr;
 }
 
-uint32_t StackTable::InternHashed(uint64_t key, const uint64_t* ips, uint32_t depth,
-                                  bool* is_new, const uint64_t** stored) {
+uint32_t StackTable::InternHashed(uint64_t key, uint32_t generation, const uint64_t* ips,
+                                  uint32_t depth, bool* is_new, const uint64_t** stored) {
   *is_new = false;
   SpinlockHolder hold(lock_);
   // Open probing on the 64-bit key resolves the (rare) hash collisions exactly.
@@ -103,7 +115,8 @@ uint32_t StackTable::InternHashed(uint64_t key, const uint64_t* ips, uint32_t de
     auto it = map_.find(key);
     if (it == map_.end()) break;
     const Entry& e = it->second;
-    if (e.depth == depth && std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) {
+    if (e.depth == depth && e.generation == generation &&
+        std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) {
       *stored = e.ips;
       return e.id;
     }
@@ -111,7 +124,7 @@ uint32_t StackTable::InternHashed(uint64_t key, const uint64_t* ips, uint32_t de
   const uint64_t* copy = CopyToArena(ips, depth);
   if (copy == nullptr) return 0;
   uint32_t id = next_id_++;
-  map_.emplace(key, Entry{copy, depth, id});
+  map_.emplace(key, Entry{copy, depth, id, generation});
   *is_new = true;
   *stored = copy;
   return id;

@@ -19,7 +19,8 @@ class StackTable {
   StackTable();
 
   // Returns the id of this stack (1-based); *is_new is true the first time it is seen, and the
-  // caller must then write the StackRecord. Returns 0 when out of memory.
+  // caller must then write the StackRecord. Returns 0 when out of memory. After a module was
+  // unloaded (ModuleUnloadGeneration() changed) the same addresses get a new id.
   uint32_t Intern(const uint64_t* ips, uint32_t depth, bool* is_new);
 
   // The same through the calling thread's cache of recently seen stacks (no lock on a hit; a
@@ -42,6 +43,7 @@ class StackTable {
     const uint64_t* ips;
     uint32_t depth;
     uint32_t id;
+    uint32_t generation;  // ModuleUnloadGeneration() when interned
   };
   struct IdentityHash {
     size_t operator()(uint64_t h) const { return static_cast<size_t>(h); }
@@ -50,8 +52,9 @@ class StackTable {
                                   RealAllocator<std::pair<const uint64_t, Entry>>>;
 
   uint64_t* CopyToArena(const uint64_t* ips, uint32_t depth);
-  uint32_t InternHashed(uint64_t key, const uint64_t* ips, uint32_t depth, bool* is_new,
-                        const uint64_t** stored);
+  static uint64_t Key(const uint64_t* ips, uint32_t depth, uint32_t module_generation);
+  uint32_t InternHashed(uint64_t key, uint32_t module_generation, const uint64_t* ips,
+                        uint32_t depth, bool* is_new, const uint64_t** stored);
   uint64_t generation_ = 1;  // changes when ids are forgotten (fork child)
 
   Spinlock lock_;

@@ -121,3 +121,38 @@ TEST_CASE("symbolize: module paths are looked up under the sysroot", "[debuginfo
 
 }  // namespace
 }  // namespace allocwatch::symbolize
+
+namespace allocwatch::symbolize {
+namespace {
+
+TEST_CASE("symbolize: without DWARF, names come from the ELF symbol covering the address",
+          "[debuginfo]") {
+  testing::TempDir temp;
+  const std::string program = SYMBOLIZE_TESTPROG;
+  const std::string no_dwarf = temp.path() + "/no-dwarf";
+  REQUIRE(testing::RunCommand(std::string(SYMBOLIZE_STRIP) + " --strip-debug -o " +
+                              testing::ShellQuote(no_dwarf) + " " + testing::ShellQuote(program)));
+  // The debug roots must not offer the debug info back: none are given and a build-id
+  // lookup under /usr/lib/debug finds nothing for a test program.
+  ModuleRef module{no_dwarf, testing::ReadBuildId(no_dwarf)};
+  Symbolizer symbolizer;
+  std::vector<Frame> plain =
+      symbolizer.Symbolize(module, testing::RecordingFor("plain").elf_address, true);
+  REQUIRE(plain.size() == 1);
+  CHECK(plain[0].function == "testprog::Plain()");
+  CHECK(plain[0].file.empty());
+  CHECK(plain[0].line == 0);
+  std::vector<Frame> entry =
+      symbolizer.Symbolize(module, testing::RecordingFor("plain_entry").elf_address, false);
+  REQUIRE(entry.size() == 1);
+  CHECK(entry[0].function == "testprog::Plain()");
+  // The inline helper's frame cannot be known without DWARF: the real function is named.
+  std::vector<Frame> inlined =
+      symbolizer.Symbolize(module, testing::RecordingFor("inline").elf_address, true);
+  REQUIRE(inlined.size() == 1);
+  CHECK(inlined[0].function == "testprog::CallsInline()");
+  CHECK(symbolizer.Warnings().empty());
+}
+
+}  // namespace
+}  // namespace allocwatch::symbolize

@@ -107,6 +107,38 @@ TEST_CASE("symbolize: return vs exact address and cached repeats agree", "[golde
   CHECK(exact[0].line == first[0].line);
 }
 
+TEST_CASE("symbolize: a first frame is looked up at its own address", "[golden]") {
+  // The entry of Plain() as an interrupted instruction is Plain() at its opening line; taken
+  // as a return address it would be looked up one byte earlier, outside Plain().
+  const Recording& recording = RecordingFor("plain_entry");
+  ModuleRef module{recording.module, testing::ReadBuildId(recording.module)};
+  Symbolizer symbolizer;
+  std::vector<Frame> own = symbolizer.Symbolize(module, recording.elf_address, false);
+  REQUIRE(own.size() == 1);
+  CHECK(own[0].function == "testprog::Plain()");
+  CHECK(Basename(own[0].file) == "testprog.cc");
+  CHECK(own[0].line == MarkerLine("testprog.cc", "plain_entry"));
+  std::vector<Frame> before = symbolizer.Symbolize(module, recording.elf_address, true);
+  CHECK((before.empty() || before.back().function != "testprog::Plain()"));
+}
+
+TEST_CASE("symbolize: each distinct address is looked up once", "[golden]") {
+  const Recording& plain = RecordingFor("plain");
+  const Recording& inlined = RecordingFor("inline");
+  REQUIRE(plain.module == inlined.module);
+  ModuleRef module{plain.module, testing::ReadBuildId(plain.module)};
+  Symbolizer symbolizer;
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(symbolizer.Symbolize(module, plain.elf_address, true).size() == 1);
+    REQUIRE(symbolizer.Symbolize(module, inlined.elf_address, true).size() == 2);
+  }
+  // The same instruction asked for as a return address and as its own address: one lookup.
+  REQUIRE(symbolizer.Symbolize(module, plain.elf_address - 1, false).size() == 1);
+  CHECK(symbolizer.stats().requests == 201);
+  CHECK(symbolizer.stats().dwarf_lookups == 2);
+  CHECK(symbolizer.stats().modules_opened == 1);
+}
+
 TEST_CASE("symbolize: module without build-id in the recording is not checked", "[golden]") {
   const Recording& recording = RecordingFor("plain");
   Symbolizer symbolizer;

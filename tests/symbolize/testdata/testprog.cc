@@ -48,7 +48,7 @@ __attribute__((noipa)) void Record(const char* tag) {
   if (g_entry_count < 16) g_entries[g_entry_count++] = {tag, __builtin_return_address(0)};
 }
 
-__attribute__((noipa)) void Plain() {
+__attribute__((noipa)) void Plain() {  // @plain_entry
   Record("plain");  // @plain_body
 }
 
@@ -70,6 +70,11 @@ int main() {
   testprog::CallsInline();
   testprog::WithLambda();
   testlib::Entry(&testprog::Record);
+  // Not a return address: the first instruction of Plain().
+  if (testprog::g_entry_count < 16) {
+    testprog::g_entries[testprog::g_entry_count++] = {"plain_entry",
+                                                      reinterpret_cast<void*>(&testprog::Plain)};
+  }
   for (int i = 0; i < testprog::g_entry_count; ++i) testprog::PrintEntry(testprog::g_entries[i]);
   return 0;
 }
