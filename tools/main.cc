@@ -24,7 +24,7 @@ void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o)
   cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
       ->required();
   cmd->add_option("-f,--format", o.format, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", o.output, "Write the report to this file instead of stdout");
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
@@ -52,7 +52,7 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
                 "Record only the launched process, not the processes it forks or executes");
   cmd->add_option("--report", o.report_file, "Write the report to FILE instead of stderr");
   cmd->add_option("--report-format", o.format, "Format of the report")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
 }

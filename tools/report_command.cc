@@ -65,6 +65,8 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   }
   if (options.format == "json") {
     out << report::RenderJsonDocument(reports).dump(2) << "\n";
+  } else if (options.format == "html") {
+    report::RenderHtml(reports, symbols, out);
   } else {
     for (size_t i = 0; i < reports.size(); ++i) {
       if (i > 0) out << "\n";
