@@ -55,10 +55,12 @@ json StackProfile(const ProcessReport& report, StackSymbolizer& symbols) {
   for (StackId id : ids) {
     json indices = json::array();
     for (const DisplayFrame& f : symbols.Frames(m, id)) {
-      json j = FrameJson(f);
-      std::string key = j.dump();
+      // Inlined frames share their address (the function tells them apart); a module loaded
+      // later may reuse an address (the module tells them apart).
+      std::string key = f.module;
+      key.append("\n").append(std::to_string(f.address)).append("\n").append(f.function);
       auto [it, inserted] = frame_index.try_emplace(key, frames.size());
-      if (inserted) frames.push_back(std::move(j));
+      if (inserted) frames.push_back(FrameJson(f));
       indices.push_back(it->second);
     }
     SiteFigures end, peak;

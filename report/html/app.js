@@ -194,8 +194,24 @@
     return markers;
   }
 
-  function bytesAxis() {
-    return { type: 'value', name: 'bytes', axisLabel: { formatter: (v) => formatBytes(v) } };
+  // Ticks at 1, 2 or 5 times a power of 1024 (0, 2 MiB, 4 MiB...), about five of them.
+  function bytesAxis(maxBytes) {
+    const axis = { type: 'value', name: 'bytes', min: 0, axisLabel: { formatter: (v) => formatBytes(v) } };
+    if (!isNum(maxBytes) || maxBytes <= 0) return axis;
+    let step = null;
+    for (const unit of [1, 1024, 1048576, 1073741824, 1099511627776, 1125899906842624]) {
+      for (const m of [1, 2, 5, 10, 20, 50, 100, 200, 500]) {
+        if (step === null && unit * m >= maxBytes / 5) step = unit * m;
+      }
+    }
+    if (step === null) return axis;
+    return Object.assign(axis, { interval: step, max: Math.ceil(maxBytes / step) * step });
+  }
+
+  function maxOf(series) {
+    let max = 0;
+    for (const s of series) for (const p of s.data) if (isNum(p[1]) && p[1] > max) max = p[1];
+    return max;
   }
 
   // A round number at or above x (0.309 -> 0.35), so the axis ends on a labelled value.
@@ -245,6 +261,11 @@
       { name: 'mmap live', type: 'line', showSymbol: snaps.length < 3, data: point('mmap_live_bytes') },
       { name: 'RSS', type: 'line', showSymbol: snaps.length < 3, data: point('rss_bytes') },
     ];
+    const headroomPoints = point('headroom_bytes');
+    if (headroomPoints.length > 0) {
+      series.push({ name: 'headroom', type: 'line', showSymbol: false, data: headroomPoints,
+        lineStyle: { type: 'dotted' } });
+    }
     const limitPoints = point('limit_bytes');
     const limit = limitOf(proc);
     if (limitPoints.length > 0) {
@@ -266,11 +287,11 @@
     const box = el('div', 'chart');
     box.dataset.chart = 'memory';
     s.append(box);
-    const limitNote = limitPoints.length > 0 || limit ? null
+    const limitNote = limitPoints.length > 0 || limit || headroomPoints.length > 0 ? null
         : 'limit: none recorded (no cgroup or commit limit in this recording)';
     if (limitNote) s.append(el('p', 'hint', limitNote));
     makeChart(box).setOption(Object.assign(commonOptions(), {
-      xAxis: timeAxis(last / 1e9), yAxis: bytesAxis(), series }));
+      xAxis: timeAxis(last / 1e9), yAxis: bytesAxis(maxOf(series)), series }));
   }
 
   // ---------- growth per call site ----------
@@ -311,7 +332,7 @@
     const maxT = Math.max(...series.map((x) => (x.data.length ? x.data[x.data.length - 1][0] : 0)));
     makeChart(box).setOption(Object.assign(commonOptions(), {
       legend: { top: 8, type: 'scroll', textStyle: { width: 360, overflow: 'truncate' } },
-      xAxis: timeAxis(maxT), yAxis: bytesAxis(), series }));
+      xAxis: timeAxis(maxT), yAxis: bytesAxis(maxOf(series)), series }));
   }
 
   // ---------- flame graphs ----------
@@ -331,11 +352,12 @@
       root.value += v;
       let node = root;
       const idx = list(st.frames);
-      const names = idx.length ? idx.slice().reverse().map((i) => flameName(frames[i])) : ['(no stack)'];
-      for (const name of names) {  // outermost first
+      const path = idx.length ? idx.slice().reverse().map((i) => frames[i]) : [null];
+      for (const frame of path) {  // outermost first
+        const name = frame ? flameName(frame) : '(no stack)';
         let child = node.kids.get(name);
         if (!child) {
-          child = { name, value: 0, kids: new Map() };
+          child = { name, value: 0, runtime: Boolean(frame && frame.runtime), kids: new Map() };
           node.kids.set(name, child);
         }
         child.value += v;
@@ -343,7 +365,8 @@
       }
     }
     if (root.value <= 0) return null;
-    const strip = (n) => ({ name: n.name, value: n.value, children: Array.from(n.kids.values(), strip) });
+    const strip = (n) => ({ name: n.name, value: n.value, runtime: n.runtime,
+      children: Array.from(n.kids.values(), strip) });
     return strip(root);
   }
 
@@ -376,6 +399,9 @@
       .title('')
       .inverted(false)
       .setDetailsElement(details)
+      // C/C++ runtime frames (libc, libstdc++, std::, operator new) in grey, the program's own
+      // in the usual warm colours.
+      .setColorMapper((d, color) => (d.data.runtime ? '#c9ced6' : color))
       .setLabelHandler((d) => d.data.name + ': ' + est + formatBytes(d.value) + ' (' +
           (100 * d.value / tree.value).toFixed(1) + '%)');
     d3.select(box).datum(tree).call(chart);
@@ -461,8 +487,9 @@
 
   // ---------- the page ----------
 
-  function drawProcess(proc, app) {
+  function drawProcess(proc, app, index) {
     const part = el('article', 'process');
+    part.id = 'process-' + index;
     app.append(part);
     const parts = [
       ['the header', () => { header(proc, part); summary(proc, part); }],
@@ -502,7 +529,18 @@
       document.title = 'allocwatch: ' + basename(p.exe || '?') +
           (processes.length > 1 ? ' and ' + (processes.length - 1) + ' more' : '');
     }
-    for (const proc of processes) drawProcess(proc || {}, app);
+    if (processes.length > 1) {
+      const nav = el('nav', 'processes', 'Processes: ');
+      processes.forEach((proc, i) => {
+        const p = (proc && proc.process) || {};
+        const a = el('a', null, basename(p.exe || '?') + ' (pid ' + (p.pid ?? '?') + ')');
+        a.href = '#process-' + i;
+        if (i > 0) nav.append(' \u00b7 ');
+        nav.append(a);
+      });
+      app.append(nav);
+    }
+    processes.forEach((proc, i) => drawProcess(proc || {}, app, i));
     window.addEventListener('resize', () => { for (const c of charts) c.resize(); });
   }
 

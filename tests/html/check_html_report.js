@@ -209,12 +209,13 @@ function fullDocument(doc) {
       series: snaps.map((s, i) => [t(s), 16 * i]) },
   ] };
   proc.limit = { bytes: 64 * 1024 * 1024, source: 'cgroup' };
+  for (const s of snaps) s.headroom_bytes = 64 * 1024 * 1024 - s.rss_bytes;
   proc.failures[0].cause = { name: 'address space limit', detail: 'RLIMIT_AS 1 GiB' };
   proc.end.signal = 9;
   return { doc: d, index: d.processes.indexOf(proc) };
 }
 
-function checkFull(shown, index) {
+function checkFull(shown, index, withSnapshots) {
   const view = shown[index];
   const growth = view.charts.growth;
   if (checkCanvasChart('optional-fields growth chart', growth)) {
@@ -227,6 +228,8 @@ function checkFull(shown, index) {
   if (checkCanvasChart('optional-fields memory chart', memory)) {
     check(memory.series.some((s) => s.name === 'limit (cgroup)' && s.points === 2),
         'optional-fields memory chart: no limit line: ' + JSON.stringify(memory.series));
+    check(memory.series.some((s) => s.name === 'headroom' && s.points === withSnapshots),
+        'optional-fields memory chart: no headroom line: ' + JSON.stringify(memory.series));
     const events = memory.series.find((s) => s.name === 'events');
     check(events && events.markers.includes('signal 9'), 'optional-fields memory chart: no "signal 9" marker');
   }
@@ -240,8 +243,9 @@ function bareDocument() {
     processes: [{ process: { pid: 7, exe: '/bin/bare' } }, {}] };
 }
 
-function checkBare(shown) {
+function checkBare(shown, navigation) {
   check(shown.length === 2, 'bare: ' + shown.length + ' processes shown');
+  check(navigation === 2, 'bare: ' + navigation + ' links to the processes, expected 2');
   const text = shown[0] ? shown[0].text : '';
   for (const phrase of ['none: the recording has no snapshots', 'none: this report has no per-site growth series',
       'none: this report has no per-stack profile', 'none: no allocation failed']) {
@@ -281,12 +285,12 @@ async function main() {
     const fullFile = path.join(outDir, 'optional-fields.html');
     fs.writeFileSync(fullFile, withDocument(html, full.doc));
     const withFields = await openReport(browser, fullFile, 'optional-fields', outDir);
-    checkFull(withFields.shown, full.index);
+    checkFull(withFields.shown, full.index, full.doc.processes[full.index].snapshots.length);
 
     const bareFile = path.join(outDir, 'bare.html');
     fs.writeFileSync(bareFile, withDocument(html, bareDocument()));
     const bare = await openReport(browser, bareFile, 'bare', outDir);
-    checkBare(bare.shown);
+    checkBare(bare.shown, await bare.page.evaluate("document.querySelectorAll('nav.processes a').length"));
 
     for (const [name, p] of [['recorded', problems], ['optional-fields', withFields.page.problems],
       ['bare', bare.page.problems]]) {

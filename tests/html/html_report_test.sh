@@ -3,16 +3,17 @@
 # the HTML report and checks it in headless Chromium (check_html_report.js).
 #
 # usage: html_report_test.sh ALLOCWATCH SUBJECT OUT_DIR
-# The program is run from a path full of markup ("a</script><img ...>") so that the page must
-# show the recording's strings as text. OUT_DIR keeps the recording, report.html, report.json
-# and the screenshots (*.png). Exit 77 (skipped) only when chromium cannot start.
+# The program is run from a path full of markup ("a</script><img ...>"), ending in a byte that
+# is not UTF-8, so the page must show the recording's strings as text (and the renderers must
+# cope with non-UTF-8 names). OUT_DIR keeps the recording, report.html, report.json and the
+# screenshots (artefacts/*.png). Exit 77 (skipped) only when chromium cannot start.
 set -euo pipefail
 allocwatch=$1 subject=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
 
 rm -rf "$out"
 mkdir -p "$out/a<"
-program="$out/a</script><img src=x onerror=alert(1)> & co"
+program="$out/a</script><img src=x onerror=alert(1)> & co $(printf "\\377")"
 cp "$subject" "$program"
 
 status=0
