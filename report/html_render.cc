@@ -124,10 +124,16 @@ std::string Licences() {
       {"ZRender (bundled in ECharts): LICENSE", a::kZrenderLicense},
       {"tslib (bundled in ECharts): LICENSE", a::kTslibLicense},
       {"d3: LICENSE", a::kD3License},
+      {"d3-ease (bundled in d3): LICENSE", a::kD3EaseLicense},
+      {"delaunator (bundled in d3): LICENSE", a::kDelaunatorLicense},
+      {"robust-predicates (bundled in d3): LICENSE", a::kRobustPredicatesLicense},
       {"d3-flame-graph: LICENSE", a::kFlameGraphLicense},
   };
+  std::string versions(a::kLibraryVersions);  // one "name version" a line
+  while (!versions.empty() && versions.back() == '\n') versions.pop_back();
+  for (size_t nl; (nl = versions.find('\n')) != std::string::npos;) versions.replace(nl, 1, ", ");
   std::string out = "<p>Versions (npm): ";
-  out.append(EscapeHtml(a::kLibraryVersions)).append("</p>\n");
+  out.append(EscapeHtml(versions)).append("</p>\n");
   for (const Notice& n : notices) {
     out.append("<h4>").append(EscapeHtml(n.title)).append("</h4>\n<pre>");
     out.append(EscapeHtml(n.text)).append("</pre>\n");

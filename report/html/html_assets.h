@@ -24,6 +24,9 @@ extern const std::string_view kEchartsD3License;  // d3 code inside ECharts
 extern const std::string_view kZrenderLicense;    // bundled in echarts.min.js
 extern const std::string_view kTslibLicense;      // bundled in echarts.min.js
 extern const std::string_view kD3License;
+extern const std::string_view kD3EaseLicense;            // bundled in d3.min.js
+extern const std::string_view kDelaunatorLicense;        // bundled in d3.min.js
+extern const std::string_view kRobustPredicatesLicense;  // bundled in d3.min.js
 extern const std::string_view kFlameGraphLicense;
 
 }  // namespace allocwatch::report::html_assets

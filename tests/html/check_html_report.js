@@ -98,6 +98,11 @@ async function openReport(browser, file, name, outDir) {
   const shown = await page.evaluate(kInspect);
   check(await page.evaluate(kInjected) === 0, name + ': an element came from the recording\'s text');
   const title = await page.evaluate('document.title');
+  const footer = await page.evaluate("document.getElementById('licences').textContent");
+  for (const notice of ['echarts 6.1.0', 'Apache ECharts: LICENSE', 'Apache License', 'ZRender',
+    'd3: LICENSE', 'Mike Bostock', 'd3-flame-graph: LICENSE']) {
+    check(footer.includes(notice), name + ': the licence notices lack "' + notice + '"');
+  }
   return { page, shown, title };
 }
 
