@@ -161,12 +161,25 @@
 
   // ---------- memory over time ----------
 
+  // The memory limit in force, when the report has one: `limit` with `limit_bytes` (or
+  // `bytes`), `source`, and optionally `headroom_bytes`, `rate_bytes_per_s`, `seconds_to_limit`.
   function limitOf(proc) {
-    // A process-wide limit ({bytes, source}) or per-snapshot limit_bytes, when the recording
-    // has one (cgroup or commit limit).
     const l = proc.limit;
-    if (l && typeof l === 'object' && isNum(l.bytes) && l.bytes > 0) return l;
-    return null;
+    if (!l || typeof l !== 'object') return null;
+    const bytes = isNum(l.limit_bytes) ? l.limit_bytes : l.bytes;
+    return isNum(bytes) && bytes > 0 ? Object.assign({}, l, { bytes }) : null;
+  }
+
+  function limitText(limit) {
+    let text = 'limit ' + formatBytes(limit.bytes) + (limit.source ? ' (' + limit.source + ')' : '');
+    if (isNum(limit.headroom_bytes)) text += ', headroom ' + formatBytes(limit.headroom_bytes);
+    if (isNum(limit.rate_bytes_per_s)) text += ', growing ' + formatBytes(limit.rate_bytes_per_s) + '/s';
+    if (isNum(limit.seconds_to_limit)) {
+      text += ': at this rate the limit is reached in ' + limit.seconds_to_limit.toFixed(1) + ' s';
+    } else if ('seconds_to_limit' in limit) {
+      text += ': not reached at this rate';
+    }
+    return text;
   }
 
   function timeMarkers(proc) {
@@ -287,9 +300,9 @@
     const box = el('div', 'chart');
     box.dataset.chart = 'memory';
     s.append(box);
-    const limitNote = limitPoints.length > 0 || limit || headroomPoints.length > 0 ? null
-        : 'limit: none recorded (no cgroup or commit limit in this recording)';
-    if (limitNote) s.append(el('p', 'hint', limitNote));
+    s.append(el('p', 'hint', limit ? limitText(limit)
+        : limitPoints.length > 0 || headroomPoints.length > 0 ? 'limit: as recorded at each snapshot'
+        : 'limit: none recorded (no cgroup or commit limit in this report)'));
     makeChart(box).setOption(Object.assign(commonOptions(), {
       xAxis: timeAxis(last / 1e9), yAxis: bytesAxis(maxOf(series)), series }));
   }
@@ -321,12 +334,14 @@
     s.append(box);
     const table = el('table');
     table.append(el('tr', null, el('th', null, '#'), el('th', null, 'call site'),
-        el('th', 'num', 'growth'), el('th', 'num', 'fit (R\u00b2)')));
+        el('th', 'num', 'growth'), el('th', 'num', 'fit (R\u00b2)'), el('th', null, '')));
     sites.forEach((x, i) => {
-      const rate = isNum(x.slope_bytes_per_s) ? formatBytes(x.slope_bytes_per_s) + '/s' : 'none';
-      const fit = isNum(x.r2) ? x.r2.toFixed(2) : 'none';
+      const fit = x.fit && typeof x.fit === 'object' ? x.fit : x;
+      const rate = isNum(fit.slope_bytes_per_s) ? formatBytes(fit.slope_bytes_per_s) + '/s' : 'none';
+      const r2 = isNum(fit.r2) ? fit.r2.toFixed(2) : 'none';
+      const verdict = x.sustained === true ? 'sustained' : x.sustained === false ? 'not sustained' : '';
       table.append(el('tr', null, el('td', 'num', i + 1), el('td', 'site mono', String(x.site || '?')),
-          el('td', 'num', rate), el('td', 'num', fit)));
+          el('td', 'num', rate), el('td', 'num', r2), el('td', null, verdict)));
     });
     s.append(table);
     const maxT = Math.max(...series.map((x) => (x.data.length ? x.data[x.data.length - 1][0] : 0)));
@@ -337,22 +352,37 @@
 
   // ---------- flame graphs ----------
 
-  // Builds {name, value, children} from stack_profile: value = bytes live in the subtree.
+  // Stacks with their figures at exit and at the peak and their frames (innermost first), from
+  // `stack_profile` (frames as indices into its table) or else `stacks` (figures in `at_exit`
+  // and `at_peak`, frames inline). Null when the report has neither.
+  function profileOf(proc) {
+    const p = proc.stack_profile;
+    if (p && Array.isArray(p.stacks)) {
+      const table = list(p.frames);
+      return p.stacks.map((st) => ({
+        exit: (st.live_bytes || 0) + (st.mapped_live_bytes || 0),
+        peak: (st.peak_live_bytes || 0) + (st.peak_mapped_live_bytes || 0),
+        frames: list(st.frames).map((i) => table[i]) }));
+    }
+    if (Array.isArray(proc.stacks)) {
+      const bytes = (f) => (f && typeof f === 'object' ? (f.live_bytes || 0) + (f.mapped_live_bytes || 0) : 0);
+      return proc.stacks.map((st) => ({ exit: bytes(st.at_exit), peak: bytes(st.at_peak),
+        frames: list(st.frames) }));
+    }
+    return null;
+  }
+
+  // {name, value, children} for d3-flame-graph: value = bytes live in the subtree.
   function flameTree(proc, which) {
-    const profile = proc.stack_profile;
-    if (!profile || !Array.isArray(profile.stacks)) return null;
-    const frames = list(profile.frames);
-    const valueOf = which === 'peak'
-      ? (st) => (st.peak_live_bytes || 0) + (st.peak_mapped_live_bytes || 0)
-      : (st) => (st.live_bytes || 0) + (st.mapped_live_bytes || 0);
+    const stacks = profileOf(proc);
+    if (!stacks) return null;
     const root = { name: 'all', value: 0, kids: new Map() };
-    for (const st of profile.stacks) {
-      const v = valueOf(st);
+    for (const st of stacks) {
+      const v = which === 'peak' ? st.peak : st.exit;
       if (!isNum(v) || v <= 0) continue;
       root.value += v;
       let node = root;
-      const idx = list(st.frames);
-      const path = idx.length ? idx.slice().reverse().map((i) => frames[i]) : [null];
+      const path = st.frames.length ? st.frames.slice().reverse() : [null];
       for (const frame of path) {  // outermost first
         const name = frame ? flameName(frame) : '(no stack)';
         let child = node.kids.get(name);
@@ -380,7 +410,7 @@
     const s = section(parent, title, hint);
     const tree = flameTree(proc, which);
     if (!tree) {
-      s.append(none(proc.stack_profile ? 'none: nothing was live' + (which === 'peak' ? ' at the peak' : ' at exit')
+      s.append(none(profileOf(proc) ? 'none: nothing was live' + (which === 'peak' ? ' at the peak' : ' at exit')
           : 'none: this report has no per-stack profile'));
       return;
     }
@@ -426,6 +456,7 @@
       const callers = frames.slice(at + 1, at + 4).map(describeFrame);
       const cell = el('td', 'site');
       cell.append(el('div', 'mono', String(site.site || '?')));
+      if (site.kind) cell.append(el('div', 'hint', 'kind: ' + String(site.kind)));
       for (const c of callers) cell.append(el('div', 'mono hint', 'from ' + c));
       table.append(el('tr', null, el('td', 'num', i + 1), el('td', 'num', est + formatBytes(bytes(site))),
           el('td', 'num', est + formatCount(count(site))), cell));

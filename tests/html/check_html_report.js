@@ -201,45 +201,62 @@ function checkRecorded(report, shown, title) {
   }
 }
 
-// The optional fields filled in by hand: they must be drawn.
+// The optional fields filled in by hand, as the growth and limit analyses write them: they
+// must be drawn. The per-stack figures come as `stacks` (frames inline) instead of
+// `stack_profile`: the flame graphs must be the same.
 function fullDocument(doc) {
   const d = JSON.parse(JSON.stringify(doc));
   const proc = d.processes.find((p) => p.failures && p.failures.length > 0);
   const snaps = proc.snapshots;
   const t = (s) => s.time_ns / 1e9;
   proc.growth = { sites: [
-    { site: 'grows_fast (a.c:1)', slope_bytes_per_s: 4096, r2: 0.99,
+    { site: 'grows_fast (a.c:1)', fit: { slope_bytes_per_s: 4096, r2: 0.99 }, sustained: true,
       series: snaps.map((s, i) => [t(s), 4096 * i]) },
-    { site: 'grows_slowly <b>bold</b> (b.c:2)', slope_bytes_per_s: 16, r2: 0.5,
-      series: snaps.map((s, i) => [t(s), 16 * i]) },
+    { site: 'grows_slowly <b>bold</b> (b.c:2)', fit: { slope_bytes_per_s: 16, r2: 0.5 },
+      sustained: false, series: snaps.map((s, i) => [t(s), 16 * i]) },
   ] };
-  proc.limit = { bytes: 64 * 1024 * 1024, source: 'cgroup' };
+  proc.limit = { source: 'cgroup', limit_bytes: 64 * 1024 * 1024, headroom_bytes: 1024 * 1024,
+    rate_bytes_per_s: 2048, seconds_to_limit: 512 };
   for (const s of snaps) s.headroom_bytes = 64 * 1024 * 1024 - s.rss_bytes;
   proc.failures[0].cause = { name: 'address space limit', detail: 'RLIMIT_AS 1 GiB' };
   proc.end.signal = 9;
+  const table = proc.stack_profile.frames;
+  proc.stacks = proc.stack_profile.stacks.map((st) => ({ id: st.stack,
+    at_exit: { live_bytes: st.live_bytes, mapped_live_bytes: st.mapped_live_bytes },
+    at_peak: { live_bytes: st.peak_live_bytes, mapped_live_bytes: st.peak_mapped_live_bytes },
+    frames: st.frames.map((i) => table[i]) }));
+  delete proc.stack_profile;
   return { doc: d, index: d.processes.indexOf(proc) };
 }
 
-function checkFull(shown, index, withSnapshots) {
+function checkFull(shown, index, report) {
   const view = shown[index];
+  const proc = report.processes[index];
   const growth = view.charts.growth;
   if (checkCanvasChart('optional-fields growth chart', growth)) {
     check(growth.series.length === 2 && growth.series.every((s) => s.points > 2),
         'optional-fields growth chart: series ' + JSON.stringify(growth.series));
   }
   check(view.text.includes('grows_slowly <b>bold</b> (b.c:2)'), 'optional-fields: growth site name not shown as text');
-  check(view.text.includes('4.00 KiB/s'), 'optional-fields: growth rate not shown');
+  check(view.text.includes('4.00 KiB/s') && view.text.includes('not sustained'),
+      'optional-fields: growth rate or verdict not shown');
   const memory = view.charts.memory;
   if (checkCanvasChart('optional-fields memory chart', memory)) {
     check(memory.series.some((s) => s.name === 'limit (cgroup)' && s.points === 2),
         'optional-fields memory chart: no limit line: ' + JSON.stringify(memory.series));
-    check(memory.series.some((s) => s.name === 'headroom' && s.points === withSnapshots),
+    check(memory.series.some((s) => s.name === 'headroom' && s.points === proc.snapshots.length),
         'optional-fields memory chart: no headroom line: ' + JSON.stringify(memory.series));
     const events = memory.series.find((s) => s.name === 'events');
     check(events && events.markers.includes('signal 9'), 'optional-fields memory chart: no "signal 9" marker');
   }
+  check(view.text.includes('limit 64.00 MiB (cgroup), headroom 1.00 MiB, growing 2.00 KiB/s: at this ' +
+      'rate the limit is reached in 512.0 s'), 'optional-fields: limit projection not shown');
   check(view.text.includes('address space limit; detail: RLIMIT_AS 1 GiB'), 'optional-fields: failure cause not shown');
   check(view.text.includes('killed by signal 9'), 'optional-fields: ending not shown');
+  checkFlame('optional-fields flame graph at exit', view.charts['flame-exit'],
+      proc.totals.live_bytes + proc.totals.mapped_live_bytes, ['grow_cache', 'map_arena'], ['peak_scratch']);
+  checkFlame('optional-fields flame graph at the peak', view.charts['flame-peak'], proc.peak.live_bytes,
+      ['grow_cache', 'peak_scratch'], []);
 }
 
 // Only what every document has: each section must say none.
@@ -290,7 +307,7 @@ async function main() {
     const fullFile = path.join(outDir, 'optional-fields.html');
     fs.writeFileSync(fullFile, withDocument(html, full.doc));
     const withFields = await openReport(browser, fullFile, 'optional-fields', outDir);
-    checkFull(withFields.shown, full.index, full.doc.processes[full.index].snapshots.length);
+    checkFull(withFields.shown, full.index, report);
 
     const bareFile = path.join(outDir, 'bare.html');
     fs.writeFileSync(bareFile, withDocument(html, bareDocument()));
