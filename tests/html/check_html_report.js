@@ -201,6 +201,22 @@ function checkRecorded(report, shown, title) {
   }
 }
 
+// Clicking a frame zooms the flame graph into it: the frame then spans the graph.
+async function checkZoom(page) {
+  const frame = "document.querySelector('[data-chart=flame-exit] svg g[name=grow_cache]')";
+  const svgWidth = await page.evaluate("document.querySelector('[data-chart=flame-exit] svg').getBoundingClientRect().width");
+  const before = await page.evaluate(frame + '.querySelector("rect").getBoundingClientRect().width');
+  await page.evaluate(frame + ".dispatchEvent(new MouseEvent('click', { bubbles: true }))");
+  let after = before;
+  try {
+    after = await page.waitUntil('(() => { const w = ' + frame + '.querySelector("rect").getBoundingClientRect().width;' +
+        ' return w > 0.99 * ' + svgWidth + ' ? w : 0; })()', 5000);
+  } catch (e) { /* reported below */ }
+  check(before < 0.99 * svgWidth && after > 0.99 * svgWidth,
+      'recorded flame graph at exit: clicking grow_cache did not zoom into it (' + before + ' -> ' + after +
+      ' px of ' + svgWidth + ')');
+}
+
 // The optional fields filled in by hand, as the growth and limit analyses write them: they
 // must be drawn. The per-stack figures come as `stacks` (frames inline) instead of
 // `stack_profile`: the flame graphs must be the same.
@@ -301,6 +317,7 @@ async function main() {
   try {
     const recorded = await openReport(browser, htmlFile, 'recorded', outDir);
     checkRecorded(report, recorded.shown, recorded.title);
+    await checkZoom(recorded.page);
     const problems = recorded.page.problems;
 
     const full = fullDocument(embedded);
