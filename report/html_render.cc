@@ -2,11 +2,12 @@
 //
 // The page is report/html/template.html with the JSON report document (RenderJsonDocument plus
 // a per-stack profile for the flame graphs) embedded as data, and the script that draws it
-// (report/html/app.js) with its charting libraries inlined. The recording is untrusted: its
+// (report/html/*.js) with its charting libraries inlined. The recording is untrusted: its
 // strings reach the page only inside the JSON data block, where every '<', '>' and '&' is
 // written as a \u escape, so no text from it can end the block or form markup; the script puts
 // them into the page as text.
 #include <algorithm>
+#include <initializer_list>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -141,12 +142,9 @@ std::string Licences() {
   return out;
 }
 
-std::string Libraries() {
+std::string Scripts(std::initializer_list<std::string_view> scripts) {
   std::string out;
-  for (std::string_view js : {html_assets::kEchartsJs, html_assets::kD3Js,
-                              html_assets::kFlameGraphJs}) {
-    out.append("<script>\n").append(js).append("\n</script>\n");
-  }
+  for (std::string_view js : scripts) out.append("<script>\n").append(js).append("\n</script>\n");
   return out;
 }
 
@@ -188,8 +186,9 @@ void RenderHtml(const std::vector<ProcessReport>& reports, StackSymbolizer& symb
   fill["STYLE"] = std::string(html_assets::kAppCss);
   fill["DATA"] = ScriptSafeJson(RenderHtmlDocument(reports, symbols));
   fill["LICENCES"] = Licences();
-  fill["LIBRARIES"] = Libraries();
-  fill["APP"] = std::string(html_assets::kAppJs);
+  fill["LIBRARIES"] =
+      Scripts({html_assets::kEchartsJs, html_assets::kD3Js, html_assets::kFlameGraphJs});
+  fill["APP"] = Scripts({html_assets::kUtilJs, html_assets::kChartsJs, html_assets::kAppJs});
   FillTemplate(html_assets::kTemplate, fill, out);
 }
 
