@@ -140,6 +140,13 @@
         showSymbol: false, data: [[t0, limit.bytes], [t1, limit.bytes]],
         lineStyle: { type: 'dashed', color: '#b3261e' }, itemStyle: { color: '#b3261e' } });
     }
+    // The peak of live recorded memory (replayed from the events) falls between snapshots
+    // when it was brief: a point of its own shows its height.
+    const peak = proc.peak || {};
+    if (isNum(peak.time_ns) && isNum(peak.live_bytes) && peak.live_bytes > 0) {
+      series.push({ name: 'peak (heap + mappings)', type: 'scatter', symbolSize: 9,
+        data: [[peak.time_ns / 1e9, peak.live_bytes]], itemStyle: { color: '#6b4fbb' } });
+    }
     // The markers ride on a series of their own, so hiding a curve keeps them.
     const markers = timeMarkers(proc);
     series.push({ name: 'events', type: 'line', data: [], itemStyle: { color: '#333' },

@@ -163,6 +163,8 @@ function checkRecorded(report, shown, title) {
         'recorded memory chart: ' + (heap && heap.points) + ' heap points for ' + snapshots + ' snapshots');
     const rss = memory.series.find((s) => s.name === 'RSS');
     check(rss && rss.points === snapshots, 'recorded memory chart: RSS points');
+    const peak = memory.series.find((s) => s.name === 'peak (heap + mappings)');
+    check(peak && peak.points === 1, 'recorded memory chart: no peak point');
     const events = memory.series.find((s) => s.name === 'events');
     const markers = events ? events.markers : [];
     const expected = proc.failures.map((f) => 'failed ' + f.call + ' ' + f.errno_name)
