@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
       return 2;
     }
+    if (run.format == "html" && run.report_file.empty()) {
+      std::fprintf(stderr, "allocwatch run: --report-format html needs --report FILE\n");
+      return 2;
+    }
     return allocwatch::tools::RunRun(run);
   }
   return allocwatch::tools::RunReport(report);

@@ -30,6 +30,17 @@ if ! cmp -s "$out/report.html" "$out/stdout.html"; then
   echo "FAILED: --format html to stdout differs from -o FILE"; exit 1
 fi
 
+# `allocwatch run` writes the page with --report FILE, and refuses to put it on stderr.
+"$allocwatch" run --exact --report-format html --report "$out/run.html" -o "$out/rec-true" -- /bin/true
+if ! grep -q 'id="allocwatch-data">{' "$out/run.html"; then
+  echo "FAILED: allocwatch run --report-format html wrote no page"; exit 1
+fi
+status=0
+"$allocwatch" run --report-format html -o "$out/rec-true" -- /bin/true 2> "$out/run-stderr.txt" || status=$?
+if [ "$status" -ne 2 ] || ! grep -q "needs --report FILE" "$out/run-stderr.txt"; then
+  echo "FAILED: allocwatch run --report-format html without --report: status $status"; exit 1
+fi
+
 chromium=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chromium" ]; then
   echo "SKIP: chromium is not installed (tools/setup.sh installs it)"; exit 77
