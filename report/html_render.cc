@@ -7,8 +7,8 @@
 // written as a \u escape, so no text from it can end the block or form markup; the script puts
 // them into the page as text.
 #include <algorithm>
-#include <initializer_list>
 #include <cmath>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <string_view>

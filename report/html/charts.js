@@ -5,9 +5,19 @@
 (function () {
   'use strict';
 
-  const { el, isNum, list, formatBytes, seconds, flameName, estimated, endMarkerLabel, section,
-    none } = window.allocwatchReport;
-  const charts = [];  // ECharts instances, resized with the window
+  const {
+    el,
+    isNum,
+    list,
+    formatBytes,
+    seconds,
+    flameName,
+    estimated,
+    endMarkerLabel,
+    section,
+    none,
+  } = window.allocwatchReport;
+  const charts = []; // ECharts instances, resized with the window
 
   // ---------- memory over time ----------
 
@@ -21,9 +31,11 @@
   }
 
   function limitText(limit) {
-    let text = 'limit ' + formatBytes(limit.bytes) + (limit.source ? ' (' + limit.source + ')' : '');
+    let text =
+      'limit ' + formatBytes(limit.bytes) + (limit.source ? ' (' + limit.source + ')' : '');
     if (isNum(limit.headroom_bytes)) text += ', headroom ' + formatBytes(limit.headroom_bytes);
-    if (isNum(limit.rate_bytes_per_s)) text += ', growing ' + formatBytes(limit.rate_bytes_per_s) + '/s';
+    if (isNum(limit.rate_bytes_per_s))
+      text += ', growing ' + formatBytes(limit.rate_bytes_per_s) + '/s';
     if (isNum(limit.seconds_to_limit)) {
       text += ': at this rate the limit is reached in ' + limit.seconds_to_limit.toFixed(1) + ' s';
     } else if ('seconds_to_limit' in limit) {
@@ -38,28 +50,43 @@
       const t = seconds(f.first_time_ns);
       if (t === null) continue;
       const times = isNum(f.count) && f.count > 1 ? ' x' + f.count : '';
-      markers.push({ xAxis: t, name: 'failed ' + (f.call || '?') + ' ' + (f.errno_name || '') + times,
+      markers.push({
+        xAxis: t,
+        name: 'failed ' + (f.call || '?') + ' ' + (f.errno_name || '') + times,
         lineStyle: { color: '#b3261e', type: 'solid', width: 2 },
-        label: { color: '#b3261e', position: 'insideStartTop' } });
+        label: { color: '#b3261e', position: 'insideStartTop' },
+      });
     }
     const peak = proc.peak || {};
     if (isNum(peak.time_ns) && isNum(peak.live_bytes) && peak.live_bytes > 0) {
-      markers.push({ xAxis: seconds(peak.time_ns), name: 'peak',
-        lineStyle: { color: '#6b4fbb', type: 'dotted' }, label: { color: '#6b4fbb', position: 'insideEndTop' } });
+      markers.push({
+        xAxis: seconds(peak.time_ns),
+        name: 'peak',
+        lineStyle: { color: '#6b4fbb', type: 'dotted' },
+        label: { color: '#6b4fbb', position: 'insideEndTop' },
+      });
     }
     const end = proc.end || {};
     if (isNum(end.duration_ns)) {
       const bad = end.how === 'cut_short' || end.oom_kill || (isNum(end.signal) && end.signal > 0);
-      markers.push({ xAxis: seconds(end.duration_ns), name: endMarkerLabel(end),
+      markers.push({
+        xAxis: seconds(end.duration_ns),
+        name: endMarkerLabel(end),
         lineStyle: { color: bad ? '#b3261e' : '#333', type: 'dashed', width: 2 },
-        label: { color: bad ? '#b3261e' : '#333', position: 'end' } });
+        label: { color: bad ? '#b3261e' : '#333', position: 'end' },
+      });
     }
     return markers;
   }
 
   // Ticks at 1, 2 or 5 times a power of 1024 (0, 2 MiB, 4 MiB...), about five of them.
   function bytesAxis(maxBytes) {
-    const axis = { type: 'value', name: 'bytes', min: 0, axisLabel: { formatter: (v) => formatBytes(v) } };
+    const axis = {
+      type: 'value',
+      name: 'bytes',
+      min: 0,
+      axisLabel: { formatter: (v) => formatBytes(v) },
+    };
     if (!isNum(maxBytes) || maxBytes <= 0) return axis;
     let step = null;
     for (const unit of [1, 1024, 1048576, 1073741824, 1099511627776, 1125899906842624]) {
@@ -86,9 +113,15 @@
 
   function timeAxis(maxSeconds) {
     // The end of the process may come after the last snapshot: the axis reaches it.
-    return { type: 'value', name: 'seconds', nameLocation: 'middle', nameGap: 28, min: 0,
+    return {
+      type: 'value',
+      name: 'seconds',
+      nameLocation: 'middle',
+      nameGap: 28,
+      min: 0,
       max: (extent) => niceCeil(Math.max(extent.max, isNum(maxSeconds) ? maxSeconds : 0)),
-      axisLabel: { formatter: (v) => String(Number(v.toPrecision(6))) } };
+      axisLabel: { formatter: (v) => String(Number(v.toPrecision(6))) },
+    };
   }
 
   function makeChart(container) {
@@ -109,59 +142,126 @@
   }
 
   function memoryChart(proc, parent) {
-    const s = section(parent, 'Memory over time',
-        'Live heap (allocated minus freed, all calls), live mmap/mremap mappings and resident memory ' +
-        '(RSS) at each snapshot. Vertical lines: failed allocations (red), the peak of live recorded ' +
-        'memory, and how the process ended.');
+    const s = section(
+      parent,
+      'Memory over time',
+      'Live heap (allocated minus freed, all calls), live mmap/mremap mappings and resident ' +
+        'memory (RSS) at each snapshot; a point at the peak of live recorded memory. Vertical ' +
+        'lines: failed allocations (red), the peak, and how the process ended.',
+    );
     const snaps = list(proc.snapshots).filter((x) => x && isNum(x.time_ns));
     if (snaps.length === 0) {
-      s.append(none('none: the recording has no snapshots (the process ended before the first one)'));
+      s.append(
+        none('none: the recording has no snapshots (the process ended before the first one)'),
+      );
       return;
     }
     const point = (key) => snaps.filter((x) => isNum(x[key])).map((x) => [x.time_ns / 1e9, x[key]]);
     const series = [
-      { name: 'heap live', type: 'line', showSymbol: snaps.length < 3, data: point('heap_live_bytes') },
-      { name: 'mmap live', type: 'line', showSymbol: snaps.length < 3, data: point('mmap_live_bytes') },
+      {
+        name: 'heap live',
+        type: 'line',
+        showSymbol: snaps.length < 3,
+        data: point('heap_live_bytes'),
+      },
+      {
+        name: 'mmap live',
+        type: 'line',
+        showSymbol: snaps.length < 3,
+        data: point('mmap_live_bytes'),
+      },
       { name: 'RSS', type: 'line', showSymbol: snaps.length < 3, data: point('rss_bytes') },
     ];
     const headroomPoints = point('headroom_bytes');
     if (headroomPoints.length > 0) {
-      series.push({ name: 'headroom', type: 'line', showSymbol: false, data: headroomPoints,
-        lineStyle: { type: 'dotted' } });
+      series.push({
+        name: 'headroom',
+        type: 'line',
+        showSymbol: false,
+        data: headroomPoints,
+        lineStyle: { type: 'dotted' },
+      });
     }
     const limitPoints = point('limit_bytes');
     const limit = limitOf(proc);
     if (limitPoints.length > 0) {
-      series.push({ name: 'limit', type: 'line', step: 'end', showSymbol: false, data: limitPoints,
-        lineStyle: { type: 'dashed', color: '#b3261e' }, itemStyle: { color: '#b3261e' } });
+      series.push({
+        name: 'limit',
+        type: 'line',
+        step: 'end',
+        showSymbol: false,
+        data: limitPoints,
+        lineStyle: { type: 'dashed', color: '#b3261e' },
+        itemStyle: { color: '#b3261e' },
+      });
     } else if (limit) {
-      const t0 = snaps[0].time_ns / 1e9, t1 = snaps[snaps.length - 1].time_ns / 1e9;
-      series.push({ name: 'limit' + (limit.source ? ' (' + limit.source + ')' : ''), type: 'line',
-        showSymbol: false, data: [[t0, limit.bytes], [t1, limit.bytes]],
-        lineStyle: { type: 'dashed', color: '#b3261e' }, itemStyle: { color: '#b3261e' } });
+      const t0 = snaps[0].time_ns / 1e9,
+        t1 = snaps[snaps.length - 1].time_ns / 1e9;
+      series.push({
+        name: 'limit' + (limit.source ? ' (' + limit.source + ')' : ''),
+        type: 'line',
+        showSymbol: false,
+        data: [
+          [t0, limit.bytes],
+          [t1, limit.bytes],
+        ],
+        lineStyle: { type: 'dashed', color: '#b3261e' },
+        itemStyle: { color: '#b3261e' },
+      });
     }
     // The peak of live recorded memory (replayed from the events) falls between snapshots
     // when it was brief: a point of its own shows its height.
     const peak = proc.peak || {};
     if (isNum(peak.time_ns) && isNum(peak.live_bytes) && peak.live_bytes > 0) {
-      series.push({ name: 'peak (heap + mappings)', type: 'scatter', symbolSize: 9,
-        data: [[peak.time_ns / 1e9, peak.live_bytes]], itemStyle: { color: '#6b4fbb' } });
+      series.push({
+        name: 'peak (heap + mappings)',
+        type: 'scatter',
+        symbolSize: 9,
+        data: [[peak.time_ns / 1e9, peak.live_bytes]],
+        itemStyle: { color: '#6b4fbb' },
+      });
     }
     // The markers ride on a series of their own, so hiding a curve keeps them.
     const markers = timeMarkers(proc);
-    series.push({ name: 'events', type: 'line', data: [], itemStyle: { color: '#333' },
-      markLine: { symbol: 'none', silent: true, animation: false,
-        label: { formatter: (p) => p.name, position: 'insideEndTop' }, data: markers } });
+    series.push({
+      name: 'events',
+      type: 'line',
+      data: [],
+      itemStyle: { color: '#333' },
+      markLine: {
+        symbol: 'none',
+        silent: true,
+        animation: false,
+        label: { formatter: (p) => p.name, position: 'insideEndTop' },
+        data: markers,
+      },
+    });
     const end = proc.end || {};
-    const last = Math.max(snaps[snaps.length - 1].time_ns, isNum(end.duration_ns) ? end.duration_ns : 0);
+    const last = Math.max(
+      snaps[snaps.length - 1].time_ns,
+      isNum(end.duration_ns) ? end.duration_ns : 0,
+    );
     const box = el('div', 'chart');
     box.dataset.chart = 'memory';
     s.append(box);
-    s.append(el('p', 'hint', limit ? limitText(limit)
-        : limitPoints.length > 0 || headroomPoints.length > 0 ? 'limit: as recorded at each snapshot'
-        : 'limit: none recorded (no cgroup or commit limit in this report)'));
-    makeChart(box).setOption(Object.assign(commonOptions(), {
-      xAxis: timeAxis(last / 1e9), yAxis: bytesAxis(maxOf(series)), series }));
+    s.append(
+      el(
+        'p',
+        'hint',
+        limit
+          ? limitText(limit)
+          : limitPoints.length > 0 || headroomPoints.length > 0
+            ? 'limit: as recorded at each snapshot'
+            : 'limit: none recorded (no cgroup or commit limit in this report)',
+      ),
+    );
+    makeChart(box).setOption(
+      Object.assign(commonOptions(), {
+        xAxis: timeAxis(last / 1e9),
+        yAxis: bytesAxis(maxOf(series)),
+        series,
+      }),
+    );
   }
 
   // ---------- growth per call site ----------
@@ -170,41 +270,74 @@
   // each with `site` and `series`.
   function growthSites(proc) {
     const g = proc.growth;
-    const sites = Array.isArray(g) ? g : (g && Array.isArray(g.sites) ? g.sites : []);
+    const sites = Array.isArray(g) ? g : g && Array.isArray(g.sites) ? g.sites : [];
     return sites.filter((x) => x && Array.isArray(x.series) && x.series.length > 0);
   }
 
   function growthChart(proc, parent) {
-    const s = section(parent, 'Growth per call site',
-        'Live bytes of the top call sites at each snapshot.');
+    const s = section(
+      parent,
+      'Growth per call site',
+      'Live bytes of the top call sites at each snapshot.',
+    );
     const sites = growthSites(proc);
     if (sites.length === 0) {
       s.append(none('none: this report has no per-site growth series'));
       return;
     }
     const series = sites.map((x, i) => ({
-      name: (i + 1) + '. ' + String(x.site || '?'), type: 'line', showSymbol: false,
-      data: x.series.filter((p) => Array.isArray(p) && isNum(p[0]) && isNum(p[1])).map((p) => [p[0], p[1]]),
+      name: i + 1 + '. ' + String(x.site || '?'),
+      type: 'line',
+      showSymbol: false,
+      data: x.series
+        .filter((p) => Array.isArray(p) && isNum(p[0]) && isNum(p[1]))
+        .map((p) => [p[0], p[1]]),
     }));
     const box = el('div', 'chart');
     box.dataset.chart = 'growth';
     s.append(box);
     const table = el('table');
-    table.append(el('tr', null, el('th', null, '#'), el('th', null, 'call site'),
-        el('th', 'num', 'growth'), el('th', 'num', 'fit (R\u00b2)'), el('th', null, '')));
+    table.append(
+      el(
+        'tr',
+        null,
+        el('th', null, '#'),
+        el('th', null, 'call site'),
+        el('th', 'num', 'growth'),
+        el('th', 'num', 'fit (R\u00b2)'),
+        el('th', null, ''),
+      ),
+    );
     sites.forEach((x, i) => {
       const fit = x.fit && typeof x.fit === 'object' ? x.fit : x;
-      const rate = isNum(fit.slope_bytes_per_s) ? formatBytes(fit.slope_bytes_per_s) + '/s' : 'none';
+      const rate = isNum(fit.slope_bytes_per_s)
+        ? formatBytes(fit.slope_bytes_per_s) + '/s'
+        : 'none';
       const r2 = isNum(fit.r2) ? fit.r2.toFixed(2) : 'none';
-      const verdict = x.sustained === true ? 'sustained' : x.sustained === false ? 'not sustained' : '';
-      table.append(el('tr', null, el('td', 'num', i + 1), el('td', 'site mono', String(x.site || '?')),
-          el('td', 'num', rate), el('td', 'num', r2), el('td', null, verdict)));
+      const verdict =
+        x.sustained === true ? 'sustained' : x.sustained === false ? 'not sustained' : '';
+      table.append(
+        el(
+          'tr',
+          null,
+          el('td', 'num', i + 1),
+          el('td', 'site mono', String(x.site || '?')),
+          el('td', 'num', rate),
+          el('td', 'num', r2),
+          el('td', null, verdict),
+        ),
+      );
     });
     s.append(table);
     const maxT = Math.max(...series.map((x) => (x.data.length ? x.data[x.data.length - 1][0] : 0)));
-    makeChart(box).setOption(Object.assign(commonOptions(), {
-      legend: { top: 8, type: 'scroll', textStyle: { width: 360, overflow: 'truncate' } },
-      xAxis: timeAxis(maxT), yAxis: bytesAxis(maxOf(series)), series }));
+    makeChart(box).setOption(
+      Object.assign(commonOptions(), {
+        legend: { top: 8, type: 'scroll', textStyle: { width: 360, overflow: 'truncate' } },
+        xAxis: timeAxis(maxT),
+        yAxis: bytesAxis(maxOf(series)),
+        series,
+      }),
+    );
   }
 
   // ---------- flame graphs ----------
@@ -219,12 +352,17 @@
       return p.stacks.map((st) => ({
         exit: (st.live_bytes || 0) + (st.mapped_live_bytes || 0),
         peak: (st.peak_live_bytes || 0) + (st.peak_mapped_live_bytes || 0),
-        frames: list(st.frames).map((i) => table[i]) }));
+        frames: list(st.frames).map((i) => table[i]),
+      }));
     }
     if (Array.isArray(proc.stacks)) {
-      const bytes = (f) => (f && typeof f === 'object' ? (f.live_bytes || 0) + (f.mapped_live_bytes || 0) : 0);
-      return proc.stacks.map((st) => ({ exit: bytes(st.at_exit), peak: bytes(st.at_peak),
-        frames: list(st.frames) }));
+      const bytes = (f) =>
+        f && typeof f === 'object' ? (f.live_bytes || 0) + (f.mapped_live_bytes || 0) : 0;
+      return proc.stacks.map((st) => ({
+        exit: bytes(st.at_exit),
+        peak: bytes(st.at_peak),
+        frames: list(st.frames),
+      }));
     }
     return null;
   }
@@ -240,7 +378,8 @@
       root.value += v;
       let node = root;
       const path = st.frames.length ? st.frames.slice().reverse() : [null];
-      for (const frame of path) {  // outermost first
+      for (const frame of path) {
+        // outermost first
         const name = frame ? flameName(frame) : '(no stack)';
         let child = node.kids.get(name);
         if (!child) {
@@ -252,23 +391,34 @@
       }
     }
     if (root.value <= 0) return null;
-    const strip = (n) => ({ name: n.name, value: n.value, runtime: n.runtime,
-      children: Array.from(n.kids.values(), strip) });
+    const strip = (n) => ({
+      name: n.name,
+      value: n.value,
+      runtime: n.runtime,
+      children: Array.from(n.kids.values(), strip),
+    });
     return strip(root);
   }
 
   function flameGraph(proc, parent, which) {
-    const title = which === 'peak' ? 'Flame graph at the peak' : 'Flame graph of memory live at exit';
-    const hint = which === 'peak'
-      ? 'Heap blocks and mappings live at the moment of the peak, by stack: the width is bytes. ' +
-        'Click a frame to zoom, click the bottom frame to zoom out.'
-      : 'Heap blocks and mappings still live at the end (leaks), by stack: the width is bytes. ' +
-        'Click a frame to zoom, click the bottom frame to zoom out.';
+    const title =
+      which === 'peak' ? 'Flame graph at the peak' : 'Flame graph of memory live at exit';
+    const hint =
+      which === 'peak'
+        ? 'Heap blocks and mappings live at the moment of the peak, by stack: the width is ' +
+          'bytes. Click a frame to zoom, click the bottom frame to zoom out.'
+        : 'Heap blocks and mappings still live at the end (leaks), by stack: the width is bytes. ' +
+          'Click a frame to zoom, click the bottom frame to zoom out.';
     const s = section(parent, title, hint);
     const tree = flameTree(proc, which);
     if (!tree) {
-      s.append(none(profileOf(proc) ? 'none: nothing was live' + (which === 'peak' ? ' at the peak' : ' at exit')
-          : 'none: this report has no per-stack profile'));
+      s.append(
+        none(
+          profileOf(proc)
+            ? 'none: nothing was live' + (which === 'peak' ? ' at the peak' : ' at exit')
+            : 'none: this report has no per-stack profile',
+        ),
+      );
       return;
     }
     const box = el('div', 'flame');
@@ -277,7 +427,8 @@
     s.append(box, details);
     const est = estimated(proc);
     const width = Math.max(600, Math.floor(box.getBoundingClientRect().width) || 1100);
-    const chart = flamegraph.default()
+    const chart = flamegraph
+      .default()
       .width(width)
       .cellHeight(18)
       .transitionDuration(0)
@@ -289,8 +440,16 @@
       // C/C++ runtime frames (libc, libstdc++, std::, operator new) in grey, the program's own
       // in the usual warm colours.
       .setColorMapper((d, color) => (d.data.runtime ? '#c9ced6' : color))
-      .setLabelHandler((d) => d.data.name + ': ' + est + formatBytes(d.value) + ' (' +
-          (100 * d.value / tree.value).toFixed(1) + '%)');
+      .setLabelHandler(
+        (d) =>
+          d.data.name +
+          ': ' +
+          est +
+          formatBytes(d.value) +
+          ' (' +
+          ((100 * d.value) / tree.value).toFixed(1) +
+          '%)',
+      );
     d3.select(box).datum(tree).call(chart);
   }
 
@@ -302,7 +461,8 @@
       const rect = g.querySelector('rect');
       const fo = g.querySelector('foreignObject');
       if (!rect || !fo) continue;
-      if (Math.abs(Number(rect.getAttribute('width')) - Number(fo.getAttribute('width'))) > 0.01) return false;
+      if (Math.abs(Number(rect.getAttribute('width')) - Number(fo.getAttribute('width'))) > 0.01)
+        return false;
       const label = fo.firstElementChild;
       if (label && label.style.display !== 'none' && label.textContent === '') return false;
     }
@@ -312,6 +472,11 @@
     for (const c of charts) c.resize();
   }
 
-  Object.assign(window.allocwatchReport,
-      { memoryChart, growthChart, flameGraph, flamesSettled, resizeCharts });
+  Object.assign(window.allocwatchReport, {
+    memoryChart,
+    growthChart,
+    flameGraph,
+    flamesSettled,
+    resizeCharts,
+  });
 })();

@@ -9,14 +9,14 @@
 
 namespace allocwatch::report::html_assets {
 
-extern const std::string_view kTemplate;  // template.html, with @@NAME@@ placeholders
-extern const std::string_view kAppCss;    // app.css
-extern const std::string_view kUtilJs;    // util.js: helpers of the two scripts below
-extern const std::string_view kChartsJs;  // charts.js: the charts
-extern const std::string_view kAppJs;     // app.js: draws the report from the embedded JSON
-extern const std::string_view kEchartsJs;     // Apache ECharts, dist/echarts.min.js
-extern const std::string_view kD3Js;          // d3, dist/d3.min.js
-extern const std::string_view kFlameGraphJs;  // d3-flame-graph, dist/d3-flamegraph.umd.min.js
+extern const std::string_view kTemplate;         // template.html, with @@NAME@@ placeholders
+extern const std::string_view kAppCss;           // app.css
+extern const std::string_view kUtilJs;           // util.js: helpers of the two scripts below
+extern const std::string_view kChartsJs;         // charts.js: the charts
+extern const std::string_view kAppJs;            // app.js: draws the report from the embedded JSON
+extern const std::string_view kEchartsJs;        // Apache ECharts, dist/echarts.min.js
+extern const std::string_view kD3Js;             // d3, dist/d3.min.js
+extern const std::string_view kFlameGraphJs;     // d3-flame-graph, dist/d3-flamegraph.umd.min.js
 extern const std::string_view kLibraryVersions;  // "name version" lines, from package.json
 
 // Licence notices of the embedded libraries (and of what they bundle).

@@ -16,25 +16,42 @@ class Browser {
   static async launch(executable, { startTimeoutMs = 20000, windowSize = '1280,900' } = {}) {
     const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'allocwatch-chromium-'));
     const args = [
-      '--headless', '--remote-debugging-pipe', '--no-sandbox', '--disable-gpu',
-      '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check',
-      '--disable-extensions', '--disable-background-networking', '--disable-sync',
-      '--hide-scrollbars', '--mute-audio', '--user-data-dir=' + profile,
-      '--window-size=' + windowSize, 'about:blank',
+      '--headless',
+      '--remote-debugging-pipe',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-extensions',
+      '--disable-background-networking',
+      '--disable-sync',
+      '--hide-scrollbars',
+      '--mute-audio',
+      '--user-data-dir=' + profile,
+      '--window-size=' + windowSize,
+      'about:blank',
     ];
     const child = spawn(executable, args, {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      detached: true,  // its own process group, so close() ends every chromium process
+      detached: true, // its own process group, so close() ends every chromium process
       env: Object.assign({}, process.env, { DBUS_SESSION_BUS_ADDRESS: 'disabled:' }),
     });
     const browser = new Browser(child, profile);
     try {
       await browser.send('Browser.getVersion', {}, null, startTimeoutMs);
     } catch (e) {
-      const stderr = browser.stderr.split('\n').filter((l) => l && !/dbus|bus\.cc/i.test(l)).slice(-8);
+      const stderr = browser.stderr
+        .split('\n')
+        .filter((l) => l && !/dbus|bus\.cc/i.test(l))
+        .slice(-8);
       browser.close();
-      throw new StartError('chromium did not start (' + e.message + ')' +
-          (stderr.length ? ':\n  ' + stderr.join('\n  ') : ''));
+      throw new StartError(
+        'chromium did not start (' +
+          e.message +
+          ')' +
+          (stderr.length ? ':\n  ' + stderr.join('\n  ') : ''),
+      );
     }
     return browser;
   }
@@ -48,7 +65,9 @@ class Browser {
     this.buffer = '';
     this.stderr = '';
     this.exited = false;
-    child.stdio[2].on('data', (d) => { this.stderr = (this.stderr + d).slice(-20000); });
+    child.stdio[2].on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-20000);
+    });
     child.stdio[4].on('data', (d) => this.onData(d));
     child.on('error', (e) => this.failAll('cannot run chromium: ' + e.message));
     child.on('exit', (code, signal) => {
@@ -73,7 +92,11 @@ class Browser {
       const text = this.buffer.slice(0, end);
       this.buffer = this.buffer.slice(end + 1);
       let msg;
-      try { msg = JSON.parse(text); } catch (e) { continue; }
+      try {
+        msg = JSON.parse(text);
+      } catch (e) {
+        continue;
+      }
       if (msg.id !== undefined && this.pending.has(msg.id)) {
         const { resolve, reject, timer, method } = this.pending.get(msg.id);
         clearTimeout(timer);
@@ -101,12 +124,17 @@ class Browser {
     });
   }
 
-  on(listener) { this.listeners.push(listener); }
+  on(listener) {
+    this.listeners.push(listener);
+  }
 
   // Resolves with the first event `method` of `sessionId` (or rejects after timeoutMs).
   waitFor(method, sessionId, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no ' + method + ' in ' + timeoutMs + ' ms')), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error('no ' + method + ' in ' + timeoutMs + ' ms')),
+        timeoutMs,
+      );
       const listener = (msg) => {
         if (msg.method === method && msg.sessionId === sessionId) {
           clearTimeout(timer);
@@ -127,16 +155,28 @@ class Browser {
     await page.send('Log.enable');
     await page.send('Page.enable');
     await page.send('Network.enable');
-    await page.send('Emulation.setDeviceMetricsOverride',
-        { width, height, deviceScaleFactor: 1, mobile: false });
+    await page.send('Emulation.setDeviceMetricsOverride', {
+      width,
+      height,
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
     return page;
   }
 
   close() {
     if (!this.exited) {
-      try { process.kill(-this.child.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+      try {
+        process.kill(-this.child.pid, 'SIGKILL');
+      } catch (e) {
+        /* already gone */
+      }
     }
-    try { fs.rmSync(this.profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+    try {
+      fs.rmSync(this.profile, { recursive: true, force: true });
+    } catch (e) {
+      /* best effort */
+    }
   }
 }
 
@@ -152,14 +192,25 @@ class Page {
     browser.on((msg) => {
       if (msg.sessionId !== sessionId) return;
       const p = msg.params || {};
-      if (msg.method === 'Runtime.consoleAPICalled' && (p.type === 'error' || p.type === 'assert')) {
-        this.problems.push('console.' + p.type + ': ' +
-            (p.args || []).map((a) => (a.value !== undefined ? a.value : a.description)).join(' '));
+      if (
+        msg.method === 'Runtime.consoleAPICalled' &&
+        (p.type === 'error' || p.type === 'assert')
+      ) {
+        this.problems.push(
+          'console.' +
+            p.type +
+            ': ' +
+            (p.args || []).map((a) => (a.value !== undefined ? a.value : a.description)).join(' '),
+        );
       } else if (msg.method === 'Runtime.exceptionThrown') {
         const d = p.exceptionDetails || {};
-        this.problems.push('uncaught exception: ' + ((d.exception && d.exception.description) || d.text));
+        this.problems.push(
+          'uncaught exception: ' + ((d.exception && d.exception.description) || d.text),
+        );
       } else if (msg.method === 'Log.entryAdded' && p.entry && p.entry.level === 'error') {
-        this.problems.push('log error: ' + p.entry.text + (p.entry.url ? ' (' + p.entry.url + ')' : ''));
+        this.problems.push(
+          'log error: ' + p.entry.text + (p.entry.url ? ' (' + p.entry.url + ')' : ''),
+        );
       } else if (msg.method === 'Network.requestWillBeSent' && p.request) {
         const url = p.request.url;
         if (url !== this.url && url !== 'about:blank' && !url.startsWith('data:')) {
@@ -186,10 +237,17 @@ class Page {
 
   // The value of a JavaScript expression (returned by value, so JSON-like).
   async evaluate(expression) {
-    const r = await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true });
+    const r = await this.send('Runtime.evaluate', {
+      expression,
+      returnByValue: true,
+      awaitPromise: true,
+    });
     if (r.exceptionDetails) {
-      throw new Error('evaluate failed: ' +
-          ((r.exceptionDetails.exception && r.exceptionDetails.exception.description) || r.exceptionDetails.text));
+      throw new Error(
+        'evaluate failed: ' +
+          ((r.exceptionDetails.exception && r.exceptionDetails.exception.description) ||
+            r.exceptionDetails.text),
+      );
     }
     return r.result.value;
   }
@@ -209,10 +267,17 @@ class Page {
   async screenshot(file) {
     const metrics = await this.send('Page.getLayoutMetrics');
     const size = metrics.cssContentSize || metrics.contentSize;
-    const width = Math.ceil(size.width), height = Math.min(Math.ceil(size.height), 16000);
-    const shot = await this.send('Page.captureScreenshot', {
-      format: 'png', captureBeyondViewport: true,
-      clip: { x: 0, y: 0, width, height, scale: 1 } }, 30000);
+    const width = Math.ceil(size.width),
+      height = Math.min(Math.ceil(size.height), 16000);
+    const shot = await this.send(
+      'Page.captureScreenshot',
+      {
+        format: 'png',
+        captureBeyondViewport: true,
+        clip: { x: 0, y: 0, width, height, scale: 1 },
+      },
+      30000,
+    );
     fs.writeFileSync(file, Buffer.from(shot.data, 'base64'));
     return { width, height };
   }

@@ -113,7 +113,9 @@ TEST_CASE("the HTML document has a stack profile for the flame graphs", "[html]"
   REQUIRE(frames.size() == 3);
   std::vector<uint64_t> addresses;
   for (const json& s : stacks) {
-    for (const json& i : s["frames"]) addresses.push_back(frames.at(i.get<size_t>())["address"].get<uint64_t>());
+    for (const json& i : s["frames"]) {
+      addresses.push_back(frames.at(i.get<size_t>())["address"].get<uint64_t>());
+    }
   }
   CHECK(addresses == std::vector<uint64_t>{0x1000, 0x2000, 0x3000, 0x2000});
   CHECK(stacks[0]["frames"][1] == stacks[1]["frames"][1]);
