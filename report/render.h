@@ -1,4 +1,4 @@
-// report/render.h: report renderers (text for terminals, JSON for machines).
+// report/render.h: report renderers (text for terminals, JSON for machines, HTML for people).
 //
 // Offline. Pure functions of a ProcessReport.
 #pragma once
@@ -17,6 +17,15 @@ nlohmann::json RenderJson(const ProcessReport& report);
 
 // A JSON document for several processes: {"schema": ..., "processes": [...]}.
 nlohmann::json RenderJsonDocument(const std::vector<ProcessReport>& reports);
+
+// One self-contained HTML page (report/html_render.cc): the JSON document, plus each
+// process's `stack_profile` (stacks live at exit or at the peak, for the flame graphs), drawn
+// by an embedded script. `symbols` symbolizes the stacks (cached per address).
+void RenderHtml(const std::vector<ProcessReport>& reports, StackSymbolizer& symbols,
+                std::ostream& out);
+// The document embedded in that page.
+nlohmann::json RenderHtmlDocument(const std::vector<ProcessReport>& reports,
+                                  StackSymbolizer& symbols);
 
 // "1.50 MiB", "512 B".
 std::string FormatBytes(double bytes);

@@ -10,7 +10,7 @@ namespace allocwatch::tools {
 
 struct ReportCommandOptions {
   std::vector<std::string> recordings;  // files or directories
-  std::string format = "text";          // text | json
+  std::string format = "text";          // text | json | html
   std::string output;                   // empty: stdout
   size_t top = 10;
   bool symbols = true;

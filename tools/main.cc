@@ -24,7 +24,7 @@ void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o)
   cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
       ->required();
   cmd->add_option("-f,--format", o.format, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", o.output, "Write the report to this file instead of stdout");
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
@@ -63,7 +63,7 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
   cmd->add_flag("--no-report", o.no_report,
                 "Only record; print where the recordings are (report on them later)");
   cmd->add_option("--report-format", o.format, "Format of the report")
-      ->check(CLI::IsMember({"text", "json"}))
+      ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
 }
@@ -123,6 +123,10 @@ int main(int argc, char** argv) {
     run.command = has_dashes ? after_dashes : run_cmd->remaining();
     if (run.command.empty()) {
       std::fprintf(stderr, "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
+      return 2;
+    }
+    if (run.format == "html" && run.report_file.empty()) {
+      std::fprintf(stderr, "allocwatch run: --report-format html needs --report FILE\n");
       return 2;
     }
     return allocwatch::tools::RunRun(run);

@@ -14,12 +14,17 @@ packages=(
   binutils elfutils python3 perl git sqlite3 g++
   # benchmarks (tests/bench/run.sh)
   time bc
+  # HTML report: npm fetches its charting libraries at build time (report/html/); the test
+  # opens the report in headless Chromium driven from node
+  nodejs chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm comes with some nodejs builds (which then conflict with Debian's npm package).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()
