@@ -32,6 +32,7 @@ struct RunCommandOptions {
   std::optional<uint64_t> sample_bytes;
   bool exact = false;
   double interval_seconds = 1.0;
+  unsigned write_budget_percent = 5;  // sampled mode: the period doubles above this share
   bool no_children = false;
   bool no_report = false;  // only record; list the recordings
   std::string report_file;  // empty: stderr

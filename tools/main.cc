@@ -57,6 +57,11 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
   cmd->add_option("--interval", o.interval_seconds, "Seconds between snapshots")
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
+  cmd->add_option("--write-budget", o.write_budget_percent,
+                  "Sampled mode: double the sampling period after an interval in which writing "
+                  "the recording took more than PERCENT of the time")
+      ->check(CLI::Range(0u, 100u))
+      ->capture_default_str();
   cmd->add_flag("--no-children", o.no_children,
                 "Record only the launched process, not the processes it forks or executes");
   cmd->add_option("--report", o.report_file, "Write the report to FILE instead of stderr");

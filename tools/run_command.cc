@@ -100,6 +100,7 @@ std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std:
   env.push_back("ALLOCWATCH_SAMPLE_BYTES=" + std::to_string(sample));
   auto interval_ms = static_cast<uint64_t>(std::llround(o.interval_seconds * 1000));
   env.push_back("ALLOCWATCH_INTERVAL_MS=" + std::to_string(std::max<uint64_t>(interval_ms, 1)));
+  env.push_back("ALLOCWATCH_WRITE_BUDGET_PERCENT=" + std::to_string(o.write_budget_percent));
   return env;
 }
 

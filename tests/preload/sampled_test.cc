@@ -103,3 +103,45 @@ TEST_CASE("sampled estimates per call site agree with the truth within the state
 
 }  // namespace
 }  // namespace allocwatch::preload_test
+
+namespace allocwatch::preload_test {
+namespace {
+
+TEST_CASE("the period doubles when writing takes more than its budget, and samples say so",
+          "[sampled]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  RunOptions options = Exact(out_dir);
+  options.sample_bytes = 16 * 1024;
+  options.interval_ms = 20;
+  // A budget of 0%: any interval in which the recording was written doubles the period.
+  options.extra_env = {"ALLOCWATCH_WRITE_BUDGET_PERCENT=0"};
+  options.timeout_seconds = 120;
+  RunResult run = Run({PROGRAM_SAMPLED}, options);
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(out_dir);
+  REQUIRE(files.size() == 1);
+
+  report::ProcessModel model = report::LoadProcess(files[0]);
+  REQUIRE_FALSE(model.period_changes.empty());
+  uint64_t period = 16 * 1024;
+  for (const auto& change : model.period_changes) {
+    CHECK(change.old_sample_bytes == period);
+    CHECK(change.new_sample_bytes == 2 * period);
+    CHECK(change.write_ns > 0);
+    period = change.new_sample_bytes;
+  }
+  // Samples drawn after a change carry the period they were drawn with.
+  std::set<uint32_t> periods;
+  for (const report::RawRecord& r : ReadRecords(files[0]).records) {
+    if (r.type == format::RecordType::kAlloc) periods.insert(As<format::AllocRecord>(r).sample_bytes);
+  }
+  INFO("periods seen: " << periods.size());
+  CHECK(periods.count(16 * 1024) == 1);
+  CHECK(periods.size() >= 2);
+  for (uint32_t p : periods) CHECK(p <= period);
+}
+
+}  // namespace
+}  // namespace allocwatch::preload_test
