@@ -12,7 +12,7 @@
 namespace allocwatch::preload {
 
 inline constexpr size_t kBootstrapPoolSize = 256 * 1024;
-extern unsigned char g_bootstrap_pool[kBootstrapPoolSize];
+extern ALLOCWATCH_HIDDEN unsigned char g_bootstrap_pool[kBootstrapPoolSize];
 
 // Returns zeroed memory aligned to `alignment` (a power of two up to 4096), or nullptr when the
 // pool is exhausted.

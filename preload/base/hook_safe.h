@@ -11,3 +11,6 @@
 #define ALLOCWATCH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define ALLOCWATCH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ALLOCWATCH_UNLIKELY(x) __builtin_expect(!!(x), 0)
+// For extern declarations of liballocwatch's own globals: lets the compiler address them
+// directly instead of through the GOT (-fvisibility=hidden covers definitions only).
+#define ALLOCWATCH_HIDDEN __attribute__((visibility("hidden")))

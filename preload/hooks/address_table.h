@@ -43,7 +43,7 @@ class HeapTable {
   static uint64_t FilterSlot(uint64_t address) {
     return (address >> 4) & (kFilterSlots - 1);
   }
-  static std::atomic<uint8_t> g_heap_filter[kFilterSlots];
+  ALLOCWATCH_HIDDEN static std::atomic<uint8_t> g_heap_filter[kFilterSlots];
 
   // Calls fn(address, block) for every live block, shard by shard.
   template <typename Fn>

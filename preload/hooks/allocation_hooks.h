@@ -112,9 +112,9 @@ __attribute__((noinline)) inline void FreeSlowPath(ThreadState& t, void* p) {
 }
 
 inline void HookFree(const RealFunctions& real, void* p) {
-  if (p == nullptr) return real.free(p);
+  if (p == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(p))) return real.free(p);
   ThreadState& t = CurrentThread();
-  if (ALLOCWATCH_LIKELY(!t.in_hook) && !FreeFastPath(t, p)) FreeSlowPath(t, p);
+  if (!t.in_hook) FreeSlowPath(t, p);
   real.free(p);
 }
 
@@ -124,7 +124,7 @@ void* HookRealloc(Call call, void* old, uint64_t size, uint64_t a1, uint64_t a2,
                   RealCall real_call) {
   ThreadState& t = CurrentThread();
   if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
-  if (old == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(t, old))) {
+  if (old == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(old))) {
     // `old` is NULL or was never recorded: only the new block may need the recorder.
     t.in_hook = true;
     void* p = real_call();

@@ -1,8 +1,8 @@
 // preload/hooks/hot_path.h: the inline fast paths of the heap hooks.
 //
 // Hook-safe. An allocation that is not sampled costs a thread-local countdown, two thread-local
-// counter updates and two branches; a free of a block that was never recorded costs one load
-// from the heap table's filter and a counter update. Everything else (start-up, sampled
+// counter updates and two branches; a free of a block that was never recorded costs two loads
+// from read-mostly globals (the mode and the heap table's filter). Everything else (start-up, sampled
 // allocations, recorded frees, failures, exact mode) goes to the slow paths in recorder.cc.
 #pragma once
 #include "preload/base/hook_safe.h"
@@ -22,13 +22,12 @@ struct HotConfig {
   // Every free takes the slow path: exact mode, and before recording starts.
   std::atomic<bool> track_all_frees{true};
 };
-extern HotConfig g_hot;
+extern ALLOCWATCH_HIDDEN HotConfig g_hot;
 
 // Copies the hot configuration into the thread's state (at registration; `enable` false at
 // thread exit, after which every call takes the slow path).
 ALLOCWATCH_ALWAYS_INLINE void SetThreadFastPath(ThreadState& t, bool enable) {
   t.fast_threshold = enable ? g_hot.sample_threshold.load(std::memory_order_relaxed) : 0;
-  t.fast_free = enable && !g_hot.track_all_frees.load(std::memory_order_relaxed);
 }
 
 // True when the allocation of `size` bytes needs nothing more than counting (done here).
@@ -41,14 +40,12 @@ ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
   return true;
 }
 
-// True when the free of `p` needs nothing more than counting (done here): the block was never
-// recorded.
-ALLOCWATCH_ALWAYS_INLINE bool FreeFastPath(ThreadState& t, const void* p) {
-  if (ALLOCWATCH_UNLIKELY(!t.fast_free) || HeapTable::MayContain(reinterpret_cast<uint64_t>(p))) {
-    return false;
-  }
-  ThreadCounters::Add(t.counters.free_calls, 1);
-  return true;
+// True when the free of `p` needs nothing from the recorder: the block was never recorded.
+// Two loads from read-mostly globals, no thread-local state (frees are counted in exact mode
+// only).
+ALLOCWATCH_ALWAYS_INLINE bool FreeFastPath(const void* p) {
+  return !g_hot.track_all_frees.load(std::memory_order_relaxed) &&
+         !HeapTable::MayContain(reinterpret_cast<uint64_t>(p));
 }
 
 }  // namespace allocwatch::preload

@@ -32,7 +32,6 @@ struct ThreadState {
   bool announced;          // a ThreadRecord was written for this thread in this process
   bool registered;         // the counters are in the slot table (snapshots see them)
   bool retired;            // the thread is exiting; counters go to the shared totals
-  bool fast_free;          // registered, and frees of unrecorded blocks need no recorder
   uint32_t tid;            // cached gettid(); 0 until first use and after fork
   int64_t bytes_until_sample;  // sampler countdown
   uint64_t rng_state;      // sampler's per-thread random state
@@ -44,7 +43,7 @@ struct ThreadState {
 };
 
 // Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.
-extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+extern ALLOCWATCH_HIDDEN __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // The calling thread's state. Zero-initialised storage, valid from the thread's first instruction.
 ALLOCWATCH_ALWAYS_INLINE ThreadState& CurrentThread() { return t_state; }
