@@ -1,8 +1,11 @@
 // report/model.cc: see model.h. Replays the records of one recording.
 #include "report/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "report/recording_reader.h"
 
@@ -32,6 +35,14 @@ struct LiveBlock {
   uint64_t size;
   StackId stack;
   double weight;
+  uint64_t time_ns;
+};
+
+// The last allocation of a thread, while no other allocation or free of that thread followed.
+struct LastAlloc {
+  uint64_t address = 0;
+  StackId stack;
+  bool valid = false;
 };
 
 struct Mapping {
@@ -41,8 +52,8 @@ struct Mapping {
 
 class Replayer {
  public:
-  Replayer(ProcessModel& model, uint64_t stop_position)
-      : m_(model), stop_position_(stop_position) {}
+  Replayer(ProcessModel& model, uint64_t stop_position, const LoadOptions& options)
+      : m_(model), stop_position_(stop_position), options_(options) {}
 
   void Run(RecordingReader& reader, bool first_pass);
 
@@ -58,9 +69,19 @@ class Replayer {
   void TrackPeak(uint64_t time_ns);
   void Dispatch(const RawRecord& r);
   void ResolveStacks();
+  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
+  void SeriesSample(uint64_t time_ns);
+  void Finish();
+  bool Kept(uint64_t time_ns, uint32_t tid) const {
+    return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
+  }
 
   ProcessModel& m_;
   uint64_t stop_position_;
+  LoadOptions options_;
+  bool first_pass_ = true;
+  absl::flat_hash_set<StackId> dirty_;
+  absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;
   bool have_process_ = false;
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
@@ -135,48 +156,75 @@ void Replayer::TrackPeak(uint64_t time_ns) {
   }
 }
 
+void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it) {
+  const LiveBlock& b = it->second;
+  SiteFigures& site = m_.per_stack[b.stack];
+  double bytes = b.weight * static_cast<double>(b.size);
+  double var_count = b.weight * b.weight - b.weight;
+  double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
+  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
+  site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
+  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
+  m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
+  if (first_pass_) dirty_.insert(b.stack);
+  live_.erase(it);
+}
+
 void Replayer::OnAlloc(const RawRecord& r) {
   auto rec = As<format::AllocRecord>(r);
+  if (!Kept(rec.time_ns, rec.tid)) {
+    // Left out by a filter; a block still listed at this address was freed unseen.
+    auto it = live_.find(rec.address);
+    if (it != live_.end()) RemoveLive(it);
+    return;
+  }
   StackId stack{rec.stack_id};
   double w = SampleWeight(rec.size, m_.sample_bytes);
+  double size = static_cast<double>(rec.size);
+  double var_count = w * w - w;
+  double var_bytes = var_count * size * size;
   SiteFigures& site = m_.per_stack[stack];
   if ((r.flags & format::kAllocFlagRestored) == 0) {
-    site.alloc_count += w;
-    site.alloc_bytes += w * static_cast<double>(rec.size);
-    site.samples += 1;
-    m_.totals.alloc_count += w;
-    m_.totals.alloc_bytes += w * static_cast<double>(rec.size);
-    m_.totals.samples += 1;
+    site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
+    site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
+    m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
+    m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
   }
-  auto [it, inserted] = live_.try_emplace(rec.address, LiveBlock{rec.size, stack, w});
-  if (!inserted) {
-    // Not freed as far as the recording knows (a lost record): replace the older block.
-    SiteFigures& old = m_.per_stack[it->second.stack];
-    double ow = it->second.weight;
-    double ob = ow * static_cast<double>(it->second.size);
-    old.live_count -= ow, old.live_bytes -= ob, old.live_samples -= 1;
-    m_.totals.live_count -= ow, m_.totals.live_bytes -= ob, m_.totals.live_samples -= 1;
-    it->second = LiveBlock{rec.size, stack, w};
+  auto it = live_.find(rec.address);
+  // Not freed as far as the recording knows (a lost record): drop the older block.
+  if (it != live_.end()) RemoveLive(it);
+  live_.emplace(rec.address, LiveBlock{rec.size, stack, w, rec.time_ns});
+  SiteFigures& now = m_.per_stack[stack];  // RemoveLive may have rehashed per_stack
+  now.live_count += w, now.live_bytes += w * size, now.live_samples += 1;
+  now.live_count_var += var_count, now.live_bytes_var += var_bytes;
+  m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
+  m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
+  if (first_pass_) {
+    dirty_.insert(stack);
+    last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
   }
-  double bytes = w * static_cast<double>(rec.size);
-  site.live_count += w, site.live_bytes += bytes, site.live_samples += 1;
-  m_.totals.live_count += w, m_.totals.live_bytes += bytes, m_.totals.live_samples += 1;
   TrackPeak(rec.time_ns);
 }
 
 void Replayer::OnFree(const RawRecord& r) {
   auto rec = As<format::FreeRecord>(r);
+  if (first_pass_ && (r.flags & format::kFreeFlagRealloc) == 0) {
+    auto last = last_alloc_.find(rec.tid);
+    if (last != last_alloc_.end() && last->second.valid) {
+      if (last->second.address == rec.address) {
+        // Only a block the filters kept can be the thread's last allocation.
+        m_.per_stack[last->second.stack].temporary_count += 1;
+        m_.totals.temporary_count += 1;
+      }
+      last->second.valid = false;
+    }
+  }
   auto it = live_.find(rec.address);
   if (it == live_.end()) {
     ++m_.unknown_frees;
     return;
   }
-  const LiveBlock& b = it->second;
-  SiteFigures& site = m_.per_stack[b.stack];
-  double bytes = b.weight * static_cast<double>(b.size);
-  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
-  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
-  live_.erase(it);
+  RemoveLive(it);
 }
 
 void Replayer::Unmap(uint64_t address, uint64_t length) {
@@ -195,6 +243,7 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
     uint64_t cut_start = std::max(m_start, address), cut_end = std::min(m_end, end);
     double cut = static_cast<double>(cut_end - cut_start);
     m_.per_stack[m.stack].mapped_live_bytes -= cut;
+    if (first_pass_) dirty_.insert(m.stack);
     m_.totals.mapped_live_bytes -= cut;
     if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack};
     if (cut_end < m_end) {
@@ -211,6 +260,7 @@ void Replayer::OnMmap(uint64_t address, uint64_t length, StackId stack) {
   SiteFigures& site = m_.per_stack[stack];
   double len = static_cast<double>(length);
   site.mapped_bytes += len, site.mapped_live_bytes += len, site.mmap_calls += 1;
+  if (first_pass_) dirty_.insert(stack);
   m_.totals.mapped_bytes += len, m_.totals.mapped_live_bytes += len, m_.totals.mmap_calls += 1;
 }
 
@@ -248,6 +298,7 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kFree: OnFree(r); break;
     case RecordType::kMmap: {
       auto rec = As<format::MmapRecord>(r);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       OnMmap(rec.address, rec.length, StackId{rec.stack_id});
       TrackPeak(rec.time_ns);
       break;
@@ -260,22 +311,26 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kMremap: {
       auto rec = As<format::MremapRecord>(r);
       Unmap(rec.old_address, rec.old_length);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       OnMmap(rec.new_address, rec.new_length, StackId{rec.stack_id});
       TrackPeak(rec.time_ns);
       break;
     }
     case RecordType::kSnapshot: {
       auto rec = As<format::SnapshotRecord>(r);
+      if (rec.time_ns < options_.since_ns) break;
       m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_allocated_bytes - rec.heap_freed_bytes,
                                       rec.alloc_calls, rec.free_calls, rec.heap_allocated_bytes,
                                       rec.mmap_live_bytes, rec.rss_bytes, rec.vm_size_bytes,
                                       rec.lost_events});
       m_.lost_events = std::max(m_.lost_events, rec.lost_events);
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+      if (first_pass_ && rec.time_ns >= options_.since_ns) SeriesSample(rec.time_ns);
       break;
     }
     case RecordType::kFailure: {
       auto rec = As<format::FailureRecord>(r);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       Failure f{rec.time_ns, static_cast<format::Call>(rec.call), {}, rec.result, rec.error,
                 rec.tid, StackId{rec.stack_id}};
       std::memcpy(f.args, rec.args, sizeof(f.args));
@@ -311,9 +366,24 @@ void SiteFigures::Add(const SiteFigures& o) {
   samples += o.samples, live_samples += o.live_samples;
   mapped_bytes += o.mapped_bytes, mapped_live_bytes += o.mapped_live_bytes;
   mmap_calls += o.mmap_calls;
+  alloc_count_var += o.alloc_count_var, alloc_bytes_var += o.alloc_bytes_var;
+  live_count_var += o.live_count_var, live_bytes_var += o.live_bytes_var;
+  temporary_count += o.temporary_count;
+  newest_live_ns = std::max(newest_live_ns, o.newest_live_ns);
+  oldest_live_ns = std::min(oldest_live_ns, o.oldest_live_ns);
+}
+
+void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    size_t end = i + 1 < points.size() ? points[i + 1].sample : out.size();
+    for (size_t k = points[i].sample; k < end && k < out.size(); ++k) out[k] += points[i].live_bytes;
+  }
 }
 
 void Replayer::Run(RecordingReader& reader, bool first_pass) {
+  first_pass_ = first_pass;
+  m_.options = options_;
+  bool past_until = false;
   while (auto r = reader.Next()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
@@ -325,14 +395,49 @@ void Replayer::Run(RecordingReader& reader, bool first_pass) {
         r->type != RecordType::kLive) {
       uint64_t t;
       std::memcpy(&t, r->bytes.data() + 8, sizeof(t));
-      if (t < (uint64_t{1} << 62)) m_.duration_ns = std::max(m_.duration_ns, t);
+      if (t < (uint64_t{1} << 62)) {
+        if (t > options_.until_ns) {
+          past_until = true;
+          break;
+        }
+        m_.duration_ns = std::max(m_.duration_ns, t);
+      }
     }
     Dispatch(*r);
   }
   if (!have_process_) throw ReadError(m_.path + ": empty recording (no process record)");
   if (first_pass) {
-    if (reader.warning()) m_.warnings.push_back(*reader.warning());
+    if (!past_until && reader.warning()) {
+      m_.warnings.push_back(*reader.warning());
+      m_.truncated_tail = true;
+    }
+    // Stacks recorded after --until are not needed, but modules are resolved as recorded.
     ResolveStacks();
+    Finish();
+  }
+}
+
+void Replayer::SeriesSample(uint64_t time_ns) {
+  auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
+  m_.series_times_ns.push_back(time_ns);
+  m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
+  for (StackId id : dirty_) {
+    const SiteFigures& f = m_.per_stack[id];
+    m_.live_series[id].push_back(SeriesPoint{sample, f.live_bytes + f.mapped_live_bytes});
+  }
+  dirty_.clear();
+}
+
+void Replayer::Finish() {
+  if (m_.series_times_ns.empty() || m_.series_times_ns.back() < m_.duration_ns) {
+    SeriesSample(m_.duration_ns);
+  }
+  for (const auto& [address, block] : live_) {
+    SiteFigures& f = m_.per_stack[block.stack];
+    f.newest_live_ns = std::max(f.newest_live_ns, block.time_ns);
+    f.oldest_live_ns = std::min(f.oldest_live_ns, block.time_ns);
+    m_.totals.newest_live_ns = std::max(m_.totals.newest_live_ns, block.time_ns);
+    m_.totals.oldest_live_ns = std::min(m_.totals.oldest_live_ns, block.time_ns);
   }
 }
 
@@ -363,18 +468,19 @@ void Replayer::ResolveStacks() {
   }
 }
 
-ProcessModel LoadProcess(const std::string& path) {
+ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   ProcessModel model;
   model.path = path;
   {
     RecordingReader reader(path);
-    Replayer(model, UINT64_MAX).Run(reader, /*first_pass=*/true);
+    Replayer(model, UINT64_MAX, options).Run(reader, /*first_pass=*/true);
   }
+  // The second pass stops at the peak's record: a file still being written may have grown.
   if (model.peak_position > 0) {
     ProcessModel at_peak;
     at_peak.path = path;
     RecordingReader reader(path);
-    Replayer(at_peak, model.peak_position).Run(reader, /*first_pass=*/false);
+    Replayer(at_peak, model.peak_position, options).Run(reader, /*first_pass=*/false);
     model.at_peak = std::move(at_peak.per_stack);
   }
   return model;

@@ -55,7 +55,33 @@ struct SiteFigures {
   double mapped_bytes = 0;    // mmap/mremap bytes mapped (cumulative)
   double mapped_live_bytes = 0;
   uint64_t mmap_calls = 0;
+  // Estimated variances of the estimates above (Horvitz-Thompson: each recorded allocation of
+  // weight w = 1/p adds y^2 * (w^2 - w)); 0 in exact mode.
+  double alloc_count_var = 0;
+  double alloc_bytes_var = 0;
+  double live_count_var = 0;
+  double live_bytes_var = 0;
+  // Allocations freed by the same thread with no other allocation or free of that thread in
+  // between (exact mode only; realloc's release of the old block does not count as a free).
+  uint64_t temporary_count = 0;
+  // Time of the newest / oldest allocation still live at the end (0 / UINT64_MAX when none).
+  uint64_t newest_live_ns = 0;
+  uint64_t oldest_live_ns = UINT64_MAX;
   void Add(const SiteFigures& o);
+};
+
+// Live bytes (heap blocks and mappings) of one stack from series sample `sample` on, until the
+// next point of the same stack. Only changes are stored.
+struct SeriesPoint {
+  uint32_t sample = 0;  // index into ProcessModel::series_times_ns
+  double live_bytes = 0;
+};
+
+// What LoadProcess keeps. Times are nanoseconds since the process started.
+struct LoadOptions {
+  uint64_t since_ns = 0;           // allocations before this are left out
+  uint64_t until_ns = UINT64_MAX;  // the replay stops here: "live at the end" means live then
+  std::optional<uint32_t> tid;     // only allocations (and mappings) made by this thread
 };
 
 struct Failure {
@@ -116,11 +142,23 @@ struct ProcessModel {
   uint64_t lost_events = 0;
   uint64_t unknown_frees = 0;  // frees of addresses never recorded (exact mode: before start)
   std::vector<std::string> warnings;
+
+  LoadOptions options;  // what was kept
+  // Growth: at every snapshot (and at the end of the data) the live bytes of every stack that
+  // changed since the previous sample, and the recorded live total.
+  std::vector<uint64_t> series_times_ns;
+  std::vector<double> series_total_live;
+  absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;
+  bool truncated_tail = false;  // the data ended inside a record (damage, or still being written)
 };
+
+// Live bytes of `points` at every series sample (a step function), added into `out`
+// (sized to the number of samples).
+void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out);
 
 // Reads and replays a recording. Throws ReadError when the file is not a usable recording;
 // damage after the process record becomes a warning in the model.
-ProcessModel LoadProcess(const std::string& path);
+ProcessModel LoadProcess(const std::string& path, const LoadOptions& options = {});
 
 // Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
 double SampleWeight(uint64_t size, uint64_t period);
