@@ -38,6 +38,16 @@ struct LiveBlock {
   uint64_t time_ns;
 };
 
+// Per-stack state during the replay: the figures, and the live change since the last peak
+// (applied to ProcessModel::at_peak when a new peak is reached, so one pass finds both).
+struct StackState {
+  SiteFigures fig;
+  double pend_count = 0, pend_bytes = 0, pend_mapped = 0, pend_count_var = 0, pend_bytes_var = 0;
+  int64_t pend_samples = 0;
+  uint32_t epoch = UINT32_MAX;  // series sample it was last marked changed for
+  bool pending = false;
+};
+
 // The last allocation of a thread, while no other allocation or free of that thread followed.
 struct LastAlloc {
   uint64_t address = 0;
@@ -52,10 +62,9 @@ struct Mapping {
 
 class Replayer {
  public:
-  Replayer(ProcessModel& model, uint64_t stop_position, const LoadOptions& options)
-      : m_(model), stop_position_(stop_position), options_(options) {}
+  Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
 
-  void Run(RecordingReader& reader, bool first_pass);
+  void Run(RecordingReader& reader);
 
  private:
   void OnProcess(const RawRecord& r);
@@ -76,11 +85,17 @@ class Replayer {
     return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
   }
 
+  StackState& State(StackId id) { return states_[id]; }
+  // Records a change of a stack's live figures (for the series and the peak).
+  void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
+             double count_var, double bytes_var, int64_t samples);
+
   ProcessModel& m_;
-  uint64_t stop_position_;
   LoadOptions options_;
-  bool first_pass_ = true;
-  absl::flat_hash_set<StackId> dirty_;
+  absl::flat_hash_map<StackId, StackState> states_;
+  std::vector<StackId> changed_;  // since the last series sample
+  uint32_t epoch_ = 0;
+  std::vector<StackId> pending_;  // live change since the last peak
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;
   bool have_process_ = false;
@@ -147,18 +162,45 @@ void Replayer::OnStack(const RawRecord& r) {
   raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
 }
 
+void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
+                     double count_var, double bytes_var, int64_t samples) {
+  if (st.epoch != epoch_) {
+    st.epoch = epoch_;
+    changed_.push_back(id);
+  }
+  st.pend_count += count, st.pend_bytes += bytes, st.pend_mapped += mapped;
+  st.pend_count_var += count_var, st.pend_bytes_var += bytes_var, st.pend_samples += samples;
+  if (!st.pending) {
+    st.pending = true;
+    pending_.push_back(id);
+  }
+}
+
 void Replayer::TrackPeak(uint64_t time_ns) {
   double total = m_.totals.live_bytes + m_.totals.mapped_live_bytes;
   if (total > m_.peak_live_bytes) {
     m_.peak_live_bytes = total;
     m_.peak_time_ns = time_ns;
     m_.peak_position = position_;
+    for (StackId id : pending_) {
+      StackState& st = states_[id];
+      SiteFigures& at = m_.at_peak[id];
+      at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
+      at.mapped_live_bytes += st.pend_mapped;
+      at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
+      at.live_samples = static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
+      st.pend_count = st.pend_bytes = st.pend_mapped = st.pend_count_var = st.pend_bytes_var = 0;
+      st.pend_samples = 0;
+      st.pending = false;
+    }
+    pending_.clear();
   }
 }
 
 void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it) {
   const LiveBlock& b = it->second;
-  SiteFigures& site = m_.per_stack[b.stack];
+  StackState& st = State(b.stack);
+  SiteFigures& site = st.fig;
   double bytes = b.weight * static_cast<double>(b.size);
   double var_count = b.weight * b.weight - b.weight;
   double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
@@ -166,7 +208,7 @@ void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it)
   site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
   m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
   m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
-  if (first_pass_) dirty_.insert(b.stack);
+  Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
   live_.erase(it);
 }
 
@@ -183,37 +225,35 @@ void Replayer::OnAlloc(const RawRecord& r) {
   double size = static_cast<double>(rec.size);
   double var_count = w * w - w;
   double var_bytes = var_count * size * size;
-  SiteFigures& site = m_.per_stack[stack];
+  auto it = live_.find(rec.address);
+  // Not freed as far as the recording knows (a lost record): drop the older block.
+  if (it != live_.end()) RemoveLive(it);
+  StackState& st = State(stack);
+  SiteFigures& site = st.fig;
   if ((r.flags & format::kAllocFlagRestored) == 0) {
     site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
     site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
     m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
     m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
   }
-  auto it = live_.find(rec.address);
-  // Not freed as far as the recording knows (a lost record): drop the older block.
-  if (it != live_.end()) RemoveLive(it);
   live_.emplace(rec.address, LiveBlock{rec.size, stack, w, rec.time_ns});
-  SiteFigures& now = m_.per_stack[stack];  // RemoveLive may have rehashed per_stack
-  now.live_count += w, now.live_bytes += w * size, now.live_samples += 1;
-  now.live_count_var += var_count, now.live_bytes_var += var_bytes;
+  site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
+  site.live_count_var += var_count, site.live_bytes_var += var_bytes;
   m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
   m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
-  if (first_pass_) {
-    dirty_.insert(stack);
-    last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
-  }
+  Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
+  last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
 }
 
 void Replayer::OnFree(const RawRecord& r) {
   auto rec = As<format::FreeRecord>(r);
-  if (first_pass_ && (r.flags & format::kFreeFlagRealloc) == 0) {
+  if ((r.flags & format::kFreeFlagRealloc) == 0) {
     auto last = last_alloc_.find(rec.tid);
     if (last != last_alloc_.end() && last->second.valid) {
       if (last->second.address == rec.address) {
         // Only a block the filters kept can be the thread's last allocation.
-        m_.per_stack[last->second.stack].temporary_count += 1;
+        State(last->second.stack).fig.temporary_count += 1;
         m_.totals.temporary_count += 1;
       }
       last->second.valid = false;
@@ -242,8 +282,9 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
     it = mappings_.erase(it);
     uint64_t cut_start = std::max(m_start, address), cut_end = std::min(m_end, end);
     double cut = static_cast<double>(cut_end - cut_start);
-    m_.per_stack[m.stack].mapped_live_bytes -= cut;
-    if (first_pass_) dirty_.insert(m.stack);
+    StackState& st = State(m.stack);
+    st.fig.mapped_live_bytes -= cut;
+    Touch(m.stack, st, 0, 0, -cut, 0, 0, 0);
     m_.totals.mapped_live_bytes -= cut;
     if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack};
     if (cut_end < m_end) {
@@ -257,10 +298,11 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
 void Replayer::OnMmap(uint64_t address, uint64_t length, StackId stack) {
   Unmap(address, length);
   mappings_[address] = Mapping{length, stack};
-  SiteFigures& site = m_.per_stack[stack];
+  StackState& st = State(stack);
+  SiteFigures& site = st.fig;
   double len = static_cast<double>(length);
   site.mapped_bytes += len, site.mapped_live_bytes += len, site.mmap_calls += 1;
-  if (first_pass_) dirty_.insert(stack);
+  Touch(stack, st, 0, 0, len, 0, 0, 0);
   m_.totals.mapped_bytes += len, m_.totals.mapped_live_bytes += len, m_.totals.mmap_calls += 1;
 }
 
@@ -325,7 +367,7 @@ void Replayer::Dispatch(const RawRecord& r) {
                                       rec.lost_events});
       m_.lost_events = std::max(m_.lost_events, rec.lost_events);
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
-      if (first_pass_ && rec.time_ns >= options_.since_ns) SeriesSample(rec.time_ns);
+      if (rec.time_ns >= options_.since_ns) SeriesSample(rec.time_ns);
       break;
     }
     case RecordType::kFailure: {
@@ -380,16 +422,14 @@ void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out)
   }
 }
 
-void Replayer::Run(RecordingReader& reader, bool first_pass) {
-  first_pass_ = first_pass;
+void Replayer::Run(RecordingReader& reader) {
   m_.options = options_;
   bool past_until = false;
-  while (auto r = reader.Next()) {
+  while (const RawRecord* r = reader.NextView()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
       throw ReadError(m_.path + ": damaged recording (no process record)");
     }
-    if (!first_pass && position_ > stop_position_) return;
     // Time of the last record seen, for processes cut short.
     if (r->bytes.size() >= 16 && r->type != RecordType::kProcess && r->type != RecordType::kStack &&
         r->type != RecordType::kLive) {
@@ -406,26 +446,24 @@ void Replayer::Run(RecordingReader& reader, bool first_pass) {
     Dispatch(*r);
   }
   if (!have_process_) throw ReadError(m_.path + ": empty recording (no process record)");
-  if (first_pass) {
-    if (!past_until && reader.warning()) {
-      m_.warnings.push_back(*reader.warning());
-      m_.truncated_tail = true;
-    }
-    // Stacks recorded after --until are not needed, but modules are resolved as recorded.
-    ResolveStacks();
-    Finish();
+  if (!past_until && reader.warning()) {
+    m_.warnings.push_back(*reader.warning());
+    m_.truncated_tail = true;
   }
+  ResolveStacks();
+  Finish();
 }
 
 void Replayer::SeriesSample(uint64_t time_ns) {
   auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
   m_.series_times_ns.push_back(time_ns);
   m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
-  for (StackId id : dirty_) {
-    const SiteFigures& f = m_.per_stack[id];
+  for (StackId id : changed_) {
+    const SiteFigures& f = states_[id].fig;
     m_.live_series[id].push_back(SeriesPoint{sample, f.live_bytes + f.mapped_live_bytes});
   }
-  dirty_.clear();
+  changed_.clear();
+  ++epoch_;
 }
 
 void Replayer::Finish() {
@@ -433,12 +471,15 @@ void Replayer::Finish() {
     SeriesSample(m_.duration_ns);
   }
   for (const auto& [address, block] : live_) {
-    SiteFigures& f = m_.per_stack[block.stack];
+    SiteFigures& f = states_[block.stack].fig;
     f.newest_live_ns = std::max(f.newest_live_ns, block.time_ns);
     f.oldest_live_ns = std::min(f.oldest_live_ns, block.time_ns);
     m_.totals.newest_live_ns = std::max(m_.totals.newest_live_ns, block.time_ns);
     m_.totals.oldest_live_ns = std::min(m_.totals.oldest_live_ns, block.time_ns);
   }
+  m_.per_stack.reserve(states_.size());
+  for (auto& [id, st] : states_) m_.per_stack.emplace(id, st.fig);
+  states_.clear();
 }
 
 // Maps each return address to the module that covered it when the stack was recorded (or, for
@@ -471,18 +512,8 @@ void Replayer::ResolveStacks() {
 ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   ProcessModel model;
   model.path = path;
-  {
-    RecordingReader reader(path);
-    Replayer(model, UINT64_MAX, options).Run(reader, /*first_pass=*/true);
-  }
-  // The second pass stops at the peak's record: a file still being written may have grown.
-  if (model.peak_position > 0) {
-    ProcessModel at_peak;
-    at_peak.path = path;
-    RecordingReader reader(path);
-    Replayer(at_peak, model.peak_position, options).Run(reader, /*first_pass=*/false);
-    model.at_peak = std::move(at_peak.per_stack);
-  }
+  RecordingReader reader(path);
+  Replayer(model, options).Run(reader);
   return model;
 }
 

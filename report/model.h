@@ -134,7 +134,8 @@ struct ProcessModel {
   double peak_live_bytes = 0;  // of recorded (estimated) heap + mappings
   uint64_t peak_time_ns = 0;
   uint64_t peak_position = 0;  // record sequence number at the peak
-  absl::flat_hash_map<StackId, SiteFigures> at_peak;  // live per stack at the peak
+  // Live figures per stack at the peak (live_*, mapped_live_bytes; alloc_* are not kept).
+  absl::flat_hash_map<StackId, SiteFigures> at_peak;
   uint64_t duration_ns = 0;    // time of the last record
   Ending ending = Ending::kCutShort;
   int exit_status = -1;        // for _exit, its argument

@@ -57,6 +57,7 @@ RecordingReader::RecordingReader(const std::string& path) : path_(path) {
     throw ReadError(path + ": damaged file header");
   }
   offset_ = header.header_size;
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
 }
 
 RecordingReader::~RecordingReader() {
@@ -75,6 +76,12 @@ void RecordingReader::Stop(const std::string& why) {
 }
 
 std::optional<RawRecord> RecordingReader::Next() {
+  const RawRecord* r = NextView();
+  if (r == nullptr) return std::nullopt;
+  return *r;
+}
+
+const RawRecord* RecordingReader::NextView() {
   while (!done_) {
     format::RecordHeader header{};
     size_t got = 0;
@@ -85,30 +92,33 @@ std::optional<RawRecord> RecordingReader::Next() {
       } else {
         Stop("truncated record header");
       }
-      return std::nullopt;
+      return nullptr;
     }
     if (header.size < sizeof(header) || header.size % 8 != 0 ||
         header.size > format::kMaxRecordSize) {
       Stop("damaged record (size " + std::to_string(header.size) + ")");
-      return std::nullopt;
+      return nullptr;
     }
     auto type = static_cast<RecordType>(header.type);
     uint32_t fixed = FixedRecordSize(type);
     if (fixed != 0 && header.size < fixed) {
       Stop("damaged record (type " + std::to_string(header.type) + " too short)");
-      return std::nullopt;
+      return nullptr;
     }
-    RawRecord record{type, header.flags, offset_, std::vector<uint8_t>(header.size)};
-    std::memcpy(record.bytes.data(), &header, sizeof(header));
-    if (!ReadExactly(record.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
+    record_.type = type;
+    record_.flags = header.flags;
+    record_.offset = offset_;
+    record_.bytes.resize(header.size);
+    std::memcpy(record_.bytes.data(), &header, sizeof(header));
+    if (!ReadExactly(record_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
       Stop("truncated record");
-      return std::nullopt;
+      return nullptr;
     }
     offset_ += header.size;
     if (fixed == 0) continue;  // a record type this version does not know: skip it
-    return record;
+    return &record_;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
 }  // namespace allocwatch::report

@@ -40,6 +40,8 @@ class RecordingReader {
   // The next record, or nullopt at the end of the data (clean or not: see warning()).
   // Records of unknown types are skipped.
   std::optional<RawRecord> Next();
+  // The same, without a copy: the record stays valid until the next call (nullptr at the end).
+  const RawRecord* NextView();
 
   // Set when reading stopped before the end of the file.
   const std::optional<std::string>& warning() const { return warning_; }
@@ -58,6 +60,7 @@ class RecordingReader {
   bool done_ = false;
   bool clean_end_ = false;
   std::optional<std::string> warning_;
+  RawRecord record_{};  // reused by NextView
 };
 
 // Minimum size of each known record type's fixed part (0 for unknown types).

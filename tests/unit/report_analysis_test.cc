@@ -490,3 +490,29 @@ TEST_CASE("a recording still being written is read up to its last whole record, 
 
 }  // namespace
 }  // namespace allocwatch::unit_test
+
+namespace allocwatch::unit_test {
+namespace {
+
+TEST_CASE("the peak and who held it then, found in one pass", "[peak]") {
+  Builder b;
+  b.Stack(1, {0x1000});
+  b.Stack(2, {0x2000});
+  b.Alloc(1, 0xA0, 100, 1);
+  b.Alloc(2, 0xB0, 200, 2);  // peak: 300 at t = 2
+  b.Free(3, 0xA0);
+  b.Alloc(4, 0xC0, 50, 2);   // 250: below the peak
+  b.Alloc(5, 0xD0, 30, 1);   // 280
+  b.End(6);
+  auto l = Load(b.Write());
+  CHECK(l->model.peak_live_bytes == 300);
+  CHECK(l->model.peak_time_ns == 2);
+  CHECK(l->model.at_peak.at(report::StackId{1}).live_bytes == 100);
+  CHECK(l->model.at_peak.at(report::StackId{2}).live_bytes == 200);
+  CHECK(l->model.at_peak.at(report::StackId{2}).live_count == 1);
+  REQUIRE(l->report.peak.size() == 2);
+  CHECK(SiteAddress(l->report.peak[0].site) == 0x2000);
+}
+
+}  // namespace
+}  // namespace allocwatch::unit_test
