@@ -511,7 +511,7 @@ TEST_CASE("the peak and who held it then, found in one pass", "[peak]") {
   CHECK(l->model.at_peak.at(report::StackId{2}).live_bytes == 200);
   CHECK(l->model.at_peak.at(report::StackId{2}).live_count == 1);
   REQUIRE(l->report.peak.size() == 2);
-  CHECK(SiteAddress(l->report.peak[0].site) == 0x2000);
+  CHECK(SiteAddress(l->report.peak[0]) == 0x2000);
 }
 
 }  // namespace
