@@ -108,7 +108,7 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
   int rank = 1;
   for (const DiffEntry& x : d.entries) {
     char line[200];
-    std::snprintf(line, sizeof(line), "  %2d. live %s%s -> %s%s (%s), growth %s -> %s", rank++,
+    std::snprintf(line, sizeof(line), "  %2d. live %s%s -> %s%s (%s); growth %s -> %s", rank++,
                   e.c_str(), FormatBytes(x.base.live_bytes).c_str(), e.c_str(),
                   FormatBytes(x.next.live_bytes).c_str(), Signed(x.live_change()).c_str(),
                   FormatRate(x.base.slope).c_str(), FormatRate(x.next.slope).c_str());

@@ -122,7 +122,7 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
       mp.UInt(1, id);
       mp.UInt(2, mod.start);
       mp.UInt(3, mod.end);
-      mp.UInt(4, mod.start - mod.load_bias);  // offset of the first segment (vaddr, PIE: 0)
+      // file_offset (4) stays 0: locations carry their functions, pprof need not map addresses.
       mp.Int(5, strings.Id(mod.path));
       mp.Int(6, strings.Id(mod.build_id));
       mp.Bool(7, true);

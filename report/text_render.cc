@@ -44,9 +44,6 @@ std::string Quote(const std::vector<std::string>& argv) {
 
 std::string EndingText(const ProcessReport& r) {
   const ProcessModel& m = *r.model;
-  if (r.still_running && m.ending == Ending::kCutShort) {
-    return "nothing yet: the process is still running (figures as of the last record)";
-  }
   switch (m.ending) {
     case Ending::kExit: return "exit()";
     case Ending::kUnderscoreExit: return "_exit(" + std::to_string(m.exit_status) + ")";
@@ -317,7 +314,12 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
         << " (~ marks estimates)\n";
   }
   if (r.still_running) out << "state       " << paint.Note("still running") << "\n";
-  out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
+  if (r.still_running && m.ending == Ending::kCutShort) {
+    out << "run time    " << FormatSeconds(m.duration_ns)
+        << " so far (still running; figures as of the last record)\n";
+  } else {
+    out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
+  }
   if (m.options.since_ns > 0 || m.options.until_ns != UINT64_MAX || m.options.tid) {
     out << "filters    ";
     if (m.options.since_ns > 0) out << " since " << FormatSeconds(m.options.since_ns);
