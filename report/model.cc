@@ -80,6 +80,7 @@ class Replayer {
   void ResolveStacks();
   void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
   void SeriesSample(uint64_t time_ns);
+  void HalveSeries();
   void Finish();
   bool Kept(uint64_t time_ns, uint32_t tid) const {
     return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
@@ -95,6 +96,8 @@ class Replayer {
   absl::flat_hash_map<StackId, StackState> states_;
   std::vector<StackId> changed_;  // since the last series sample
   uint32_t epoch_ = 0;
+  uint64_t snapshots_seen_ = 0;  // snapshots in the window
+  uint64_t stride_ = 1;          // every stride_-th snapshot becomes a series sample
   std::vector<StackId> pending_;  // live change since the last peak
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;
@@ -367,7 +370,9 @@ void Replayer::Dispatch(const RawRecord& r) {
                                       rec.lost_events});
       m_.lost_events = std::max(m_.lost_events, rec.lost_events);
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
-      if (rec.time_ns >= options_.since_ns) SeriesSample(rec.time_ns);
+      if (rec.time_ns >= options_.since_ns && snapshots_seen_++ % stride_ == 0) {
+        SeriesSample(rec.time_ns);
+      }
       break;
     }
     case RecordType::kFailure: {
@@ -454,13 +459,47 @@ void Replayer::Run(RecordingReader& reader) {
   Finish();
 }
 
+// Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples; later
+// snapshots are taken at the doubled stride.
+void Replayer::HalveSeries() {
+  size_t n = m_.series_times_ns.size();
+  for (size_t i = 0; 2 * i < n; ++i) {
+    m_.series_times_ns[i] = m_.series_times_ns[2 * i];
+    m_.series_total_live[i] = m_.series_total_live[2 * i];
+  }
+  m_.series_times_ns.resize((n + 1) / 2);
+  m_.series_total_live.resize((n + 1) / 2);
+  // Old sample s holds from s on; new sample j is old 2j, so a point moves to ceil(s / 2) and,
+  // of points landing together, the last one holds.
+  for (auto& [id, points] : m_.live_series) {
+    size_t out = 0;
+    for (const SeriesPoint& p : points) {
+      uint32_t j = (p.sample + 1) / 2;
+      if (out > 0 && points[out - 1].sample == j) {
+        points[out - 1].live_bytes = p.live_bytes;
+      } else {
+        points[out++] = SeriesPoint{j, p.live_bytes};
+      }
+    }
+    points.resize(out);
+  }
+  stride_ *= 2;
+}
+
 void Replayer::SeriesSample(uint64_t time_ns) {
+  if (m_.series_times_ns.size() >= kMaxSeriesSamples) HalveSeries();
   auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
   m_.series_times_ns.push_back(time_ns);
   m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
   for (StackId id : changed_) {
     const SiteFigures& f = states_[id].fig;
-    m_.live_series[id].push_back(SeriesPoint{sample, f.live_bytes + f.mapped_live_bytes});
+    std::vector<SeriesPoint>& points = m_.live_series[id];
+    double live = f.live_bytes + f.mapped_live_bytes;
+    if (!points.empty() && points.back().sample == sample) {
+      points.back().live_bytes = live;  // a point moved here by HalveSeries
+    } else {
+      points.push_back(SeriesPoint{sample, live});
+    }
   }
   changed_.clear();
   ++epoch_;

@@ -77,6 +77,10 @@ struct SeriesPoint {
   double live_bytes = 0;
 };
 
+// Growth series hold at most this many samples (plus the end): past it, every other sample is
+// dropped and later snapshots are taken at twice the stride.
+inline constexpr size_t kMaxSeriesSamples = 1024;
+
 // What LoadProcess keeps. Times are nanoseconds since the process started.
 struct LoadOptions {
   uint64_t since_ns = 0;           // allocations before this are left out
@@ -145,8 +149,9 @@ struct ProcessModel {
   std::vector<std::string> warnings;
 
   LoadOptions options;  // what was kept
-  // Growth: at every snapshot (and at the end of the data) the live bytes of every stack that
-  // changed since the previous sample, and the recorded live total.
+  // Growth: at every snapshot (every 2nd, 4th... past kMaxSeriesSamples) and at the end of the
+  // data, the live bytes of every stack that changed since the previous sample, and the
+  // recorded live total.
   std::vector<uint64_t> series_times_ns;
   std::vector<double> series_total_live;
   absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;

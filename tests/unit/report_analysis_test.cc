@@ -516,3 +516,42 @@ TEST_CASE("the peak and who held it then, found in one pass", "[peak]") {
 
 }  // namespace
 }  // namespace allocwatch::unit_test
+
+namespace allocwatch::unit_test {
+namespace {
+
+TEST_CASE("long runs: series are thinned to a bounded number of samples, values kept",
+          "[growth]") {
+  // 5,000 snapshots 10 ms apart; stack 1 gains 100 B before each; stack 2 changes once, early.
+  Builder b;
+  b.Stack(1, {0x1000});
+  b.Stack(2, {0x2000});
+  const uint64_t kStep = kSecond / 100;
+  for (uint64_t i = 0; i < 5000; ++i) {
+    b.Alloc(i * kStep + 1, 0x100000 + i * 16, 100, 1);
+    if (i == 3) b.Alloc(i * kStep + 2, 0x10, 777, 2);
+    b.Snapshot((i + 1) * kStep);
+  }
+  b.End(5000 * kStep + 5);
+  auto l = Load(b.Write());
+  const report::ProcessModel& m = l->model;
+  REQUIRE(m.series_times_ns.size() <= report::kMaxSeriesSamples + 1);
+  REQUIRE(m.series_times_ns.size() >= report::kMaxSeriesSamples / 2);
+  // Every sample still holds the value at its time: the grower's 100 B per 10 ms.
+  std::vector<double> y1(m.series_times_ns.size(), 0), y2(m.series_times_ns.size(), 0);
+  report::AddSeries(m.live_series.at(report::StackId{1}), y1);
+  report::AddSeries(m.live_series.at(report::StackId{2}), y2);
+  for (size_t i = 0; i < y1.size(); ++i) {
+    uint64_t t = m.series_times_ns[i];
+    double allocated = static_cast<double>(std::min<uint64_t>(5000, (t - 1) / kStep + 1));
+    INFO("sample " << i << " at " << t);
+    CHECK(y1[i] == 100 * allocated);
+    CHECK(y2[i] == (t > 3 * kStep + 2 ? 777 : 0));
+  }
+  CHECK(y1.back() == 500000);
+  REQUIRE(!l->report.growth.empty());
+  CHECK(l->report.growth[0].fit.slope == Approx(10000).epsilon(0.01));
+}
+
+}  // namespace
+}  // namespace allocwatch::unit_test
