@@ -72,9 +72,10 @@ DiffReport BuildDiff(const std::vector<ProcessReport>& base, const std::vector<P
   Collect(next, false, index, d.entries, &d.next_live, &d.next_slope, &d.exact);
   d.entries.erase(std::remove_if(d.entries.begin(), d.entries.end(),
                                  [](const DiffEntry& e) {
+                                   // A slope alone, without sustained growth on either side,
+                                   // is noise (a step at start-up, say).
                                    return std::fabs(e.live_change()) < 0.5 &&
-                                          std::fabs(e.slope_change()) < 0.5 &&
-                                          !e.started_growing();
+                                          e.base.growing == e.next.growing;
                                  }),
                   d.entries.end());
   std::stable_sort(d.entries.begin(), d.entries.end(), [](const DiffEntry& a, const DiffEntry& b) {
@@ -90,8 +91,11 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
   auto bold = [&](const std::string& s) { return style.colour ? "\033[1m" + s + "\033[0m" : s; };
   auto red = [&](const std::string& s) { return style.colour ? "\033[1;31m" + s + "\033[0m" : s; };
   std::string e = d.exact ? "" : "~";
-  out << bold("== allocwatch diff: BASE (" + std::to_string(d.base_processes) +
-              " processes) -> NEW (" + std::to_string(d.next_processes) + " processes) ==")
+  auto processes = [](size_t n) {
+    return std::to_string(n) + (n == 1 ? " process" : " processes");
+  };
+  out << bold("== allocwatch diff: BASE (" + processes(d.base_processes) + ") -> NEW (" +
+              processes(d.next_processes) + ") ==")
       << "\n";
   out << "live at end    " << e << FormatBytes(d.base_live) << " -> " << e
       << FormatBytes(d.next_live) << " (" << Signed(d.next_live - d.base_live) << ")\n";
@@ -115,6 +119,8 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
     out << line;
     if (x.started_growing()) {
       out << "  " << red("started growing");
+    } else if (x.base.growing && !x.next.growing) {
+      out << "  stopped growing";
     } else if (!x.base.present) {
       out << "  new site";
     } else if (!x.next.present) {

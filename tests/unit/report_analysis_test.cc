@@ -555,3 +555,48 @@ TEST_CASE("long runs: series are thinned to a bounded number of samples, values 
 
 }  // namespace
 }  // namespace allocwatch::unit_test
+
+namespace allocwatch::unit_test {
+namespace {
+
+TEST_CASE("grouping: by site, by allocating function, by full stack", "[grouping]") {
+  // Two stacks share their innermost frame (0x1000) and differ in the caller.
+  Builder b;
+  b.Stack(1, {0x1000, 0x2000});
+  b.Stack(2, {0x1000, 0x3000});
+  b.Alloc(1, 0xA0, 100, 1);
+  b.Alloc(2, 0xB0, 200, 2);
+  b.End(3);
+  std::string path = b.Write();
+  for (auto [grouping, sites] : {std::pair{report::Grouping::kFirstOutsideRuntime, size_t{1}},
+                                 std::pair{report::Grouping::kAllocatingFunction, size_t{1}},
+                                 std::pair{report::Grouping::kFullStack, size_t{2}}}) {
+    report::ReportOptions options;
+    options.grouping = grouping;
+    auto l = Load(path, options);
+    INFO("grouping " << static_cast<int>(grouping));
+    REQUIRE(l->report.leaks.size() == sites);
+    CHECK(l->report.leaks[0].site.figures.live_bytes == (sites == 1 ? 300 : 200));
+  }
+}
+
+TEST_CASE("text report: colour only when asked for", "[text]") {
+  Builder b;
+  GrowthRun(b);
+  auto l = Load(b.Write());
+  std::ostringstream plain, coloured;
+  report::RenderText(l->report, plain, {false});
+  report::RenderText(l->report, coloured, {true});
+  CHECK(plain.str().find('\033') == std::string::npos);
+  CHECK(coloured.str().find("\033[1m") != std::string::npos);
+  CHECK(plain.str().find("growing +") != std::string::npos);
+  CHECK(plain.str().find("Live since the start, not growing") != std::string::npos);
+  std::istringstream lines(plain.str());
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line);
+    CHECK(line.size() <= 100);
+  }
+}
+
+}  // namespace
+}  // namespace allocwatch::unit_test
