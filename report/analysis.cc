@@ -107,81 +107,92 @@ uint64_t EarlyWindowNs(const ProcessModel& model) {
   return std::min<uint64_t>(5'000'000'000, span / 10);
 }
 
-ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
-                          const ReportOptions& options) {
-  ProcessReport report;
-  report.model = &model;
+namespace {
 
-  // Suppressed stacks are left out of every list below (the totals keep them).
-  const absl::flat_hash_map<StackId, SiteFigures>* per_stack = &model.per_stack;
-  const absl::flat_hash_map<StackId, SiteFigures>* at_peak = &model.at_peak;
-  absl::flat_hash_map<StackId, SiteFigures> kept, kept_at_peak;
-  if (options.suppressions != nullptr && !options.suppressions->empty()) {
-    std::map<std::string, size_t> matched;
-    for (const auto& [id, fig] : model.per_stack) {
-      if (const std::string* p = options.suppressions->Match(symbols.Frames(model, id))) {
-        report.suppressed.stacks += 1;
-        report.suppressed.live_bytes += fig.live_bytes + fig.mapped_live_bytes;
-        report.suppressed.alloc_bytes += fig.alloc_bytes + fig.mapped_bytes;
-        matched[*p] += 1;
-        continue;
-      }
-      kept.emplace(id, fig);
+using StackFigures = absl::flat_hash_map<StackId, SiteFigures>;
+
+// Per-stack figures without the suppressed stacks (what they held goes to `summary`).
+struct KeptStacks {
+  StackFigures per_stack;
+  StackFigures at_peak;
+};
+
+KeptStacks Suppress(const ProcessModel& model, StackSymbolizer& symbols,
+                    const Suppressions& suppressions, SuppressedSummary& summary) {
+  KeptStacks kept;
+  std::map<std::string, size_t> matched;
+  for (const auto& [id, fig] : model.per_stack) {
+    if (const std::string* p = suppressions.Match(symbols.Frames(model, id))) {
+      summary.stacks += 1;
+      summary.live_bytes += fig.live_bytes + fig.mapped_live_bytes;
+      summary.alloc_bytes += fig.alloc_bytes + fig.mapped_bytes;
+      matched[*p] += 1;
+      continue;
     }
-    for (const auto& [id, fig] : model.at_peak) {
-      if (kept.contains(id)) kept_at_peak.emplace(id, fig);
-    }
-    report.suppressed.patterns.assign(matched.begin(), matched.end());
-    per_stack = &kept;
-    at_peak = &kept_at_peak;
+    kept.per_stack.emplace(id, fig);
   }
+  for (const auto& [id, fig] : model.at_peak) {
+    if (kept.per_stack.contains(id)) kept.at_peak.emplace(id, fig);
+  }
+  summary.patterns.assign(matched.begin(), matched.end());
+  return kept;
+}
 
-  std::vector<Site> sites = GroupSites(model, *per_stack, symbols, options.grouping);
+// The fit of every site's live bytes over the series samples, and whether it is sustained.
+struct SiteFits {
+  std::vector<LinearFit> fits;
+  std::vector<char> sustained;
+};
 
-  // Growth of every site over the series samples.
+std::vector<double> SiteSeries(const ProcessModel& model, const Site& site, size_t samples) {
+  std::vector<double> y(samples, 0.0);
+  for (StackId id : site.stacks) {
+    auto it = model.live_series.find(id);
+    if (it != model.live_series.end()) AddSeries(it->second, y);
+  }
+  return y;
+}
+
+// Fits every site; fills report.growth with the rising ones (sustained first, then by slope).
+SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_t top,
+                ProcessReport& report) {
   std::vector<double> x = SeriesSeconds(model);
   double min_rise = MinimumRise(model);
-  std::vector<LinearFit> fits(sites.size());
-  std::vector<char> sustained(sites.size(), 0);
-  absl::flat_hash_map<std::string, size_t> index;
-  auto series_of = [&](const Site& site) {
-    std::vector<double> y(x.size(), 0.0);
-    for (StackId id : site.stacks) {
-      auto it = model.live_series.find(id);
-      if (it != model.live_series.end()) AddSeries(it->second, y);
-    }
-    return y;
-  };
+  SiteFits f{std::vector<LinearFit>(sites.size()), std::vector<char>(sites.size(), 0)};
   std::vector<size_t> rising;
   for (size_t i = 0; i < sites.size(); ++i) {
-    index[sites[i].key] = i;
-    std::vector<double> y = series_of(sites[i]);
-    fits[i] = FitLine(x, y);
-    sustained[i] = IsSustainedGrowth(fits[i], x, y, min_rise) ? 1 : 0;
+    std::vector<double> y = SiteSeries(model, sites[i], x.size());
+    f.fits[i] = FitLine(x, y);
+    f.sustained[i] = IsSustainedGrowth(f.fits[i], x, y, min_rise) ? 1 : 0;
     // Listed when the fit rises and the site holds more at the end than at the start.
-    if (fits[i].slope > 0 && fits[i].points >= 2 && y.back() > y.front()) rising.push_back(i);
+    if (f.fits[i].slope > 0 && f.fits[i].points >= 2 && y.back() > y.front()) rising.push_back(i);
   }
   std::stable_sort(rising.begin(), rising.end(), [&](size_t a, size_t b) {
-    if (sustained[a] != sustained[b]) return sustained[a] > sustained[b];
-    return fits[a].slope > fits[b].slope;
+    if (f.sustained[a] != f.sustained[b]) return f.sustained[a] > f.sustained[b];
+    return f.fits[a].slope > f.fits[b].slope;
   });
   report.growth_sites_total = rising.size();
-  if (options.top > 0 && rising.size() > options.top) rising.resize(options.top);
+  if (top > 0 && rising.size() > top) rising.resize(top);
   for (size_t i : rising) {
-    report.growth.push_back(SiteGrowth{sites[i], fits[i], sustained[i] != 0, series_of(sites[i])});
+    report.growth.push_back(
+        SiteGrowth{sites[i], f.fits[i], f.sustained[i] != 0, SiteSeries(model, sites[i], x.size())});
   }
-  report.total_fit = FitLine(x, model.series_total_live);
-  report.limit = ProjectLimit(model, report.total_fit, options.limits);
+  return f;
+}
 
-  // Leaks, each with its kind and, in sampled mode, its bounds.
+// Leaks by live bytes, each with its kind and (sampled mode) its bounds.
+void Leaks(const ProcessModel& model, const std::vector<Site>& sites, const SiteFits& f,
+           size_t top, ProcessReport& report) {
+  absl::flat_hash_map<std::string, size_t> index;
+  for (size_t i = 0; i < sites.size(); ++i) index[sites[i].key] = i;
   report.early_window_ns = EarlyWindowNs(model);
   uint64_t early_end = model.options.since_ns + report.early_window_ns;
-  for (Site& s : TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, options.top,
+  for (Site& s : TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, top,
                        &report.leak_sites_total)) {
     size_t i = index.at(s.key);
     Leak leak;
-    leak.fit = fits[i];
-    if (sustained[i]) {
+    leak.fit = f.fits[i];
+    if (f.sustained[i]) {
       leak.kind = LeakKind::kGrowing;
     } else if (s.figures.newest_live_ns <= early_end) {
       leak.kind = LeakKind::kSinceStart;
@@ -193,16 +204,55 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
     leak.site = std::move(s);
     report.leaks.push_back(std::move(leak));
   }
-  report.live_sites = TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, 0, nullptr);
-  report.mappings = TopBy(sites, [](const Site& s) { return s.figures.mapped_live_bytes; },
-                          options.top, nullptr);
-  if (model.exact) {
-    report.temporaries =
-        TopBy(sites, [](const Site& s) { return static_cast<double>(s.figures.temporary_count); },
-              options.top, &report.temporary_sites_total);
+}
+
+std::vector<StackEntry> Stacks(const ProcessModel& model, StackSymbolizer& symbols,
+                               const StackFigures& per_stack, const StackFigures& at_peak) {
+  std::vector<StackId> ids;
+  for (const auto& [id, fig] : per_stack) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  std::vector<StackEntry> out;
+  for (StackId id : ids) {
+    StackEntry e{id, symbols.Frames(model, id), per_stack.at(id), {}};
+    auto p = at_peak.find(id);
+    if (p != at_peak.end()) e.at_peak = p->second;
+    out.push_back(std::move(e));
   }
-  report.allocators = TopBy(std::move(sites), [](const Site& s) { return s.figures.alloc_bytes; },
-                            options.top, &report.allocator_sites_total);
+  return out;
+}
+
+}  // namespace
+
+ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
+                          const ReportOptions& options) {
+  ProcessReport report;
+  report.model = &model;
+  // Suppressed stacks are left out of every list below (the totals keep them).
+  KeptStacks kept;
+  const StackFigures* per_stack = &model.per_stack;
+  const StackFigures* at_peak = &model.at_peak;
+  if (options.suppressions != nullptr && !options.suppressions->empty()) {
+    kept = Suppress(model, symbols, *options.suppressions, report.suppressed);
+    per_stack = &kept.per_stack;
+    at_peak = &kept.at_peak;
+  }
+  std::vector<Site> sites = GroupSites(model, *per_stack, symbols, options.grouping);
+  SiteFits fits = Growth(model, sites, options.top, report);
+  report.total_fit = FitLine(SeriesSeconds(model), model.series_total_live);
+  report.limit = ProjectLimit(model, report.total_fit, options.limits);
+  Leaks(model, sites, fits, options.top, report);
+
+  auto by = [&](double (*key)(const Site&), size_t* total) {
+    return TopBy(sites, key, options.top, total);
+  };
+  report.live_sites = TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, 0, nullptr);
+  report.mappings = by([](const Site& s) { return s.figures.mapped_live_bytes; }, nullptr);
+  if (model.exact) {
+    report.temporaries = by([](const Site& s) { return static_cast<double>(s.figures.temporary_count); },
+                            &report.temporary_sites_total);
+  }
+  report.allocators = by([](const Site& s) { return s.figures.alloc_bytes; },
+                         &report.allocator_sites_total);
   report.peak = TopBy(GroupSites(model, *at_peak, symbols, options.grouping),
                       [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
                       options.top, nullptr);
@@ -213,17 +263,7 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
       report.peak_rss_time_ns = s.time_ns;
     }
   }
-  if (options.stacks) {
-    std::vector<StackId> ids;
-    for (const auto& [id, fig] : *per_stack) ids.push_back(id);
-    std::sort(ids.begin(), ids.end());
-    for (StackId id : ids) {
-      StackEntry e{id, symbols.Frames(model, id), per_stack->at(id), {}};
-      auto p = at_peak->find(id);
-      if (p != at_peak->end()) e.at_peak = p->second;
-      report.stacks.push_back(std::move(e));
-    }
-  }
+  if (options.stacks) report.stacks = Stacks(model, symbols, *per_stack, *at_peak);
   report.warnings = model.warnings;
   for (const std::string& w : symbols.Warnings()) report.warnings.push_back(w);
   if (model.lost_events > 0) {
