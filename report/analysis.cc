@@ -266,6 +266,11 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   if (options.stacks) report.stacks = Stacks(model, symbols, *per_stack, *at_peak);
   report.warnings = model.warnings;
   for (const std::string& w : symbols.Warnings()) report.warnings.push_back(w);
+  if (model.failures_total > model.failures.size()) {
+    report.warnings.push_back("only the first " + std::to_string(model.failures.size()) + " of " +
+                              std::to_string(model.failures_total) +
+                              " failed calls are grouped under Failed allocations");
+  }
   if (model.lost_events > 0) {
     report.warnings.push_back(std::to_string(model.lost_events) +
                               " events could not be written to the recording; figures are low");
@@ -283,7 +288,7 @@ CombinedReport BuildCombined(const std::vector<ProcessReport>& reports, size_t t
     c.totals.Add(m.totals);
     c.peak_sum += m.peak_live_bytes;
     c.peak_rss_sum += r.peak_rss_bytes;
-    c.failures += m.failures.size();
+    c.failures += m.failures_total;
     c.exact = c.exact && m.exact;
     for (const Site& s : r.live_sites) {
       auto [it, inserted] = index.try_emplace(s.key, merged.size());

@@ -186,7 +186,7 @@ json RenderJson(const ProcessReport& r) {
        {{"alloc_count", Num(t.alloc_count)}, {"alloc_bytes", Num(t.alloc_bytes)},
         {"live_count", Num(t.live_count)}, {"live_bytes", Num(t.live_bytes)},
         {"mmap_calls", t.mmap_calls}, {"mapped_bytes", Num(t.mapped_bytes)},
-        {"mapped_live_bytes", Num(t.mapped_live_bytes)}, {"failures", m.failures.size()},
+        {"mapped_live_bytes", Num(t.mapped_live_bytes)}, {"failures", m.failures_total},
         {"temporary_count", t.temporary_count},
         {"bounds95", {{"alloc_bytes", Bound(t.alloc_bytes_var)},
                       {"live_bytes", Bound(t.live_bytes_var)},

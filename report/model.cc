@@ -381,7 +381,8 @@ void Replayer::Dispatch(const RawRecord& r) {
       Failure f{rec.time_ns, static_cast<format::Call>(rec.call), {}, rec.result, rec.error,
                 rec.tid, StackId{rec.stack_id}};
       std::memcpy(f.args, rec.args, sizeof(f.args));
-      m_.failures.push_back(f);
+      ++m_.failures_total;
+      if (m_.failures.size() < kMaxFailuresKept) m_.failures.push_back(f);
       break;
     }
     case RecordType::kExec: {

@@ -81,6 +81,9 @@ struct SeriesPoint {
 // dropped and later snapshots are taken at twice the stride.
 inline constexpr size_t kMaxSeriesSamples = 1024;
 
+// Failed calls kept one by one; later ones are only counted (failures_total).
+inline constexpr size_t kMaxFailuresKept = 100000;
+
 // What LoadProcess keeps. Times are nanoseconds since the process started.
 struct LoadOptions {
   uint64_t since_ns = 0;           // allocations before this are left out
@@ -131,7 +134,8 @@ struct ProcessModel {
   absl::flat_hash_map<StackId, std::vector<RawFrame>> stacks;
   absl::flat_hash_map<StackId, SiteFigures> per_stack;
   std::map<uint32_t, std::string> threads;  // tid -> name
-  std::vector<Failure> failures;
+  std::vector<Failure> failures;     // the first kMaxFailuresKept
+  uint64_t failures_total = 0;       // all failed calls kept by the filters
   std::vector<Snapshot> snapshots;
 
   SiteFigures totals;

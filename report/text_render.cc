@@ -187,7 +187,7 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
     out << "  temporary      " << FormatCount(static_cast<double>(t.temporary_count))
         << " allocations freed at once\n";
   }
-  out << "  failed calls   " << m.failures.size() << "\n";
+  out << "  failed calls   " << m.failures_total << "\n";
   if (r.suppressed.stacks > 0) {
     out << "  suppressed     " << r.suppressed.stacks << " stacks, " << e
         << FormatBytes(r.suppressed.live_bytes) << " live at the end\n";
@@ -274,7 +274,7 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
     out << "\n  none\n";
     return;
   }
-  size_t n = r.model->failures.size();
+  uint64_t n = r.model->failures_total;
   out << " (" << n << (n == 1 ? " call" : " calls") << ")\n";
   int rank = 1;
   for (const FailureGroup& g : r.failures) {
