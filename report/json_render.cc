@@ -167,6 +167,11 @@ json RenderJson(const ProcessReport& r) {
   json filters = {{"since_ns", m.options.since_ns}};
   filters["until_ns"] = m.options.until_ns == UINT64_MAX ? json(nullptr) : json(m.options.until_ns);
   filters["tid"] = m.options.tid ? json(*m.options.tid) : json(nullptr);
+  json modules = json::array();
+  for (const ModuleInfo& mod : m.modules) {
+    modules.push_back({{"path", mod.path}, {"build_id", mod.build_id}, {"start", mod.start},
+                       {"end", mod.end}, {"load_bias", mod.load_bias}});
+  }
   json threads = json::array();
   for (const auto& [tid, name] : m.threads) threads.push_back({{"tid", tid}, {"name", name}});
   return {
@@ -174,7 +179,7 @@ json RenderJson(const ProcessReport& r) {
       {"process",
        {{"pid", m.pid}, {"ppid", m.ppid}, {"exe", m.exe}, {"argv", m.argv},
         {"forked", m.fork_child}, {"session", m.session_id}, {"kernel", m.kernel},
-        {"start_realtime_ns", m.start_realtime_ns}, {"threads", threads}}},
+        {"start_realtime_ns", m.start_realtime_ns}, {"threads", threads}, {"modules", modules}}},
       {"still_running", r.still_running},
       {"filters", filters},
       {"mode", {{"exact", m.exact}, {"sample_bytes", m.sample_bytes}}},

@@ -142,6 +142,13 @@ TEST_CASE("report --format pprof: go tool pprof reads it with the right sites an
   CHECK(top.out.find("grow_leak") != std::string::npos);
   CHECK(top.out.find("pool_init") != std::string::npos);
   CHECK(top.out.find("Type: inuse_space") != std::string::npos);
+  // The main binary's mapping carries its build-id (pprof prints it in the header).
+  std::string build_id;
+  for (const json& mod : doc.at("processes").at(0).at("process").at("modules")) {
+    if (mod.at("path") == PROGRAM_GROWER) build_id = mod.at("build_id");
+  }
+  REQUIRE(!build_id.empty());
+  CHECK(top.out.find("Build ID: " + build_id) != std::string::npos);
 
   // alloc_objects: every call (and mmap call) over the run.
   RunResult objects = Run({GoCommand(), "tool", "pprof", "-top", "-sample_index=alloc_objects",
