@@ -266,6 +266,10 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   if (options.stacks) report.stacks = Stacks(model, symbols, *per_stack, *at_peak);
   report.warnings = model.warnings;
   for (const std::string& w : symbols.Warnings()) report.warnings.push_back(w);
+  if (model.options.tid && model.totals.samples == 0 && model.totals.mmap_calls == 0) {
+    report.warnings.push_back("thread " + std::to_string(*model.options.tid) +
+                              " made no recorded allocation in this process");
+  }
   if (model.failures_total > model.failures.size()) {
     report.warnings.push_back("only the first " + std::to_string(model.failures.size()) + " of " +
                               std::to_string(model.failures_total) +

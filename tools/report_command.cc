@@ -291,6 +291,11 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
 }
 
 int RunReport(const ReportCommandOptions& options) {
+  if (options.since_seconds && options.until_seconds && *options.until_seconds < *options.since_seconds) {
+    spdlog::error("--until ({} s) is before --since ({} s)", *options.until_seconds,
+                  *options.since_seconds);
+    return 2;
+  }
   if (options.follow) {
     if (options.format != "text" || !options.output.empty()) {
       spdlog::error("--follow renders the text report to stdout (no --format, no -o)");

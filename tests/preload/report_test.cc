@@ -207,6 +207,8 @@ TEST_CASE("report --suppressions, --thread, --until and bad options", "[report]"
   CHECK(SiteIn(mine.at("processes").at(0).at("leaks"), "grow_leak") != nullptr);
   json other = ReportJson({"--thread", std::to_string(pid + 1000000), dir.path()});
   CHECK(other.at("processes").at(0).at("totals").at("alloc_count") == 0);
+  CHECK(other.at("processes").at(0).at("warnings").dump().find("made no recorded allocation") !=
+        std::string::npos);
 
   // --until 0: nothing allocated yet after the start.
   json early = ReportJson({"--until", "0", dir.path()});
@@ -215,12 +217,13 @@ TEST_CASE("report --suppressions, --thread, --until and bad options", "[report]"
   for (std::vector<std::string> bad : {std::vector<std::string>{"--limit", "lots"},
                                        {"--suppressions", "/nonexistent"},
                                        {"--since", "-1"},
+                                       {"--since", "2", "--until", "1"},
                                        {"--metric", "bogus"}}) {
     std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "report"};
     argv.insert(argv.end(), bad.begin(), bad.end());
     argv.push_back(dir.path());
     RunResult r = Run(argv);
-    INFO(bad[0] << " " << bad[1] << ": " << r.Describe());
+    INFO(bad.at(0) << " " << bad.at(1) << ": " << r.Describe());
     CHECK_FALSE(r.ExitedWith(0));
     CHECK(!r.err.empty());
   }
