@@ -239,7 +239,8 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   std::vector<Site> sites = GroupSites(model, *per_stack, symbols, options.grouping);
   SiteFits fits = Growth(model, sites, options.top, report);
   report.total_fit = FitLine(SeriesSeconds(model), model.series_total_live);
-  report.limit = ProjectLimit(model, report.total_fit, options.limits);
+  report.recent_fit = FitRecent(SeriesSeconds(model), model.series_total_live);
+  report.limit = ProjectLimit(model, report.recent_fit, options.limits);
   Leaks(model, sites, fits, options.top, report);
 
   auto by = [&](double (*key)(const Site&), size_t* total) {

@@ -90,6 +90,7 @@ struct ProcessReport {
   std::vector<SiteGrowth> growth;  // sites with a rising fit, by slope
   size_t growth_sites_total = 0;   // before --top
   LinearFit total_fit;             // of the recorded live total (ProcessModel::series_total_live)
+  LinearFit recent_fit;            // the same over the last quarter of the samples
   std::optional<LimitProjection> limit;
   std::vector<Site> temporaries;   // exact mode: by temporary_count
   size_t temporary_sites_total = 0;

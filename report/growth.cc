@@ -27,6 +27,14 @@ LinearFit FitLine(const std::vector<double>& x, const std::vector<double>& y) {
   return fit;
 }
 
+LinearFit FitRecent(const std::vector<double>& x, const std::vector<double>& y) {
+  size_t n = std::min(x.size(), y.size());
+  size_t keep = std::min(n, std::max(kMinGrowthPoints, n / 4));
+  std::vector<double> rx(x.begin() + static_cast<ptrdiff_t>(n - keep), x.begin() + static_cast<ptrdiff_t>(n));
+  std::vector<double> ry(y.begin() + static_cast<ptrdiff_t>(n - keep), y.begin() + static_cast<ptrdiff_t>(n));
+  return FitLine(rx, ry);
+}
+
 bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
                        const std::vector<double>& y, double min_rise) {
   if (fit.points < kMinGrowthPoints || fit.slope <= 0 || fit.r2 < kMinGrowthR2) return false;
@@ -58,7 +66,7 @@ LimitSource FixedLimit(uint64_t limit_bytes) {
   };
 }
 
-std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const LinearFit& total,
+std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const LinearFit& rate,
                                             const std::vector<LimitSource>& sources) {
   for (const LimitSource& source : sources) {
     std::optional<MemoryLimit> limit = source(model);
@@ -66,9 +74,9 @@ std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const Lin
     LimitProjection p;
     p.limit = *limit;
     p.headroom_bytes = static_cast<double>(limit->limit_bytes) - static_cast<double>(limit->used_bytes);
-    p.rate_bytes_per_s = total.slope;
-    if (total.slope > 0 && total.points >= 2) {
-      p.seconds = std::max(0.0, p.headroom_bytes) / total.slope;
+    p.rate_bytes_per_s = rate.slope;
+    if (rate.slope > 0 && rate.points >= 2) {
+      p.seconds = std::max(0.0, p.headroom_bytes) / rate.slope;
     }
     return p;
   }

@@ -25,6 +25,10 @@ struct LinearFit {
 // Least-squares line through (x[i], y[i]). Fewer than two distinct x values give slope 0.
 LinearFit FitLine(const std::vector<double>& x, const std::vector<double>& y);
 
+// The fit over the last quarter of the samples (at least kMinGrowthPoints of them, or all when
+// there are fewer): the current rate, as opposed to the run's average.
+LinearFit FitRecent(const std::vector<double>& x, const std::vector<double>& y);
+
 // Whether a site's series is growth that lasted: at least kMinGrowthPoints samples, a positive
 // slope with r2 >= kMinGrowthR2, a fitted rise over the window of at least `min_rise` bytes, and
 // the last value within 10% of the series' maximum (still high at the end).
@@ -52,16 +56,19 @@ struct MemoryLimit {
 using LimitSource = std::function<std::optional<MemoryLimit>(const ProcessModel&)>;
 
 // A limit given on the command line, compared with the last RSS snapshot.
+// (A limit recorded in the file, or read from the cgroup of a process still running, would be
+// another LimitSource.)
 LimitSource FixedLimit(uint64_t limit_bytes);
 
 struct LimitProjection {
   MemoryLimit limit;
   double headroom_bytes = 0;       // limit - used (negative when over)
-  double rate_bytes_per_s = 0;     // total growth rate used for the projection
+  double rate_bytes_per_s = 0;     // current growth rate of the live total (FitRecent)
   std::optional<double> seconds;   // until the headroom is used up; none when not growing
 };
 
-std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const LinearFit& total,
+// `rate` is the fit of the live total whose slope is projected (FitRecent of the total).
+std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const LinearFit& rate,
                                             const std::vector<LimitSource>& sources);
 
 // Seconds since the start of the process of every series sample.

@@ -143,6 +143,7 @@ json RenderJson(const ProcessReport& r) {
                  {"min_points", kMinGrowthPoints},
                  {"min_r2", kMinGrowthR2},
                  {"total", {{"fit", FitJson(r.total_fit)},
+                            {"recent_fit", FitJson(r.recent_fit)},
                             {"series", Series(m.series_times_ns, m.series_total_live)}}},
                  {"sites", growth_sites},
                  {"sites_total", r.growth_sites_total}};

@@ -164,7 +164,8 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   out << "\n";
   if (r.total_fit.points >= 2) {
     out << "  growth         " << e << FitText(r.total_fit) << " (live total over "
-        << r.total_fit.points << " samples)\n";
+        << r.total_fit.points << " samples); recent " << e << FormatRate(r.recent_fit.slope)
+        << "\n";
   }
   if (r.limit) {
     const LimitProjection& p = *r.limit;

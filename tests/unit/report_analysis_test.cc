@@ -80,9 +80,32 @@ TEST_CASE("growth: a steady leak is flagged with its rate, a pool and a temporar
   REQUIRE(r.limit.has_value());
   CHECK(r.limit->headroom_bytes == 1000000);
   CHECK(r.limit->limit.used_time_ns == 10 * kSecond);
-  REQUIRE(r.total_fit.slope > 0);
+  // Over the run the total rose, but at the end (stack 3 freed at 9 s) it falls: the current
+  // rate projects nothing.
+  CHECK(r.total_fit.slope > 0);
+  CHECK(r.recent_fit.slope < 0);
+  CHECK(r.limit->rate_bytes_per_s == r.recent_fit.slope);
+  CHECK_FALSE(r.limit->seconds.has_value());
+}
+
+TEST_CASE("growth: time to the limit at the current rate", "[growth]") {
+  // 4,000 B every second (one block before each snapshot), 20 snapshots, RSS 1 MB at the end.
+  Builder b;
+  b.Stack(1, {0x1000});
+  for (uint64_t s = 1; s <= 20; ++s) {
+    b.Alloc(s * kSecond - 1000, 0x100000 + s * 0x1000, 4000, 1);
+    b.Snapshot(s * kSecond, 1000000);
+  }
+  b.End(20 * kSecond + 1);
+  report::ReportOptions options;
+  options.limits.push_back(report::FixedLimit(1400000));
+  auto l = Load(b.Write(), options);
+  const report::ProcessReport& r = l->report;
+  REQUIRE(r.limit.has_value());
+  CHECK(r.limit->headroom_bytes == 400000);
+  CHECK(r.recent_fit.slope == Approx(4000).epsilon(0.01));
   REQUIRE(r.limit->seconds.has_value());
-  CHECK(*r.limit->seconds == Approx(1000000 / r.total_fit.slope));
+  CHECK(*r.limit->seconds == Approx(100).epsilon(0.01));  // 400,000 B at 4,000 B/s
 }
 
 TEST_CASE("growth: no limit source, no projection; a flat run projects nothing", "[growth]") {
