@@ -109,12 +109,18 @@ void Heading(const std::string& title, size_t shown, size_t total, const Paint& 
   out << "\n";
 }
 
+// `variance` (may be null) gives the variance of the bytes figure, for the bound shown in
+// sampled mode.
 void SiteList(const char* title, const std::vector<Site>& sites, size_t total,
               double (*bytes)(const SiteFigures&), double (*count)(const SiteFigures&),
-              const char* unit, const ProcessModel& m, const Paint& paint, std::ostream& out) {
+              double (*variance)(const SiteFigures&), const char* unit, const ProcessModel& m,
+              const Paint& paint, std::ostream& out) {
   Heading(title, sites.size(), total, paint, out);
   std::vector<SiteLine> lines;
-  for (const Site& s : sites) lines.push_back(SiteLine{&s, bytes(s.figures), count(s.figures), 0, ""});
+  for (const Site& s : sites) {
+    double bound = !m.exact && variance != nullptr ? Bound(variance(s.figures)) : 0;
+    lines.push_back(SiteLine{&s, bytes(s.figures), count(s.figures), bound, ""});
+  }
   SiteLines(lines, unit, m, out);
 }
 
@@ -333,18 +339,20 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
   if (!r.mappings.empty()) {
     SiteList("Mappings live at exit", r.mappings, 0,
              [](const SiteFigures& f) { return f.mapped_live_bytes; },
-             [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, "mmap calls",
-             m, paint, out);
+             [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
+             "mmap calls", m, paint, out);
   }
   Growth(r, paint, out);
   SiteList(("At the peak (" + FormatBytes(m.peak_live_bytes) + " at " +
             FormatSeconds(m.peak_time_ns) + ")").c_str(),
            r.peak, 0, [](const SiteFigures& f) { return f.live_bytes + f.mapped_live_bytes; },
-           [](const SiteFigures& f) { return f.live_count; }, "blocks", m, paint, out);
+           [](const SiteFigures& f) { return f.live_count; },
+           [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m, paint, out);
   if (m.exact) Temporaries(r, paint, out);
   SiteList("Top allocating sites", r.allocators, r.allocator_sites_total,
            [](const SiteFigures& f) { return f.alloc_bytes; },
-           [](const SiteFigures& f) { return f.alloc_count; }, "calls", m, paint, out);
+           [](const SiteFigures& f) { return f.alloc_count; },
+           [](const SiteFigures& f) { return f.alloc_bytes_var; }, "calls", m, paint, out);
   Failures(r, paint, out);
   if (!r.suppressed.patterns.empty()) {
     out << "\n" << paint.Title("Suppressed") << "\n";
