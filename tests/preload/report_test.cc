@@ -262,7 +262,7 @@ TEST_CASE("report on a recording being written, and --follow until the process e
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string prog = PROGRAM_GROWER, steps = "150", leak = "1";
+  std::string prog = PROGRAM_GROWER, steps = "300", leak = "1";  // 3 s or more
   char* argv[] = {prog.data(), steps.data(), leak.data(), nullptr};
   pid_t pid = -1;
   REQUIRE(posix_spawn(&pid, prog.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
