@@ -164,8 +164,12 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
     std::vector<double> y = SiteSeries(model, sites[i], x.size());
     f.fits[i] = FitLine(x, y);
     f.sustained[i] = IsSustainedGrowth(f.fits[i], x, y, min_rise) ? 1 : 0;
-    // Listed when the fit rises and the site holds more at the end than at the start.
-    if (f.fits[i].slope > 0 && f.fits[i].points >= 2 && y.back() > y.front()) rising.push_back(i);
+    // Listed when the fit rises, at least roughly like a line (a step at start-up is not
+    // growth), and the site holds more at the end than at the start.
+    if (f.fits[i].slope > 0 && f.fits[i].r2 >= kMinListedR2 && f.fits[i].points >= 2 &&
+        y.back() > y.front()) {
+      rising.push_back(i);
+    }
   }
   std::stable_sort(rising.begin(), rising.end(), [&](size_t a, size_t b) {
     if (f.sustained[a] != f.sustained[b]) return f.sustained[a] > f.sustained[b];

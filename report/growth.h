@@ -34,6 +34,8 @@ LinearFit FitRecent(const std::vector<double>& x, const std::vector<double>& y);
 // the last value within 10% of the series' maximum (still high at the end).
 inline constexpr size_t kMinGrowthPoints = 4;
 inline constexpr double kMinGrowthR2 = 0.8;
+// Sites are listed under growth from this fit quality on (sustained or not).
+inline constexpr double kMinListedR2 = 0.5;
 bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
                        const std::vector<double>& y, double min_rise);
 

@@ -142,6 +142,7 @@ json RenderJson(const ProcessReport& r) {
   json growth = {{"min_rise_bytes", MinimumRise(m)},
                  {"min_points", kMinGrowthPoints},
                  {"min_r2", kMinGrowthR2},
+                 {"min_listed_r2", kMinListedR2},
                  {"total", {{"fit", FitJson(r.total_fit)},
                             {"recent_fit", FitJson(r.recent_fit)},
                             {"series", Series(m.series_times_ns, m.series_total_live)}}},
