@@ -58,8 +58,8 @@ struct MemoryLimit {
 using LimitSource = std::function<std::optional<MemoryLimit>(const ProcessModel&)>;
 
 // A limit given on the command line, compared with the last RSS snapshot.
-// (A limit recorded in the file, or read from the cgroup of a process still running, would be
-// another LimitSource.)
+// (cgroup_limit.h reads the cgroup of a process still running; a limit recorded in the file
+// would be one more LimitSource.)
 LimitSource FixedLimit(uint64_t limit_bytes);
 
 struct LimitProjection {

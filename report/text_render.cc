@@ -176,10 +176,10 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   if (r.limit) {
     const LimitProjection& p = *r.limit;
     out << "  limit          " << FormatBytes(static_cast<double>(p.limit.limit_bytes)) << " ("
-        << p.limit.source << "), " << p.limit.measure << " "
+        << Clip(p.limit.source, 60) << ")\n";
+    out << "  headroom       " << FormatBytes(p.headroom_bytes) << ": " << p.limit.measure << " "
         << FormatBytes(static_cast<double>(p.limit.used_bytes)) << " at "
-        << FormatSeconds(p.limit.used_time_ns) << ", headroom " << FormatBytes(p.headroom_bytes)
-        << "\n";
+        << FormatSeconds(p.limit.used_time_ns) << "\n";
     out << "  time to limit  ";
     if (p.headroom_bytes <= 0) {
       out << paint.Bad("over the limit") << "\n";

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "report/analysis.h"
+#include "report/cgroup_limit.h"
 #include "report/diff.h"
 #include "report/model.h"
 #include "report/recording_reader.h"
@@ -154,7 +155,10 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
         return w.rfind(model.path + ": truncated", 0) == 0;
       });
     }
-    out.reports.push_back(report::BuildReport(model, *out.symbols, options));
+    // A process still running: its cgroup's limit, read now, unless --limit gave one.
+    report::ReportOptions these = options;
+    if (running) these.limits.push_back(report::LiveCgroupLimit());
+    out.reports.push_back(report::BuildReport(model, *out.symbols, these));
     out.reports.back().still_running = running;
   }
 }

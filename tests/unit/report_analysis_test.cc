@@ -3,12 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <random>
 #include <sstream>
 
+#include "report/cgroup_limit.h"
 #include "report/diff.h"
 #include "report/growth.h"
 #include "report/render.h"
@@ -342,6 +344,64 @@ TEST_CASE("grouping: by site, by allocating function, by full stack", "[grouping
     REQUIRE(l->report.leaks.size() == sites);
     CHECK(l->report.leaks[0].site.figures.live_bytes == (sites == 1 ? 300 : 200));
   }
+}
+
+}  // namespace
+}  // namespace allocwatch::unit_test
+
+namespace allocwatch::unit_test {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Put(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << text;
+}
+
+TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[limit]") {
+  char tmpl[] = "/tmp/allocwatch-cgroup-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  fs::path root = tmpl;
+  Builder b(1, 123);
+  b.End(5 * kSecond);
+  auto l = Load(b.Write());
+
+  SECTION("v2") {
+    Put(root / "proc/123/cgroup", "0::/svc/app\n");
+    Put(root / "cg/cgroup.controllers", "memory\n");
+    Put(root / "cg/memory.max", "max\n");
+    Put(root / "cg/memory.current", "900000000\n");
+    Put(root / "cg/svc/memory.max", "1000000\n");  // 600,000 of headroom: the tightest
+    Put(root / "cg/svc/memory.current", "400000\n");
+    Put(root / "cg/svc/app/memory.max", "5000000\n");
+    Put(root / "cg/svc/app/memory.current", "300000\n");
+    auto limit = report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    REQUIRE(limit.has_value());
+    CHECK(limit->limit_bytes == 1000000);
+    CHECK(limit->used_bytes == 400000);
+    CHECK(limit->source.find("v2") != std::string::npos);
+  }
+  SECTION("v1, recorded path missing (cgroup namespace): the root is used") {
+    Put(root / "proc/123/cgroup", "4:memory:/elsewhere/abc\n0::/\n");
+    Put(root / "cg/memory/memory.limit_in_bytes", "2000000\n");
+    Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
+    auto limit = report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    REQUIRE(limit.has_value());
+    CHECK(limit->limit_bytes == 2000000);
+    CHECK(limit->used_bytes == 1500000);
+  }
+  SECTION("no limit anywhere, or no such process") {
+    Put(root / "proc/123/cgroup", "4:memory:/\n");
+    Put(root / "cg/memory/memory.limit_in_bytes", "9223372036854771712\n");
+    Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
+    CHECK_FALSE(report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model));
+    Builder other(1, 999);
+    other.End(1);
+    auto o = Load(other.Write());
+    CHECK_FALSE(report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(o->model));
+  }
+  fs::remove_all(root);
 }
 
 }  // namespace
