@@ -159,6 +159,11 @@ json RenderJson(const ProcessReport& r) {
   }
   json stacks = json::array();
   for (const StackEntry& e : r.stacks) {
+    // Flame graphs of what is live: stacks that held nothing at the end or at the peak add
+    // only size (their allocation figures are in the site lists and in the pprof output).
+    double live = e.figures.live_bytes + e.figures.mapped_live_bytes;
+    double peak = e.at_peak.live_bytes + e.at_peak.mapped_live_bytes;
+    if (live < 0.5 && peak < 0.5) continue;
     stacks.push_back({{"id", e.id.value}, {"at_exit", FiguresJson(e.figures)},
                       {"at_peak", FiguresJson(e.at_peak)}, {"frames", Frames(e.frames)}});
   }
