@@ -152,7 +152,9 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   std::string e = Estimate(m);
   out << "\n" << paint.Title("Summary") << "\n";
   out << "  allocated      " << e << FormatCount(t.alloc_count) << " calls, " << e
-      << FormatBytes(t.alloc_bytes) << " (malloc, calloc, realloc, memalign & co.)\n";
+      << FormatBytes(t.alloc_bytes);
+  if (!m.exact) out << " (±" << FormatBytes(Bound(t.alloc_bytes_var)) << ")";
+  out << " (malloc, calloc, realloc, memalign & co.)\n";
   if (t.mmap_calls > 0) {
     out << "  mapped         " << FormatCount(static_cast<double>(t.mmap_calls)) << " calls, "
         << FormatBytes(t.mapped_bytes) << " (mmap, mremap)\n";
