@@ -193,7 +193,7 @@ json RenderJson(const ProcessReport& r) {
       {"end",
        {{"how", EndingName(m.ending)}, {"exit_status", m.exit_status}, {"exec", m.exec_path},
         {"duration_ns", m.duration_ns}, {"lost_events", m.lost_events},
-        {"truncated", m.truncated_tail}}},
+        {"truncated", m.truncated_tail}, {"stopped_at_until", m.stopped_at_until}}},
       {"totals",
        {{"alloc_count", Num(t.alloc_count)}, {"alloc_bytes", Num(t.alloc_bytes)},
         {"live_count", Num(t.live_count)}, {"live_bytes", Num(t.live_bytes)},

@@ -444,6 +444,7 @@ void Replayer::Run(RecordingReader& reader) {
       if (t < (uint64_t{1} << 62)) {
         if (t > options_.until_ns) {
           past_until = true;
+          m_.stopped_at_until = true;
           break;
         }
         m_.duration_ns = std::max(m_.duration_ns, t);

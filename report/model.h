@@ -160,6 +160,7 @@ struct ProcessModel {
   std::vector<double> series_total_live;
   absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;
   bool truncated_tail = false;  // the data ended inside a record (damage, or still being written)
+  bool stopped_at_until = false;  // records after LoadOptions::until_ns were left unread
 };
 
 // Live bytes of `points` at every series sample (a step function), added into `out`

@@ -323,7 +323,10 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
         << " (~ marks estimates)\n";
   }
   if (r.still_running) out << "state       " << paint.Note("still running") << "\n";
-  if (r.still_running && m.ending == Ending::kCutShort) {
+  if (m.stopped_at_until) {
+    out << "run time    " << FormatSeconds(m.duration_ns)
+        << " (replay stopped at --until; the process went on)\n";
+  } else if (r.still_running && m.ending == Ending::kCutShort) {
     out << "run time    " << FormatSeconds(m.duration_ns)
         << " so far (still running; figures as of the last record)\n";
   } else {

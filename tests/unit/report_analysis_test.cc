@@ -257,6 +257,8 @@ TEST_CASE("filters: --since, --until and --thread", "[filters]") {
   CHECK(u->model.totals.live_bytes == 300);  // the free at 4 s is after --until
   CHECK(u->model.duration_ns == 2 * kSecond);
   CHECK(u->model.ending == report::Ending::kCutShort);
+  CHECK(u->model.stopped_at_until);
+  CHECK_FALSE(all->model.stopped_at_until);
 
   report::LoadOptions thread;
   thread.tid = 2;
