@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -166,6 +167,11 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   ReportCommandOptions report;
   report.format = o.format;
   report.top = o.top;
+  // The report goes to stderr or a file: colour only for a terminal on stderr.
+  const char* no_colour = std::getenv("NO_COLOR");
+  bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
+                (no_colour == nullptr || no_colour[0] == '\0');
+  report.colour = colour ? "always" : "never";
   int rc = RenderRecordings(files, report, out);
   if (o.format == "text") {
     out << "\nprogram " << (WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
