@@ -1,5 +1,5 @@
-// report/json_render.cc: the machine-readable report (schema "allocwatch.report", version 1).
-// The schema is described in report/README.md.
+// report/json_render.cc: the machine-readable report (schema "allocwatch.report").
+// The schema is described in report/JSON.md.
 #include <cmath>
 
 #include "report/render.h"
@@ -27,9 +27,16 @@ json Frames(const std::vector<DisplayFrame>& frames) {
   return out;
 }
 
+double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+json FitJson(const LinearFit& fit) {
+  return {{"slope_bytes_per_s", fit.slope}, {"intercept_bytes", fit.intercept}, {"r2", fit.r2},
+          {"points", fit.points}};
+}
+
 json SiteJson(const Site& s) {
   const SiteFigures& f = s.figures;
-  return {{"site", s.site_frame < s.frames.size() ? DescribeFrame(s.frames[s.site_frame]) : "?"},
+  json j = {{"site", s.site_frame < s.frames.size() ? DescribeFrame(s.frames[s.site_frame]) : "?"},
           {"site_frame", s.site_frame},
           {"stacks", s.stack_count},
           {"alloc_count", Num(f.alloc_count)},
@@ -41,7 +48,36 @@ json SiteJson(const Site& s) {
           {"mmap_calls", f.mmap_calls},
           {"mapped_bytes", Num(f.mapped_bytes)},
           {"mapped_live_bytes", Num(f.mapped_live_bytes)},
+          {"temporary_count", f.temporary_count},
+          {"bounds95",
+           {{"alloc_count", Bound(f.alloc_count_var)}, {"alloc_bytes", Bound(f.alloc_bytes_var)},
+            {"live_count", Bound(f.live_count_var)}, {"live_bytes", Bound(f.live_bytes_var)}}},
+          {"key", s.key},
           {"frames", Frames(s.frames)}};
+  if (f.newest_live_ns > 0) j["newest_live_ns"] = f.newest_live_ns;
+  if (f.oldest_live_ns != UINT64_MAX) j["oldest_live_ns"] = f.oldest_live_ns;
+  return j;
+}
+
+json FiguresJson(const SiteFigures& f) {
+  return {{"alloc_count", Num(f.alloc_count)}, {"alloc_bytes", Num(f.alloc_bytes)},
+          {"live_count", Num(f.live_count)}, {"live_bytes", Num(f.live_bytes)},
+          {"mapped_live_bytes", Num(f.mapped_live_bytes)}};
+}
+
+json Series(const std::vector<uint64_t>& times, const std::vector<double>& y) {
+  json out = json::array();
+  for (size_t i = 0; i < times.size() && i < y.size(); ++i) {
+    out.push_back(json::array({Seconds(times[i]), Num(y[i])}));
+  }
+  return out;
+}
+
+json LeakJson(const Leak& l) {
+  json j = SiteJson(l.site);
+  j["kind"] = LeakKindName(l.kind);
+  j["growth"] = FitJson(l.fit);
+  return j;
 }
 
 json SiteArray(const std::vector<Site>& sites) {
@@ -164,40 +200,131 @@ json RenderJson(const ProcessReport& r) {
   for (const Headroom& h : m.headrooms) headrooms.push_back(HeadroomJson(h));
   json failures = json::array();
   for (const FailureGroup& g : r.failures) failures.push_back(FailureJson(g));
+  json leaks = json::array();
+  for (const Leak& l : r.leaks) leaks.push_back(LeakJson(l));
+  json growth_sites = json::array();
+  for (const SiteGrowth& g : r.growth) {
+    json j = SiteJson(g.site);
+    j["fit"] = FitJson(g.fit);
+    j["sustained"] = g.sustained;
+    j["series"] = Series(m.series_times_ns, g.series);
+    growth_sites.push_back(std::move(j));
+  }
+  json growth = {{"min_rise_bytes", MinimumRise(m)},
+                 {"min_points", kMinGrowthPoints},
+                 {"min_r2", kMinGrowthR2},
+                 {"min_listed_r2", kMinListedR2},
+                 {"total", {{"fit", FitJson(r.total_fit)},
+                            {"recent_fit", FitJson(r.recent_fit)},
+                            {"series", Series(m.series_times_ns, m.series_total_live)}}},
+                 {"sites", growth_sites},
+                 {"sites_total", r.growth_sites_total}};
+  json limit = nullptr;
+  if (r.limit) {
+    const LimitProjection& p = *r.limit;
+    limit = {{"source", p.limit.source}, {"measure", p.limit.measure},
+             {"limit_bytes", p.limit.limit_bytes}, {"used_bytes", p.limit.used_bytes},
+             {"used_time_ns", p.limit.used_time_ns}, {"headroom_bytes", Num(p.headroom_bytes)},
+             {"rate_bytes_per_s", p.rate_bytes_per_s}};
+    limit["seconds_to_limit"] = p.seconds ? json(*p.seconds) : json(nullptr);
+  }
+  json stacks = json::array();
+  for (const StackEntry& e : r.stacks) {
+    // Flame graphs of what is live: stacks that held nothing at the end or at the peak add
+    // only size (their allocation figures are in the site lists and in the pprof output).
+    double live = e.figures.live_bytes + e.figures.mapped_live_bytes;
+    double peak = e.at_peak.live_bytes + e.at_peak.mapped_live_bytes;
+    if (live < 0.5 && peak < 0.5) continue;
+    stacks.push_back({{"id", e.id.value}, {"at_exit", FiguresJson(e.figures)},
+                      {"at_peak", FiguresJson(e.at_peak)}, {"frames", Frames(e.frames)}});
+  }
+  json suppressed_patterns = json::array();
+  for (const auto& [pattern, n] : r.suppressed.patterns) {
+    suppressed_patterns.push_back({{"pattern", pattern}, {"stacks", n}});
+  }
+  json filters = {{"since_ns", m.options.since_ns}};
+  filters["until_ns"] = m.options.until_ns == UINT64_MAX ? json(nullptr) : json(m.options.until_ns);
+  filters["tid"] = m.options.tid ? json(*m.options.tid) : json(nullptr);
+  json modules = json::array();
+  for (const ModuleInfo& mod : m.modules) {
+    modules.push_back({{"path", mod.path}, {"build_id", mod.build_id}, {"start", mod.start},
+                       {"end", mod.end}, {"load_bias", mod.load_bias}});
+  }
+  json threads = json::array();
+  for (const auto& [tid, name] : m.threads) threads.push_back({{"tid", tid}, {"name", name}});
   return {
       {"recording", m.path},
       {"process",
        {{"pid", m.pid}, {"ppid", m.ppid}, {"exe", m.exe}, {"argv", m.argv},
         {"forked", m.fork_child}, {"session", m.session_id}, {"kernel", m.kernel},
-        {"start_realtime_ns", m.start_realtime_ns}}},
+        {"start_realtime_ns", m.start_realtime_ns}, {"threads", threads}, {"modules", modules}}},
+      {"still_running", r.still_running},
+      {"filters", filters},
       {"mode", {{"exact", m.exact}, {"sample_bytes", m.sample_bytes}}},
       {"end",
        {{"how", EndingName(m.ending)}, {"exit_status", m.exit_status}, {"exec", m.exec_path},
-        {"duration_ns", m.duration_ns}, {"lost_events", m.lost_events}}},
+        {"duration_ns", m.duration_ns}, {"lost_events", m.lost_events},
+        {"truncated", m.truncated_tail}, {"stopped_at_until", m.stopped_at_until}}},
       {"totals",
        {{"alloc_count", Num(t.alloc_count)}, {"alloc_bytes", Num(t.alloc_bytes)},
         {"live_count", Num(t.live_count)}, {"live_bytes", Num(t.live_bytes)},
         {"mmap_calls", t.mmap_calls}, {"mapped_bytes", Num(t.mapped_bytes)},
-        {"mapped_live_bytes", Num(t.mapped_live_bytes)}, {"failures", m.failures.size()}}},
+        {"mapped_live_bytes", Num(t.mapped_live_bytes)}, {"failures", m.failures_total},
+        {"temporary_count", t.temporary_count},
+        {"bounds95", {{"alloc_bytes", Bound(t.alloc_bytes_var)},
+                      {"live_bytes", Bound(t.live_bytes_var)},
+                      {"live_count", Bound(t.live_count_var)}}}}},
       {"peak",
        {{"live_bytes", Num(m.peak_live_bytes)}, {"time_ns", m.peak_time_ns},
         {"rss_bytes", r.peak_rss_bytes}, {"rss_time_ns", r.peak_rss_time_ns},
         {"sites", SiteArray(r.peak)}}},
-      {"leaks", SiteArray(r.leaks)},
+      {"leaks", leaks},
+      {"leak_sites_total", r.leak_sites_total},
+      {"early_window_ns", r.early_window_ns},
+      {"growth", growth},
+      {"limit", limit},
+      {"temporaries", SiteArray(r.temporaries)},
+      {"stacks", stacks},
+      {"suppressed", {{"stacks", r.suppressed.stacks},
+                      {"live_bytes", Num(r.suppressed.live_bytes)},
+                      {"alloc_bytes", Num(r.suppressed.alloc_bytes)},
+                      {"patterns", suppressed_patterns}}},
       {"mappings", SiteArray(r.mappings)},
       {"allocators", SiteArray(r.allocators)},
       {"failures", failures},
       {"snapshots", snapshots},
       {"headroom_snapshots", headrooms},
-      {"growth_before_end", {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth)}}},
+      {"growth_before_end",
+       {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth_before_end)}}},
+      {"series_times_s", [&] {
+         json times = json::array();
+         for (uint64_t ns : m.series_times_ns) times.push_back(Seconds(ns));
+         return times;
+       }()},
       {"warnings", r.warnings},
       {"period_changes", PeriodChangesJson(m)}};
 }
 
-json RenderJsonDocument(const std::vector<ProcessReport>& reports) {
+json RenderJsonDocument(const std::vector<ProcessReport>& reports, const CombinedReport* combined) {
   json processes = json::array();
   for (const ProcessReport& r : reports) processes.push_back(RenderJson(r));
-  return {{"schema", "allocwatch.report"}, {"version", 1}, {"processes", processes}};
+  json doc = {{"schema", "allocwatch.report"}, {"version", kJsonVersion}, {"processes", processes}};
+  if (combined != nullptr) {
+    const SiteFigures& t = combined->totals;
+    doc["combined"] = {{"processes", combined->processes},
+                       {"exact", combined->exact},
+                       {"totals", {{"alloc_count", Num(t.alloc_count)},
+                                   {"alloc_bytes", Num(t.alloc_bytes)},
+                                   {"live_count", Num(t.live_count)},
+                                   {"live_bytes", Num(t.live_bytes)},
+                                   {"mapped_live_bytes", Num(t.mapped_live_bytes)},
+                                   {"failures", combined->failures}}},
+                       {"peak_sum_bytes", Num(combined->peak_sum)},
+                       {"peak_rss_sum_bytes", combined->peak_rss_sum},
+                       {"leaks", SiteArray(combined->leaks)},
+                       {"leak_sites_total", combined->leak_sites_total}};
+  }
+  return doc;
 }
 
 }  // namespace allocwatch::report

@@ -1,8 +1,11 @@
 // report/model.cc: see model.h. Replays the records of one recording.
 #include "report/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "report/recording_reader.h"
 
@@ -32,6 +35,24 @@ struct LiveBlock {
   uint64_t size;
   StackId stack;
   double weight;
+  uint64_t time_ns;
+};
+
+// Per-stack state during the replay: the figures, and the live change since the last peak
+// (applied to ProcessModel::at_peak when a new peak is reached, so one pass finds both).
+struct StackState {
+  SiteFigures fig;
+  double pend_count = 0, pend_bytes = 0, pend_mapped = 0, pend_count_var = 0, pend_bytes_var = 0;
+  int64_t pend_samples = 0;
+  uint32_t epoch = UINT32_MAX;  // series sample it was last marked changed for
+  bool pending = false;
+};
+
+// The last allocation of a thread, while no other allocation or free of that thread followed.
+struct LastAlloc {
+  uint64_t address = 0;
+  StackId stack;
+  bool valid = false;
 };
 
 struct Mapping {
@@ -41,10 +62,9 @@ struct Mapping {
 
 class Replayer {
  public:
-  Replayer(ProcessModel& model, uint64_t stop_position)
-      : m_(model), stop_position_(stop_position) {}
+  Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
 
-  void Run(RecordingReader& reader, bool first_pass);
+  void Run(RecordingReader& reader);
 
  private:
   void OnProcess(const RawRecord& r);
@@ -59,9 +79,28 @@ class Replayer {
   void TrackPeak(uint64_t time_ns);
   void Dispatch(const RawRecord& r);
   void ResolveStacks();
+  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
+  void SeriesSample(uint64_t time_ns);
+  void HalveSeries();
+  void Finish();
+  bool Kept(uint64_t time_ns, uint32_t tid) const {
+    return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
+  }
+
+  StackState& State(StackId id) { return states_[id]; }
+  // Records a change of a stack's live figures (for the series and the peak).
+  void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
+             double count_var, double bytes_var, int64_t samples);
 
   ProcessModel& m_;
-  uint64_t stop_position_;
+  LoadOptions options_;
+  absl::flat_hash_map<StackId, StackState> states_;
+  std::vector<StackId> changed_;  // since the last series sample
+  uint32_t epoch_ = 0;
+  uint64_t snapshots_seen_ = 0;  // snapshots in the window
+  uint64_t stride_ = 1;          // every stride_-th snapshot becomes a series sample
+  std::vector<StackId> pending_;  // live change since the last peak
+  absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;
   uint64_t failure_position_ = 0;  // position of the last failure record
   bool have_process_ = false;
@@ -128,57 +167,109 @@ void Replayer::OnStack(const RawRecord& r) {
   raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
 }
 
+void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
+                     double count_var, double bytes_var, int64_t samples) {
+  if (st.epoch != epoch_) {
+    st.epoch = epoch_;
+    changed_.push_back(id);
+  }
+  st.pend_count += count, st.pend_bytes += bytes, st.pend_mapped += mapped;
+  st.pend_count_var += count_var, st.pend_bytes_var += bytes_var, st.pend_samples += samples;
+  if (!st.pending) {
+    st.pending = true;
+    pending_.push_back(id);
+  }
+}
+
 void Replayer::TrackPeak(uint64_t time_ns) {
   double total = m_.totals.live_bytes + m_.totals.mapped_live_bytes;
   if (total > m_.peak_live_bytes) {
     m_.peak_live_bytes = total;
     m_.peak_time_ns = time_ns;
     m_.peak_position = position_;
+    for (StackId id : pending_) {
+      StackState& st = states_[id];
+      SiteFigures& at = m_.at_peak[id];
+      at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
+      at.mapped_live_bytes += st.pend_mapped;
+      at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
+      at.live_samples = static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
+      st.pend_count = st.pend_bytes = st.pend_mapped = st.pend_count_var = st.pend_bytes_var = 0;
+      st.pend_samples = 0;
+      st.pending = false;
+    }
+    pending_.clear();
   }
+}
+
+void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it) {
+  const LiveBlock& b = it->second;
+  StackState& st = State(b.stack);
+  SiteFigures& site = st.fig;
+  double bytes = b.weight * static_cast<double>(b.size);
+  double var_count = b.weight * b.weight - b.weight;
+  double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
+  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
+  site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
+  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
+  m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
+  Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
+  live_.erase(it);
 }
 
 void Replayer::OnAlloc(const RawRecord& r) {
   auto rec = As<format::AllocRecord>(r);
+  if (!Kept(rec.time_ns, rec.tid)) {
+    // Left out by a filter; a block still listed at this address was freed unseen.
+    auto it = live_.find(rec.address);
+    if (it != live_.end()) RemoveLive(it);
+    return;
+  }
   StackId stack{rec.stack_id};
   double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_.sample_bytes);
-  SiteFigures& site = m_.per_stack[stack];
+  double size = static_cast<double>(rec.size);
+  double var_count = w * w - w;
+  double var_bytes = var_count * size * size;
+  auto it = live_.find(rec.address);
+  // Not freed as far as the recording knows (a lost record): drop the older block.
+  if (it != live_.end()) RemoveLive(it);
+  StackState& st = State(stack);
+  SiteFigures& site = st.fig;
   if ((r.flags & format::kAllocFlagRestored) == 0) {
-    site.alloc_count += w;
-    site.alloc_bytes += w * static_cast<double>(rec.size);
-    site.samples += 1;
-    m_.totals.alloc_count += w;
-    m_.totals.alloc_bytes += w * static_cast<double>(rec.size);
-    m_.totals.samples += 1;
+    site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
+    site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
+    m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
+    m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
   }
-  auto [it, inserted] = live_.try_emplace(rec.address, LiveBlock{rec.size, stack, w});
-  if (!inserted) {
-    // Not freed as far as the recording knows (a lost record): replace the older block.
-    SiteFigures& old = m_.per_stack[it->second.stack];
-    double ow = it->second.weight;
-    double ob = ow * static_cast<double>(it->second.size);
-    old.live_count -= ow, old.live_bytes -= ob, old.live_samples -= 1;
-    m_.totals.live_count -= ow, m_.totals.live_bytes -= ob, m_.totals.live_samples -= 1;
-    it->second = LiveBlock{rec.size, stack, w};
-  }
-  double bytes = w * static_cast<double>(rec.size);
-  site.live_count += w, site.live_bytes += bytes, site.live_samples += 1;
-  m_.totals.live_count += w, m_.totals.live_bytes += bytes, m_.totals.live_samples += 1;
+  live_.emplace(rec.address, LiveBlock{rec.size, stack, w, rec.time_ns});
+  site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
+  site.live_count_var += var_count, site.live_bytes_var += var_bytes;
+  m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
+  m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
+  Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
+  last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
 }
 
 void Replayer::OnFree(const RawRecord& r) {
   auto rec = As<format::FreeRecord>(r);
+  if ((r.flags & format::kFreeFlagRealloc) == 0) {
+    auto last = last_alloc_.find(rec.tid);
+    if (last != last_alloc_.end() && last->second.valid) {
+      if (last->second.address == rec.address) {
+        // Only a block the filters kept can be the thread's last allocation.
+        State(last->second.stack).fig.temporary_count += 1;
+        m_.totals.temporary_count += 1;
+      }
+      last->second.valid = false;
+    }
+  }
   auto it = live_.find(rec.address);
   if (it == live_.end()) {
     ++m_.unknown_frees;
     return;
   }
-  const LiveBlock& b = it->second;
-  SiteFigures& site = m_.per_stack[b.stack];
-  double bytes = b.weight * static_cast<double>(b.size);
-  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
-  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
-  live_.erase(it);
+  RemoveLive(it);
 }
 
 void Replayer::Unmap(uint64_t address, uint64_t length) {
@@ -196,7 +287,9 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
     it = mappings_.erase(it);
     uint64_t cut_start = std::max(m_start, address), cut_end = std::min(m_end, end);
     double cut = static_cast<double>(cut_end - cut_start);
-    m_.per_stack[m.stack].mapped_live_bytes -= cut;
+    StackState& st = State(m.stack);
+    st.fig.mapped_live_bytes -= cut;
+    Touch(m.stack, st, 0, 0, -cut, 0, 0, 0);
     m_.totals.mapped_live_bytes -= cut;
     if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack};
     if (cut_end < m_end) {
@@ -210,9 +303,11 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
 void Replayer::OnMmap(uint64_t address, uint64_t length, StackId stack) {
   Unmap(address, length);
   mappings_[address] = Mapping{length, stack};
-  SiteFigures& site = m_.per_stack[stack];
+  StackState& st = State(stack);
+  SiteFigures& site = st.fig;
   double len = static_cast<double>(length);
   site.mapped_bytes += len, site.mapped_live_bytes += len, site.mmap_calls += 1;
+  Touch(stack, st, 0, 0, len, 0, 0, 0);
   m_.totals.mapped_bytes += len, m_.totals.mapped_live_bytes += len, m_.totals.mmap_calls += 1;
 }
 
@@ -275,6 +370,7 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kFree: OnFree(r); break;
     case RecordType::kMmap: {
       auto rec = As<format::MmapRecord>(r);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       OnMmap(rec.address, rec.length, StackId{rec.stack_id});
       TrackPeak(rec.time_ns);
       break;
@@ -287,12 +383,14 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kMremap: {
       auto rec = As<format::MremapRecord>(r);
       Unmap(rec.old_address, rec.old_length);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       OnMmap(rec.new_address, rec.new_length, StackId{rec.stack_id});
       TrackPeak(rec.time_ns);
       break;
     }
     case RecordType::kSnapshot: {
       auto rec = As<format::SnapshotRecord>(r);
+      if (rec.time_ns < options_.since_ns) break;
       m_.snapshot_positions.push_back(position_);
       m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_in_use_bytes,
                                       rec.alloc_calls, rec.free_calls, rec.heap_allocated_bytes,
@@ -300,15 +398,22 @@ void Replayer::Dispatch(const RawRecord& r) {
                                       rec.lost_events});
       m_.lost_events = std::max(m_.lost_events, rec.lost_events);
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+      if (rec.time_ns >= options_.since_ns && snapshots_seen_++ % stride_ == 0) {
+        SeriesSample(rec.time_ns);
+      }
       break;
     }
     case RecordType::kFailure: {
       auto rec = As<format::FailureRecord>(r);
+      if (!Kept(rec.time_ns, rec.tid)) break;
       Failure f{rec.time_ns, static_cast<format::Call>(rec.call), {}, rec.result, rec.error,
                 rec.tid, StackId{rec.stack_id}, std::nullopt};
       std::memcpy(f.args, rec.args, sizeof(f.args));
-      m_.failures.push_back(f);
-      failure_position_ = position_;
+      ++m_.failures_total;
+      if (m_.failures.size() < kMaxFailuresKept) {
+        m_.failures.push_back(f);
+        failure_position_ = position_;
+      }
       break;
     }
     case RecordType::kExec: {
@@ -347,29 +452,113 @@ void SiteFigures::Add(const SiteFigures& o) {
   samples += o.samples, live_samples += o.live_samples;
   mapped_bytes += o.mapped_bytes, mapped_live_bytes += o.mapped_live_bytes;
   mmap_calls += o.mmap_calls;
+  alloc_count_var += o.alloc_count_var, alloc_bytes_var += o.alloc_bytes_var;
+  live_count_var += o.live_count_var, live_bytes_var += o.live_bytes_var;
+  temporary_count += o.temporary_count;
+  newest_live_ns = std::max(newest_live_ns, o.newest_live_ns);
+  oldest_live_ns = std::min(oldest_live_ns, o.oldest_live_ns);
 }
 
-void Replayer::Run(RecordingReader& reader, bool first_pass) {
-  while (auto r = reader.Next()) {
+void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    size_t end = i + 1 < points.size() ? points[i + 1].sample : out.size();
+    for (size_t k = points[i].sample; k < end && k < out.size(); ++k) out[k] += points[i].live_bytes;
+  }
+}
+
+void Replayer::Run(RecordingReader& reader) {
+  m_.options = options_;
+  bool past_until = false;
+  while (const RawRecord* r = reader.NextView()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
       throw ReadError(m_.path + ": damaged recording (no process record)");
     }
-    if (!first_pass && position_ > stop_position_) return;
     // Time of the last record seen, for processes cut short.
     if (r->bytes.size() >= 16 && r->type != RecordType::kProcess && r->type != RecordType::kStack &&
         r->type != RecordType::kLive) {
       uint64_t t;
       std::memcpy(&t, r->bytes.data() + 8, sizeof(t));
-      if (t < (uint64_t{1} << 62)) m_.duration_ns = std::max(m_.duration_ns, t);
+      if (t < (uint64_t{1} << 62)) {
+        if (t > options_.until_ns) {
+          past_until = true;
+          m_.stopped_at_until = true;
+          break;
+        }
+        m_.duration_ns = std::max(m_.duration_ns, t);
+      }
     }
     Dispatch(*r);
   }
   if (!have_process_) throw ReadError(m_.path + ": empty recording (no process record)");
-  if (first_pass) {
-    if (reader.warning()) m_.warnings.push_back(*reader.warning());
-    ResolveStacks();
+  if (!past_until && reader.warning()) {
+    m_.warnings.push_back(*reader.warning());
+    m_.truncated_tail = true;
   }
+  ResolveStacks();
+  Finish();
+}
+
+// Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples; later
+// snapshots are taken at the doubled stride.
+void Replayer::HalveSeries() {
+  size_t n = m_.series_times_ns.size();
+  for (size_t i = 0; 2 * i < n; ++i) {
+    m_.series_times_ns[i] = m_.series_times_ns[2 * i];
+    m_.series_total_live[i] = m_.series_total_live[2 * i];
+  }
+  m_.series_times_ns.resize((n + 1) / 2);
+  m_.series_total_live.resize((n + 1) / 2);
+  // Old sample s holds from s on; new sample j is old 2j, so a point moves to ceil(s / 2) and,
+  // of points landing together, the last one holds.
+  for (auto& [id, points] : m_.live_series) {
+    size_t out = 0;
+    for (const SeriesPoint& p : points) {
+      uint32_t j = (p.sample + 1) / 2;
+      if (out > 0 && points[out - 1].sample == j) {
+        points[out - 1].live_bytes = p.live_bytes;
+      } else {
+        points[out++] = SeriesPoint{j, p.live_bytes};
+      }
+    }
+    points.resize(out);
+  }
+  stride_ *= 2;
+}
+
+void Replayer::SeriesSample(uint64_t time_ns) {
+  if (m_.series_times_ns.size() >= kMaxSeriesSamples) HalveSeries();
+  auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
+  m_.series_times_ns.push_back(time_ns);
+  m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
+  for (StackId id : changed_) {
+    const SiteFigures& f = states_[id].fig;
+    std::vector<SeriesPoint>& points = m_.live_series[id];
+    double live = f.live_bytes + f.mapped_live_bytes;
+    if (!points.empty() && points.back().sample == sample) {
+      points.back().live_bytes = live;  // a point moved here by HalveSeries
+    } else {
+      points.push_back(SeriesPoint{sample, live});
+    }
+  }
+  changed_.clear();
+  ++epoch_;
+}
+
+void Replayer::Finish() {
+  if (m_.series_times_ns.empty() || m_.series_times_ns.back() < m_.duration_ns) {
+    SeriesSample(m_.duration_ns);
+  }
+  for (const auto& [address, block] : live_) {
+    SiteFigures& f = states_[block.stack].fig;
+    f.newest_live_ns = std::max(f.newest_live_ns, block.time_ns);
+    f.oldest_live_ns = std::min(f.oldest_live_ns, block.time_ns);
+    m_.totals.newest_live_ns = std::max(m_.totals.newest_live_ns, block.time_ns);
+    m_.totals.oldest_live_ns = std::min(m_.totals.oldest_live_ns, block.time_ns);
+  }
+  m_.per_stack.reserve(states_.size());
+  for (auto& [id, st] : states_) m_.per_stack.emplace(id, st.fig);
+  states_.clear();
 }
 
 // Maps each return address to the module that covered it when the stack was recorded (or, for
@@ -399,28 +588,21 @@ void Replayer::ResolveStacks() {
   }
 }
 
-ProcessModel LoadProcess(const std::string& path, bool at_peak_pass) {
+ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   ProcessModel model;
   model.path = path;
   {
     RecordingReader reader(path);
-    Replayer(model, UINT64_MAX).Run(reader, /*first_pass=*/true);
-  }
-  if (at_peak_pass && model.peak_position > 0) {
-    ProcessModel at_peak;
-    at_peak.path = path;
-    RecordingReader reader(path);
-    Replayer(at_peak, model.peak_position).Run(reader, /*first_pass=*/false);
-    model.at_peak = std::move(at_peak.per_stack);
+    Replayer(model, options).Run(reader);
   }
   // Cut short (killed): what was live some snapshots before the end, to show what grew.
-  if (model.ending == Ending::kCutShort && model.snapshot_positions.size() >= 2) {
-    size_t n = model.snapshot_positions.size();
+  if (model.ending == Ending::kCutShort && options.until_ns == UINT64_MAX &&
+      model.snapshots.size() >= 2) {
+    size_t n = model.snapshots.size();
     size_t index = n >= 4 ? n - 4 : 0;
-    ProcessModel earlier;
-    earlier.path = path;
-    RecordingReader reader(path);
-    Replayer(earlier, model.snapshot_positions[index]).Run(reader, /*first_pass=*/false);
+    LoadOptions earlier_options = options;
+    earlier_options.until_ns = model.snapshots[index].time_ns;
+    ProcessModel earlier = LoadProcess(path, earlier_options);
     model.before_end = std::move(earlier.per_stack);
     model.growth_since_ns = model.snapshots[index].time_ns;
   }

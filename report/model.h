@@ -55,6 +55,18 @@ struct SiteFigures {
   double mapped_bytes = 0;    // mmap/mremap bytes mapped (cumulative)
   double mapped_live_bytes = 0;
   uint64_t mmap_calls = 0;
+  // Estimated variances of the estimates above (Horvitz-Thompson: each recorded allocation of
+  // weight w = 1/p adds y^2 * (w^2 - w)); 0 in exact mode.
+  double alloc_count_var = 0;
+  double alloc_bytes_var = 0;
+  double live_count_var = 0;
+  double live_bytes_var = 0;
+  // Allocations freed by the same thread with no other allocation or free of that thread in
+  // between (exact mode only; realloc's release of the old block does not count as a free).
+  uint64_t temporary_count = 0;
+  // Time of the newest / oldest allocation still live at the end (0 / UINT64_MAX when none).
+  uint64_t newest_live_ns = 0;
+  uint64_t oldest_live_ns = UINT64_MAX;
   void Add(const SiteFigures& o);
 };
 
@@ -64,6 +76,27 @@ struct Headroom {
   std::vector<format::CgroupLevel> levels;  // leaf first
   std::string cgroup_path;                  // the leaf's path in its hierarchy
   bool periodic = false;                    // taken with a snapshot (no maps scan)
+};
+
+// Live bytes (heap blocks and mappings) of one stack from series sample `sample` on, until the
+// next point of the same stack. Only changes are stored.
+struct SeriesPoint {
+  uint32_t sample = 0;  // index into ProcessModel::series_times_ns
+  double live_bytes = 0;
+};
+
+// Growth series hold at most this many samples (plus the end): past it, every other sample is
+// dropped and later snapshots are taken at twice the stride.
+inline constexpr size_t kMaxSeriesSamples = 1024;
+
+// Failed calls kept one by one; later ones are only counted (failures_total).
+inline constexpr size_t kMaxFailuresKept = 100000;
+
+// What LoadProcess keeps. Times are nanoseconds since the process started.
+struct LoadOptions {
+  uint64_t since_ns = 0;           // allocations before this are left out
+  uint64_t until_ns = UINT64_MAX;  // the replay stops here: "live at the end" means live then
+  std::optional<uint32_t> tid;     // only allocations (and mappings) made by this thread
 };
 
 struct Failure {
@@ -110,7 +143,8 @@ struct ProcessModel {
   absl::flat_hash_map<StackId, std::vector<RawFrame>> stacks;
   absl::flat_hash_map<StackId, SiteFigures> per_stack;
   std::map<uint32_t, std::string> threads;  // tid -> name
-  std::vector<Failure> failures;
+  std::vector<Failure> failures;     // the first kMaxFailuresKept
+  uint64_t failures_total = 0;       // all failed calls kept by the filters
   std::vector<Snapshot> snapshots;
   std::vector<Headroom> headrooms;  // periodic headroom snapshots, in time order
   std::vector<uint64_t> snapshot_positions;  // record sequence number of each snapshot
@@ -123,7 +157,8 @@ struct ProcessModel {
   double peak_live_bytes = 0;  // of recorded (estimated) heap + mappings
   uint64_t peak_time_ns = 0;
   uint64_t peak_position = 0;  // record sequence number at the peak
-  absl::flat_hash_map<StackId, SiteFigures> at_peak;  // live per stack at the peak
+  // Live figures per stack at the peak (live_*, mapped_live_bytes; alloc_* are not kept).
+  absl::flat_hash_map<StackId, SiteFigures> at_peak;
   uint64_t duration_ns = 0;    // time of the last record
   Ending ending = Ending::kCutShort;
   int exit_status = -1;        // for _exit, its argument
@@ -135,12 +170,25 @@ struct ProcessModel {
   };
   std::vector<PeriodChange> period_changes;  // the sampling period doubled under load  // frees of addresses never recorded (exact mode: before start)
   std::vector<std::string> warnings;
+
+  LoadOptions options;  // what was kept
+  // Growth: at every snapshot (every 2nd, 4th... past kMaxSeriesSamples) and at the end of the
+  // data, the live bytes of every stack that changed since the previous sample, and the
+  // recorded live total.
+  std::vector<uint64_t> series_times_ns;
+  std::vector<double> series_total_live;
+  absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;
+  bool truncated_tail = false;  // the data ended inside a record (damage, or still being written)
+  bool stopped_at_until = false;  // records after LoadOptions::until_ns were left unread
 };
 
+// Live bytes of `points` at every series sample (a step function), added into `out`
+// (sized to the number of samples).
+void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out);
+
 // Reads and replays a recording. Throws ReadError when the file is not a usable recording;
-// damage after the process record becomes a warning in the model. Without `at_peak`, the
-// second pass that fills ProcessModel::at_peak is skipped (for uses that need only stacks).
-ProcessModel LoadProcess(const std::string& path, bool at_peak = true);
+// damage after the process record becomes a warning in the model.
+ProcessModel LoadProcess(const std::string& path, const LoadOptions& options = {});
 
 // Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
 double SampleWeight(uint64_t size, uint64_t period);

@@ -42,6 +42,7 @@ RecordingReader::RecordingReader(const std::string& path) : path_(path) {
   if (file_ == nullptr) {
     throw ReadError(path + ": cannot open: " + std::strerror(errno));
   }
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
   format::FileHeader header{};
   size_t got = 0;
   if (!ReadExactly(&header, sizeof(header), &got) ||
@@ -126,50 +127,58 @@ void RecordingReader::ReleaseEvents(uint64_t up_to) {
   size_t n = 0;
   while (n < held_.size() && held_[n].event.time_ns <= up_to) ++n;
   for (size_t i = 0; i < n; ++i) {
-    const format::Event& e = held_[i].event;
-    RawRecord out;
-    out.offset = held_[i].offset;
-    if (format::IsAllocKind(e.kind)) {
-      format::AllocRecord r{};
-      uint16_t flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
-      r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
-      r.time_ns = TicksToNs(e.time_ns);
-      r.address = e.address;
-      r.size = e.size;
-      r.stack_id = e.stack_id;
-      r.tid = e.tid;
-      r.call = e.call;
-      r.sample_bytes = e.sample_bytes > UINT32_MAX ? UINT32_MAX
-                                                   : static_cast<uint32_t>(e.sample_bytes);
-      out.type = RecordType::kAlloc;
-      out.flags = flags;
-      out.bytes.resize(sizeof(r));
-      std::memcpy(out.bytes.data(), &r, sizeof(r));
-    } else {
-      format::FreeRecord r{};
-      uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
-      r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
-      r.time_ns = TicksToNs(e.time_ns);
-      r.address = e.address;
-      r.tid = e.tid;
-      r.call = e.call;
-      out.type = RecordType::kFree;
-      out.flags = flags;
-      out.bytes.resize(sizeof(r));
-      std::memcpy(out.bytes.data(), &r, sizeof(r));
-    }
-    pending_.push_back(std::move(out));
+    HeldEvent e = held_[i];
+    e.event.time_ns = TicksToNs(e.event.time_ns);
+    ready_.push_back(e);
   }
   held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+const RawRecord* RecordingReader::PopReady() {
+  const HeldEvent h = ready_.front();
+  ready_.pop_front();
+  const format::Event& e = h.event;
+  current_.offset = h.offset;
+  if (format::IsAllocKind(e.kind)) {
+    format::AllocRecord r{};
+    uint16_t flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
+    r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
+    r.time_ns = e.time_ns;
+    r.address = e.address;
+    r.size = e.size;
+    r.stack_id = e.stack_id;
+    r.tid = e.tid;
+    r.call = e.call;
+    r.sample_bytes =
+        e.sample_bytes > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(e.sample_bytes);
+    current_.type = RecordType::kAlloc;
+    current_.flags = flags;
+    current_.bytes.resize(sizeof(r));
+    std::memcpy(current_.bytes.data(), &r, sizeof(r));
+  } else {
+    format::FreeRecord r{};
+    uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
+    r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
+    r.time_ns = e.time_ns;
+    r.address = e.address;
+    r.tid = e.tid;
+    r.call = e.call;
+    current_.type = RecordType::kFree;
+    current_.flags = flags;
+    current_.bytes.resize(sizeof(r));
+    std::memcpy(current_.bytes.data(), &r, sizeof(r));
+  }
+  return &current_;
+}
+
 std::optional<RawRecord> RecordingReader::Next() {
-  auto pop = [this] {
-    RawRecord r = std::move(pending_.front());
-    pending_.pop_front();
-    return r;
-  };
-  if (!pending_.empty()) return pop();
+  const RawRecord* r = NextView();
+  if (r == nullptr) return std::nullopt;
+  return *r;
+}
+
+const RawRecord* RecordingReader::NextView() {
+  if (!ready_.empty()) return PopReady();
   while (!done_) {
     format::RecordHeader header{};
     size_t got = 0;
@@ -193,9 +202,12 @@ std::optional<RawRecord> RecordingReader::Next() {
       Stop("damaged record (type " + std::to_string(header.type) + " too short)");
       break;
     }
-    RawRecord record{type, header.flags, offset_, std::vector<uint8_t>(header.size)};
-    std::memcpy(record.bytes.data(), &header, sizeof(header));
-    if (!ReadExactly(record.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
+    current_.type = type;
+    current_.flags = header.flags;
+    current_.offset = offset_;
+    current_.bytes.resize(header.size);
+    std::memcpy(current_.bytes.data(), &header, sizeof(header));
+    if (!ReadExactly(current_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
       Stop("truncated record");
       break;
     }
@@ -205,7 +217,7 @@ std::optional<RawRecord> RecordingReader::Next() {
     }
     if (type == RecordType::kEvents) {
       size_t before = held_.size();
-      if (!ExpandEvents(record)) {
+      if (!ExpandEvents(current_)) {
         held_.resize(before);
         Stop("damaged events record");
         break;
@@ -213,29 +225,29 @@ std::optional<RawRecord> RecordingReader::Next() {
       offset_ += header.size;
       if (held_.size() > kMaxHeldEvents) {
         ReleaseEvents(UINT64_MAX);
-        return pop();
+        return PopReady();
       }
       continue;
     }
     if (type == RecordType::kClock) {
       format::ClockRecord c;
-      std::memcpy(&c, record.bytes.data(), sizeof(c));
+      std::memcpy(&c, current_.bytes.data(), sizeof(c));
       prev_clock_ = clock_;
       clock_ = ClockPoint{c.time_ns, c.ticks};
       offset_ += header.size;
       ReleaseEvents(c.ticks);
-      if (!pending_.empty()) return pop();
+      if (!ready_.empty()) return PopReady();
       continue;
     }
     offset_ += header.size;
-    return record;
+    return &current_;
   }
   if (!held_.empty()) {
     // The file ended (cut short, or damaged) before the events' ClockRecord.
     ReleaseEvents(UINT64_MAX);
-    if (!pending_.empty()) return pop();
   }
-  return std::nullopt;
+  if (!ready_.empty()) return PopReady();
+  return nullptr;
 }
 
 }  // namespace allocwatch::report

@@ -46,6 +46,8 @@ class RecordingReader {
   // times in nanoseconds (ClockRecords themselves are not handed out). Other records come in
   // file order as they are read.
   std::optional<RawRecord> Next();
+  // The same, without a copy: the record stays valid until the next call (nullptr at the end).
+  const RawRecord* NextView();
 
   // Set when reading stopped before the end of the file.
   const std::optional<std::string>& warning() const { return warning_; }
@@ -57,6 +59,7 @@ class RecordingReader {
  private:
   bool ReadExactly(void* out, size_t size, size_t* got);
   bool ExpandEvents(const RawRecord& events);
+  const RawRecord* PopReady();
   // Hands out (to pending_) the held events with ticks <= up_to, in time order.
   void ReleaseEvents(uint64_t up_to);
   uint64_t TicksToNs(uint64_t ticks) const;
@@ -72,8 +75,9 @@ class RecordingReader {
     format::Event event;
     uint64_t offset;
   };
-  std::vector<HeldEvent> held_;    // heap events waiting for their ClockRecord
-  std::deque<RawRecord> pending_;  // ready to hand out
+  std::vector<HeldEvent> held_;   // heap events waiting for their ClockRecord
+  std::deque<HeldEvent> ready_;   // released, in time order, times in ns
+  RawRecord current_{};           // what NextView returns
   struct ClockPoint {
     uint64_t ns;
     uint64_t ticks;

@@ -1,6 +1,7 @@
-// report/render.h: report renderers (text for terminals, JSON for machines, HTML for people).
+// report/render.h: report renderers: text for terminals, JSON for machines, HTML for people,
+// pprof and folded stacks for profile viewers and flame graphs.
 //
-// Offline. Pure functions of a ProcessReport.
+// Offline. Pure functions of ProcessReports.
 #pragma once
 
 #include <ostream>
@@ -12,11 +13,45 @@
 
 namespace allocwatch::report {
 
-void RenderText(const ProcessReport& report, std::ostream& out);
-nlohmann::json RenderJson(const ProcessReport& report);
+struct TextStyle {
+  bool colour = false;  // ANSI colour (only when writing to a terminal)
+};
 
-// A JSON document for several processes: {"schema": ..., "processes": [...]}.
-nlohmann::json RenderJsonDocument(const std::vector<ProcessReport>& reports);
+void RenderText(const ProcessReport& report, std::ostream& out, const TextStyle& style = {});
+// The section for several processes: totals and live sites over all of them.
+void RenderCombinedText(const CombinedReport& combined, std::ostream& out,
+                        const TextStyle& style = {});
+
+// JSON schema "allocwatch.report"; see report/JSON.md.
+inline constexpr int kJsonVersion = 2;
+nlohmann::json RenderJson(const ProcessReport& report);
+// {"schema": ..., "version": ..., "processes": [...], "combined": {...} (2 or more processes)}.
+nlohmann::json RenderJsonDocument(const std::vector<ProcessReport>& reports,
+                                  const CombinedReport* combined = nullptr);
+
+// A gzip-compressed profile.proto (pprof) of every process: sample types alloc_objects,
+// alloc_space, inuse_objects, inuse_space (inuse = live at the end of the data). Needs
+// ProcessReport::stacks (ReportOptions::stacks).
+std::string RenderPprof(const std::vector<ProcessReport>& reports);
+
+// What one folded-stacks file counts.
+enum class FoldedMetric {
+  kInuseSpace,    // bytes live at the end
+  kInuseObjects,  // blocks live at the end
+  kAllocSpace,    // bytes allocated over the run
+  kAllocObjects,  // allocation calls over the run
+  kPeakSpace,     // bytes live at the peak
+  kPeakObjects,   // blocks live at the peak
+};
+// "inuse_space" ... ; false for an unknown name.
+bool ParseFoldedMetric(const std::string& name, FoldedMetric* metric);
+// "frame;frame;frame value" lines, root first, one per stack with a non-zero value. Needs
+// ProcessReport::stacks. With several processes, each line starts with "PROGRAM (pid N)".
+void RenderFolded(const std::vector<ProcessReport>& reports, FoldedMetric metric,
+                  std::ostream& out);
+
+// Folded name of a frame: "function" (inlined frames too), else "module+0xoffset".
+std::string FoldedFrameName(const DisplayFrame& frame);
 
 // One self-contained HTML page (report/html_render.cc): the JSON document, plus each
 // process's `stack_profile` (stacks live at exit or at the peak, for the flame graphs), drawn
@@ -33,5 +68,9 @@ std::string FormatBytes(double bytes);
 std::string FormatCount(double count);
 // "1.52 s".
 std::string FormatSeconds(uint64_t ns);
+// "+1.50 MiB/s".
+std::string FormatRate(double bytes_per_second);
+// "12.5 s", "3.2 min", "5.0 h", "2.1 days".
+std::string FormatDuration(double seconds);
 
 }  // namespace allocwatch::report

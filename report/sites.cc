@@ -153,12 +153,13 @@ std::vector<Site> GroupSites(const ProcessModel& model,
     std::string key = SiteKey(frames, site_frame, grouping);
     auto [it, inserted] = index.try_emplace(key, sites.size());
     if (inserted) {
-      sites.push_back(Site{key, {}, site_frame, {}, 0});
+      sites.push_back(Site{key, {}, site_frame, {}, 0, {}});
       shown_weight.push_back(-1);
     }
     Site& site = sites[it->second];
     site.figures.Add(fig);
     site.stack_count += 1;
+    site.stacks.push_back(id);
     double weight = fig.live_bytes + fig.alloc_bytes + fig.mapped_bytes;
     if (weight > shown_weight[it->second]) {
       shown_weight[it->second] = weight;

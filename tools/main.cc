@@ -23,8 +23,47 @@ void SetUpLogging() {
 void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o) {
   cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
       ->required();
-  cmd->add_option("-f,--format", o.format, "Output format")
-      ->check(CLI::IsMember({"text", "json", "html"}))
+  cmd->add_option("-f,--format", o.format,
+                  "Output format: text, json, html (one self-contained page), pprof (gzipped "
+                  "profile.proto), folded (flame graphs)")
+      ->check(CLI::IsMember({"text", "json", "html", "pprof", "folded"}))
+      ->capture_default_str();
+  cmd->add_option("--metric", o.metric,
+                  "folded: inuse_space, inuse_objects (live at the end), alloc_space, "
+                  "alloc_objects (over the run), peak_space, peak_objects")
+      ->check(CLI::IsMember({"inuse_space", "inuse_objects", "alloc_space", "alloc_objects",
+                             "peak_space", "peak_objects"}))
+      ->capture_default_str();
+  cmd->add_option("--since", o.since_seconds,
+                  "Only allocations made from SECONDS after the process started")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--until", o.until_seconds,
+                  "Replay up to SECONDS after the start: 'live at the end' means live then")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--thread", o.thread, "Only allocations made by thread TID");
+  cmd->add_option("--suppressions", o.suppressions,
+                  "File of patterns (one a line, '*' wildcard, 'leak:' prefix allowed); stacks "
+                  "with a matching function, file or module are left out")
+      ->check(CLI::ExistingFile);
+  cmd->add_option_function<std::string>(
+         "--limit",
+         [&o](const std::string& text) {
+           uint64_t bytes = 0;
+           if (!allocwatch::tools::ParseByteSize(text, &bytes) || bytes == 0) {
+             throw CLI::ValidationError("--limit", "'" + text + "' is not a size (e.g. 512M, 2G)");
+           }
+           o.limit_bytes = bytes;
+         },
+         "Memory limit (e.g. 2G) for the projected time until it is reached")
+      ->type_name("BYTES");
+  cmd->add_flag("--follow", o.follow,
+                "Re-render the text report every --interval seconds while the process runs");
+  cmd->add_option("--interval", o.follow_interval, "Seconds between --follow updates")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--color", o.colour,
+                  "Colour in the text report: auto (a terminal, and NO_COLOR unset), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", o.output, "Write the report to this file instead of stdout");
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
@@ -45,6 +84,25 @@ void AddSymbolizeOptions(CLI::App* cmd, allocwatch::tools::SymbolizeCommandOptio
       ->required();
   cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
   cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+}
+
+void AddDiffOptions(CLI::App* cmd, allocwatch::tools::DiffCommandOptions& o) {
+  cmd->add_option("base", o.base, "Recording or directory of the base run")->required();
+  cmd->add_option("new", o.next, "Recording or directory of the new run")->required();
+  cmd->add_option("-f,--format", o.format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--output", o.output, "Write the diff to this file instead of stdout");
+  cmd->add_option("--top", o.top, "Sites listed (0: all)")->capture_default_str();
+  cmd->add_flag("!--no-symbols", o.symbols, "Show module+offset instead of functions and lines");
+  cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under");
+  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_option("--group-by", o.group_by, "site, function or stack (as for report)")
+      ->check(CLI::IsMember({"site", "function", "stack"}))
+      ->capture_default_str();
+  cmd->add_option("--color", o.colour, "auto, always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
 }
 
 void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
@@ -106,6 +164,11 @@ int main(int argc, char** argv) {
       "address of its stacks, for reports where the binaries are not");
   AddSymbolizeOptions(symbolize_cmd, symbolize);
 
+  allocwatch::tools::DiffCommandOptions diff;
+  CLI::App* diff_cmd = app.add_subcommand(
+      "diff", "Compare two runs per call site: change in live bytes and in growth rate");
+  AddDiffOptions(diff_cmd, diff);
+
   // `run ... -- PROGRAM ARGS`: everything after the first "--" is the program's, untouched.
   std::vector<std::string> after_dashes;
   bool has_dashes = false;
@@ -138,5 +201,6 @@ int main(int argc, char** argv) {
   }
   if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
   if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
+  if (diff_cmd->parsed()) return allocwatch::tools::RunDiff(diff);
   return allocwatch::tools::RunReport(report);
 }

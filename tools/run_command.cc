@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -175,6 +176,11 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   report.format = o.format;
   report.top = o.top;
   report.symbol_tables = false;  // the recordings are new; a .awsym by their name is stale
+  // The report goes to stderr or a file: colour only for a terminal on stderr.
+  const char* no_colour = std::getenv("NO_COLOR");
+  bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
+                (no_colour == nullptr || no_colour[0] == '\0');
+  report.colour = colour ? "always" : "never";
   int rc = RenderRecordings(files, report, out);
   (void)status;
   if (o.format == "text") {

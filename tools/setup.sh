@@ -9,11 +9,13 @@ packages=(
   build-essential cmake pkg-config
   # libraries
   libunwind-dev libabsl-dev libspdlog-dev catch2 libdw-dev libelf-dev libcli11-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev zlib1g-dev
   # tests: symbolizer golden tests and real programs run under allocwatch
   binutils elfutils python3 perl git sqlite3 g++
+  # tests: the pprof output is checked with `go tool pprof`
+  golang-go
   # benchmarks (tests/bench/run.sh)
-  time bc
+  time bc heaptrack
   # HTML report: npm fetches its charting libraries at build time (report/html/); the test
   # opens the report in headless Chromium driven from node
   nodejs chromium

@@ -16,7 +16,7 @@ namespace {
 bool SymbolizeRecording(const std::string& file, const SymbolizeCommandOptions& options) {
   report::ProcessModel model;
   try {
-    model = report::LoadProcess(file, /*at_peak=*/false);
+    model = report::LoadProcess(file);
   } catch (const report::ReadError& e) {
     spdlog::error("{}", e.what());
     return false;
