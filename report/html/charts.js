@@ -145,7 +145,7 @@
     const s = section(
       parent,
       'Memory over time',
-      'Live heap (allocated minus freed, all calls), live mmap/mremap mappings and resident ' +
+      'Heap in use (as the C library counts it, every block), live mmap/mremap mappings and resident ' +
         'memory (RSS) at each snapshot; a point at the peak of live recorded memory. Vertical ' +
         'lines: failed allocations (red), the peak, and how the process ended.',
     );
