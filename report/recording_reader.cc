@@ -84,8 +84,9 @@ void RecordingReader::Stop(const std::string& why) {
 
 namespace {
 // More held events than this are handed out without waiting for their ClockRecord (a writer
-// that never wrote one, or a damaged file): memory stays bounded, order may suffer.
-constexpr size_t kMaxHeldEvents = 4u << 20;
+// that never wrote one, or a damaged file): memory stays bounded (about 64 bytes an event),
+// order between threads may suffer. The recorder writes a ClockRecord at least every 100 ms.
+constexpr size_t kMaxHeldEvents = 2u << 20;
 }  // namespace
 
 bool RecordingReader::ExpandEvents(const RawRecord& events) {

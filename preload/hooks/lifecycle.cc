@@ -104,21 +104,31 @@ void AdaptPeriod(uint64_t interval_start_ns, uint64_t write_ns_before) {
   Writer().Append(&r, sizeof(r), /*flush=*/true);
 }
 
+// Heap events are flushed (with a ClockRecord) at least this often, so a reader never holds
+// more than this much time's worth of events to put them in order.
+constexpr uint64_t kEventFlushNs = 100 * 1000 * 1000;
+
 void* TimerThread(void*) {
   CurrentThread().in_hook = true;  // nothing this thread does is recorded
   const uint64_t interval = g_recorder.config.interval_ns;
+  const uint64_t tick = interval < kEventFlushNs ? interval : kEventFlushNs;
   uint64_t interval_start = NowNs();
   uint64_t write_ns_before = Writer().write_ns();
+  uint64_t next_snapshot = interval_start + interval;
   while (IsRecording()) {
-    timespec ts{static_cast<time_t>(interval / 1000000000),
-                static_cast<long>(interval % 1000000000)};
+    timespec ts{static_cast<time_t>(tick / 1000000000), static_cast<long>(tick % 1000000000)};
     while (nanosleep(&ts, &ts) != 0) {
     }
     if (!IsRecording()) break;
+    if (NowNs() + tick / 2 < next_snapshot) {
+      FlushEventsWithClock();
+      continue;
+    }
     WriteSnapshot();
     Writer().Flush();
     AdaptPeriod(interval_start, write_ns_before);
     interval_start = NowNs();
+    next_snapshot = interval_start + interval;
     write_ns_before = Writer().write_ns();
   }
   return nullptr;
