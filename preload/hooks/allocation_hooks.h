@@ -7,6 +7,7 @@
 #pragma once
 #include "preload/base/hook_safe.h"
 
+#include <libunwind.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -28,8 +29,13 @@ __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, 
   if (!IsRecording()) return p;
   ErrnoSaver saved;
   t.in_hook = true;
+  uint64_t period = 0;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
-    RecordAlloc(t, call, p, size);
+    if (DecideSample(t, size, &period)) {
+      void* frames[kUnwindFrames];
+      int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
+      RecordSampledAlloc(t, call, p, size, period, frames, n);
+    }
   } else {
     RecordFailure(t, call, a0, a1, 0, 0, saved.value(), -1);
   }

@@ -60,9 +60,8 @@ void Announce(ThreadState& t, uint64_t now) {
 }
 
 // Unwinds the caller's stack, drops allocwatch's own frames and interns it.
-ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
-  void* frames[format::kMaxStackDepth + 8];
-  int n = unw_backtrace(frames, static_cast<int>(format::kMaxStackDepth + 8));
+// Interns a stack unwound by unw_backtrace (allocwatch's own frames are dropped).
+uint32_t InternFrames(ThreadState& t, void* const* frames, int n) {
   int skip = 0;
   while (skip < n && reinterpret_cast<uint64_t>(frames[skip]) >= g_recorder.self_start &&
          reinterpret_cast<uint64_t>(frames[skip]) < g_recorder.self_end) {
@@ -83,6 +82,12 @@ ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
     Writer().Append(chunks, 2);
   }
   return id;
+}
+
+ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
+  void* frames[kUnwindFrames];
+  int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
+  return InternFrames(t, frames, n);
 }
 
 format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint64_t address) {
@@ -111,13 +116,24 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
 
 }  // namespace
 
-void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
+bool DecideSample(ThreadState& t, size_t size, uint64_t* period) {
   CountAlloc(t, size);
-  uint64_t period = 0;
   bool sampled = Sampler::ShouldSample(t, size, g_recorder.period.load(std::memory_order_relaxed),
-                                       g_recorder.seed ^ Tid(t), &period);
+                                       g_recorder.seed ^ Tid(t), period);
   if (t.registered) t.fast_threshold = t.countdown_period;  // follows a changed period
-  if (!sampled) return;
+  return sampled;
+}
+
+void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,
+                        void* const* frames, int frame_count) {
+  uint32_t stack = InternFrames(t, frames, frame_count);
+  InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
+              LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);
+}
+
+void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
+  uint64_t period = 0;
+  if (!DecideSample(t, size, &period)) return;
   uint32_t stack = CaptureStack(t);
   InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
               LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);

@@ -26,6 +26,14 @@ void FinishRecording(uint32_t reason, int exit_status);
 // Heap events. RecordFree must run before the real free (so the address cannot be reused and
 // recorded by another thread first).
 void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size);
+
+// RecordAlloc in two steps, so the caller can unwind from its own frame (one frame fewer to
+// unwind): counts the allocation and decides whether it is sampled (and with which period)...
+bool DecideSample(ThreadState& t, size_t size, uint64_t* period);
+// ...then records it with the frames unw_backtrace returned.
+inline constexpr size_t kUnwindFrames = format::kMaxStackDepth + 8;
+void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,
+                        void* const* frames, int frame_count);
 void RecordFree(ThreadState& t, Call call, const void* p);
 
 // realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after.
