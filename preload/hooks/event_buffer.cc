@@ -1,7 +1,11 @@
 // preload/hooks/event_buffer.cc: see event_buffer.h.
 #include "preload/hooks/event_buffer.h"
 
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <new>
@@ -18,9 +22,18 @@ constexpr uint32_t kBufferBytes = 64 * 1024;
 constexpr uint32_t kDataBytes = kBufferBytes - 128;
 constexpr int kMaxBuffers = 4096;
 
+// The owner appends without a lock while no flush is asked for: it marks itself active, then
+// checks `flush_requested` (plain stores and loads, a compiler barrier between). A flusher
+// takes the lock, sets `flush_requested`, and calls membarrier(PRIVATE_EXPEDITED), which runs
+// a full memory barrier on every thread of the process: after it, an owner either saw the
+// request (and takes the lock) or is seen active (the flusher waits for it to finish). This is
+// the asymmetric form of Dekker's algorithm: the hot path pays no atomic read-modify-write.
+// Where membarrier is not available, owners take the lock for every append.
 struct EventBuffer {
   Spinlock lock;
   std::atomic<bool> in_use{false};
+  std::atomic<uint32_t> owner_active{0};
+  std::atomic<uint32_t> flush_requested{0};
   uint32_t count = 0;
   uint32_t used = 0;
   uint64_t base_time = 0;
@@ -33,6 +46,9 @@ constinit std::atomic<EventBuffer*> g_buffers[kMaxBuffers] = {};
 constinit std::atomic<int> g_buffer_count{0};
 constinit EventBuffer* g_overflow = nullptr;  // set at first use, under g_overflow_lock
 constinit Spinlock g_overflow_lock;
+constinit bool g_asymmetric = false;  // membarrier(PRIVATE_EXPEDITED) is registered
+
+long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
 void FlushLocked(EventBuffer& b) {
   if (b.count == 0) return;
@@ -97,6 +113,16 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
     t.event_buffer = b;
   }
   if (ALLOCWATCH_LIKELY(b != nullptr)) {
+    if (ALLOCWATCH_LIKELY(g_asymmetric)) {
+      b->owner_active.store(1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (ALLOCWATCH_LIKELY(b->flush_requested.load(std::memory_order_relaxed) == 0)) {
+        AppendLocked(*b, event);
+        b->owner_active.store(0, std::memory_order_release);
+        return;
+      }
+      b->owner_active.store(0, std::memory_order_release);
+    }
     SpinlockHolder hold(b->lock);
     AppendLocked(*b, event);
     return;
@@ -106,13 +132,40 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
   if (g_overflow != nullptr) AppendLocked(*g_overflow, event);
 }
 
+void EnableLockFreeAppends() {
+  long supported = Membarrier(MEMBARRIER_CMD_QUERY);
+  g_asymmetric = supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+                 Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
 void FlushAllEventBuffers() {
   int n = g_buffer_count.load(std::memory_order_acquire);
-  for (int i = 0; i < n; ++i) {
-    EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
-    if (b == nullptr) continue;
-    SpinlockHolder hold(b->lock);
-    FlushLocked(*b);
+  if (g_asymmetric) {
+    // Ask every owner at once, one barrier for all, then flush each when its owner is out.
+    for (int i = 0; i < n; ++i) {
+      EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
+      if (b == nullptr) continue;
+      b->lock.Lock();
+      b->flush_requested.store(1, std::memory_order_relaxed);
+    }
+    if (Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
+    for (int i = 0; i < n; ++i) {
+      EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
+      if (b == nullptr) continue;
+      for (int spins = 0; b->owner_active.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins > 64) sched_yield();
+      }
+      FlushLocked(*b);
+      b->flush_requested.store(0, std::memory_order_relaxed);
+      b->lock.Unlock();
+    }
+  } else {
+    for (int i = 0; i < n; ++i) {
+      EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
+      if (b == nullptr) continue;
+      SpinlockHolder hold(b->lock);
+      FlushLocked(*b);
+    }
   }
   SpinlockHolder hold(g_overflow_lock);
   if (g_overflow != nullptr) FlushLocked(*g_overflow);
@@ -136,11 +189,14 @@ void ResetEventBuffersInChild(ThreadState& t) {
     EventBuffer* b = g_buffers[i].load(std::memory_order_relaxed);
     if (b == nullptr) continue;
     b->lock.ResetAfterFork();
+    b->owner_active.store(0, std::memory_order_relaxed);
+    b->flush_requested.store(0, std::memory_order_relaxed);
     b->count = 0;
     b->used = 0;
     b->in_use.store(false, std::memory_order_relaxed);
   }
   g_overflow_lock.ResetAfterFork();
+  EnableLockFreeAppends();  // registration belongs to the address space: the child has a new one
   if (g_overflow != nullptr) {
     g_overflow->count = 0;
     g_overflow->used = 0;

@@ -1,8 +1,10 @@
 // preload/hooks/event_buffer.h: per-thread buffers of compact heap events.
 //
 // Hook-safe. Thread-safe. Each thread appends its heap events (format/event_codec.h) to its own
-// buffer under the buffer's own lock, which no other thread takes except to flush it (snapshots,
-// failures, exec, exit), so the hot path takes no shared lock and writes no shared cache line.
+// buffer without a lock (event_buffer.cc: an asymmetric handshake with flushers through
+// membarrier(2); a per-buffer lock where that is unavailable). Other threads touch a buffer only
+// to flush it (snapshots, failures, exec, exit), so the hot path takes no shared lock and writes
+// no shared cache line.
 // A full buffer goes to the writer as one EventsRecord. Events of different threads therefore
 // reach the file out of order; their tick times (recorder_state.h) let the reader restore the
 // order between two ClockRecords, which FlushEventsWithClock() writes after flushing every
@@ -20,6 +22,9 @@
 #include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
+
+// At start-up: lets owners append without a lock where membarrier(2) allows it.
+void EnableLockFreeAppends();
 
 // Appends one event to the calling thread's buffer.
 void AppendEvent(ThreadState& t, const format::Event& event);

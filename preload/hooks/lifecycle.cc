@@ -238,6 +238,7 @@ void StartRecording() {
     return;
   }
   ResolveHeapFigures();
+  EnableLockFreeAppends();
   EnableHotPath();
   g_recorder.state.store(RecorderState::kRecording);
   StartTimerThread();
