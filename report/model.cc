@@ -291,8 +291,20 @@ void Replayer::Dispatch(const RawRecord& r) {
       break;
     }
     case RecordType::kEnd: OnEnd(r); break;
-    case RecordType::kLive:
-    case RecordType::kLost: break;
+    case RecordType::kLost: {
+      auto rec = As<format::LostRecord>(r);
+      if (r.flags & format::kLostFlagReopened) {
+        m_.warnings.push_back("the program closed or replaced the recording's descriptor (at " +
+                              std::to_string(rec.time_ns / 1000000) +
+                              " ms); allocwatch reopened the file and went on recording");
+      }
+      if (rec.events > 0) {
+        m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
+                              std::to_string(rec.time_ns / 1000000) + " ms");
+      }
+      break;
+    }
+    case RecordType::kLive: break;
   }
 }
 

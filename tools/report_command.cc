@@ -64,7 +64,7 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
     reports.push_back(report::BuildReport(model, symbols, report_options));
   }
   if (options.format == "json") {
-    out << report::RenderJsonDocument(reports).dump(2) << "\n";
+    out << report::RenderJsonDocument(reports).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     for (size_t i = 0; i < reports.size(); ++i) {
       if (i > 0) out << "\n";

@@ -36,11 +36,13 @@ class TempDir {
 };
 
 struct RunOptions {
-  // Adds LD_PRELOAD=liballocwatch.so, ALLOCWATCH_SAMPLE_BYTES=1 (exact mode),
+  // Adds LD_PRELOAD=liballocwatch.so, ALLOCWATCH_SAMPLE_BYTES=sample_bytes,
   // ALLOCWATCH_OUTPUT_DIR=output_dir and ALLOCWATCH_INTERVAL_MS=interval_ms.
   bool preload = false;
   std::string output_dir;
   uint64_t interval_ms = 1000;
+  uint64_t sample_bytes = 1;           // ALLOCWATCH_SAMPLE_BYTES (1: exact)
+  std::string cwd;                     // working directory of the program (default: the test's)
   std::vector<std::string> extra_env;  // NAME=VALUE, added last
   int timeout_seconds = 30;
 };
