@@ -4,7 +4,9 @@
 // recordings must contain.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -443,6 +445,162 @@ TEST_CASE("a command line with newlines and bytes that are not UTF-8", "[hostile
   INFO(json.Describe());
   CHECK(json.ExitedWith(0));
   CHECK(json.out.find("line one\\nline two") != std::string::npos);
+}
+
+// ---- programs allocwatch cannot follow, and recordings that cannot be written ----
+
+// `allocwatch run [OPTIONS] -- ARGV` with the given options.
+RunResult AllocwatchRun(const std::vector<std::string>& options, const std::vector<std::string>& argv) {
+  std::vector<std::string> all = {ALLOCWATCH_COMMAND, "run"};
+  all.insert(all.end(), options.begin(), options.end());
+  all.push_back("--");
+  all.insert(all.end(), argv.begin(), argv.end());
+  return Run(all);
+}
+
+TEST_CASE("allocwatch run: a static binary runs unrecorded, with a warning", "[run]") {
+  TempDir dir;
+  RunResult plain = Run({PROGRAM_STATIC});
+  REQUIRE(plain.ExitedWith(6));
+  RunResult run = AllocwatchRun({"-o", dir.Sub("rec")}, {PROGRAM_STATIC});
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(6));
+  CHECK(run.out == plain.out);
+  CHECK(run.err.find("is statically linked: LD_PRELOAD cannot reach it, so it runs unrecorded") !=
+        std::string::npos);
+  CHECK(Recordings(dir.Sub("rec")).empty());
+}
+
+TEST_CASE("allocwatch run: a missing program is an error with status 127", "[run]") {
+  TempDir dir;
+  RunResult run = AllocwatchRun({"-o", dir.Sub("rec")}, {"no-such-program-anywhere", "x"});
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(127));
+  CHECK(run.out.empty());
+  CHECK(run.err == "allocwatch: error: no-such-program-anywhere: command not found\n");
+  RunResult path = AllocwatchRun({"-o", dir.Sub("rec")}, {dir.path() + "/missing"});
+  CHECK(path.ExitedWith(127));
+}
+
+TEST_CASE("allocwatch run: an unusable output directory; the program still runs", "[run]") {
+  TempDir dir;
+  std::vector<std::string> argv = Hostile({"exceptions"});
+  RunResult plain = Run(argv);
+  REQUIRE(plain.ExitedWith(0));
+  RunResult run = AllocwatchRun({"-o", "/dev/null/recordings"}, argv);
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(0));
+  CHECK(run.out == plain.out);
+  CHECK(run.err.find("cannot write recordings into /dev/null/recordings (not a directory), so the "
+                     "program runs unrecorded") != std::string::npos);
+}
+
+bool CanMountTmpfs(const std::string& where, const std::string& options) {
+  return geteuid() == 0 && mount("tmpfs", where.c_str(), "tmpfs", 0, options.c_str()) == 0;
+}
+
+TEST_CASE("allocwatch run: a read-only output directory; the program still runs", "[run]") {
+  TempDir dir;
+  const std::string ro = dir.Sub("ro");
+  if (!CanMountTmpfs(ro, "size=64k")) {
+    WARN("skipped: cannot mount a tmpfs here (needs root)");
+    return;
+  }
+  mount(nullptr, ro.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr);
+  std::vector<std::string> argv = Hostile({"exceptions"});
+  RunResult plain = Run(argv);
+  RunResult run = AllocwatchRun({"-o", ro}, argv);
+  umount(ro.c_str());
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(0));
+  CHECK(run.out == plain.out);
+  CHECK(run.err.find("(not writable), so the program runs unrecorded") != std::string::npos);
+}
+
+TEST_CASE("allocwatch run: the file system fills up while recording", "[run]") {
+  TempDir dir;
+  const std::string tiny = dir.Sub("tiny");
+  if (!CanMountTmpfs(tiny, "size=64k")) {
+    WARN("skipped: cannot mount a 64 KiB tmpfs here (needs root)");
+    return;
+  }
+  // Exact mode records far more than 64 KiB; the program must not notice.
+  std::vector<std::string> argv = Hostile({"cross-threads", "300"});
+  RunResult plain = Run(argv);
+  RunResult run = AllocwatchRun({"--exact", "-o", tiny}, argv);
+  std::vector<std::string> files = Recordings(tiny);
+  std::string first = files.empty() ? "" : ReadFile(files[0]);
+  umount(tiny.c_str());
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(0));
+  CHECK(run.out == plain.out);
+  REQUIRE(files.size() == 1);
+  // allocwatch says what was lost.
+  CHECK(run.err.find("stops after " + std::to_string(first.size()) +
+                     " bytes: writing it failed (file system full") != std::string::npos);
+  // What could be written is a readable recording cut at a record boundary.
+  const std::string copy = dir.path() + "/copy.awtrace";
+  WriteFile(copy, first);
+  RawRecording raw = ReadRecords(copy);
+  CHECK(raw.clean_end);
+  CHECK(!raw.warning);
+}
+
+// Copies `program` into `dir` owned by `uid` with the set-user-ID bit. False (after a warning)
+// when that cannot work here: not root, or the directory is on a nosuid file system.
+bool MakeSetuidCopy(const std::string& program, const std::string& copy, uid_t uid) {
+  struct statvfs fs {};
+  if (geteuid() != 0 || statvfs(Basename(copy) == copy ? "." : copy.substr(0, copy.rfind('/')).c_str(), &fs) != 0 ||
+      (fs.f_flag & ST_NOSUID) != 0) {
+    WARN("skipped: needs root and a file system without nosuid");
+    return false;
+  }
+  WriteFile(copy, ReadFile(program));
+  REQUIRE(chown(copy.c_str(), uid, static_cast<gid_t>(-1)) == 0);
+  REQUIRE(chmod(copy.c_str(), 04755) == 0);
+  return true;
+}
+
+constexpr uid_t kNobody = 65534;
+
+TEST_CASE("allocwatch run: a set-user-ID program gets a clear message and runs", "[run]") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  const std::string copy = dir.path() + "/hostile-setuid";
+  if (!MakeSetuidCopy(PROGRAM_HOSTILE, copy, kNobody)) return;
+  RunResult plain = Run({copy, "args", "x"});
+  REQUIRE(plain.ExitedWith(0));
+  RunResult run = AllocwatchRun({"-o", dir.Sub("rec")}, {copy, "args", "x"});
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(0));
+  CHECK(run.out == plain.out);
+  CHECK(run.err.find("is set-user-ID nobody: the loader runs it in secure-execution mode and "
+                     "ignores LD_PRELOAD, so it runs unrecorded") != std::string::npos);
+  CHECK(Recordings(dir.Sub("rec")).empty());
+}
+
+TEST_CASE("secure execution: the library records nothing and opens no file", "[run]") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  const std::string rec = dir.Sub("rec");
+  chmod(rec.c_str(), 01777);  // writable by the set-user-ID user too
+  const std::string copy = dir.path() + "/linked-setuid";
+  if (!MakeSetuidCopy(PROGRAM_HOSTILE_LINKED, copy, kNobody)) return;
+  RunOptions env;
+  env.extra_env = {"ALLOCWATCH_OUTPUT_DIR=" + rec, "ALLOCWATCH_SAMPLE_BYTES=1"};
+  // liballocwatch.so is a dependency of this program, so the loader maps it even in secure
+  // mode; it must notice AT_SECURE.
+  RunResult secure = Run({copy, "args", "x"}, env);
+  INFO(secure.Describe());
+  CHECK(secure.ExitedWith(0));
+  CHECK(secure.err.empty());
+  CHECK(Recordings(rec).empty());
+  // The same program without the set-user-ID bit does record: the check above can fail.
+  REQUIRE(chmod(copy.c_str(), 0755) == 0);
+  RunResult normal = Run({copy, "args", "x"}, env);
+  CHECK(normal.ExitedWith(0));
+  CHECK(normal.out == secure.out);
+  CHECK(Recordings(rec).size() == 1);
 }
 
 #ifdef PROGRAM_JEMALLOC_API
