@@ -72,7 +72,9 @@ void Replayer::OnProcess(const RawRecord& r) {
   auto p = As<format::ProcessRecord>(r);
   uint64_t need = sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size +
                   p.boot_id_size;
-  if (need > r.bytes.size()) throw ReadError(m_.path + ": damaged process record");
+  if (need > r.bytes.size()) {
+    throw ReadError(m_.path + ": damaged process record at offset " + std::to_string(r.offset));
+  }
   const char* s = reinterpret_cast<const char*>(r.bytes.data()) + sizeof(p);
   m_.pid = p.pid;
   m_.ppid = p.ppid;
@@ -122,7 +124,7 @@ void Replayer::OnStack(const RawRecord& r) {
     return;
   }
   std::vector<uint64_t> ips(rec.depth);
-  std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
+  if (rec.depth > 0) std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
   raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
 }
 
@@ -329,7 +331,8 @@ void Replayer::Run(RecordingReader& reader, bool first_pass) {
   while (auto r = reader.Next()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
-      throw ReadError(m_.path + ": damaged recording (no process record)");
+      throw ReadError(m_.path + ": damaged recording (no process record at offset " +
+                      std::to_string(r->offset) + ")");
     }
     if (!first_pass && position_ > stop_position_) return;
     // Time of the last record seen, for processes cut short.

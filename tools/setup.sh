@@ -12,8 +12,8 @@ packages=(
   nlohmann-json3-dev
   # tests: symbolizer golden tests and real programs run under allocwatch
   binutils elfutils python3 perl git sqlite3 g++
-  # tests: hostile conditions (jemalloc's own API)
-  libjemalloc-dev
+  # tests: hostile conditions (jemalloc's own API), corpus (clang++, node), fuzzing (clang)
+  libjemalloc-dev clang libclang-rt-14-dev nodejs make
   # benchmarks (tests/bench/run.sh)
   time bc
 )

@@ -11,6 +11,9 @@
 
 namespace allocwatch::preload {
 
+// A pointer to a function that does not return (the attribute on the type: GCC and clang).
+typedef void (*NoReturnFunction)(int) __attribute__((noreturn));
+
 struct RealFunctions {
   void* (*malloc)(size_t);
   void (*free)(void*);
@@ -29,8 +32,8 @@ struct RealFunctions {
   void* (*mremap)(void*, size_t, size_t, int, ...);
   void* (*dlopen)(const char*, int);
   int (*dlclose)(void*);
-  [[noreturn]] void (*exit_now)(int);  // _exit
-  [[noreturn]] void (*exit_now2)(int);  // _Exit
+  NoReturnFunction exit_now;   // _exit
+  NoReturnFunction exit_now2;  // _Exit
   int (*execve)(const char*, char* const[], char* const[]);
   int (*execvpe)(const char*, char* const[], char* const[]);
   int (*fexecve)(int, char* const[], char* const[]);

@@ -32,7 +32,7 @@ uint64_t* StackTable::CopyToArena(const uint64_t* ips, uint32_t depth) {
     arena_left_ = kArenaChunk;
   }
   auto* out = reinterpret_cast<uint64_t*>(arena_);
-  std::memcpy(out, ips, bytes);
+  if (bytes > 0) std::memcpy(out, ips, bytes);  // an empty stack may come with a null ips
   arena_ += bytes;
   arena_left_ -= bytes;
   return out;
@@ -47,7 +47,8 @@ uint32_t StackTable::Intern(const uint64_t* ips, uint32_t depth, bool* is_new) {
     auto it = map_.find(key);
     if (it == map_.end()) break;
     const Entry& e = it->second;
-    if (e.depth == depth && std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) return e.id;
+    if (e.depth != depth) continue;
+    if (depth == 0 || std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) return e.id;
   }
   const uint64_t* copy = CopyToArena(ips, depth);
   if (copy == nullptr) return 0;
