@@ -264,6 +264,12 @@ std::string FormatBytes(double bytes) {
 }
 
 std::string FormatCount(double count) {
+  // Figures from a damaged recording can be anything: no integer conversion out of range.
+  if (!std::isfinite(count) || std::fabs(count) >= 1e18) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.3g", count);
+    return buf;
+  }
   auto n = static_cast<long long>(std::llround(count));
   std::string digits = std::to_string(n < 0 ? -n : n);
   std::string out;

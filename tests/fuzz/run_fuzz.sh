@@ -50,7 +50,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
   -max_len=131072 -print_final_stats=1 -artifact_prefix="$work/findings/" "$@" \
-  "$work/corpus" "$work/seeds" 2>"$work/fuzz.log" || status=$?
+  "$work/corpus" "$work/seeds" "$(dirname "$0")/regressions" 2>"$work/fuzz.log" || status=$?
 tail -n 25 "$work/fuzz.log"
 if [[ $status -ne 0 ]]; then
   echo "fuzz: FAILED (status $status); findings:" >&2
