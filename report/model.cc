@@ -113,7 +113,9 @@ void Replayer::OnProcess(const RawRecord& r) {
   auto p = As<format::ProcessRecord>(r);
   uint64_t need = sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size +
                   p.boot_id_size;
-  if (need > r.bytes.size()) throw ReadError(m_.path + ": damaged process record");
+  if (need > r.bytes.size()) {
+    throw ReadError(m_.path + ": damaged process record at offset " + std::to_string(r.offset));
+  }
   const char* s = reinterpret_cast<const char*>(r.bytes.data()) + sizeof(p);
   m_.pid = p.pid;
   m_.ppid = p.ppid;
@@ -163,7 +165,7 @@ void Replayer::OnStack(const RawRecord& r) {
     return;
   }
   std::vector<uint64_t> ips(rec.depth);
-  std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
+  if (rec.depth > 0) std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
   raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
 }
 
@@ -432,8 +434,20 @@ void Replayer::Dispatch(const RawRecord& r) {
                                    rec.write_ns, rec.interval_ns});
       break;
     }
-    case RecordType::kLive:
-    case RecordType::kLost: break;
+    case RecordType::kLost: {
+      auto rec = As<format::LostRecord>(r);
+      if (r.flags & format::kLostFlagReopened) {
+        m_.warnings.push_back("the program closed or replaced the recording's descriptor (at " +
+                              std::to_string(rec.time_ns / 1000000) +
+                              " ms); allocwatch reopened the file and went on recording");
+      }
+      if (rec.events > 0) {
+        m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
+                              std::to_string(rec.time_ns / 1000000) + " ms");
+      }
+      break;
+    }
+    case RecordType::kLive: break;
   }
 }
 
@@ -472,7 +486,8 @@ void Replayer::Run(RecordingReader& reader) {
   while (const RawRecord* r = reader.NextView()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
-      throw ReadError(m_.path + ": damaged recording (no process record)");
+      throw ReadError(m_.path + ": damaged recording (no process record at offset " +
+                      std::to_string(r->offset) + ")");
     }
     // Time of the last record seen, for processes cut short.
     if (r->bytes.size() >= 16 && r->type != RecordType::kProcess && r->type != RecordType::kStack &&

@@ -32,12 +32,93 @@ std::string Clip(const std::string& s, size_t width) {
   return s.size() <= width ? s : s.substr(0, width - 3) + "...";
 }
 
+// Length of the valid UTF-8 sequence (2 to 4 bytes) starting at s[i], or 0.
+size_t Utf8SequenceLength(const std::string& s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+  if (n == 0 || c > 0xF4 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  unsigned char c1 = byte(i + 1);
+  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+      (c == 0xF4 && c1 > 0x8F)) {
+    return 0;  // overlong, surrogate or beyond U+10FFFF
+  }
+  return n;
+}
+
+// Control characters and bytes that are not UTF-8 as \n, \t, \xNN (so a recorded command line,
+// path or thread name can neither break a report line nor send terminal escapes).
+// Sets *escaped when anything was replaced.
+std::string Escape(const std::string& s, bool* escaped = nullptr) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  bool any = false;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      if (c == '\\') out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t n = Utf8SequenceLength(s, i);
+      if (n > 0) {
+        out.append(s, i, n);
+        i += n;
+        continue;
+      }
+    }
+    any = true;
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      out += "\\x";
+      out += kDigits[c >> 4];
+      out += kDigits[c & 15];
+    }
+    ++i;
+  }
+  if (escaped != nullptr) *escaped = any;
+  return out;
+}
+
+// The command line as a shell would take it back: plain words, '...' quoting, and $'...' for
+// arguments with escaped bytes.
 std::string Quote(const std::vector<std::string>& argv) {
   std::string out;
   for (const std::string& a : argv) {
     if (!out.empty()) out += ' ';
+    bool escaped = false;
+    std::string e = Escape(a, &escaped);
+    if (escaped) {
+      out += "$'";
+      for (char c : e) {
+        if (c == '\'') out += '\\';
+        out += c;
+      }
+      out += "'";
+      continue;
+    }
     bool plain = !a.empty() && a.find_first_of(" \t\n'\"\\$`") == std::string::npos;
-    out += plain ? a : "'" + a + "'";
+    if (plain) {
+      out += a;
+    } else {
+      out += "'";
+      for (char c : a) {
+        if (c == '\'') {
+          out.append("'\\''");
+        } else {
+          out += c;
+        }
+      }
+      out += "'";
+    }
   }
   return out;
 }
@@ -47,7 +128,8 @@ std::string EndingText(const ProcessReport& r) {
   switch (m.ending) {
     case Ending::kExit: return "exit()";
     case Ending::kUnderscoreExit: return "_exit(" + std::to_string(m.exit_status) + ")";
-    case Ending::kExec: return "exec of " + m.exec_path + " (the new program has its own recording)";
+    case Ending::kExec:
+      return "exec of " + Escape(m.exec_path) + " (the new program has its own recording)";
     case Ending::kCutShort: break;
   }
   return "cut short: no end record (killed by a signal, or still running); figures are as of "
@@ -320,7 +402,7 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
         << paint.Bad(ErrnoName(f.error)) << ", " << g.count << (g.count == 1 ? " time" : " times") << ", first at "
         << FormatSeconds(f.time_ns) << ", thread " << f.tid;
     auto name = r.model->threads.find(f.tid);
-    if (name != r.model->threads.end() && !name->second.empty()) out << " (" << name->second << ")";
+    if (name != r.model->threads.end() && !name->second.empty()) out << " (" << Escape(name->second) << ")";
     out << "\n";
     size_t first = 0;
     while (first + 1 < g.frames.size() && g.frames[first].runtime) ++first;
@@ -393,13 +475,14 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
 void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& style) {
   const ProcessModel& m = *r.model;
   Paint paint{style.colour};
-  std::string program = m.argv.empty() ? m.exe : m.argv[0];
+  std::string program = Escape(m.argv.empty() ? m.exe : m.argv[0]);
   out << paint.Title("== allocwatch: " + Clip(program, 60) + " (pid " + std::to_string(m.pid) +
                      ", parent " + std::to_string(m.ppid) + (m.fork_child ? ", forked" : "") +
                      ") ==")
       << "\n";
-  out << "recording   " << m.path << "\n";
-  out << "command     " << Clip(Quote(m.argv), kWidth - 12) << "\n";
+  out << "recording   " << Escape(m.path) << "\n";
+  // The whole command line, escaped (so always one line); JSON has every argument's bytes.
+  out << "command     " << Clip(Quote(m.argv), 4096) << "\n";
   if (m.exact) {
     out << "mode        exact: every allocation recorded\n";
   } else {
@@ -499,6 +582,12 @@ std::string FormatBytes(double bytes) {
 }
 
 std::string FormatCount(double count) {
+  // Figures from a damaged recording can be anything: no integer conversion out of range.
+  if (!std::isfinite(count) || std::fabs(count) >= 1e18) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.3g", count);
+    return buf;
+  }
   auto n = static_cast<long long>(std::llround(count));
   std::string digits = std::to_string(n < 0 ? -n : n);
   std::string out;

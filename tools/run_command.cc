@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,10 +22,12 @@
 #include <iostream>
 #include <random>
 
+#include "report/model.h"
 #include "report/recording_reader.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
 #include "tools/oom_evidence.h"
+#include "tools/program_check.h"
 #include "tools/recordings.h"
 
 extern char** environ;
@@ -82,18 +85,23 @@ std::string Which(const std::string& program) {
   return {};
 }
 
+// The program's environment. With an empty `preload` (nothing can be recorded) it is
+// allocwatch's own, untouched.
 std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std::string& preload,
                                           const std::string& dir, uint64_t session) {
   std::vector<std::string> env;
   std::string old_preload;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
-    if (entry.rfind("LD_PRELOAD=", 0) == 0) {
+    if (preload.empty()) {
+      env.push_back(entry);
+    } else if (entry.rfind("LD_PRELOAD=", 0) == 0) {
       old_preload = entry.substr(11);
     } else if (entry.rfind("ALLOCWATCH_", 0) != 0 || entry.rfind("ALLOCWATCH_LOG_LEVEL=", 0) == 0) {
       env.push_back(entry);
     }
   }
+  if (preload.empty()) return env;
   env.push_back("LD_PRELOAD=" + preload + (old_preload.empty() ? "" : " " + old_preload));
   env.push_back("ALLOCWATCH_OUTPUT_DIR=" + dir);
   env.push_back("ALLOCWATCH_SESSION=" + std::to_string(session));
@@ -152,8 +160,57 @@ int WaitFor(pid_t child) {
   std::exit(128 + sig);
 }
 
+// What the recordings lack: a process whose file has no end record was killed, or its
+// recording could not be written to the end.
+// True when the recording's last record is its End record (read from the file's tail, so a
+// large recording is not replayed again); *pid is the process it belongs to.
+bool EndsWithEndRecord(const std::string& path, uint32_t* pid) {
+  std::ifstream in(path, std::ios::binary);
+  format::FileHeader header{};
+  format::ProcessRecord process{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)) ||
+      !in.seekg(header.header_size) ||
+      !in.read(reinterpret_cast<char*>(&process), sizeof(process))) {
+    return false;
+  }
+  *pid = process.pid;
+  format::EndRecord end{};
+  if (!in.seekg(-static_cast<std::streamoff>(sizeof(end)), std::ios::end) ||
+      !in.read(reinterpret_cast<char*>(&end), sizeof(end))) {
+    return false;
+  }
+  return end.header.type == static_cast<uint16_t>(format::RecordType::kEnd) &&
+         end.header.size == sizeof(end);
+}
+
+void LossNotes(const std::vector<std::string>& files, const std::string& dir, pid_t child,
+               int status, std::ostream& out) {
+  bool any_cut = false;
+  for (const std::string& f : files) {
+    uint32_t pid = 0;
+    if (EndsWithEndRecord(f, &pid)) continue;
+    any_cut = true;
+    std::error_code ec;
+    uint64_t size = fs::file_size(f, ec);
+    if (pid == static_cast<uint32_t>(child) && WIFEXITED(status)) {
+      out << "allocwatch: process " << pid << " exited, but its recording " << f
+          << " stops after " << size
+          << " bytes: writing it failed (file system full, or the file was removed); what the "
+             "program did after that is lost\n";
+    } else {
+      out << "allocwatch: " << f << " has no end record: process " << pid
+          << " was killed, or its recording could not be written to the end; what it did "
+             "after its last record is lost\n";
+    }
+  }
+  struct statvfs fs {};
+  if (any_cut && statvfs(dir.c_str(), &fs) == 0 && fs.f_bavail == 0) {
+    out << "allocwatch: the file system of " << dir << " is full\n";
+  }
+}
+
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
-           int status, const OomVerdict& ending) {
+           int status, const OomVerdict& ending, const std::string& unrecorded_reason) {
   std::vector<std::string> files = FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   std::ofstream file;
   if (!o.report_file.empty()) {
@@ -161,9 +218,15 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
     if (!file) spdlog::error("{}: cannot create the report file", o.report_file);
   }
   std::ostream& out = o.report_file.empty() ? std::cerr : static_cast<std::ostream&>(file);
+  if (!unrecorded_reason.empty()) {
+    // On stderr the warning given at the start says it already.
+    if (!o.report_file.empty()) out << "allocwatch: nothing was recorded: " << unrecorded_reason << "\n";
+    return 1;
+  }
   if (files.empty()) {
     out << "allocwatch: no recording was written in " << dir
-        << " (a static binary, a setuid program, or the directory is not writable)\n";
+        << " (the program may be set-user-ID or static, may have removed LD_PRELOAD from its "
+           "environment, or the recording could not be created)\n";
     return 1;
   }
   if (o.no_report) {
@@ -189,6 +252,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
     out << "recordings (" << files.size() << "):\n";
     for (const std::string& f : files) out << "  " << f << "\n";
   }
+  LossNotes(files, dir, child, status, out);
   return rc;
 }
 
@@ -224,16 +288,35 @@ int RunRun(const RunCommandOptions& o) {
     spdlog::error("cannot find liballocwatch.so next to the allocwatch command; set ALLOCWATCH_PRELOAD");
     return 2;
   }
+  std::string program = Which(o.command[0]);
+  if (program.empty()) {
+    spdlog::error("{}: command not found", o.command[0]);
+    return 127;  // as a shell does
+  }
+  // The program runs in every case; when it cannot be recorded it runs without the preload and
+  // allocwatch says why.
+  std::string unrecorded;
+  ProgramCheck check = CheckProgram(program);
+  if (check.is_static) {
+    unrecorded = program + " is statically linked: LD_PRELOAD cannot reach it, so it runs unrecorded";
+  } else if (check.secure) {
+    unrecorded = program + " is " + check.secure_reason +
+                 ": the loader runs it in secure-execution mode and ignores LD_PRELOAD, so it "
+                 "runs unrecorded";
+  }
   std::error_code ec;
   fs::create_directories(o.output_dir, ec);
   std::string dir = fs::absolute(o.output_dir, ec).lexically_normal().string();
-  if (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK | X_OK) != 0) {
-    spdlog::error("{}: cannot write recordings into this directory", o.output_dir);
-    return 2;
+  if (unrecorded.empty() &&
+      (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK | X_OK) != 0)) {
+    unrecorded = "cannot write recordings into " + o.output_dir + " (" +
+                 (fs::is_directory(dir, ec) ? std::string("not writable")
+                                            : std::string("not a directory")) +
+                 "), so the program runs unrecorded";
   }
-  if (Which(o.command[0]).empty()) {
-    spdlog::error("{}: command not found", o.command[0]);
-    return 127;
+  if (!unrecorded.empty()) {
+    spdlog::warn("{}", unrecorded);
+    preload.clear();
   }
   uint64_t session = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
   session &= (uint64_t{1} << 62) - 1;
@@ -258,7 +341,7 @@ int RunRun(const RunCommandOptions& o) {
   if (status < 0) return 2;
   OomVerdict ending = JudgeEnding(status, child, before, ReadOomCounters());
   if (o.format != "text" && ending.oom_killed) spdlog::warn("program {}", ending.summary);
-  Report(o, dir, session, child, status, ending);
+  Report(o, dir, session, child, status, ending, unrecorded);
   ExitLike(status);
 }
 

@@ -14,6 +14,8 @@ packages=(
   binutils elfutils python3 perl git sqlite3 g++
   # tests: the pprof output is checked with `go tool pprof`
   golang-go
+  # tests: hostile conditions (jemalloc's own API), corpus (clang++, node), fuzzing (clang)
+  libjemalloc-dev clang libclang-rt-14-dev nodejs make
   # benchmarks (tests/bench/run.sh)
   time bc heaptrack
   # HTML report: npm fetches its charting libraries at build time (report/html/); the test

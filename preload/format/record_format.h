@@ -276,7 +276,9 @@ struct EndRecord {
 };
 static_assert(sizeof(EndRecord) == 40);
 
-// Events dropped because the file could not be written (disk full, descriptor closed).
+// Written when the recording's descriptor was found closed or replaced by the program and the
+// file was opened again (flags: kLostFlagReopened); `events` counts events lost up to then.
+inline constexpr uint16_t kLostFlagReopened = 1;
 struct LostRecord {
   RecordHeader header;
   uint64_t time_ns;

@@ -118,10 +118,16 @@ __attribute__((noinline)) inline void FreeSlowPath(ThreadState& t, void* p) {
 }
 
 inline void HookFree(const RealFunctions& real, void* p) {
-  if (p == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(p))) return real.free(p);
+  if (p == nullptr) return real.free(p);
   ThreadState& t = CurrentThread();
-  if (!t.in_hook) FreeSlowPath(t, p);
+  if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real.free(p);
+  if (!ALLOCWATCH_LIKELY(FreeFastPath(p))) FreeSlowPath(t, p);
+  // The guard stays set while the C library frees: a signal handler that allocates or maps
+  // memory meanwhile must pass straight through, since recording it could need the allocator
+  // lock this thread holds.
+  t.in_hook = true;
   real.free(p);
+  t.in_hook = false;
 }
 
 // realloc and reallocarray: `size` is the requested total, or UINT64_MAX on overflow.

@@ -2,7 +2,8 @@
 //
 // Hook-safe. An allocation that is not sampled costs a thread-local countdown, two thread-local
 // counter updates and two branches; a free of a block that was never recorded costs two loads
-// from read-mostly globals (the mode and the heap table's filter). Everything else (start-up, sampled
+// from read-mostly globals (the mode and the heap table's filter). Both keep the thread's guard
+// set around the C library's call (see HookFree). Everything else (start-up, sampled
 // allocations, recorded frees, failures, exact mode) goes to the slow paths in recorder.cc.
 #pragma once
 #include "preload/base/hook_safe.h"
@@ -41,8 +42,7 @@ ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
 }
 
 // True when the free of `p` needs nothing from the recorder: the block was never recorded.
-// Two loads from read-mostly globals, no thread-local state (frees are counted in exact mode
-// only).
+// Two loads from read-mostly globals (frees are counted in exact mode only).
 ALLOCWATCH_ALWAYS_INLINE bool FreeFastPath(const void* p) {
   return !g_hot.track_all_frees.load(std::memory_order_relaxed) &&
          !HeapTable::MayContain(reinterpret_cast<uint64_t>(p));

@@ -1,8 +1,11 @@
-// preload/hooks/real_allocator.h: a standard allocator over the real malloc/free, for the
+// preload/hooks/real_allocator.h: a standard allocator over glibc's own malloc/free, for the
 // containers allocwatch keeps inside the target (Abseil flat_hash_map, btree_map).
 //
-// Hook-safe provided the caller holds the reentrancy guard (the real allocator may still call
-// back into hooked functions, e.g. mmap, which then pass through).
+// Hook-safe provided the caller holds the reentrancy guard. It uses glibc's __libc_malloc and
+// __libc_free, not the next malloc in symbol order: in a program linked against jemalloc or
+// tcmalloc that next malloc is theirs, and they call mmap (hooked) while holding their own
+// locks; a table growing inside that mmap hook would call back into the same allocator and
+// deadlock. glibc's malloc maps memory through internal calls no hook sees.
 #pragma once
 #include "preload/base/hook_safe.h"
 
@@ -10,6 +13,11 @@
 #include <new>
 
 #include "preload/hooks/real_functions.h"
+
+extern "C" {
+void* __libc_malloc(size_t size);  // NOLINT: glibc's exported allocator entry points
+void __libc_free(void* ptr);       // NOLINT
+}
 
 namespace allocwatch::preload {
 
@@ -21,11 +29,11 @@ struct RealAllocator {
   RealAllocator(const RealAllocator<U>&) {}  // NOLINT: allocator conversion
 
   T* allocate(size_t n) {
-    void* p = Real().malloc(n * sizeof(T));
+    void* p = __libc_malloc(n * sizeof(T));
     if (p == nullptr) __builtin_trap();  // containers cannot report failure without exceptions
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, size_t) { Real().free(p); }
+  void deallocate(T* p, size_t) { __libc_free(p); }
 
   template <typename U>
   bool operator==(const RealAllocator<U>&) const {

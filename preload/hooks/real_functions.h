@@ -12,6 +12,9 @@
 
 namespace allocwatch::preload {
 
+// A pointer to a function that does not return (the attribute on the type: GCC and clang).
+typedef void (*NoReturnFunction)(int) __attribute__((noreturn));
+
 struct RealFunctions {
   void* (*malloc)(size_t) = nullptr;
   void (*free)(void*) = nullptr;
@@ -30,8 +33,8 @@ struct RealFunctions {
   void* (*mremap)(void*, size_t, size_t, int, ...) = nullptr;
   void* (*dlopen)(const char*, int) = nullptr;
   int (*dlclose)(void*) = nullptr;
-  [[noreturn]] void (*exit_now)(int) = nullptr;  // _exit
-  [[noreturn]] void (*exit_now2)(int) = nullptr;  // _Exit
+  NoReturnFunction exit_now = nullptr;   // _exit
+  NoReturnFunction exit_now2 = nullptr;  // _Exit
   int (*execve)(const char*, char* const[], char* const[]) = nullptr;
   int (*execvpe)(const char*, char* const[], char* const[]) = nullptr;
   int (*fexecve)(int, char* const[], char* const[]) = nullptr;

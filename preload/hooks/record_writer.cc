@@ -7,6 +7,7 @@
 
 #include "preload/base/raw_io.h"
 #include "preload/format/record_format.h"
+#include "preload/hooks/recording_file.h"
 
 namespace allocwatch::preload {
 
@@ -20,7 +21,7 @@ void RecordWriter::Open(int fd) {
 void RecordWriter::FlushLocked() {
   if (used_ == 0) return;
   uint64_t start = MonotonicNs();
-  if (fd_ < 0 || !WriteAll(fd_, buffer_, used_)) lost_records_ += records_in_buffer_;
+  if (!WriteRecording(&fd_, buffer_, used_)) lost_records_ += records_in_buffer_;
   write_ns_.fetch_add(MonotonicNs() - start, std::memory_order_relaxed);
   used_ = 0;
   records_in_buffer_ = 0;
@@ -38,7 +39,7 @@ void RecordWriter::Append(const Chunk* chunks, int count, bool flush) {
   if (total > kBufferSize) {
     // Larger than the whole buffer (a long module path list, say): write it directly.
     bool ok = true;
-    for (int i = 0; i < count && ok; ++i) ok = WriteAll(fd_, chunks[i].data, chunks[i].size);
+    for (int i = 0; i < count && ok; ++i) ok = WriteRecording(&fd_, chunks[i].data, chunks[i].size);
     if (!ok) lost_records_ += 1;
     return;
   }

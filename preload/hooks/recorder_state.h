@@ -47,9 +47,19 @@ uint64_t EventNs();
 // The heap events' clock (see ClockRecord): the time-stamp counter when usable, else
 // CLOCK_MONOTONIC nanoseconds.
 extern bool g_use_tsc;
+// The counter is read between two LFENCEs: RDTSC alone may execute before earlier instructions
+// finish or after later ones start, so an allocation's time could land after the store that
+// hands the block to another thread, and that thread's free could then read an earlier time
+// (seen: 35 ticks apart). Fenced, the time of an event is ordered with the memory operations
+// around it, as the reader's ordering by time requires.
 ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() {
 #if defined(__x86_64__)
-  if (ALLOCWATCH_LIKELY(g_use_tsc)) return __builtin_ia32_rdtsc();
+  if (ALLOCWATCH_LIKELY(g_use_tsc)) {
+    __builtin_ia32_lfence();
+    uint64_t ticks = __builtin_ia32_rdtsc();
+    __builtin_ia32_lfence();
+    return ticks;
+  }
 #endif
   return MonotonicNs();
 }

@@ -2,6 +2,7 @@
 #include "preload/hooks/session.h"
 
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "preload/base/raw_io.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
+#include "preload/hooks/recording_file.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -88,6 +90,9 @@ int MoveHigh(int fd) {
 }  // namespace
 
 bool ReadConfig(Config* config) {
+  // Secure execution (setuid, setgid, file capabilities): record nothing, open no file, say
+  // nothing; the environment that configured allocwatch is not to be trusted.
+  if (getauxval(AT_SECURE) != 0) return false;
   uint64_t v = 0;
   if (ParseUnsigned(getenv("ALLOCWATCH_SAMPLE_BYTES"), &v) && v > 0) config->sample_bytes = v;
   if (ParseUnsigned(getenv("ALLOCWATCH_INTERVAL_MS"), &v) && v > 0) {
@@ -106,6 +111,18 @@ bool ReadConfig(Config* config) {
     }
     std::strcpy(config->output_dir, dir);
   }
+  // An absolute directory: the program may chdir before a fork child or a reopen needs it.
+  if (config->output_dir[0] != '/') {
+    char cwd[sizeof(config->output_dir)];
+    size_t rel = std::strlen(config->output_dir);
+    if (getcwd(cwd, sizeof(cwd)) == nullptr || std::strlen(cwd) + 1 + rel >= sizeof(cwd)) {
+      RawLog("cannot resolve ALLOCWATCH_OUTPUT_DIR to an absolute path; not recording");
+      return false;
+    }
+    size_t n = Append(cwd, std::strlen(cwd), sizeof(cwd), "/");
+    Append(cwd, n, sizeof(cwd), config->output_dir);
+    std::memcpy(config->output_dir, cwd, sizeof(cwd));
+  }
   return config->only_pid == 0 || config->only_pid == static_cast<uint32_t>(getpid());
 }
 
@@ -120,6 +137,7 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
     return -1;
   }
   fd = MoveHigh(fd);
+  RememberRecordingFile(fd, g_path);
 
   ssize_t exe_size = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
   if (exe_size < 0) exe_size = 0;

@@ -21,7 +21,9 @@ struct Config {
   char output_dir[1024] = ".";
 };
 
-// Reads ALLOCWATCH_* variables. Returns false (and logs why) when recording must stay off.
+// Reads ALLOCWATCH_* variables and makes the output directory absolute. Returns false (and
+// logs why) when recording must stay off; under secure execution (AT_SECURE) it returns false
+// at once, without reading the environment or logging.
 bool ReadConfig(Config* config);
 
 // Creates the recording file (O_EXCL, mode 0600) and writes its header and process record.

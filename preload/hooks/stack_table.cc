@@ -34,7 +34,7 @@ uint64_t* StackTable::CopyToArena(const uint64_t* ips, uint32_t depth) {
     arena_left_ = kArenaChunk;
   }
   auto* out = reinterpret_cast<uint64_t*>(arena_);
-  std::memcpy(out, ips, bytes);
+  if (bytes > 0) std::memcpy(out, ips, bytes);  // an empty stack may come with a null ips
   arena_ += bytes;
   arena_left_ -= bytes;
   return out;
@@ -116,7 +116,7 @@ uint32_t StackTable::InternHashed(uint64_t key, uint32_t generation, const uint6
     if (it == map_.end()) break;
     const Entry& e = it->second;
     if (e.depth == depth && e.generation == generation &&
-        std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0) {
+        (depth == 0 || std::memcmp(e.ips, ips, depth * sizeof(uint64_t)) == 0)) {
       *stored = e.ips;
       return e.id;
     }

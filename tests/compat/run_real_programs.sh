@@ -9,6 +9,7 @@
 # Environment:
 #   AWCOMPAT_TIMEOUT  seconds allowed per single run (default 120)
 #   AWCOMPAT_KEEP=1   keep the temporary directory even when everything passed
+#   AWCOMPAT_ONLY     space-separated case functions to run (e.g. "case_node case_gxx")
 #
 # See README.md in this directory.
 set -euo pipefail
@@ -85,6 +86,7 @@ need() {
 # Options of the current case (set by run_case, read by execute_once).
 opt_setup="" opt_stdin=/dev/null opt_pipe_stdin=0 opt_filter=""
 opt_artifacts=() opt_expect_rc="" opt_expect_stdout="" opt_need_recording=1
+opt_report_grep=() opt_min_recordings=1
 
 # execute_once KIND DEST CMD...
 # Runs CMD plainly (KIND=plain) or under `allocwatch run` (KIND=traced) in a
@@ -150,11 +152,14 @@ show_diff() {
 #   --expect-rc N       the plain run must exit with N (sanity check of the case itself)
 #   --expect-stdout F   stdout must equal file F
 #   --no-recording-check  do not require an .awtrace file
+#   --report-grep ERE   the report of the traced run must contain a line matching ERE
+#   --min-recordings N  at least N .awtrace files (processes) must be written (default 1)
 run_case() {
   local name=$1
   shift
   opt_setup="" opt_stdin=/dev/null opt_pipe_stdin=0 opt_filter=""
   opt_artifacts=() opt_expect_rc="" opt_expect_stdout="" opt_need_recording=1
+  opt_report_grep=() opt_min_recordings=1
   while [[ $# -gt 0 ]]; do
     case $1 in
       --setup) opt_setup=$2; shift 2 ;;
@@ -165,6 +170,8 @@ run_case() {
       --expect-rc) opt_expect_rc=$2; shift 2 ;;
       --expect-stdout) opt_expect_stdout=$2; shift 2 ;;
       --no-recording-check) opt_need_recording=0; shift ;;
+      --report-grep) opt_report_grep+=("$2"); shift 2 ;;
+      --min-recordings) opt_min_recordings=$2; shift 2 ;;
       --) shift; break ;;
       *) echo "internal error: run_case $name: bad option $1" >&2; exit 2 ;;
     esac
@@ -221,6 +228,19 @@ run_case() {
   if [[ ! -s $t.report.txt ]]; then
     problems+=("report file missing or empty")
   fi
+  if [[ $opt_need_recording == 1 ]]; then
+    local nrec
+    nrec=$(find "$t.rec" -type f -name '*.awtrace' 2>/dev/null | wc -l)
+    if [[ $nrec -lt $opt_min_recordings ]]; then
+      problems+=("$nrec recordings written, expected at least $opt_min_recordings")
+    fi
+  fi
+  local re
+  for re in "${opt_report_grep[@]}"; do
+    if ! grep -Eq -- "$re" "$t.report.txt" 2>/dev/null; then
+      problems+=("the report has no line matching /$re/")
+    fi
+  done
 
   if [[ ${#problems[@]} -eq 0 ]]; then
     echo "PASS  $name"
@@ -565,17 +585,207 @@ case_stdin() {
 }
 
 # ---------------------------------------------------------------------------
+# 10. python3 with threads and subprocesses
+# ---------------------------------------------------------------------------
+case_python_threads() {
+  need python3-threads python3 sort || return 0
+  cat >"$SRC/threads.py" <<'EOF'
+import subprocess
+import sys
+import threading
+
+results = [None] * 6
+
+def work(k):
+    table = {}
+    for i in range(40000):
+        table[(i * (k + 3)) % 5003] = str(i) * (1 + i % 4)
+    results[k] = (len(table), sum(len(v) for v in table.values()))
+
+threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("threads", results)
+
+child = subprocess.run([sys.executable, "-c", "import sys; d = [str(i) for i in range(50000)]; print(len(d)); print('child err', file=sys.stderr); sys.exit(4)"],
+                       capture_output=True, text=True)
+print("child rc", child.returncode, "out", child.stdout.strip(), "err", child.stderr.strip())
+p = subprocess.Popen(["sort", "-n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+out, _ = p.communicate("\n".join(str((i * 7919) % 1000) for i in range(2000)) + "\n")
+lines = out.split()
+print("sort rc", p.returncode, len(lines), lines[:3], lines[-3:])
+print("python threads stderr", file=sys.stderr)
+EOF
+  # python3, the python3 child and sort: three processes, each recorded.
+  run_case python3/threads-subprocess --expect-rc 0 --min-recordings 3 -- python3 "$SRC/threads.py"
+}
+
+# ---------------------------------------------------------------------------
+# 11. clang++ compiling a few files
+# ---------------------------------------------------------------------------
+setup_clang_sources() {
+  cp -- "$SRC/prog.cpp" prog.cpp
+  printf '#include <map>\n#include <string>\nstd::map<std::string, int> build(int n) {\n  std::map<std::string, int> m;\n  for (int i = 0; i < n; ++i) m[std::to_string(i)] = i;\n  return m;\n}\n' >lib1.cpp
+  printf '#include <vector>\n#include <algorithm>\nint median(std::vector<int> v) {\n  std::sort(v.begin(), v.end());\n  return v.empty() ? 0 : v[v.size() / 2];\n}\n' >lib2.cpp
+}
+
+case_clang() {
+  need clang++ clang++ || return 0
+  if [[ ! -f $SRC/prog.cpp ]]; then
+    echo "SKIP  clang++ (needs the source written by the g++ case)"
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
+  run_case clang++/compile-3-files --expect-rc 0 --setup setup_clang_sources \
+    --artifact prog.o --artifact lib1.o --artifact lib2.o -- \
+    clang++ -std=c++17 -O1 -Wall -c prog.cpp lib1.cpp lib2.cpp
+  run_case clang++/error --expect-rc 1 -- \
+    bash -c 'printf "int main() { return undefined_name; }\n" >bad.cpp && clang++ -c bad.cpp -o bad.o'
+}
+
+# ---------------------------------------------------------------------------
+# 12. cmake + make -j2 building a small project
+# ---------------------------------------------------------------------------
+setup_cmake_make_project() {
+  setup_cmake_project
+  cat >>src/CMakeLists.txt <<'EOF'
+add_library(parts STATIC part1.cpp part2.cpp part3.cpp)
+add_executable(app app.cpp)
+target_link_libraries(app PRIVATE parts)
+EOF
+  local i
+  for i in 1 2 3; do
+    printf '#include <string>\n#include <vector>\nint part%d() {\n  std::vector<std::string> v;\n  for (int i = 0; i < 1000 * %d; ++i) v.push_back(std::to_string(i));\n  return static_cast<int>(v.size());\n}\n' "$i" "$i" >"src/part$i.cpp"
+  done
+  printf '#include <cstdio>\nint part1(); int part2(); int part3();\nint main() { std::printf("%%d %%d %%d\\n", part1(), part2(), part3()); return 0; }\n' >src/app.cpp
+}
+
+case_cmake_make() {
+  need cmake-make cmake make c++ || return 0
+  # make -j2 orders its progress lines (and so their percentages) differently from run to
+  # run, so its output goes to a file that is printed sorted, without the percentages; the
+  # built programs run at the end.
+  run_case cmake/make-j2 --expect-rc 0 --setup setup_cmake_make_project --min-recordings 10 \
+    --filter 's/^(-- (Configuring|Generating) done) \([0-9.]+s\)$/\1 (TIME)/' -- \
+    bash -c 'cmake -S src -B build -G "Unix Makefiles" && make -C build -j2 --no-print-directory >make.log 2>&1; rc=$?; sed -E "s/^\[ *[0-9]+%\] //" make.log | sort; ./build/app; ./build/probe; exit $rc'
+}
+
+# ---------------------------------------------------------------------------
+# 13. node with worker threads
+# ---------------------------------------------------------------------------
+case_node() {
+  local node
+  node=$(command -v node || command -v nodejs || true)
+  if [[ -z $node ]]; then
+    echo "SKIP  node (node is not installed)"
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
+  cat >"$SRC/workers.js" <<'EOF'
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+if (isMainThread) {
+  const jobs = [1, 2, 3, 4].map((k) => new Promise((resolve, reject) => {
+    const w = new Worker(__filename, { workerData: k });
+    w.on('message', resolve);
+    w.on('error', reject);
+  }));
+  Promise.all(jobs).then((results) => {
+    console.log('workers', JSON.stringify(results));
+    const big = [];
+    for (let i = 0; i < 200000; i++) big.push({ i, s: 'x'.repeat(i % 20) });
+    console.log('main objects', big.length, big[199999].s.length);
+    console.error('node stderr line');
+    process.exitCode = 2;
+  });
+} else {
+  const m = new Map();
+  for (let i = 0; i < 100000; i++) m.set('k' + (i * workerData) % 50021, i);
+  const buf = Buffer.alloc(1 << 20, workerData);
+  parentPort.postMessage([workerData, m.size, buf.reduce((a, b) => a + b, 0)]);
+}
+EOF
+  run_case node/worker-threads --expect-rc 2 -- "$node" "$SRC/workers.js"
+}
+
+# ---------------------------------------------------------------------------
+# 14. bash: fork and exec in loops, command substitution, xargs, exec
+# ---------------------------------------------------------------------------
+case_bash_fork_exec() {
+  need bash-fork-exec bash xargs tr cut seq sort head || return 0
+  local script
+  script=$(
+    cat <<'EOF'
+n=0
+while read -r line; do n=$((n + ${#line})); done < <(seq 1 2000)
+echo "read loop $n"
+for i in 1 2 3 4 5; do echo "$(echo "item $i" | tr a-z A-Z | cut -c1-4)"; done
+seq 1 50 | xargs -n 10 echo | while read -r a rest; do echo "first $a"; done
+out=$(bash -c 'for i in $(seq 1 300); do printf "%d\n" $i; done | sort -rn | head -1')
+echo "nested $out"
+( exec sh -c 'echo "exec in subshell"; exit 3' ); echo "status $?"
+exec bash -c 'echo "replaced by exec"; exit 6'
+EOF
+  )
+  run_case bash/fork-exec --expect-rc 6 --min-recordings 10 -- bash -c "$script"
+}
+
+# ---------------------------------------------------------------------------
+# 15. a program linked against jemalloc: its allocations still appear in the recording
+# ---------------------------------------------------------------------------
+case_jemalloc_linked() {
+  need jemalloc-linked cc || return 0
+  if ! printf '#include <jemalloc/jemalloc.h>\n' | cc -E -x c - >/dev/null 2>&1; then
+    echo "SKIP  jemalloc-linked (libjemalloc-dev is not installed)"
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
+  cat >"$SRC/jemalloc_linked.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void* volatile sink;
+__attribute__((noinline)) void* allocate_through_jemalloc(size_t n) {
+  void* p = malloc(n);
+  memset(p, 7, n);
+  return p;
+}
+int main(void) {
+  static void* keep[8];
+  for (int i = 0; i < 64; ++i) {
+    void* p = allocate_through_jemalloc((size_t)1 << 20); /* >= the sampling period */
+    if (i < 8) keep[i] = p; else free(p);
+  }
+  for (int i = 0; i < 100000; ++i) { sink = malloc(32 + i % 64); free(sink); }
+  sink = keep;
+  printf("jemalloc-linked: done\n");
+  return 0;
+}
+EOF
+  if ! cc -g -O1 -o "$SRC/jemalloc_linked" "$SRC/jemalloc_linked.c" -ljemalloc 2>"$SRC/jemalloc_linked.err"; then
+    echo "FAIL  jemalloc-linked (could not build the program: $(head -c 300 "$SRC/jemalloc_linked.err"))"
+    FAILED=$((FAILED + 1))
+    FAILED_NAMES+=("jemalloc-linked")
+    return 0
+  fi
+  # malloc resolves to jemalloc's; the preload comes first, so the calls are still recorded
+  # (1 MiB blocks are recorded in every mode), with the function that made them.
+  run_case jemalloc/linked-program --expect-rc 0 \
+    --report-grep '~?8\.00 MiB +~?8 blocks' --report-grep 'at allocate_through_jemalloc' -- \
+    "$SRC/jemalloc_linked"
+}
+
+# ---------------------------------------------------------------------------
 echo "allocwatch compat: $AW run ${MODE_ARGS[*]:-(default mode)}"
 start=$SECONDS
-case_python
-case_perl
-case_git
-case_sqlite
-case_gxx
-case_cmake
-case_shell
-case_signal
-case_stdin
+all_cases=(case_python case_perl case_git case_sqlite case_gxx case_cmake case_shell case_signal
+  case_stdin case_python_threads case_clang case_cmake_make case_node case_bash_fork_exec
+  case_jemalloc_linked)
+for c in "${all_cases[@]}"; do
+  if [[ -n ${AWCOMPAT_ONLY:-} && " $AWCOMPAT_ONLY " != *" $c "* ]]; then continue; fi
+  "$c"
+done
 
 echo "summary: $PASSED passed, $FAILED failed, $SKIPPED skipped ($((SECONDS - start))s, mode: ${MODE_ARGS[*]:-default})"
 if [[ $FAILED -ne 0 ]]; then

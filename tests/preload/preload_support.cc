@@ -126,6 +126,7 @@ RunResult Run(const std::vector<std::string>& argv, const RunOptions& options) {
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   // Default dispositions and an empty mask, whatever the test runner set up.
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

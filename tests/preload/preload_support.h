@@ -41,7 +41,8 @@ struct RunOptions {
   bool preload = false;
   std::string output_dir;
   uint64_t interval_ms = 1000;
-  uint64_t sample_bytes = 1;  // the mean sampling period T; 1 is exact mode
+  uint64_t sample_bytes = 1;           // ALLOCWATCH_SAMPLE_BYTES (1: exact)
+  std::string cwd;                     // working directory of the program (default: the test's)
   std::vector<std::string> extra_env;  // NAME=VALUE, added last
   int timeout_seconds = 30;
 };

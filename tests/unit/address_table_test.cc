@@ -1,5 +1,6 @@
 // tests/unit/address_table_test.cc: live heap blocks and mappings inside the preload.
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include <vector>
 
@@ -10,7 +11,7 @@ using allocwatch::preload::LiveBlock;
 using allocwatch::preload::MappingTable;
 
 TEST_CASE("heap table inserts, finds once and forgets", "[address_table]") {
-  auto* heap = new HeapTable();
+  auto heap = std::make_unique<HeapTable>();  // large: on the heap, not the stack
   heap->Insert(0x1000, LiveBlock{10, 1, 1});
   heap->Insert(0x2000, LiveBlock{20, 2, 1});
   CHECK(HeapTable::MayContain(0x1000));
@@ -30,7 +31,7 @@ TEST_CASE("heap table inserts, finds once and forgets", "[address_table]") {
 }
 
 TEST_CASE("mapping table splits partial unmaps like the kernel", "[address_table]") {
-  auto* maps = new MappingTable();
+  auto maps = std::make_unique<MappingTable>();  // large: on the heap, not the stack
   maps->Insert(0x10000, 0x4000, 7, 11);
   CHECK(maps->live_bytes() == 0x4000);
   // Punch a hole in the middle: two pieces remain with the same stack.
@@ -52,7 +53,7 @@ TEST_CASE("mapping table splits partial unmaps like the kernel", "[address_table
 }
 
 TEST_CASE("MAP_FIXED over a recorded mapping replaces the overlap", "[address_table]") {
-  auto* maps = new MappingTable();
+  auto maps = std::make_unique<MappingTable>();  // large: on the heap, not the stack
   maps->Insert(0x10000, 0x3000, 1, 11);
   maps->Insert(0x11000, 0x1000, 2, 11);
   CHECK(maps->live_bytes() == 0x3000);

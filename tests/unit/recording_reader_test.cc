@@ -102,6 +102,9 @@ class RecordingBuilder {
 
   size_t size() const { return bytes_.size(); }
 
+  // Any complete record, as given.
+  void Raw(const void* p, size_t n) { Append(p, n); }
+
  private:
   static fmt::RecordHeader Header(fmt::RecordType t, uint64_t size) {
     return {static_cast<uint16_t>(t), 0, static_cast<uint32_t>(size)};
@@ -285,4 +288,38 @@ TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
   EventCodecState s;
   Event e{};
   CHECK_FALSE(DecodeEvent(s, b, bad + 2, &e));
+}
+
+// Found by tests/fuzz: an empty stack (depth 0) reached memcpy with a null pointer (UBSan).
+TEST_CASE("a stack record of depth 0 is an empty stack", "[reader]") {
+  RecordingBuilder b;
+  b.Process(1);
+  b.Stack(1, {});
+  b.Alloc(1, 0x100, 64, 1);
+  b.End(2);
+  std::string path = b.Write();
+  auto m = LoadProcess(path);
+  CHECK(m.warnings.empty());
+  REQUIRE(m.stacks.count({1}) == 1);
+  CHECK(m.stacks.at({1}).empty());
+  CHECK(m.per_stack.at({1}).live_bytes == 64);
+  unlink(path.c_str());
+}
+
+TEST_CASE("a Lost record with the reopen flag becomes a warning", "[reader]") {
+  RecordingBuilder b;
+  b.Process(1);
+  fmt::LostRecord lost{};
+  lost.header = {static_cast<uint16_t>(fmt::RecordType::kLost), fmt::kLostFlagReopened,
+                 sizeof(lost)};
+  lost.time_ns = 5000000;
+  b.Raw(&lost, sizeof(lost));
+  b.End(6000000);
+  std::string path = b.Write();
+  auto m = LoadProcess(path);
+  REQUIRE(m.warnings.size() == 1);
+  CHECK(m.warnings[0] ==
+        "the program closed or replaced the recording's descriptor (at 5 ms); allocwatch "
+        "reopened the file and went on recording");
+  unlink(path.c_str());
 }

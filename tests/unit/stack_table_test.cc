@@ -1,5 +1,6 @@
 // tests/unit/stack_table_test.cc: stack deduplication.
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include <vector>
 
@@ -8,7 +9,7 @@
 using allocwatch::preload::StackTable;
 
 TEST_CASE("stack table gives one id per distinct stack", "[stack_table]") {
-  auto* table = new StackTable();  // never destroyed, as in the preload
+  auto table = std::make_unique<StackTable>();  // large: on the heap, not the stack
   std::vector<uint64_t> a = {0x1000, 0x2000, 0x3000};
   std::vector<uint64_t> b = {0x1000, 0x2000, 0x3001};
   std::vector<uint64_t> prefix = {0x1000, 0x2000};
@@ -33,7 +34,7 @@ TEST_CASE("stack table gives one id per distinct stack", "[stack_table]") {
 TEST_CASE("stack table keeps stacks apart when their hashes collide", "[stack_table]") {
   // Many stacks: with 64-bit hashes a collision is unlikely, so check the probing path directly
   // through the invariant that each distinct stack keeps its own id across lookups.
-  auto* table = new StackTable();
+  auto table = std::make_unique<StackTable>();  // large: on the heap, not the stack
   std::vector<uint32_t> ids;
   bool is_new = false;
   for (uint64_t i = 0; i < 20000; ++i) {
@@ -50,7 +51,7 @@ TEST_CASE("stack table keeps stacks apart when their hashes collide", "[stack_ta
 }
 
 TEST_CASE("reset in a fork child forgets every stack", "[stack_table]") {
-  auto* table = new StackTable();
+  auto table = std::make_unique<StackTable>();  // large: on the heap, not the stack
   uint64_t frames[1] = {42};
   bool is_new = false;
   table->Intern(frames, 1, &is_new);
