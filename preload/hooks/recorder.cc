@@ -90,13 +90,14 @@ ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
   return InternFrames(t, frames, n);
 }
 
-format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint64_t address) {
+format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint64_t address,
+                        uint64_t ticks) {
   if (ALLOCWATCH_UNLIKELY(!t.announced)) Announce(t, EventNs());
   format::Event e{};
   e.kind = kind;
   e.call = static_cast<uint16_t>(call);
   e.tid = Tid(t);
-  e.time_ns = EventTicks();
+  e.time_ns = ticks;
   e.address = address;
   return e;
 }
@@ -105,7 +106,7 @@ bool Exact() { return g_recorder.config.sample_bytes <= 1; }
 
 void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const LiveBlock& b,
                  uint64_t period) {
-  format::Event e = MakeEvent(t, kind, static_cast<Call>(b.call), address);
+  format::Event e = MakeEvent(t, kind, static_cast<Call>(b.call), address, EventTicks());
   e.size = b.size;
   e.stack_id = b.stack_id;
   e.sample_bytes = period;
@@ -150,7 +151,7 @@ bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind,
   if (!Exact()) {
     if (!HeapTable::MayContain(address) || !g_recorder.heap->Remove(address, block)) return false;
   }
-  AppendEvent(t, MakeEvent(t, kind, call, address));
+  AppendEvent(t, MakeEvent(t, kind, call, address, EventTicks()));
   return true;
 }
 
@@ -183,10 +184,8 @@ ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
 void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket& ticket,
                 const void* result, size_t new_size) {
   if (Exact() && (result != nullptr || new_size == 0)) {
-    format::Event e = MakeEvent(t, format::EventKind::kReallocFree, call,
-                                reinterpret_cast<uint64_t>(old));
-    e.time_ns = ticket.free_ticks;
-    AppendEvent(t, e);
+    AppendEvent(t, MakeEvent(t, format::EventKind::kReallocFree, call,
+                             reinterpret_cast<uint64_t>(old), ticket.free_ticks));
   }
   if (result != nullptr) {
     RecordAlloc(t, call, result, new_size);
@@ -307,7 +306,7 @@ void FlushEventsWithClock() {
   if (g_recorder.heap.get() == nullptr) return;
   format::ClockRecord r{};
   r.header = format::MakeHeader(RecordType::kClock, sizeof(r));
-  r.ticks = EventTicks();
+  r.ticks = ClockTicks();  // read before the buffers are
   r.time_ns = NowNs();
   FlushAllEventBuffers();
   Writer().Append(&r, sizeof(r));

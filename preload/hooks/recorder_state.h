@@ -47,22 +47,32 @@ uint64_t EventNs();
 // The heap events' clock (see ClockRecord): the time-stamp counter when usable, else
 // CLOCK_MONOTONIC nanoseconds.
 extern bool g_use_tsc;
-// The counter is read between two LFENCEs: RDTSC alone may execute before earlier instructions
-// finish or after later ones start, so an allocation's time could land after the store that
-// hands the block to another thread, and that thread's free could then read an earlier time
-// (seen: 35 ticks apart). Fenced, the time of an event is ordered with the memory operations
-// around it, as the reader's ordering by time requires.
-ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() {
+// Event times must agree with the order in which threads hand blocks to each other: a free
+// of a block another thread allocated must read a later time than that allocation, and an
+// allocation of an address another thread freed a later time than that free. RDTSC may execute
+// before earlier instructions have completed (seen: a free timed 35 ticks before the
+// allocation it freed, its counter read before the load that obtained the block), so every
+// event fences first (LFENCE: the counter is read after everything before it). It cannot read
+// too late: instructions retire in order, and a later store (the block handed to another
+// thread, the allocator's lock released) becomes visible only after it retires.
+enum class TickOrder { kAfterEarlier, kBeforeLater };
+template <TickOrder order>
+ALLOCWATCH_ALWAYS_INLINE uint64_t OrderedTicks() {
 #if defined(__x86_64__)
   if (ALLOCWATCH_LIKELY(g_use_tsc)) {
-    __builtin_ia32_lfence();
+    if constexpr (order == TickOrder::kAfterEarlier) __builtin_ia32_lfence();
     uint64_t ticks = __builtin_ia32_rdtsc();
-    __builtin_ia32_lfence();
+    if constexpr (order == TickOrder::kBeforeLater) __builtin_ia32_lfence();
     return ticks;
   }
 #endif
-  return MonotonicNs();
+  return MonotonicNs();  // the vDSO orders its own counter read
 }
+// For an event: read after everything before it.
+ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() { return OrderedTicks<TickOrder::kAfterEarlier>(); }
+// For a flush's ClockRecord: read before the buffers are (nothing after it starts earlier).
+ALLOCWATCH_ALWAYS_INLINE uint64_t ClockTicks() { return OrderedTicks<TickOrder::kBeforeLater>(); }
+
 // Decides the clock at start-up (the kernel's clocksource tells whether the TSC is trusted).
 void ChooseEventClock();
 

@@ -1,7 +1,6 @@
 // tests/bench/grower.cc: a long-lived process whose memory keeps growing: a cache of records
 // that evicts most of them but keeps a share forever, with steady work in between.
-// Usage: grower [SECONDS]
-#include <chrono>
+// Usage: grower [MILLIONS_OF_RECORDS]
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,12 +10,11 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
-  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  auto records = static_cast<uint64_t>((argc > 1 ? std::atof(argv[1]) : 4.0) * 1e6);
   std::deque<std::unique_ptr<std::string>> recent;
   std::vector<std::unique_ptr<std::string>> kept;  // grows until exit
   uint64_t x = 1234567, n = 0;
-  while (std::chrono::steady_clock::now() < until) {
+  while (n < records) {
     for (int i = 0; i < 1000; ++i, ++n) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       recent.push_back(std::make_unique<std::string>(64 + x % 960, 'r'));

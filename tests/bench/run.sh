@@ -21,11 +21,11 @@ trap 'rm -rf "$tmp"' EXIT
 [ -x "$aw" ] || { echo "bench: $aw is missing (run tools/setup.sh)" >&2; exit 2; }
 
 declare -A workload_cmd=(
-  [churn-1t]="$bin/allocwatch_bench_churn 1 5"
-  [churn-2t]="$bin/allocwatch_bench_churn 2 2.5"
+  [churn-1t]="$bin/allocwatch_bench_churn 1 20"
+  [churn-2t]="$bin/allocwatch_bench_churn 2 10"
   [stl]="$bin/allocwatch_bench_stl 30"
   [mmap]="$bin/allocwatch_bench_mmap_churn 40000"
-  [grower]="$bin/allocwatch_bench_grower 3"
+  [grower]="$bin/allocwatch_bench_grower 12"
 )
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=(churn-1t churn-2t stl mmap grower)
