@@ -26,15 +26,6 @@ constexpr const char* kGenerator = "allocwatch 0.1.0";
 
 json Num(double v) { return static_cast<int64_t>(std::llround(v)); }
 
-json FrameJson(const DisplayFrame& f) {
-  json j = {{"address", f.address}, {"module", f.module}, {"module_offset", f.module_offset}};
-  if (!f.function.empty()) j["function"] = f.function;
-  if (!f.file.empty()) j["file"] = f.file;
-  if (f.line > 0) j["line"] = f.line;
-  j["inlined"] = f.inlined;
-  j["runtime"] = f.runtime;
-  return j;
-}
 
 // Every stack with memory live at the end or at the peak, its frames as indices into one
 // table of distinct frames (innermost first, as in site frames).

@@ -5,13 +5,9 @@
 #include "report/render.h"
 
 namespace allocwatch::report {
-namespace {
-
 using nlohmann::json;
 
-json Num(double v) { return static_cast<int64_t>(std::llround(v)); }
-
-json Frame(const DisplayFrame& f) {
+json FrameJson(const DisplayFrame& f) {
   json j = {{"address", f.address}, {"module", f.module}, {"module_offset", f.module_offset}};
   if (!f.function.empty()) j["function"] = f.function;
   if (!f.file.empty()) j["file"] = f.file;
@@ -20,6 +16,12 @@ json Frame(const DisplayFrame& f) {
   j["runtime"] = f.runtime;
   return j;
 }
+
+namespace {
+
+json Num(double v) { return static_cast<int64_t>(std::llround(v)); }
+
+json Frame(const DisplayFrame& f) { return FrameJson(f); }
 
 json Frames(const std::vector<DisplayFrame>& frames) {
   json out = json::array();

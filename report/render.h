@@ -25,6 +25,8 @@ void RenderCombinedText(const CombinedReport& combined, std::ostream& out,
 // JSON schema "allocwatch.report"; see report/JSON.md.
 inline constexpr int kJsonVersion = 2;
 nlohmann::json RenderJson(const ProcessReport& report);
+// One frame as the JSON report writes it (also embedded in the HTML page).
+nlohmann::json FrameJson(const DisplayFrame& frame);
 // {"schema": ..., "version": ..., "processes": [...], "combined": {...} (2 or more processes)}.
 nlohmann::json RenderJsonDocument(const std::vector<ProcessReport>& reports,
                                   const CombinedReport* combined = nullptr);

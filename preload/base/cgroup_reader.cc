@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "preload/base/raw_io.h"
+
 namespace allocwatch::preload {
 namespace {
 
@@ -203,27 +205,7 @@ long ReadRootedFile(const char* root, const char* path, char* buf, size_t size, 
   char file[kFsPathMax];
   *error = ENAMETOOLONG;
   if (size == 0 || !Join(file, sizeof(file), root, path)) return -1;
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *error = errno;
-    return -1;
-  }
-  size_t total = 0;
-  while (total + 1 < size) {
-    ssize_t n = read(fd, buf + total, size - 1 - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = errno;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += static_cast<size_t>(n);
-  }
-  close(fd);
-  buf[total] = '\0';
-  *error = 0;
-  return static_cast<long>(total);
+  return ReadSmallFile(file, buf, size, error);
 }
 
 void ReadCgroup(const char* root, CgroupReading* out, const char* proc) {

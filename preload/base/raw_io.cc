@@ -26,15 +26,20 @@ bool WriteAll(int fd, const void* data, size_t size) {
   return true;
 }
 
-long ReadSmallFile(const char* path, char* buf, size_t size) {
+long ReadSmallFile(const char* path, char* buf, size_t size, int* error) {
+  *error = EINVAL;
   if (size == 0) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) {
+    *error = errno;
+    return -1;
+  }
   size_t total = 0;
   while (total + 1 < size) {
     ssize_t n = read(fd, buf + total, size - 1 - total);
     if (n < 0) {
       if (errno == EINTR) continue;
+      *error = errno;
       close(fd);
       return -1;
     }
@@ -43,7 +48,13 @@ long ReadSmallFile(const char* path, char* buf, size_t size) {
   }
   close(fd);
   buf[total] = '\0';
+  *error = 0;
   return static_cast<long>(total);
+}
+
+long ReadSmallFile(const char* path, char* buf, size_t size) {
+  int error = 0;
+  return ReadSmallFile(path, buf, size, &error);
 }
 
 void RawLog2(const char* message, const char* detail) {

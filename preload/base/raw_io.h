@@ -15,6 +15,8 @@ bool WriteAll(int fd, const void* data, size_t size);
 
 // Reads up to size-1 bytes of `path` into buf and NUL-terminates. Returns the byte count or -1.
 long ReadSmallFile(const char* path, char* buf, size_t size);
+// The same, with the errno of a failure in *error (0 on success).
+long ReadSmallFile(const char* path, char* buf, size_t size, int* error);
 
 // Writes "allocwatch: " + message + "\n" to stderr with one write.
 void RawLog(const char* message);

@@ -62,13 +62,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (report::Grouping g : {report::Grouping::kFirstOutsideRuntime,
                                report::Grouping::kAllocatingFunction,
                                report::Grouping::kFullStack}) {
-      report::ProcessReport r = report::BuildReport(model, symbols, report::ReportOptions{5, g});
+      report::ReportOptions options;
+      options.top = 5;
+      options.grouping = g;
+      options.stacks = true;  // the per-stack lists that pprof and folded output need
+      report::ProcessReport r = report::BuildReport(model, symbols, options);
       std::ostringstream text;
       report::RenderText(r, text);
       std::vector<report::ProcessReport> all{r};
       std::string json = report::RenderJsonDocument(all).dump(
           2, ' ', false, nlohmann::json::error_handler_t::replace);
       if (text.str().empty() || json.empty()) __builtin_trap();
+      std::string pprof = report::RenderPprof(all);
+      std::ostringstream folded;
+      report::RenderFolded(all, report::FoldedMetric::kInuseSpace, folded);
+      if (pprof.empty()) __builtin_trap();
     }
   } catch (const report::ReadError& e) {
     // The clear error the command prints. It must say something.
