@@ -261,6 +261,18 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
       << FormatBytes(t.alloc_bytes);
   if (!m.exact) out << " (±" << FormatBytes(Bound(t.alloc_bytes_var)) << ")";
   out << " (malloc, calloc, realloc, memalign & co.)\n";
+  // Sampled mode still counts every call exactly (snapshots), for the whole run.
+  bool whole_run = m.options.since_ns == 0 && m.options.until_ns == UINT64_MAX && !m.options.tid;
+  if (!m.exact && whole_run && !m.snapshots.empty() && m.snapshots.back().alloc_calls > 0) {
+    const Snapshot& last = m.snapshots.back();
+    out << "  every call     " << FormatCount(static_cast<double>(last.alloc_calls)) << " calls, "
+        << FormatBytes(static_cast<double>(last.heap_allocated_bytes))
+        << " requested (counted exactly, sampled or not)\n";
+    if (last.heap_live_bytes > 0) {
+      out << "  heap in use    " << FormatBytes(static_cast<double>(last.heap_live_bytes))
+          << " at the last snapshot (as the C library counts it)\n";
+    }
+  }
   if (t.mmap_calls > 0) {
     out << "  mapped         " << FormatCount(static_cast<double>(t.mmap_calls)) << " calls, "
         << FormatBytes(t.mapped_bytes) << " (mmap, mremap)\n";
