@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "absl/container/flat_hash_map.h"
+#include "report/text_format.h"
 
 namespace allocwatch::report {
 namespace {
@@ -88,19 +89,18 @@ DiffReport BuildDiff(const std::vector<ProcessReport>& base, const std::vector<P
 }
 
 void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& style) {
-  auto bold = [&](const std::string& s) { return style.colour ? "\033[1m" + s + "\033[0m" : s; };
-  auto red = [&](const std::string& s) { return style.colour ? "\033[1;31m" + s + "\033[0m" : s; };
+  Paint paint{style.colour};
   std::string e = d.exact ? "" : "~";
   auto processes = [](size_t n) {
     return std::to_string(n) + (n == 1 ? " process" : " processes");
   };
-  out << bold("== allocwatch diff: BASE (" + processes(d.base_processes) + ") -> NEW (" +
+  out << paint.Title("== allocwatch diff: BASE (" + processes(d.base_processes) + ") -> NEW (" +
               processes(d.next_processes) + ") ==")
       << "\n";
   out << "live at end    " << e << FormatBytes(d.base_live) << " -> " << e
       << FormatBytes(d.next_live) << " (" << Signed(d.next_live - d.base_live) << ")\n";
   out << "total growth   " << FormatRate(d.base_slope) << " -> " << FormatRate(d.next_slope) << "\n";
-  out << "\n" << bold("Changes by call site");
+  out << "\n" << paint.Title("Changes by call site");
   if (d.entries_total > d.entries.size()) {
     out << " (top " << d.entries.size() << " of " << d.entries_total << " sites)";
   }
@@ -118,7 +118,7 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
                   FormatRate(x.base.slope).c_str(), FormatRate(x.next.slope).c_str());
     out << line;
     if (x.started_growing()) {
-      out << "  " << red("started growing");
+      out << "  " << paint.Bad("started growing");
     } else if (x.base.growing && !x.next.growing) {
       out << "  stopped growing";
     } else if (!x.base.present) {
@@ -131,13 +131,9 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
     if (s.frames.empty()) {
       out << "        (no stack)\n";
     } else {
-      std::string at = DescribeFrame(s.frames[s.site_frame]);
-      if (at.size() > 89) at = at.substr(0, 86) + "...";
-      out << "        at " << at << "\n";
+      out << "        at " << Clip(DescribeFrame(s.frames[s.site_frame]), 89) << "\n";
       if (s.site_frame + 1 < s.frames.size()) {
-        std::string from = DescribeFrame(s.frames[s.site_frame + 1]);
-        if (from.size() > 89) from = from.substr(0, 86) + "...";
-        out << "      from " << from << "\n";
+        out << "      from " << Clip(DescribeFrame(s.frames[s.site_frame + 1]), 89) << "\n";
       }
     }
   }

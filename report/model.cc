@@ -8,166 +8,10 @@
 #include "absl/container/flat_hash_set.h"
 
 #include "report/recording_reader.h"
+#include "report/replayer.h"
 
 namespace allocwatch::report {
-namespace {
-
-using format::RecordType;
-
-template <typename T>
-T As(const RawRecord& r) {
-  T out;
-  std::memcpy(&out, r.bytes.data(), sizeof(T));
-  return out;
-}
-
-std::string Hex(const uint8_t* data, size_t n) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s += kDigits[data[i] >> 4];
-    s += kDigits[data[i] & 15];
-  }
-  return s;
-}
-
-struct LiveBlock {
-  uint64_t size;
-  StackId stack;
-  double weight;
-  uint64_t time_ns;
-};
-
-// Per-stack state during the replay: the figures, and the live change since the last peak
-// (applied to ProcessModel::at_peak when a new peak is reached, so one pass finds both).
-struct StackState {
-  SiteFigures fig;
-  double pend_count = 0, pend_bytes = 0, pend_mapped = 0, pend_count_var = 0, pend_bytes_var = 0;
-  int64_t pend_samples = 0;
-  uint32_t epoch = UINT32_MAX;  // series sample it was last marked changed for
-  bool pending = false;
-};
-
-// The last allocation of a thread, while no other allocation or free of that thread followed.
-struct LastAlloc {
-  uint64_t address = 0;
-  StackId stack;
-  bool valid = false;
-};
-
-struct Mapping {
-  uint64_t length;
-  StackId stack;
-};
-
-class Replayer {
- public:
-  Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
-
-  void Run(RecordingReader& reader);
-
- private:
-  void OnProcess(const RawRecord& r);
-  void OnModuleLoad(const RawRecord& r);
-  void OnStack(const RawRecord& r);
-  void OnAlloc(const RawRecord& r);
-  void OnFree(const RawRecord& r);
-  void OnMmap(uint64_t address, uint64_t length, StackId stack);
-  void Unmap(uint64_t address, uint64_t length);
-  void OnEnd(const RawRecord& r);
-  void OnHeadroom(const RawRecord& r);
-  void TrackPeak(uint64_t time_ns);
-  void Dispatch(const RawRecord& r);
-  void ResolveStacks();
-  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
-  void SeriesSample(uint64_t time_ns);
-  void HalveSeries();
-  void Finish();
-  bool Kept(uint64_t time_ns, uint32_t tid) const {
-    return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
-  }
-
-  StackState& State(StackId id) { return states_[id]; }
-  // Records a change of a stack's live figures (for the series and the peak).
-  void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
-             double count_var, double bytes_var, int64_t samples);
-
-  ProcessModel& m_;
-  LoadOptions options_;
-  absl::flat_hash_map<StackId, StackState> states_;
-  std::vector<StackId> changed_;  // since the last series sample
-  uint32_t epoch_ = 0;
-  uint64_t snapshots_seen_ = 0;  // snapshots in the window
-  uint64_t stride_ = 1;          // every stride_-th snapshot becomes a series sample
-  std::vector<StackId> pending_;  // live change since the last peak
-  absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
-  uint64_t position_ = 0;
-  uint64_t failure_position_ = 0;  // position of the last failure record
-  bool have_process_ = false;
-  absl::flat_hash_map<uint64_t, LiveBlock> live_;
-  std::map<uint64_t, Mapping> mappings_;
-  absl::flat_hash_map<StackId, std::pair<std::vector<uint64_t>, uint64_t>> raw_stacks_;
-};
-
-void Replayer::OnProcess(const RawRecord& r) {
-  auto p = As<format::ProcessRecord>(r);
-  uint64_t need = sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size +
-                  p.boot_id_size;
-  if (need > r.bytes.size()) {
-    throw ReadError(m_.path + ": damaged process record at offset " + std::to_string(r.offset));
-  }
-  const char* s = reinterpret_cast<const char*>(r.bytes.data()) + sizeof(p);
-  m_.pid = p.pid;
-  m_.ppid = p.ppid;
-  m_.session_id = p.session_id;
-  m_.start_realtime_ns = p.start_realtime_ns;
-  m_.sample_bytes = p.sample_bytes == 0 ? 1 : p.sample_bytes;
-  m_.page_size = p.page_size;
-  m_.exact = (p.flags & format::kProcessFlagExact) != 0;
-  m_.fork_child = (p.flags & format::kProcessFlagForkChild) != 0;
-  m_.exe.assign(s, p.exe_size);
-  s += p.exe_size;
-  std::string cmdline(s, p.cmdline_size);
-  s += p.cmdline_size;
-  for (size_t start = 0; start < cmdline.size();) {
-    size_t end = cmdline.find('\0', start);
-    if (end == std::string::npos) end = cmdline.size();
-    m_.argv.push_back(cmdline.substr(start, end - start));
-    start = end + 1;
-  }
-  m_.kernel.assign(s, p.kernel_size);
-  s += p.kernel_size;
-  m_.boot_id.assign(s, p.boot_id_size);
-  have_process_ = true;
-}
-
-void Replayer::OnModuleLoad(const RawRecord& r) {
-  auto rec = As<format::ModuleLoadRecord>(r);
-  if (sizeof(rec) + rec.path_size > r.bytes.size() || rec.build_id_size > format::kMaxBuildIdSize) {
-    m_.warnings.push_back("damaged module record at offset " + std::to_string(r.offset));
-    return;
-  }
-  ModuleInfo info;
-  info.id = rec.module_id;
-  info.path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(rec), rec.path_size);
-  info.build_id = Hex(rec.build_id, rec.build_id_size);
-  info.load_bias = rec.load_bias;
-  info.start = rec.start;
-  info.end = rec.end;
-  info.load_position = position_;
-  m_.modules.push_back(std::move(info));
-}
-
-void Replayer::OnStack(const RawRecord& r) {
-  auto rec = As<format::StackRecord>(r);
-  if (sizeof(rec) + uint64_t{rec.depth} * 8 > r.bytes.size()) {
-    m_.warnings.push_back("damaged stack record at offset " + std::to_string(r.offset));
-    return;
-  }
-  std::vector<uint64_t> ips(rec.depth);
-  if (rec.depth > 0) std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
-  raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
-}
+namespace detail {
 
 void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
                      double count_var, double bytes_var, int64_t samples) {
@@ -322,27 +166,6 @@ void Replayer::OnEnd(const RawRecord& r) {
   m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
 }
 
-void Replayer::OnHeadroom(const RawRecord& r) {
-  Headroom h;
-  h.record = As<format::HeadroomRecord>(r);
-  uint64_t levels = uint64_t{h.record.cgroup_level_count} * sizeof(format::CgroupLevel);
-  if (h.record.cgroup_level_count > format::kMaxCgroupLevels ||
-      sizeof(h.record) + levels + h.record.cgroup_path_size > r.bytes.size()) {
-    m_.warnings.push_back("damaged headroom record at offset " + std::to_string(r.offset));
-    return;
-  }
-  h.levels.resize(h.record.cgroup_level_count);
-  if (levels > 0) std::memcpy(h.levels.data(), r.bytes.data() + sizeof(h.record), levels);
-  h.cgroup_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(h.record) + levels,
-                       h.record.cgroup_path_size);
-  h.periodic = (r.flags & format::kHeadroomFlagPeriodic) != 0;
-  // A failure's snapshot is the record right after it.
-  if (!h.periodic && failure_position_ + 1 == position_ && !m_.failures.empty()) {
-    m_.failures.back().headroom = std::move(h);
-  } else {
-    m_.headrooms.push_back(std::move(h));
-  }
-}
 
 void Replayer::Dispatch(const RawRecord& r) {
   switch (r.type) {
@@ -451,35 +274,6 @@ void Replayer::Dispatch(const RawRecord& r) {
   }
 }
 
-}  // namespace
-
-double SampleWeight(uint64_t size, uint64_t period) {
-  if (period <= 1 || size >= period) return 1.0;
-  if (size == 0) return 1.0;
-  double p = -std::expm1(-static_cast<double>(size) / static_cast<double>(period));
-  return 1.0 / p;
-}
-
-void SiteFigures::Add(const SiteFigures& o) {
-  alloc_count += o.alloc_count, alloc_bytes += o.alloc_bytes;
-  live_count += o.live_count, live_bytes += o.live_bytes;
-  samples += o.samples, live_samples += o.live_samples;
-  mapped_bytes += o.mapped_bytes, mapped_live_bytes += o.mapped_live_bytes;
-  mmap_calls += o.mmap_calls;
-  alloc_count_var += o.alloc_count_var, alloc_bytes_var += o.alloc_bytes_var;
-  live_count_var += o.live_count_var, live_bytes_var += o.live_bytes_var;
-  temporary_count += o.temporary_count;
-  newest_live_ns = std::max(newest_live_ns, o.newest_live_ns);
-  oldest_live_ns = std::min(oldest_live_ns, o.oldest_live_ns);
-}
-
-void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out) {
-  for (size_t i = 0; i < points.size(); ++i) {
-    size_t end = i + 1 < points.size() ? points[i + 1].sample : out.size();
-    for (size_t k = points[i].sample; k < end && k < out.size(); ++k) out[k] += points[i].live_bytes;
-  }
-}
-
 void Replayer::Run(RecordingReader& reader) {
   m_.options = options_;
   bool past_until = false;
@@ -578,28 +372,33 @@ void Replayer::Finish() {
 
 // Maps each return address to the module that covered it when the stack was recorded (or, for
 // modules first written after the stack, the first one loaded later).
-void Replayer::ResolveStacks() {
-  for (auto& [id, entry] : raw_stacks_) {
-    const auto& [ips, position] = entry;
-    std::vector<RawFrame> frames;
-    frames.reserve(ips.size());
-    for (uint64_t ip : ips) {
-      RawFrame f{ip, -1, 0};
-      int later = -1;
-      for (size_t i = 0; i < m_.modules.size(); ++i) {
-        const ModuleInfo& mod = m_.modules[i];
-        if (ip < mod.start || ip >= mod.end) continue;
-        if (mod.load_position <= position && position < mod.unload_position) {
-          f.module = static_cast<int>(i);
-          break;
-        }
-        if (mod.load_position > position && later < 0) later = static_cast<int>(i);
-      }
-      if (f.module < 0) f.module = later;
-      if (f.module >= 0) f.elf_address = ip - m_.modules[f.module].load_bias;
-      frames.push_back(f);
-    }
-    m_.stacks[id] = std::move(frames);
+
+}  // namespace detail
+
+double SampleWeight(uint64_t size, uint64_t period) {
+  if (period <= 1 || size >= period) return 1.0;
+  if (size == 0) return 1.0;
+  double p = -std::expm1(-static_cast<double>(size) / static_cast<double>(period));
+  return 1.0 / p;
+}
+
+void SiteFigures::Add(const SiteFigures& o) {
+  alloc_count += o.alloc_count, alloc_bytes += o.alloc_bytes;
+  live_count += o.live_count, live_bytes += o.live_bytes;
+  samples += o.samples, live_samples += o.live_samples;
+  mapped_bytes += o.mapped_bytes, mapped_live_bytes += o.mapped_live_bytes;
+  mmap_calls += o.mmap_calls;
+  alloc_count_var += o.alloc_count_var, alloc_bytes_var += o.alloc_bytes_var;
+  live_count_var += o.live_count_var, live_bytes_var += o.live_bytes_var;
+  temporary_count += o.temporary_count;
+  newest_live_ns = std::max(newest_live_ns, o.newest_live_ns);
+  oldest_live_ns = std::min(oldest_live_ns, o.oldest_live_ns);
+}
+
+void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    size_t end = i + 1 < points.size() ? points[i + 1].sample : out.size();
+    for (size_t k = points[i].sample; k < end && k < out.size(); ++k) out[k] += points[i].live_bytes;
   }
 }
 
@@ -608,7 +407,7 @@ ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   model.path = path;
   {
     RecordingReader reader(path);
-    Replayer(model, options).Run(reader);
+    detail::Replayer(model, options).Run(reader);
   }
   // Cut short (killed): what was live some snapshots before the end, to show what grew.
   if (model.ending == Ending::kCutShort && options.until_ns == UINT64_MAX &&
@@ -624,24 +423,5 @@ ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   return model;
 }
 
-const char* CallName(format::Call call) {
-  switch (call) {
-    case format::Call::kMalloc: return "malloc";
-    case format::Call::kCalloc: return "calloc";
-    case format::Call::kRealloc: return "realloc";
-    case format::Call::kReallocArray: return "reallocarray";
-    case format::Call::kPosixMemalign: return "posix_memalign";
-    case format::Call::kAlignedAlloc: return "aligned_alloc";
-    case format::Call::kMemalign: return "memalign";
-    case format::Call::kValloc: return "valloc";
-    case format::Call::kPvalloc: return "pvalloc";
-    case format::Call::kFree: return "free";
-    case format::Call::kMmap: return "mmap";
-    case format::Call::kMmap64: return "mmap64";
-    case format::Call::kMunmap: return "munmap";
-    case format::Call::kMremap: return "mremap";
-  }
-  return "unknown";
-}
 
 }  // namespace allocwatch::report

@@ -6,122 +6,13 @@
 #include <cstring>
 
 #include "report/render.h"
+#include "report/text_format.h"
 
 namespace allocwatch::report {
 namespace {
 
 constexpr size_t kWidth = 100;
 constexpr size_t kCallerLines = 4;
-
-// ANSI styles, empty without colour.
-struct Paint {
-  bool on = false;
-  std::string operator()(const std::string& s, const char* code) const {
-    if (!on) return s;
-    std::string out = "\033[";
-    out.append(code).append("m").append(s).append("\033[0m");
-    return out;
-  }
-  std::string Title(const std::string& s) const { return (*this)(s, "1"); }
-  std::string Bad(const std::string& s) const { return (*this)(s, "1;31"); }
-  std::string Note(const std::string& s) const { return (*this)(s, "33"); }
-  std::string Dim(const std::string& s) const { return (*this)(s, "2"); }
-};
-
-std::string Clip(const std::string& s, size_t width) {
-  return s.size() <= width ? s : s.substr(0, width - 3) + "...";
-}
-
-// Length of the valid UTF-8 sequence (2 to 4 bytes) starting at s[i], or 0.
-size_t Utf8SequenceLength(const std::string& s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-  if (n == 0 || c > 0xF4 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  unsigned char c1 = byte(i + 1);
-  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
-      (c == 0xF4 && c1 > 0x8F)) {
-    return 0;  // overlong, surrogate or beyond U+10FFFF
-  }
-  return n;
-}
-
-// Control characters and bytes that are not UTF-8 as \n, \t, \xNN (so a recorded command line,
-// path or thread name can neither break a report line nor send terminal escapes).
-// Sets *escaped when anything was replaced.
-std::string Escape(const std::string& s, bool* escaped = nullptr) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  bool any = false;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7F) {
-      if (c == '\\') out += '\\';
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      size_t n = Utf8SequenceLength(s, i);
-      if (n > 0) {
-        out.append(s, i, n);
-        i += n;
-        continue;
-      }
-    }
-    any = true;
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else {
-      out += "\\x";
-      out += kDigits[c >> 4];
-      out += kDigits[c & 15];
-    }
-    ++i;
-  }
-  if (escaped != nullptr) *escaped = any;
-  return out;
-}
-
-// The command line as a shell would take it back: plain words, '...' quoting, and $'...' for
-// arguments with escaped bytes.
-std::string Quote(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const std::string& a : argv) {
-    if (!out.empty()) out += ' ';
-    bool escaped = false;
-    std::string e = Escape(a, &escaped);
-    if (escaped) {
-      out += "$'";
-      for (char c : e) {
-        if (c == '\'') out += '\\';
-        out += c;
-      }
-      out += "'";
-      continue;
-    }
-    bool plain = !a.empty() && a.find_first_of(" \t\n'\"\\$`") == std::string::npos;
-    if (plain) {
-      out += a;
-    } else {
-      out += "'";
-      for (char c : a) {
-        if (c == '\'') {
-          out.append("'\\''");
-        } else {
-          out += c;
-        }
-      }
-      out += "'";
-    }
-  }
-  return out;
-}
 
 std::string EndingText(const ProcessReport& r) {
   const ProcessModel& m = *r.model;
@@ -577,63 +468,6 @@ void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextSt
   ProcessModel mode;
   mode.exact = c.exact;
   SiteLines(lines, "blocks", mode, out);
-}
-
-std::string FormatBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double v = std::fabs(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 6) v /= 1024, ++u;
-  char buf[32];
-  if (u == 0) {
-    std::snprintf(buf, sizeof(buf), "%s%.0f B", bytes < 0 ? "-" : "", v);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%s%.2f %s", bytes < 0 ? "-" : "", v, units[u]);
-  }
-  return buf;
-}
-
-std::string FormatCount(double count) {
-  // Figures from a damaged recording can be anything: no integer conversion out of range.
-  if (!std::isfinite(count) || std::fabs(count) >= 1e18) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.3g", count);
-    return buf;
-  }
-  auto n = static_cast<long long>(std::llround(count));
-  std::string digits = std::to_string(n < 0 ? -n : n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return (n < 0 ? "-" : "") + out;
-}
-
-std::string FormatRate(double bytes_per_second) {
-  std::string out = bytes_per_second >= 0 ? "+" : "";
-  out.append(FormatBytes(bytes_per_second)).append("/s");
-  return out;
-}
-
-std::string FormatDuration(double seconds) {
-  char buf[32];
-  if (seconds < 120) {
-    std::snprintf(buf, sizeof(buf), "%.1f s", seconds);
-  } else if (seconds < 7200) {
-    std::snprintf(buf, sizeof(buf), "%.1f min", seconds / 60);
-  } else if (seconds < 172800) {
-    std::snprintf(buf, sizeof(buf), "%.1f h", seconds / 3600);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f days", seconds / 86400);
-  }
-  return buf;
-}
-
-std::string FormatSeconds(uint64_t ns) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f s", static_cast<double>(ns) / 1e9);
-  return buf;
 }
 
 }  // namespace allocwatch::report

@@ -66,11 +66,11 @@ class HeapTable {
     Spinlock lock;
     Map map;
   };
-  static constexpr int kShards = 128;
-  static Shard& ShardOf(Shard* shards, uint64_t address) {
-    return shards[((address >> 26) * 0x9E3779B97F4A7C15ULL) >> (64 - 7)];
+  static constexpr int kShardBits = 7;
+  static constexpr int kShards = 1 << kShardBits;
+  Shard& ShardOf(uint64_t address) {
+    return shards_[((address >> 26) * 0x9E3779B97F4A7C15ULL) >> (64 - kShardBits)];
   }
-  Shard& ShardOf(uint64_t address) { return ShardOf(shards_, address); }
   Shard shards_[kShards];
 };
 

@@ -7,7 +7,6 @@
 
 #include "preload/base/spinlock.h"
 #include "preload/hooks/event_buffer.h"
-#include "preload/hooks/hot_path.h"
 #include "preload/hooks/stack_table.h"
 
 namespace allocwatch::preload {
@@ -47,7 +46,7 @@ void OnThreadExit(void* slot_ptr) {
     auto* slot = static_cast<Slot*>(slot_ptr);
     thread.retired = true;
     thread.registered = false;
-    SetThreadFastPath(thread, false);
+    thread.fast_threshold = 0;  // every call takes the slow path from now on
     SpinlockHolder hold(g_sum_lock);
     Fold(thread.counters);
     slot->counters = nullptr;
@@ -76,7 +75,6 @@ bool Register(ThreadState& thread) {
         slot.counters = &thread.counters;
       }
       thread.registered = true;
-      SetThreadFastPath(thread, true);
       // A non-null value makes the key's destructor run at thread exit.
       if (g_key_ready) pthread_setspecific(g_exit_key, &slot);
       return true;

@@ -17,21 +17,15 @@
 namespace allocwatch::preload {
 
 struct HotConfig {
-  // Allocations of at least this many bytes take the slow path (and are always recorded).
-  // 1 means every allocation: exact mode, and before recording starts.
-  std::atomic<uint64_t> sample_threshold{1};
-  // Every free takes the slow path: exact mode, and before recording starts.
-  std::atomic<bool> track_all_frees{true};
+  // The mean sampling period T, doubled when the recording cannot keep up. 1 sends every
+  // allocation and free to the slow path: exact mode, and before recording starts.
+  std::atomic<uint64_t> period{1};
 };
 extern ALLOCWATCH_HIDDEN HotConfig g_hot;
 
-// Copies the hot configuration into the thread's state (at registration; `enable` false at
-// thread exit, after which every call takes the slow path).
-ALLOCWATCH_ALWAYS_INLINE void SetThreadFastPath(ThreadState& t, bool enable) {
-  t.fast_threshold = enable ? g_hot.sample_threshold.load(std::memory_order_relaxed) : 0;
-}
-
 // True when the allocation of `size` bytes needs nothing more than counting (done here).
+// ThreadState::fast_threshold is the period of the thread's countdown (allocations of at least
+// that size are always recorded), set by the slow path; 0 sends everything there.
 ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
   int64_t left = t.bytes_until_sample - static_cast<int64_t>(size);
   if (ALLOCWATCH_UNLIKELY(left <= 0 || size >= t.fast_threshold)) return false;
@@ -44,7 +38,7 @@ ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
 // True when the free of `p` needs nothing from the recorder: the block was never recorded.
 // Two loads from read-mostly globals (frees are counted in exact mode only).
 ALLOCWATCH_ALWAYS_INLINE bool FreeFastPath(const void* p) {
-  return !g_hot.track_all_frees.load(std::memory_order_relaxed) &&
+  return g_hot.period.load(std::memory_order_relaxed) > 1 &&
          !HeapTable::MayContain(reinterpret_cast<uint64_t>(p));
 }
 

@@ -84,15 +84,14 @@ void WriteSnapshot() {
 // In sampled mode, doubles the period when writing took more than its budget of the last
 // interval: the program never waits on a recording that cannot keep up for long.
 void AdaptPeriod(uint64_t interval_start_ns, uint64_t write_ns_before) {
-  uint64_t period = g_recorder.period.load(std::memory_order_relaxed);
+  uint64_t period = g_hot.period.load(std::memory_order_relaxed);
   if (period <= 1 || period >= (uint64_t{1} << 30)) return;
   uint64_t now = NowNs();
   uint64_t interval = now > interval_start_ns ? now - interval_start_ns : 1;
   uint64_t written = Writer().write_ns() - write_ns_before;
   if (written * 100 <= interval * g_recorder.config.write_budget_percent) return;
   uint64_t doubled = period * 2;
-  g_recorder.period.store(doubled, std::memory_order_relaxed);
-  g_hot.sample_threshold.store(doubled, std::memory_order_relaxed);
+  g_hot.period.store(doubled, std::memory_order_relaxed);
   format::PeriodRecord r{};
   r.header = format::MakeHeader(RecordType::kPeriod, sizeof(r));
   r.time_ns = now;
@@ -198,10 +197,7 @@ namespace {
 
 // Unsampled allocations and frees of unrecorded blocks skip the recorder from now on.
 void EnableHotPath() {
-  uint64_t period = g_recorder.config.sample_bytes;
-  g_recorder.period.store(period, std::memory_order_relaxed);
-  g_hot.sample_threshold.store(period <= 1 ? 1 : period, std::memory_order_relaxed);
-  g_hot.track_all_frees.store(period <= 1, std::memory_order_release);
+  g_hot.period.store(g_recorder.config.sample_bytes, std::memory_order_release);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/failure_headroom.h"
+#include "preload/hooks/hot_path.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
@@ -119,7 +120,7 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
 
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period) {
   CountAlloc(t, size);
-  bool sampled = Sampler::ShouldSample(t, size, g_recorder.period.load(std::memory_order_relaxed),
+  bool sampled = Sampler::ShouldSample(t, size, g_hot.period.load(std::memory_order_relaxed),
                                        g_recorder.seed ^ Tid(t), period);
   if (t.registered) t.fast_threshold = t.countdown_period;  // follows a changed period
   return sampled;
@@ -135,9 +136,9 @@ void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, u
 void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
   uint64_t period = 0;
   if (!DecideSample(t, size, &period)) return;
-  uint32_t stack = CaptureStack(t);
-  InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
-              LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);
+  void* frames[kUnwindFrames];
+  int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
+  RecordSampledAlloc(t, call, p, size, period, frames, n);
 }
 
 namespace {
@@ -303,7 +304,7 @@ void ChooseEventClock() {
 }
 
 void FlushEventsWithClock() {
-  if (g_recorder.heap.get() == nullptr) return;
+  if (g_recorder.heap.get() == nullptr) return;  // recording never started: nothing to flush
   format::ClockRecord r{};
   r.header = format::MakeHeader(RecordType::kClock, sizeof(r));
   r.ticks = ClockTicks();  // read before the buffers are

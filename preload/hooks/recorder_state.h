@@ -26,7 +26,6 @@ struct RecorderState {
   uint64_t self_end = 0;
   bool timer_thread = false;  // false in fork children: snapshots are taken by events
   std::atomic<uint64_t> next_snapshot_ns{0};
-  std::atomic<uint64_t> period{0};  // the current mean sampling period (doubles under load)
   Immortal<StackTable> stacks;
   Immortal<HeapTable> heap;
   Immortal<MappingTable> mappings;

@@ -36,7 +36,8 @@ struct ThreadState {
   int64_t bytes_until_sample;  // sampler countdown
   uint64_t rng_state;      // sampler's per-thread random state
   uint64_t countdown_period;  // the mean period T the countdown was drawn with
-  uint64_t fast_threshold;  // allocations below this may take the fast path; 0 until registered
+  uint64_t fast_threshold;  // while registered, the countdown's period: smaller allocations may
+                            // take the fast path; 0 otherwise
   ThreadCounters counters;  // read by snapshots through the counters' slot table
   void* stack_cache;       // StackTable's per-thread cache, mapped on first use
   void* event_buffer;      // this thread's EventBuffer (event_buffer.cc), claimed on first use

@@ -19,11 +19,7 @@ class Builder {
  public:
   // sample_bytes 1: exact mode; otherwise the mean sampling period.
   explicit Builder(uint64_t sample_bytes = 1, uint32_t pid = 100, uint32_t ppid = 1) {
-    fmt::FileHeader h{};
-    std::memcpy(h.magic, fmt::kMagic, 8);
-    h.version = fmt::kVersion;
-    h.header_size = sizeof(h);
-    Append(&h, sizeof(h));
+    FileHeader();
     std::string exe = "/bin/test", cmd = std::string("test\0arg", 9);
     fmt::ProcessRecord r{};
     uint32_t total = fmt::PaddedSize(sizeof(r) + exe.size() + cmd.size());
@@ -39,6 +35,10 @@ class Builder {
     Append(cmd.data(), cmd.size());
     Pad(total - sizeof(r) - exe.size() - cmd.size());
   }
+
+  // The file header alone, without a process record (for tests of damaged recordings).
+  struct HeaderOnly {};
+  explicit Builder(HeaderOnly) { FileHeader(); }
 
   void Module(uint32_t id, const std::string& path, uint64_t start, uint64_t end) {
     fmt::ModuleLoadRecord r{};
@@ -117,10 +117,29 @@ class Builder {
   }
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;
+  Builder(Builder&&) = default;
 
   size_t size() const { return bytes_.size(); }
 
+  // A record of a type no reader knows (readers skip it).
+  void Unknown() {
+    uint64_t body[3] = {1, 2, 3};
+    fmt::RecordHeader h{999, 0, 32};
+    Append(&h, sizeof(h));
+    Append(body, sizeof(body));
+  }
+
+  // Any complete record, as given.
+  void Raw(const void* p, size_t n) { Append(p, n); }
+
  private:
+  void FileHeader() {
+    fmt::FileHeader h{};
+    std::memcpy(h.magic, fmt::kMagic, 8);
+    h.version = fmt::kVersion;
+    h.header_size = sizeof(h);
+    Append(&h, sizeof(h));
+  }
   static fmt::RecordHeader Header(fmt::RecordType t, uint64_t size) {
     return {static_cast<uint16_t>(t), 0, static_cast<uint32_t>(size)};
   }

@@ -12,115 +12,18 @@
 #include "preload/format/record_format.h"
 #include "report/model.h"
 #include "report/recording_reader.h"
+#include "recording_builder.h"
 
 namespace fmt = allocwatch::format;
+using allocwatch::unit_test::Builder;
 using allocwatch::report::LoadProcess;
 using allocwatch::report::ReadError;
 using allocwatch::report::RecordingReader;
 
 namespace {
 
-class RecordingBuilder {
- public:
-  RecordingBuilder() {
-    fmt::FileHeader h{};
-    std::memcpy(h.magic, fmt::kMagic, 8);
-    h.version = fmt::kVersion;
-    h.header_size = sizeof(h);
-    Append(&h, sizeof(h));
-  }
-
-  void Process(uint64_t sample_bytes) {
-    std::string exe = "/bin/test", cmd = std::string("test\0arg", 9);
-    fmt::ProcessRecord r{};
-    uint32_t total = fmt::PaddedSize(sizeof(r) + exe.size() + cmd.size());
-    r.header = Header(fmt::RecordType::kProcess, total);
-    r.pid = 100;
-    r.ppid = 1;
-    r.sample_bytes = sample_bytes;
-    r.flags = sample_bytes == 1 ? fmt::kProcessFlagExact : 0;
-    r.exe_size = static_cast<uint32_t>(exe.size());
-    r.cmdline_size = static_cast<uint32_t>(cmd.size());
-    Append(&r, sizeof(r));
-    Append(exe.data(), exe.size());
-    Append(cmd.data(), cmd.size());
-    Pad(total - sizeof(r) - exe.size() - cmd.size());
-  }
-
-  void Stack(uint32_t id, std::vector<uint64_t> ips) {
-    fmt::StackRecord r{};
-    r.header = Header(fmt::RecordType::kStack, sizeof(r) + ips.size() * 8);
-    r.stack_id = id;
-    r.depth = static_cast<uint32_t>(ips.size());
-    Append(&r, sizeof(r));
-    Append(ips.data(), ips.size() * 8);
-  }
-
-  void Alloc(uint64_t time, uint64_t address, uint64_t size, uint32_t stack) {
-    fmt::AllocRecord r{};
-    r.header = Header(fmt::RecordType::kAlloc, sizeof(r));
-    r.time_ns = time;
-    r.address = address;
-    r.size = size;
-    r.stack_id = stack;
-    r.call = static_cast<uint16_t>(fmt::Call::kMalloc);
-    Append(&r, sizeof(r));
-  }
-
-  void Free(uint64_t time, uint64_t address) {
-    fmt::FreeRecord r{};
-    r.header = Header(fmt::RecordType::kFree, sizeof(r));
-    r.time_ns = time;
-    r.address = address;
-    Append(&r, sizeof(r));
-  }
-
-  void Unknown() {
-    uint64_t body[3] = {1, 2, 3};
-    fmt::RecordHeader h{999, 0, 32};
-    Append(&h, sizeof(h));
-    Append(body, sizeof(body));
-  }
-
-  void End(uint64_t time) {
-    fmt::EndRecord r{};
-    r.header = Header(fmt::RecordType::kEnd, sizeof(r));
-    r.time_ns = time;
-    r.reason = fmt::kEndReasonExit;
-    Append(&r, sizeof(r));
-  }
-
-  std::string Write(size_t cut = 0) const {
-    char path[] = "/tmp/allocwatch-unit-XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    size_t n = bytes_.size() - cut;
-    REQUIRE(write(fd, bytes_.data(), n) == static_cast<ssize_t>(n));
-    close(fd);
-    return path;
-  }
-
-  size_t size() const { return bytes_.size(); }
-
-  // Any complete record, as given.
-  void Raw(const void* p, size_t n) { Append(p, n); }
-
- private:
-  static fmt::RecordHeader Header(fmt::RecordType t, uint64_t size) {
-    return {static_cast<uint16_t>(t), 0, static_cast<uint32_t>(size)};
-  }
-  void Append(const void* p, size_t n) {
-    size_t at = bytes_.size();
-    bytes_.resize(at + n);
-    if (n > 0) std::memcpy(bytes_.data() + at, p, n);
-  }
-  void Pad(size_t n) { bytes_.resize(bytes_.size() + n, 0); }
-  std::vector<uint8_t> bytes_;
-};
-
-RecordingBuilder ExactRun() {
-  RecordingBuilder b;
-  b.Process(1);
+Builder ExactRun() {
+  Builder b(1);
   b.Stack(1, {0x401000, 0x402000});
   b.Stack(2, {0x403000});
   b.Alloc(10, 0xA000, 100, 1);
@@ -136,7 +39,8 @@ RecordingBuilder ExactRun() {
 }  // namespace
 
 TEST_CASE("replay gives exact per-stack figures in exact mode", "[reader]") {
-  std::string path = ExactRun().Write();
+  Builder b = ExactRun();
+  std::string path = b.Write();
   auto m = LoadProcess(path);
   CHECK(m.pid == 100);
   CHECK(m.exact);
@@ -160,7 +64,7 @@ TEST_CASE("replay gives exact per-stack figures in exact mode", "[reader]") {
 }
 
 TEST_CASE("a truncated recording is read up to the damage, with a warning", "[reader]") {
-  RecordingBuilder b = ExactRun();
+  Builder b = ExactRun();
   // Cut into the middle of the End record and the last free: 40 + 13 bytes short.
   std::string path = b.Write(53);
   auto m = LoadProcess(path);
@@ -173,8 +77,7 @@ TEST_CASE("a truncated recording is read up to the damage, with a warning", "[re
 }
 
 TEST_CASE("a record with an impossible size stops the reader", "[reader]") {
-  RecordingBuilder b;
-  b.Process(1);
+  Builder b(1);
   b.Stack(1, {0x1});
   b.Alloc(10, 0xA000, 100, 1);
   std::string path = b.Write();
@@ -201,7 +104,7 @@ TEST_CASE("files that are not recordings are refused with a clear error", "[read
   REQUIRE(write(fd, "#!/bin/sh\necho hello\n", 21) == 21);
   close(fd);
   CHECK_THROWS_WITH(RecordingReader(path), Catch::Contains("not an allocwatch recording"));
-  RecordingBuilder b;
+  Builder b(Builder::HeaderOnly{});
   std::string future = b.Write();
   {
     std::fstream f(future, std::ios::in | std::ios::out | std::ios::binary);
@@ -217,9 +120,8 @@ TEST_CASE("files that are not recordings are refused with a clear error", "[read
 }
 
 TEST_CASE("sampled figures are weighted by 1/p", "[reader]") {
-  RecordingBuilder b;
   const uint64_t period = 1000;
-  b.Process(period);
+  Builder b(period);
   b.Stack(1, {0x1});
   b.Alloc(1, 0x100, 100, 1);   // p = 1-exp(-0.1)
   b.Alloc(2, 0x200, 5000, 1);  // >= T: weight 1
@@ -292,8 +194,7 @@ TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
 
 // Found by tests/fuzz: an empty stack (depth 0) reached memcpy with a null pointer (UBSan).
 TEST_CASE("a stack record of depth 0 is an empty stack", "[reader]") {
-  RecordingBuilder b;
-  b.Process(1);
+  Builder b(1);
   b.Stack(1, {});
   b.Alloc(1, 0x100, 64, 1);
   b.End(2);
@@ -307,8 +208,7 @@ TEST_CASE("a stack record of depth 0 is an empty stack", "[reader]") {
 }
 
 TEST_CASE("a Lost record with the reopen flag becomes a warning", "[reader]") {
-  RecordingBuilder b;
-  b.Process(1);
+  Builder b(1);
   fmt::LostRecord lost{};
   lost.header = {static_cast<uint16_t>(fmt::RecordType::kLost), fmt::kLostFlagReopened,
                  sizeof(lost)};
