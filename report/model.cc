@@ -77,8 +77,12 @@ void Replayer::OnAlloc(const RawRecord& r) {
   double var_count = w * w - w;
   double var_bytes = var_count * size * size;
   auto it = live_.find(rec.address);
-  // Not freed as far as the recording knows (a lost record): drop the older block.
-  if (it != live_.end()) RemoveLive(it);
+  // Not freed as far as the recording knows: its free was lost, or comes next (timed just
+  // after this allocation on another CPU). Drop the older block.
+  if (it != live_.end()) {
+    RemoveLive(it);
+    superseded_[rec.address] = Reordered{rec.time_ns, rec.tid, 0};
+  }
   StackState& st = State(stack);
   SiteFigures& site = st.fig;
   if ((r.flags & format::kAllocFlagRestored) == 0) {
@@ -95,14 +99,29 @@ void Replayer::OnAlloc(const RawRecord& r) {
   Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
   last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
+  auto parked = parked_.find(rec.address);
+  if (parked != parked_.end()) {
+    // A free of this address came first, timed just before this allocation on another CPU.
+    Reordered free = parked->second;
+    parked_.erase(parked);
+    if (rec.time_ns <= free.time_ns + kReorderNs) {
+      FreeAddress(rec.address, free.tid, free.flags, rec.time_ns);
+    } else {
+      ++m_.unknown_frees;
+    }
+  }
 }
 
 void Replayer::OnFree(const RawRecord& r) {
   auto rec = As<format::FreeRecord>(r);
-  if ((r.flags & format::kFreeFlagRealloc) == 0) {
-    auto last = last_alloc_.find(rec.tid);
+  FreeAddress(rec.address, rec.tid, r.flags, rec.time_ns);
+}
+
+void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns) {
+  if ((flags & format::kFreeFlagRealloc) == 0) {
+    auto last = last_alloc_.find(tid);
     if (last != last_alloc_.end() && last->second.valid) {
-      if (last->second.address == rec.address) {
+      if (last->second.address == address) {
         // Only a block the filters kept can be the thread's last allocation.
         State(last->second.stack).fig.temporary_count += 1;
         m_.totals.temporary_count += 1;
@@ -110,12 +129,36 @@ void Replayer::OnFree(const RawRecord& r) {
       last->second.valid = false;
     }
   }
-  auto it = live_.find(rec.address);
+  auto superseded = superseded_.find(address);
+  if (superseded != superseded_.end()) {
+    bool late = superseded->second.tid != tid && time_ns <= superseded->second.time_ns + kReorderNs;
+    superseded_.erase(superseded);
+    if (late) return;  // the free of the block the allocation replaced, timed just after it
+  }
+  auto it = live_.find(address);
   if (it == live_.end()) {
-    ++m_.unknown_frees;
+    // Perhaps its allocation comes next, timed just after it on another CPU (event times are
+    // read without a fence); else a block allocated before recording began.
+    if (parked_.size() >= kMaxReordered) ExpireReordered(time_ns, /*all=*/true);
+    parked_[address] = Reordered{time_ns, tid, flags};
     return;
   }
   RemoveLive(it);
+}
+
+void Replayer::ExpireReordered(uint64_t now_ns, bool all) {
+  auto stale = [&](const Reordered& x) { return all || x.time_ns + kReorderNs < now_ns; };
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (stale(it->second)) {
+      ++m_.unknown_frees;
+      parked_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = superseded_.begin(); it != superseded_.end();) {
+    if (stale(it->second)) superseded_.erase(it++); else ++it;
+  }
 }
 
 void Replayer::Unmap(uint64_t address, uint64_t length) {
@@ -223,6 +266,7 @@ void Replayer::Dispatch(const RawRecord& r) {
                                       rec.lost_events});
       m_.lost_events = std::max(m_.lost_events, rec.lost_events);
       m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+      ExpireReordered(rec.time_ns, /*all=*/false);
       if (rec.time_ns >= options_.since_ns && snapshots_seen_++ % stride_ == 0) {
         SeriesSample(rec.time_ns);
       }
@@ -355,6 +399,7 @@ void Replayer::SeriesSample(uint64_t time_ns) {
 }
 
 void Replayer::Finish() {
+  ExpireReordered(0, /*all=*/true);
   if (m_.series_times_ns.empty() || m_.series_times_ns.back() < m_.duration_ns) {
     SeriesSample(m_.duration_ns);
   }

@@ -50,6 +50,19 @@ struct LastAlloc {
   bool valid = false;
 };
 
+// A free whose allocation may come next, or an allocation whose block's free may (see OnFree).
+struct Reordered {
+  uint64_t time_ns;
+  uint32_t tid;
+  uint16_t flags;  // the free's
+};
+
+// Heap events of different threads are put in time order by the reader from times read
+// without a fence (preload/hooks/recorder_state.h): two events of one address on different
+// CPUs may come in the wrong order when they were this close.
+inline constexpr uint64_t kReorderNs = 2000;
+inline constexpr size_t kMaxReordered = 1 << 16;
+
 struct Mapping {
   uint64_t length;
   StackId stack;
@@ -67,6 +80,9 @@ class Replayer {
   void OnStack(const RawRecord& r);
   void OnAlloc(const RawRecord& r);
   void OnFree(const RawRecord& r);
+  void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
+  // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
+  void ExpireReordered(uint64_t now_ns, bool all);
   void OnMmap(uint64_t address, uint64_t length, StackId stack);
   void Unmap(uint64_t address, uint64_t length);
   void OnEnd(const RawRecord& r);
@@ -100,6 +116,8 @@ class Replayer {
   uint64_t failure_position_ = 0;  // position of the last failure record
   bool have_process_ = false;
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
+  absl::flat_hash_map<uint64_t, Reordered> parked_;      // frees of addresses not live
+  absl::flat_hash_map<uint64_t, Reordered> superseded_;  // allocations over a live block
   std::map<uint64_t, Mapping> mappings_;
   absl::flat_hash_map<StackId, std::pair<std::vector<uint64_t>, uint64_t>> raw_stacks_;
 };

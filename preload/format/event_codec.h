@@ -29,6 +29,16 @@ inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ sta
 inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
 inline uint8_t* PutVarint(uint8_t* p, uint64_t v) {
+  // Most values of an event take one or two bytes: those need no loop.
+  if (v < 0x80) {
+    *p = static_cast<uint8_t>(v);
+    return p + 1;
+  }
+  if (v < 0x4000) {
+    p[0] = static_cast<uint8_t>(v | 0x80);
+    p[1] = static_cast<uint8_t>(v >> 7);
+    return p + 2;
+  }
   while (v >= 0x80) {
     *p++ = static_cast<uint8_t>(v | 0x80);
     v >>= 7;

@@ -1,18 +1,49 @@
 // preload/hooks/address_table.cc: see address_table.h.
 #include "preload/hooks/address_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+
+#include "preload/hooks/real_functions.h"
 
 namespace allocwatch::preload {
 
-constinit std::atomic<uint8_t> HeapTable::g_heap_filter[HeapTable::kFilterSlots] = {};
+constinit std::atomic<uint64_t> HeapTable::g_heap_bits[HeapTable::kFilterSlots / 64] = {};
 
 namespace {
 
-void FilterAdd(std::atomic<uint8_t>& slot, int delta) {
-  uint8_t v = slot.load(std::memory_order_relaxed);
-  while (v != 255 && !slot.compare_exchange_weak(v, static_cast<uint8_t>(v + delta),
-                                                 std::memory_order_acq_rel)) {
+// How many recorded blocks start in each granule; with the bitmap, under g_filter_lock. Mapped
+// at the first recorded block (2 MiB of address space; only the pages used become memory).
+constinit uint8_t* g_filter_counts = nullptr;
+constinit bool g_filter_counts_failed = false;
+constinit Spinlock g_filter_lock;
+constexpr uint64_t kCountBytes = HeapTable::kFilterSlots;
+
+void FilterAdd(uint64_t address, int delta) {
+  uint64_t slot = HeapTable::FilterSlot(address);
+  uint64_t bit = uint64_t{1} << (slot % 64);
+  SpinlockHolder hold(g_filter_lock);
+  if (g_filter_counts == nullptr && !g_filter_counts_failed) {
+    void* p = Real().mmap(nullptr, kCountBytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      g_filter_counts_failed = true;
+    } else {
+      g_filter_counts = static_cast<uint8_t*>(p);
+    }
+  }
+  if (g_filter_counts == nullptr) {  // no counts: a bit once set stays set ("maybe")
+    HeapTable::g_heap_bits[slot / 64].fetch_or(bit, std::memory_order_release);
+    return;
+  }
+  uint8_t& count = g_filter_counts[slot];
+  if (count == 255) return;
+  count = static_cast<uint8_t>(count + delta);
+  if (delta > 0 && count == 1) {
+    HeapTable::g_heap_bits[slot / 64].fetch_or(bit, std::memory_order_release);
+  } else if (delta < 0 && count == 0) {
+    HeapTable::g_heap_bits[slot / 64].fetch_and(~bit, std::memory_order_release);
   }
 }
 
@@ -24,7 +55,7 @@ void HeapTable::Insert(uint64_t address, const LiveBlock& block) {
   // The count goes up before the block is findable and down after it is gone, so MayContain
   // never answers "no" for a block that is in the table.
   if (s.map.insert_or_assign(address, block).second) {
-    FilterAdd(g_heap_filter[FilterSlot(address)], 1);
+    FilterAdd(address, 1);
   }
 }
 
@@ -35,7 +66,7 @@ bool HeapTable::Remove(uint64_t address, LiveBlock* block) {
   if (it == s.map.end()) return false;
   *block = it->second;
   s.map.erase(it);
-  FilterAdd(g_heap_filter[FilterSlot(address)], -1);
+  FilterAdd(address, -1);
   return true;
 }
 
@@ -52,7 +83,11 @@ void HeapTable::ResetInChild() {
     s.lock.ResetAfterFork();
     s.map.clear();
   }
-  for (auto& slot : g_heap_filter) slot.store(0, std::memory_order_relaxed);
+  g_filter_lock.ResetAfterFork();
+  for (auto& word : g_heap_bits) {  // reads every line, writes (copies) only the set ones
+    if (word.load(std::memory_order_relaxed) != 0) word.store(0, std::memory_order_relaxed);
+  }
+  if (g_filter_counts != nullptr) madvise(g_filter_counts, kCountBytes, MADV_DONTNEED);
 }
 
 void MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call) {

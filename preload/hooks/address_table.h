@@ -31,19 +31,22 @@ class HeapTable {
   // Removes the block; returns false when the address was never recorded.
   bool Remove(uint64_t address, LiveBlock* block);
 
-  // False only if the address is certainly not in the table: one load from a counting filter
-  // (256 KiB of 8-bit counters) that only recorded allocations and their frees write, so free()
-  // of an unsampled block takes no lock and writes nothing shared. A counter that reaches 255
-  // stays there (always "maybe"). Slots follow the address (one per 16 bytes, wrapping every
-  // 4 MiB), so the filter lines a program touches are as few and as hot as its heap lines.
+  // False only if the address is certainly not in the table: one load from a bitmap (256 KiB,
+  // one bit per 64-byte granule of address space, wrapping every 128 MiB) that only recorded
+  // allocations and their frees write, so free() of an unsampled block takes no lock and writes
+  // nothing shared. A program's hot heap lines map to few bitmap lines (one 64-byte line of the
+  // bitmap covers 32 KiB of heap), so the check rarely misses the cache. Granules shared by
+  // several recorded blocks are counted apart (kept with the bitmap under one lock, by the
+  // recorded calls only); a count that reaches 255 stays there (the bit stays set).
   ALLOCWATCH_ALWAYS_INLINE static bool MayContain(uint64_t address) {
-    return g_heap_filter[FilterSlot(address)].load(std::memory_order_acquire) != 0;
+    uint64_t slot = FilterSlot(address);
+    return (g_heap_bits[slot / 64].load(std::memory_order_acquire) >> (slot % 64)) & 1;
   }
-  static constexpr uint64_t kFilterSlots = 1 << 18;
+  static constexpr uint64_t kFilterSlots = uint64_t{1} << 21;
   static uint64_t FilterSlot(uint64_t address) {
-    return (address >> 4) & (kFilterSlots - 1);
+    return (address >> 6) & (kFilterSlots - 1);
   }
-  ALLOCWATCH_HIDDEN static std::atomic<uint8_t> g_heap_filter[kFilterSlots];
+  ALLOCWATCH_HIDDEN static std::atomic<uint64_t> g_heap_bits[kFilterSlots / 64];
 
   // Calls fn(address, block) for every live block, shard by shard.
   template <typename Fn>

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "preload/base/errno_saver.h"
+#include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/hot_path.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
@@ -32,9 +33,9 @@ __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, 
   uint64_t period = 0;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
     if (DecideSample(t, size, &period)) {
-      void* frames[kUnwindFrames];
-      int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
-      RecordSampledAlloc(t, call, p, size, period, frames, n);
+      uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
+                                     reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
+      RecordSampledAlloc(t, call, p, size, period, stack);
     }
   } else {
     RecordFailure(t, call, a0, a1, 0, 0, saved.value(), -1);

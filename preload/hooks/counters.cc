@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "preload/base/spinlock.h"
+#include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/stack_table.h"
 
@@ -55,6 +56,7 @@ void OnThreadExit(void* slot_ptr) {
   }
   thread.retired = true;
   StackTable::ReleaseThreadCache(thread);
+  ReleaseCallSiteCache(thread);
   ReleaseEventBuffer(thread);
   thread.in_hook = was_in_hook;
 }

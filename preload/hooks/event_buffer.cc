@@ -63,7 +63,7 @@ void FlushLocked(EventBuffer& b) {
   b.used = 0;
 }
 
-void AppendLocked(EventBuffer& b, const format::Event& event) {
+ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& event) {
   if (b.used + format::kMaxEventBytes > kDataBytes) FlushLocked(b);
   if (b.count == 0) {
     b.base_time = event.time_ns;

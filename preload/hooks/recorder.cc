@@ -8,6 +8,7 @@
 
 #include "preload/base/raw_io.h"
 #include "preload/hooks/address_table.h"
+#include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/failure_headroom.h"
@@ -60,7 +61,8 @@ void Announce(ThreadState& t, uint64_t now) {
   Writer().Append(&r, sizeof(r));
 }
 
-// Unwinds the caller's stack, drops allocwatch's own frames and interns it.
+}  // namespace
+
 // Interns a stack unwound by unw_backtrace (allocwatch's own frames are dropped).
 uint32_t InternFrames(ThreadState& t, void* const* frames, int n) {
   int skip = 0;
@@ -84,6 +86,8 @@ uint32_t InternFrames(ThreadState& t, void* const* frames, int n) {
   }
   return id;
 }
+
+namespace {
 
 ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
   void* frames[kUnwindFrames];
@@ -113,7 +117,7 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
   e.sample_bytes = period;
   if (!Exact()) g_recorder.heap->Insert(address, b);  // exact mode: every block is recorded
   AppendEvent(t, e);
-  if (!g_recorder.timer_thread) MaybeSnapshot(EventNs());
+  if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) MaybeSnapshot(EventNs());
 }
 
 }  // namespace
@@ -127,18 +131,18 @@ bool DecideSample(ThreadState& t, size_t size, uint64_t* period) {
 }
 
 void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,
-                        void* const* frames, int frame_count) {
-  uint32_t stack = InternFrames(t, frames, frame_count);
+                        uint32_t stack) {
   InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
               LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);
 }
 
-void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size) {
+__attribute__((noinline)) void RecordAlloc(ThreadState& t, Call call, const void* p,
+                                           size_t size) {
   uint64_t period = 0;
   if (!DecideSample(t, size, &period)) return;
-  void* frames[kUnwindFrames];
-  int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
-  RecordSampledAlloc(t, call, p, size, period, frames, n);
+  uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
+                                 reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
+  RecordSampledAlloc(t, call, p, size, period, stack);
 }
 
 namespace {

@@ -27,13 +27,18 @@ void FinishRecording(uint32_t reason, int exit_status);
 // recorded by another thread first).
 void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size);
 
-// RecordAlloc in two steps, so the caller can unwind from its own frame (one frame fewer to
-// unwind): counts the allocation and decides whether it is sampled (and with which period)...
+// RecordAlloc in two steps, so the caller can take the stack from its own frame (the hooks'
+// slow path is reached by a tail call: its caller is the program's call site): counts the
+// allocation and decides whether it is sampled (and with which period)...
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period);
-// ...then records it with the frames unw_backtrace returned.
+// ...then records it with its stack id (CallSiteStack).
 inline constexpr size_t kUnwindFrames = format::kMaxStackDepth + 8;
 void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,
-                        void* const* frames, int frame_count);
+                        uint32_t stack);
+
+// Interns a stack of `n` return addresses from an unwind, allocwatch's own frames dropped, and
+// writes its StackRecord the first time; returns its id (0 when out of memory).
+uint32_t InternFrames(ThreadState& t, void* const* frames, int n);
 void RecordFree(ThreadState& t, Call call, const void* p);
 
 // realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after.

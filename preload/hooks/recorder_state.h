@@ -24,7 +24,9 @@ struct RecorderState {
   uint32_t pid = 0;
   uint64_t self_start = 0;  // liballocwatch.so code range (its frames are dropped)
   uint64_t self_end = 0;
-  bool timer_thread = false;  // false in fork children: snapshots are taken by events
+  // Whether the timer thread runs; without it, events take the snapshots (MaybeSnapshot).
+  std::atomic<bool> timer_thread{false};
+  bool fork_child = false;  // this process's recording began in a fork child (no timer thread)
   std::atomic<uint64_t> next_snapshot_ns{0};
   Immortal<StackTable> stacks;
   Immortal<HeapTable> heap;
@@ -46,31 +48,30 @@ uint64_t EventNs();
 // The heap events' clock (see ClockRecord): the time-stamp counter when usable, else
 // CLOCK_MONOTONIC nanoseconds.
 extern bool g_use_tsc;
-// Event times must agree with the order in which threads hand blocks to each other: a free
-// of a block another thread allocated must read a later time than that allocation, and an
-// allocation of an address another thread freed a later time than that free. RDTSC may execute
-// before earlier instructions have completed (seen: a free timed 35 ticks before the
-// allocation it freed, its counter read before the load that obtained the block), so every
-// event fences first (LFENCE: the counter is read after everything before it). It cannot read
-// too late: instructions retire in order, and a later store (the block handed to another
-// thread, the allocator's lock released) becomes visible only after it retires.
-enum class TickOrder { kAfterEarlier, kBeforeLater };
-template <TickOrder order>
-ALLOCWATCH_ALWAYS_INLINE uint64_t OrderedTicks() {
+// Event times order the events of different threads. Each event reads the time-stamp counter
+// without a fence: RDTSC may execute a few dozen cycles before or after the instructions around
+// it (seen: a free timed 35 ticks before the allocation it freed, on another thread). A fence
+// before each read would cost more than half again of the whole event (15 ns against 9 here), so
+// the reader repairs the order instead: a free that comes before the allocation of its address
+// within that margin is applied after it (report/model.cc). Flushes fence their ClockRecord's read
+// (nothing in the buffers flushed after it may read a later time than it... see FORMAT.md).
+ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() {
+#if defined(__x86_64__)
+  if (ALLOCWATCH_LIKELY(g_use_tsc)) return __builtin_ia32_rdtsc();
+#endif
+  return MonotonicNs();
+}
+// For a flush's ClockRecord: read before the buffers are (nothing after it starts earlier).
+ALLOCWATCH_ALWAYS_INLINE uint64_t ClockTicks() {
 #if defined(__x86_64__)
   if (ALLOCWATCH_LIKELY(g_use_tsc)) {
-    if constexpr (order == TickOrder::kAfterEarlier) __builtin_ia32_lfence();
     uint64_t ticks = __builtin_ia32_rdtsc();
-    if constexpr (order == TickOrder::kBeforeLater) __builtin_ia32_lfence();
+    __builtin_ia32_lfence();
     return ticks;
   }
 #endif
-  return MonotonicNs();  // the vDSO orders its own counter read
+  return MonotonicNs();
 }
-// For an event: read after everything before it.
-ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() { return OrderedTicks<TickOrder::kAfterEarlier>(); }
-// For a flush's ClockRecord: read before the buffers are (nothing after it starts earlier).
-ALLOCWATCH_ALWAYS_INLINE uint64_t ClockTicks() { return OrderedTicks<TickOrder::kBeforeLater>(); }
 
 // Decides the clock at start-up (the kernel's clocksource tells whether the TSC is trusted).
 void ChooseEventClock();

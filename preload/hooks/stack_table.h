@@ -29,6 +29,9 @@ class StackTable {
 
   uint32_t size() const { return next_id_ - 1; }
 
+  // Changes whenever every id is forgotten (ResetInChild).
+  uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
+
   // In a fork child: forget every stack (the child writes a new recording with new ids).
   void ResetInChild();
 

@@ -40,6 +40,7 @@ struct ThreadState {
                             // take the fast path; 0 otherwise
   ThreadCounters counters;  // read by snapshots through the counters' slot table
   void* stack_cache;       // StackTable's per-thread cache, mapped on first use
+  void* call_site_cache;   // call_site_cache.cc's cache, mapped on first use
   void* event_buffer;      // this thread's EventBuffer (event_buffer.cc), claimed on first use
 };
 
