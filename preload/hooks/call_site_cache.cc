@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "preload/hooks/module_map.h"
@@ -78,34 +79,106 @@ uint32_t EntryIndex(uint64_t return_address, uint64_t call_sp) {
   return static_cast<uint32_t>(h >> 54) & (kEntries - 1);
 }
 
-// Unwinds from here, interns the stack above the call (return_address, call_sp) and, when it
-// can be checked later, caches it in `e`.
-__attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entry* e,
-                                                  uint64_t return_address, uint64_t call_sp) {
-  if (c != nullptr) ++c->misses;
-  void* ips[kUnwindFrames];
+// Frame sizes, learnt by walking stacks: for an address in a function (a return address, as
+// unw_backtrace gives them), its CFA minus the stack pointer there. That is a constant where the
+// function's CFA rule is the stack pointer plus an offset; where it is not (a frame pointer with
+// alloca, a realigned stack), two walks that disagree mark the address as varying, and a size
+// that agrees by chance is caught by the check of every slot it places. Shared by all threads,
+// lock-free: one word an entry, the address in the high 48 bits and the size in the low 16
+// (0: varies, too large, or could not be learnt).
+constexpr uint32_t kDeltaEntries = 1 << 14;
+constexpr uint32_t kDeltaProbes = 16;
+constexpr uint32_t kDeltaUnknown = UINT32_MAX;
+constinit std::atomic<uint64_t> g_frame_deltas[kDeltaEntries] = {};
+constinit std::atomic<uint32_t> g_deltas_generation{0};  // module unloads they were learnt under
+
+uint32_t DeltaSlot(uint64_t ip) {
+  return static_cast<uint32_t>((ip * 0x9E3779B97F4A7C15ULL) >> 40) & (kDeltaEntries - 1);
+}
+
+uint32_t FrameDelta(uint64_t ip) {
+  for (uint32_t i = 0; i < kDeltaProbes; ++i) {
+    uint64_t e = g_frame_deltas[(DeltaSlot(ip) + i) & (kDeltaEntries - 1)].load(std::memory_order_relaxed);
+    if (e == 0) return kDeltaUnknown;
+    if ((e >> 16) == ip) return static_cast<uint32_t>(e & 0xFFFF);
+  }
+  return kDeltaUnknown;
+}
+
+void LearnFrameDelta(uint64_t ip, uint64_t delta) {
+  if (ip == 0 || (ip >> 48) != 0) return;
+  uint64_t size = delta >= 8 && delta < 0x10000 ? delta : 0;
+  for (uint32_t i = 0; i < kDeltaProbes; ++i) {
+    std::atomic<uint64_t>& slot = g_frame_deltas[(DeltaSlot(ip) + i) & (kDeltaEntries - 1)];
+    uint64_t e = slot.load(std::memory_order_relaxed);
+    for (;;) {
+      if (e == 0) {
+        if (slot.compare_exchange_weak(e, (ip << 16) | size, std::memory_order_relaxed)) return;
+        continue;
+      }
+      if ((e >> 16) != ip) break;  // another address: next probe
+      if ((e & 0xFFFF) == size || (e & 0xFFFF) == 0) return;  // known, or already varying
+      if (slot.compare_exchange_weak(e, ip << 16, std::memory_order_relaxed)) return;
+    }
+  }
+}
+
+// A module unloaded since the sizes were learnt: its addresses may now hold other code.
+void ForgetFrameDeltasAfterUnload() {
+  uint32_t unloads = ModuleUnloadGeneration();
+  uint32_t seen = g_deltas_generation.load(std::memory_order_relaxed);
+  if (seen == unloads || !g_deltas_generation.compare_exchange_strong(seen, unloads)) return;
+  for (auto& e : g_frame_deltas) e.store(0, std::memory_order_relaxed);
+}
+
+// Walks the stack with libunwind's full cursor (slow: it reads each frame's unwind rules, and
+// libunwind masks signals around its cache on every step) and learns every frame's size.
+__attribute__((noinline)) void LearnFrameDeltas() {
+  uint64_t ips[kUnwindFrames];
   uint64_t sps[kUnwindFrames];
   int n = 0;
   unw_context_t context;
   unw_cursor_t cursor;
-  if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0) {
-    do {
-      unw_word_t ip = 0, sp = 0;
-      if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0) {
-        break;
-      }
-      ips[n] = reinterpret_cast<void*>(ip);
-      sps[n] = sp;
-      ++n;
-    } while (n < static_cast<int>(kUnwindFrames) && unw_step(&cursor) > 0);
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
+  do {
+    unw_word_t ip = 0, sp = 0;
+    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0) {
+      break;
+    }
+    ips[n] = ip;
+    sps[n] = sp;
+    ++n;
+  } while (n < static_cast<int>(kUnwindFrames) && unw_step(&cursor) > 0);
+  for (int g = 0; g + 1 < n; ++g) LearnFrameDelta(ips[g], sps[g + 1] - sps[g]);
+}
+
+// Places the return-address slots of the stack above the call from the frame sizes; false when
+// a size is not known (or varies) or a slot does not hold its return address.
+bool PlaceSlots(const Cache* c, void* const* ips, int first, int n, uint64_t call_sp, Slot* out) {
+  uint64_t sp = call_sp;
+  for (int g = first; g + 1 < n; ++g) {
+    uint32_t delta = FrameDelta(reinterpret_cast<uint64_t>(ips[g]));
+    if (delta == kDeltaUnknown || delta == 0) return false;
+    sp += delta;
+    uint64_t slot = sp - 8;
+    uint64_t ip = reinterpret_cast<uint64_t>(ips[g + 1]);
+    // Each return address must be where a call left it, on this thread's stack.
+    if (slot + 8 > c->stack_high || *reinterpret_cast<const uint64_t*>(slot) != ip) return false;
+    *out++ = Slot{ip, slot - call_sp};
   }
-  // The caller's caller: the frame whose stack pointer is the call's and whose address is the
-  // return address.
+  return true;
+}
+
+// Unwinds (unw_backtrace), interns the stack above the call (return_address, call_sp) and,
+// when its slots can be placed and checked, caches it in `e`.
+__attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entry* e,
+                                                  uint64_t return_address, uint64_t call_sp) {
+  if (c != nullptr) ++c->misses;
+  void* ips[kUnwindFrames];
+  int n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));
+  // The caller's caller: the first frame at the return address (frames below are allocwatch's).
   int first = 0;
-  while (first < n && !(sps[first] == call_sp &&
-                        reinterpret_cast<uint64_t>(ips[first]) == return_address)) {
-    ++first;
-  }
+  while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;
   if (first == n) return InternFrames(t, ips, n);  // not found: intern what was unwound
   uint32_t id = InternFrames(t, ips + first, n - first);
   if (id == 0 || c == nullptr || e == nullptr) return id;
@@ -115,16 +188,22 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
     if (slot_count > kSlotCapacity) return id;
     ClearEntries(c);
   }
+  ForgetFrameDeltasAfterUnload();
   Slot* out = c->slots + c->slots_used;
-  for (int g = first + 1; g < n; ++g) {
-    uint64_t slot = sps[g] - 8;
-    uint64_t ip = reinterpret_cast<uint64_t>(ips[g]);
-    // Each return address must be where a call left it, on this thread's stack, above the call.
-    if (slot < call_sp || slot + 8 > c->stack_high ||
-        *reinterpret_cast<const uint64_t*>(slot) != ip) {
-      return id;
+  if (!PlaceSlots(c, ips, first, n, call_sp, out)) {
+    // Learn the sizes this stack needs (once: an address the walk cannot size is marked as
+    // varying, so it is not walked again).
+    bool unknown = false;
+    for (int g = first; g + 1 < n && !unknown; ++g) {
+      unknown = FrameDelta(reinterpret_cast<uint64_t>(ips[g])) == kDeltaUnknown;
     }
-    *out++ = Slot{ip, slot - call_sp};
+    if (!unknown) return id;
+    LearnFrameDeltas();
+    for (int g = first; g + 1 < n; ++g) {
+      auto ip = reinterpret_cast<uint64_t>(ips[g]);
+      if (FrameDelta(ip) == kDeltaUnknown) LearnFrameDelta(ip, 0);
+    }
+    if (!PlaceSlots(c, ips, first, n, call_sp, out)) return id;
   }
   *e = Entry{return_address, call_sp, id, c->slots_used, slot_count};
   c->slots_used += slot_count;

@@ -98,7 +98,7 @@ void InitCounters() {
   if (pthread_key_create(&g_exit_key, OnThreadExit) == 0) g_key_ready = true;
 }
 
-void CountAlloc(ThreadState& thread, uint64_t requested_bytes) {
+void CountAllocRegistering(ThreadState& thread, uint64_t requested_bytes) {
   if (ThreadCounters* c = CountersOf(thread)) {
     ThreadCounters::Add(c->allocated_bytes, requested_bytes);
     ThreadCounters::Add(c->alloc_calls, 1);
@@ -108,7 +108,7 @@ void CountAlloc(ThreadState& thread, uint64_t requested_bytes) {
   }
 }
 
-void CountFree(ThreadState& thread) {
+void CountFreeRegistering(ThreadState& thread) {
   if (ThreadCounters* c = CountersOf(thread)) {
     ThreadCounters::Add(c->free_calls, 1);
   } else {

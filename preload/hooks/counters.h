@@ -22,8 +22,25 @@ struct CounterTotals {
 void InitCounters();
 
 // Slow-path counting (hot_path.h counts registered threads inline); registers the thread.
-void CountAlloc(ThreadState& thread, uint64_t requested_bytes);
-void CountFree(ThreadState& thread);
+void CountAllocRegistering(ThreadState& thread, uint64_t requested_bytes);
+void CountFreeRegistering(ThreadState& thread);
+
+ALLOCWATCH_ALWAYS_INLINE void CountAlloc(ThreadState& thread, uint64_t requested_bytes) {
+  if (ALLOCWATCH_LIKELY(thread.registered)) {
+    ThreadCounters::Add(thread.counters.allocated_bytes, requested_bytes);
+    ThreadCounters::Add(thread.counters.alloc_calls, 1);
+    return;
+  }
+  CountAllocRegistering(thread, requested_bytes);
+}
+
+ALLOCWATCH_ALWAYS_INLINE void CountFree(ThreadState& thread) {
+  if (ALLOCWATCH_LIKELY(thread.registered)) {
+    ThreadCounters::Add(thread.counters.free_calls, 1);
+    return;
+  }
+  CountFreeRegistering(thread);
+}
 
 // Sum over live threads and retired ones. Approximate while threads run, exact when quiet.
 CounterTotals SumCounters();

@@ -26,10 +26,6 @@ using format::RecordType;
 
 constinit RecorderState g_recorder;
 
-bool IsRecording() {
-  return g_recorder.state.load(std::memory_order_relaxed) == RecorderState::kRecording;
-}
-
 uint64_t NowNs() { return MonotonicNs() - g_recorder.start_ns; }
 
 uint64_t EventNs() {

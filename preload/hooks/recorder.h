@@ -11,14 +11,14 @@
 #include <cstdint>
 
 #include "preload/format/record_format.h"
+#include "preload/hooks/recorder_state.h"
 #include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
 
 using format::Call;
 
-// True while events are being recorded (a relaxed load).
-bool IsRecording();
+// IsRecording() (recorder_state.h): true while events are being recorded (a relaxed load).
 
 void StartRecording();
 void FinishRecording(uint32_t reason, int exit_status);

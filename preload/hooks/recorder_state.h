@@ -34,6 +34,11 @@ struct RecorderState {
 };
 
 extern RecorderState g_recorder;
+
+// True while events are being recorded (a relaxed load).
+ALLOCWATCH_ALWAYS_INLINE bool IsRecording() {
+  return g_recorder.state.load(std::memory_order_relaxed) == RecorderState::kRecording;
+}
 extern uint64_t g_page_size;
 
 inline uint64_t RoundUpToPage(uint64_t length) {

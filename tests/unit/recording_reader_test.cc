@@ -223,3 +223,46 @@ TEST_CASE("a Lost record with the reopen flag becomes a warning", "[reader]") {
         "reopened the file and went on recording");
   unlink(path.c_str());
 }
+
+TEST_CASE("a free timed just before its allocation on another CPU is applied after it",
+          "[reader]") {
+  // Event times are read without a fence: thread 2's free of 0xA000 may read the counter a few
+  // ns before thread 1's allocation of that block did.
+  Builder b(1);
+  b.Stack(1, {0x401000});
+  b.Free(1000, 0xA000, /*tid=*/2);        // 0xA000 is not live yet
+  b.Alloc(1010, 0xA000, 100, 1, /*tid=*/1);  // ...its allocation follows within the margin
+  b.Alloc(5000, 0xB000, 40, 1, /*tid=*/1);
+  b.Free(9000, 0xC000, /*tid=*/2);        // never allocated: a block from before the recording
+  b.Alloc(20000, 0xC000, 8, 1, /*tid=*/1);  // far later: a new block, not the one freed
+  b.End(30000);
+  std::string path = b.Write();
+  auto m = LoadProcess(path);
+  auto& s1 = m.per_stack.at({1});
+  CHECK(s1.alloc_count == 3);
+  CHECK(s1.live_count == 2);  // 0xB000 and the later 0xC000; 0xA000 was freed
+  CHECK(s1.live_bytes == 48);
+  CHECK(m.unknown_frees == 1);
+  unlink(path.c_str());
+}
+
+TEST_CASE("an allocation timed just before the free of the block it replaces keeps its block",
+          "[reader]") {
+  Builder b(1);
+  b.Stack(1, {0x401000});
+  b.Stack(2, {0x402000});
+  b.Alloc(100, 0xA000, 100, 1, /*tid=*/1);
+  b.Alloc(5000, 0xA000, 30, 2, /*tid=*/3);  // thread 2's free of the first block is timed later
+  b.Free(5005, 0xA000, /*tid=*/2);
+  b.Alloc(9000, 0xB000, 10, 2, /*tid=*/3);
+  b.Alloc(12000, 0xB000, 20, 2, /*tid=*/3);  // a lost free; far from any other event
+  b.Free(20000, 0xB000, /*tid=*/2);          // frees the newer block
+  b.End(30000);
+  std::string path = b.Write();
+  auto m = LoadProcess(path);
+  CHECK(m.per_stack.at({1}).live_count == 0);
+  auto& s2 = m.per_stack.at({2});
+  CHECK(s2.live_count == 1);  // the block allocated at 5000 is still live
+  CHECK(s2.live_bytes == 30);
+  unlink(path.c_str());
+}
