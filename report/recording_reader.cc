@@ -51,13 +51,15 @@ RecordingReader::RecordingReader(const std::string& path) : path_(path) {
     file_ = nullptr;
     throw ReadError(path + ": not an allocwatch recording (bad magic)");
   }
-  if (header.version != format::kVersion) {
+  if (header.version < format::kOldestReadableVersion || header.version > format::kVersion) {
     std::fclose(file_);
     file_ = nullptr;
     throw ReadError(path + ": recording format version " + std::to_string(header.version) +
-                    " is not supported (this allocwatch reads version " +
+                    " is not supported (this allocwatch reads versions " +
+                    std::to_string(format::kOldestReadableVersion) + " to " +
                     std::to_string(format::kVersion) + ")");
   }
+  version_ = header.version;
   if (header.header_size < sizeof(header) || header.header_size > 4096 ||
       std::fseek(file_, header.header_size, SEEK_SET) != 0) {
     std::fclose(file_);
@@ -97,6 +99,7 @@ bool RecordingReader::ExpandEvents(const RawRecord& events) {
   const uint8_t* end = p + head.bytes;
   format::EventCodecState state;
   state.last_time = head.base_time_ns;
+  state.version = version_;
   for (uint32_t i = 0; i < head.count; ++i) {
     format::Event e{};
     if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {

@@ -76,6 +76,7 @@ class RecordingReader {
     uint64_t offset;
   };
   std::vector<HeldEvent> held_;   // heap events waiting for their ClockRecord
+  uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)
   std::deque<HeldEvent> ready_;   // released, in time order, times in ns
   RawRecord current_{};           // what NextView returns
   struct ClockPoint {

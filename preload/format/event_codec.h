@@ -3,11 +3,16 @@
 // Hook-safe. Header-only; shared by the writer (preload/) and the reader (report/).
 //
 // Each event starts with a tag byte: bits 0-2 the EventKind, bit 3 set when the thread is the
-// same as the previous event's, bits 4-7 the Call (kMaxCall fits). Then unsigned LEB128 varints:
-//   [tid, when bit 3 is clear]
-//   time delta (zigzag, ns, from the previous event's time; the first from base_time_ns)
+// same as the previous event's, bits 4-7 the Call (kMaxCall fits); then, when bit 3 is clear,
+// the tid as an unsigned LEB128 varint. The fields that follow:
+//   time delta (zigzag, ticks, from the previous event's time; the first from base_time_ns)
 //   address delta (zigzag, from the previous event's address; the first from 0)
 //   alloc kinds only: size, stack_id, sample_bytes (the period T of the sample; 1 = exact)
+// Format version 3 (written now) gives each field in as few little-endian bytes as hold it, the
+// lengths in front: one byte after the tid (bits 0-2: time bytes - 1, bits 3-5: address bytes
+// - 1), and for alloc kinds one more before size (bits 0-2: size bytes - 1, bits 3-4: stack_id
+// bytes - 1, bits 5-7: sample_bytes bytes - 1). Encoding takes no branch on the values.
+// Version 2 wrote every field as an unsigned LEB128 varint instead; both are read.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +26,11 @@ enum class EventKind : uint8_t {
   kRestoredAlloc = 4,  // a failed realloc left the block in place (AllocRecord kAllocFlagRestored)
 };
 inline constexpr uint8_t kEventSameThread = 0x08;
-inline constexpr uint32_t kMaxEventBytes = 1 + 5 + 10 + 10 + 10 + 5 + 10;
+// The most an event takes in either version, plus the 7 bytes a version-3 encoder may write
+// past the end of its last field (it stores whole 8-byte words).
+inline constexpr uint32_t kMaxEventBytes = 1 + 5 + 10 + 10 + 10 + 5 + 10 + 7;
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "version 3 events are stored little-endian");
 
 inline bool IsAllocKind(EventKind k) { return k == EventKind::kAlloc || k == EventKind::kRestoredAlloc; }
 
@@ -80,20 +89,47 @@ struct EventCodecState {
   uint64_t last_address = 0;
   uint32_t last_tid = 0;
   bool have_tid = false;
+  uint32_t version = 3;  // of the recording (decoding); encoders write version 3
 };
 
-// Writes `e` at `p` (at least kMaxEventBytes of room) and returns the end.
+// Bytes that hold v (1 to 8).
+inline unsigned ByteLength(uint64_t v) { return (71u - static_cast<unsigned>(__builtin_clzll(v | 1))) >> 3; }
+
+// Stores the low `n` bytes of v at p (writes 8 bytes: the room must be there).
+inline uint8_t* PutBytes(uint8_t* p, uint64_t v, unsigned n) {
+  __builtin_memcpy(p, &v, 8);
+  return p + n;
+}
+
+inline bool GetBytes(const uint8_t*& p, const uint8_t* end, unsigned n, uint64_t* out) {
+  if (end - p < static_cast<long>(n)) return false;
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  p += n;
+  *out = v;
+  return true;
+}
+
+// Writes `e` at `p` (at least kMaxEventBytes of room) in version 3 and returns the end.
 inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   bool same = s.have_tid && s.last_tid == e.tid;
   *p++ = static_cast<uint8_t>(static_cast<uint8_t>(e.kind) | (same ? kEventSameThread : 0) |
                               ((e.call & 0x0f) << 4));
   if (!same) p = PutVarint(p, e.tid);
-  p = PutVarint(p, ZigZag(static_cast<int64_t>(e.time_ns - s.last_time)));
-  p = PutVarint(p, ZigZag(static_cast<int64_t>(e.address - s.last_address)));
+  uint64_t time = ZigZag(static_cast<int64_t>(e.time_ns - s.last_time));
+  uint64_t address = ZigZag(static_cast<int64_t>(e.address - s.last_address));
+  unsigned time_bytes = ByteLength(time), address_bytes = ByteLength(address);
+  *p++ = static_cast<uint8_t>((time_bytes - 1) | ((address_bytes - 1) << 3));
+  p = PutBytes(p, time, time_bytes);
+  p = PutBytes(p, address, address_bytes);
   if (IsAllocKind(e.kind)) {
-    p = PutVarint(p, e.size);
-    p = PutVarint(p, e.stack_id);
-    p = PutVarint(p, e.sample_bytes);
+    unsigned size_bytes = ByteLength(e.size), stack_bytes = ByteLength(e.stack_id);
+    unsigned sample_bytes = ByteLength(e.sample_bytes);
+    *p++ = static_cast<uint8_t>((size_bytes - 1) | ((stack_bytes - 1) << 3) |
+                                ((sample_bytes - 1) << 5));
+    p = PutBytes(p, e.size, size_bytes);
+    p = PutBytes(p, e.stack_id, stack_bytes);
+    p = PutBytes(p, e.sample_bytes, sample_bytes);
   }
   s.last_time = e.time_ns;
   s.last_address = e.address;
@@ -118,19 +154,39 @@ inline bool DecodeEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* en
     if (!GetVarint(p, end, &v) || v > UINT32_MAX) return false;
     e->tid = static_cast<uint32_t>(v);
   }
-  if (!GetVarint(p, end, &v)) return false;
-  e->time_ns = s.last_time + static_cast<uint64_t>(UnZigZag(v));
-  if (!GetVarint(p, end, &v)) return false;
-  e->address = s.last_address + static_cast<uint64_t>(UnZigZag(v));
+  uint64_t time = 0, address = 0;
   e->size = 0;
   e->stack_id = 0;
   e->sample_bytes = 0;
-  if (IsAllocKind(e->kind)) {
-    if (!GetVarint(p, end, &e->size)) return false;
-    if (!GetVarint(p, end, &v) || v > UINT32_MAX) return false;
-    e->stack_id = static_cast<uint32_t>(v);
-    if (!GetVarint(p, end, &e->sample_bytes)) return false;
+  if (s.version >= 3) {
+    if (p == end) return false;
+    uint8_t lengths = *p++;
+    if ((lengths & 0xC0) != 0) return false;
+    if (!GetBytes(p, end, (lengths & 7) + 1u, &time) ||
+        !GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) {
+      return false;
+    }
+    if (IsAllocKind(e->kind)) {
+      if (p == end) return false;
+      lengths = *p++;
+      if (!GetBytes(p, end, (lengths & 7) + 1u, &e->size) ||
+          !GetBytes(p, end, ((lengths >> 3) & 3) + 1u, &v) ||
+          !GetBytes(p, end, (lengths >> 5) + 1u, &e->sample_bytes)) {
+        return false;
+      }
+      e->stack_id = static_cast<uint32_t>(v);
+    }
+  } else {
+    if (!GetVarint(p, end, &time) || !GetVarint(p, end, &address)) return false;
+    if (IsAllocKind(e->kind)) {
+      if (!GetVarint(p, end, &e->size)) return false;
+      if (!GetVarint(p, end, &v) || v > UINT32_MAX) return false;
+      e->stack_id = static_cast<uint32_t>(v);
+      if (!GetVarint(p, end, &e->sample_bytes)) return false;
+    }
   }
+  e->time_ns = s.last_time + static_cast<uint64_t>(UnZigZag(time));
+  e->address = s.last_address + static_cast<uint64_t>(UnZigZag(address));
   s.last_time = e->time_ns;
   s.last_address = e->address;
   s.last_tid = e->tid;

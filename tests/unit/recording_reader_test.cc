@@ -192,6 +192,38 @@ TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
   CHECK_FALSE(DecodeEvent(s, b, bad + 2, &e));
 }
 
+TEST_CASE("version 2 heap events (LEB128 varints) are still read", "[codec]") {
+  using allocwatch::format::DecodeEvent;
+  using allocwatch::format::Event;
+  using allocwatch::format::EventCodecState;
+  using allocwatch::format::EventKind;
+  // An allocation on thread 77 (tid varint), time +3, address 0x1000 (zigzag 0x2000 = 0x80
+  // 0x40), size 300 (0xAC 0x02), stack 5, sample_bytes 1; then a free on the same thread, time
+  // +1, address delta -0xFF0 (zigzag 0x1FDF = 0xDF 0x3F).
+  const uint8_t bytes[] = {0x11, 77, 6, 0x80, 0x40, 0xAC, 0x02, 5, 1,
+                           0x1A, 2, 0xDF, 0x3F};
+  EventCodecState s;
+  s.version = 2;
+  s.last_time = 100;
+  const uint8_t* p = bytes;
+  Event e{};
+  REQUIRE(DecodeEvent(s, p, bytes + sizeof(bytes), &e));
+  CHECK(e.kind == EventKind::kAlloc);
+  CHECK(e.call == 1);
+  CHECK(e.tid == 77);
+  CHECK(e.time_ns == 103);
+  CHECK(e.address == 0x1000);
+  CHECK(e.size == 300);
+  CHECK(e.stack_id == 5);
+  CHECK(e.sample_bytes == 1);
+  REQUIRE(DecodeEvent(s, p, bytes + sizeof(bytes), &e));
+  CHECK(e.kind == EventKind::kFree);
+  CHECK(e.tid == 77);
+  CHECK(e.time_ns == 104);
+  CHECK(e.address == 0x10);
+  CHECK(p == bytes + sizeof(bytes));
+}
+
 // Found by tests/fuzz: an empty stack (depth 0) reached memcpy with a null pointer (UBSan).
 TEST_CASE("a stack record of depth 0 is an empty stack", "[reader]") {
   Builder b(1);
