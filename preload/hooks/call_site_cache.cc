@@ -16,8 +16,11 @@
 namespace allocwatch::preload {
 namespace {
 
-constexpr uint32_t kEntries = 1024;      // direct-mapped
-constexpr uint32_t kSlotCapacity = 16384;  // return-address slots of all entries together
+// Sets of entries for one key hash: C++ allocations all reach malloc from one place in
+// operator new, so callers at the same depth share a key and need ways of their own.
+constexpr uint32_t kSets = 512;
+constexpr uint32_t kWays = 4;
+constexpr uint32_t kSlotCapacity = 32768;  // return-address slots of all entries together
 
 struct Slot {
   uint64_t value;   // the return address the slot held
@@ -39,7 +42,8 @@ struct Cache {
   uint32_t slots_used;
   uint64_t hits;
   uint64_t misses;
-  Entry entries[kEntries];
+  Entry entries[kSets][kWays];
+  uint8_t next_victim[kSets];
   Slot slots[kSlotCapacity];
 };
 
@@ -74,9 +78,9 @@ Cache* CacheOf(ThreadState& t) {
   return c;
 }
 
-uint32_t EntryIndex(uint64_t return_address, uint64_t call_sp) {
+uint32_t SetIndex(uint64_t return_address, uint64_t call_sp) {
   uint64_t h = (return_address ^ (call_sp * 0x9E3779B97F4A7C15ULL)) * 0xC2B2AE3D27D4EB4FULL;
-  return static_cast<uint32_t>(h >> 54) & (kEntries - 1);
+  return static_cast<uint32_t>(h >> 50) & (kSets - 1);
 }
 
 // Frame sizes, learnt by walking stacks: for an address in a function (a return address, as
@@ -213,6 +217,9 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
 }  // namespace
 
 uint32_t CallSiteStack(ThreadState& t, uint64_t return_address, uint64_t call_sp) {
+  if (ALLOCWATCH_UNLIKELY(!g_recorder.config.call_site_cache)) {
+    return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
+  }
   Cache* c = CacheOf(t);
   if (ALLOCWATCH_UNLIKELY(c == nullptr)) return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
   uint64_t generation = CurrentGeneration();
@@ -220,20 +227,22 @@ uint32_t CallSiteStack(ThreadState& t, uint64_t return_address, uint64_t call_sp
     ClearEntries(c);
     c->generation = generation;
   }
-  Entry* e = &c->entries[EntryIndex(return_address, call_sp)];
-  if (e->stack_id != 0 && e->return_address == return_address && e->call_sp == call_sp) {
-    const Slot* s = c->slots + e->first_slot;
+  uint32_t set = SetIndex(return_address, call_sp);
+  for (Entry& e : c->entries[set]) {
+    if (e.stack_id == 0 || e.return_address != return_address || e.call_sp != call_sp) continue;
+    const Slot* s = c->slots + e.first_slot;
     uint32_t i = 0;
-    while (i < e->slot_count &&
+    while (i < e.slot_count &&
            *reinterpret_cast<const uint64_t*>(call_sp + s[i].offset) == s[i].value) {
       ++i;
     }
-    if (ALLOCWATCH_LIKELY(i == e->slot_count)) {
+    if (ALLOCWATCH_LIKELY(i == e.slot_count)) {
       ++c->hits;
-      return e->stack_id;
+      return e.stack_id;
     }
   }
-  return UnwindAndCache(t, c, e, return_address, call_sp);
+  Entry* victim = &c->entries[set][c->next_victim[set]++ % kWays];
+  return UnwindAndCache(t, c, victim, return_address, call_sp);
 }
 
 void ReleaseCallSiteCache(ThreadState& t) {

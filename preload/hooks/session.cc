@@ -102,6 +102,9 @@ bool ReadConfig(Config* config) {
   if (ParseUnsigned(getenv("ALLOCWATCH_WRITE_BUDGET_PERCENT"), &v) && v <= 100) {
     config->write_budget_percent = static_cast<uint32_t>(v);
   }
+  if (ParseUnsigned(getenv("ALLOCWATCH_CALL_SITE_CACHE"), &v) && v == 0) {
+    config->call_site_cache = false;
+  }
   if (ParseUnsigned(getenv("ALLOCWATCH_ONLY_PID"), &v)) config->only_pid = static_cast<uint32_t>(v);
   const char* dir = getenv("ALLOCWATCH_OUTPUT_DIR");
   if (dir != nullptr && *dir != '\0') {

@@ -18,6 +18,8 @@ struct Config {
   uint32_t write_budget_percent = 5;
   uint64_t session_id = 0;
   uint32_t only_pid = 0;  // when set, only this process records (--no-children)
+  // ALLOCWATCH_CALL_SITE_CACHE=0 unwinds every recorded allocation (to check the cache against).
+  bool call_site_cache = true;
   char output_dir[1024] = ".";
 };
 

@@ -20,11 +20,12 @@ trap 'rm -rf "$tmp"' EXIT
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
 [ -x "$aw" ] || { echo "bench: $aw is missing (run tools/setup.sh)" >&2; exit 2; }
 
+# About half a second to a second each plainly on a 2-core VM.
 declare -A workload_cmd=(
-  [churn-1t]="$bin/allocwatch_bench_churn 1 20"
-  [churn-2t]="$bin/allocwatch_bench_churn 2 10"
-  [stl]="$bin/allocwatch_bench_stl 30"
-  [mmap]="$bin/allocwatch_bench_mmap_churn 40000"
+  [churn-1t]="$bin/allocwatch_bench_churn 1 40"
+  [churn-2t]="$bin/allocwatch_bench_churn 2 20"
+  [stl]="$bin/allocwatch_bench_stl 90"
+  [mmap]="$bin/allocwatch_bench_mmap_churn 80000"
   [grower]="$bin/allocwatch_bench_grower 12"
 )
 selected=("$@")
@@ -44,13 +45,19 @@ measure() {
     exact) cmd=("$aw" run --exact --no-report -o "$tmp/rec" -- "$@") ;;
     heaptrack) cmd=(heaptrack -o "$tmp/rec/ht" "$@") ;;
   esac
+  # Wall time from the clock around the run (/usr/bin/time prints it in hundredths); CPU time
+  # and peak RSS from /usr/bin/time.
+  local start end
+  start=$(date +%s%N)
   /usr/bin/time -f "%e %U %S %M" -o "$tmp/time" "${cmd[@]}" >/dev/null 2>&1
+  end=$(date +%s%N)
   local bytes
   bytes=$(du -sb "$tmp/rec" | cut -f1)
   if [ "$config" = exact ]; then  # keep one exact recording per workload for the report timing
     rm -rf "$tmp/keep.$name"; cp -r "$tmp/rec" "$tmp/keep.$name"
   fi
-  awk -v b="$bytes" '{printf "%s %.3f %s %s\n", $1, $2 + $3, $4, b}' "$tmp/time"
+  awk -v b="$bytes" -v w="$(( (end - start) / 1000000 ))" \
+    '{printf "%.3f %.3f %s %s\n", w / 1000, $2 + $3, $4, b}' "$tmp/time"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
