@@ -104,7 +104,8 @@ void Replayer::OnAlloc(const RawRecord& r) {
     // A free of this address came first, timed just before this allocation on another CPU.
     Reordered free = parked->second;
     parked_.erase(parked);
-    if (rec.time_ns <= free.time_ns + kReorderNs) {
+    // A thread's own events are in order: only another thread's free can be early.
+    if (free.tid != rec.tid && rec.time_ns <= free.time_ns + kReorderNs) {
       FreeAddress(rec.address, free.tid, free.flags, rec.time_ns);
     } else {
       ++m_.unknown_frees;

@@ -267,14 +267,16 @@ TEST_CASE("a free timed just before its allocation on another CPU is applied aft
   b.Alloc(5000, 0xB000, 40, 1, /*tid=*/1);
   b.Free(9000, 0xC000, /*tid=*/2);        // never allocated: a block from before the recording
   b.Alloc(20000, 0xC000, 8, 1, /*tid=*/1);  // far later: a new block, not the one freed
+  b.Free(21000, 0xD000, /*tid=*/1);         // from before the recording, and at once...
+  b.Alloc(21001, 0xD000, 16, 1, /*tid=*/1);  // ...the same thread's new block there: kept
   b.End(30000);
   std::string path = b.Write();
   auto m = LoadProcess(path);
   auto& s1 = m.per_stack.at({1});
-  CHECK(s1.alloc_count == 3);
-  CHECK(s1.live_count == 2);  // 0xB000 and the later 0xC000; 0xA000 was freed
-  CHECK(s1.live_bytes == 48);
-  CHECK(m.unknown_frees == 1);
+  CHECK(s1.alloc_count == 4);
+  CHECK(s1.live_count == 3);  // 0xB000, the later 0xC000 and 0xD000; 0xA000 was freed
+  CHECK(s1.live_bytes == 64);
+  CHECK(m.unknown_frees == 2);
   unlink(path.c_str());
 }
 
