@@ -16,6 +16,8 @@
 
 #include "preload/base/errno_saver.h"
 #include "preload/hooks/call_site_cache.h"
+#include "preload/hooks/counters.h"
+#include "preload/hooks/event_buffer.h"
 #include "preload/hooks/hot_path.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
@@ -25,8 +27,27 @@ namespace allocwatch::preload {
 // The slow tail of the functions that return a new block or NULL.
 // At most six arguments, all in registers, so the hooks reach it by a tail call: one frame
 // fewer for every stack unwound.
+// Exact mode, once the thread has its counters, buffer and ThreadRecord, and the timer thread
+// takes the snapshots: every event goes straight to the thread's buffer. errno is left alone
+// (what could change it, an unwind or a write, saves it itself).
+ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
+  return g_hot.period.load(std::memory_order_relaxed) == 1 && IsRecording() && t.registered &&
+         t.announced && t.event_buffer != nullptr &&
+         g_recorder.timer_thread.load(std::memory_order_relaxed);
+}
+
 __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
                                                       uint64_t size, uint64_t a0, uint64_t a1) {
+  if (ALLOCWATCH_LIKELY(p != nullptr) && ExactFastPath(t)) {
+    t.in_hook = true;
+    CountAlloc(t, size);
+    uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
+                                   reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
+    AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
+                     reinterpret_cast<uint64_t>(p), size, stack);
+    t.in_hook = false;
+    return p;
+  }
   if (!IsRecording()) return p;
   ErrnoSaver saved;
   t.in_hook = true;
@@ -111,6 +132,14 @@ inline int HookPosixMemalign(const RealFunctions& real, void** out, size_t align
 }
 
 __attribute__((noinline)) inline void FreeSlowPath(ThreadState& t, void* p) {
+  if (ExactFastPath(t)) {
+    t.in_hook = true;
+    CountFree(t);
+    AppendExactEvent(t, format::EventKind::kFree, static_cast<uint16_t>(Call::kFree),
+                     reinterpret_cast<uint64_t>(p), 0, 0);
+    t.in_hook = false;
+    return;
+  }
   if (!IsRecording()) return;
   ErrnoSaver saved;
   t.in_hook = true;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/base/errno_saver.h"
 #include "preload/hooks/module_map.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
@@ -59,6 +60,7 @@ void ClearEntries(Cache* c) {
 Cache* CacheOf(ThreadState& t) {
   auto* c = static_cast<Cache*>(t.call_site_cache);
   if (ALLOCWATCH_LIKELY(c != nullptr) || t.retired) return c;
+  ErrnoSaver saved;
   void* p = Real().mmap(nullptr, sizeof(Cache), PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
@@ -177,6 +179,7 @@ bool PlaceSlots(const Cache* c, void* const* ips, int first, int n, uint64_t cal
 // when its slots can be placed and checked, caches it in `e`.
 __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entry* e,
                                                   uint64_t return_address, uint64_t call_sp) {
+  ErrnoSaver saved;  // callers on exact mode's fast path leave errno to this
   if (c != nullptr) ++c->misses;
   void* ips[kUnwindFrames];
   int n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));

@@ -10,10 +10,12 @@
 #include <atomic>
 #include <new>
 
+#include "preload/base/errno_saver.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
+#include "preload/hooks/recorder_state.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -52,6 +54,7 @@ long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
 void FlushLocked(EventBuffer& b) {
   if (b.count == 0) return;
+  ErrnoSaver saved;  // the exact fast path leaves errno to this (a failed write sets it)
   format::EventsRecord r{};
   r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.used);
   r.base_time_ns = b.base_time;
@@ -130,6 +133,32 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
   SpinlockHolder hold(g_overflow_lock);
   if (g_overflow == nullptr) g_overflow = MapBuffer();
   if (g_overflow != nullptr) AppendLocked(*g_overflow, event);
+}
+
+void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
+                      uint64_t size, uint32_t stack_id) {
+  auto* b = static_cast<EventBuffer*>(t.event_buffer);
+  format::Event e;
+  e.kind = kind;
+  e.call = call;
+  e.tid = t.tid;
+  e.time_ns = EventTicks();
+  e.address = address;
+  e.size = size;
+  e.stack_id = stack_id;
+  e.sample_bytes = format::IsAllocKind(kind) ? 1 : 0;
+  if (ALLOCWATCH_LIKELY(g_asymmetric)) {
+    b->owner_active.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (ALLOCWATCH_LIKELY(b->flush_requested.load(std::memory_order_relaxed) == 0)) {
+      AppendLocked(*b, e);
+      b->owner_active.store(0, std::memory_order_release);
+      return;
+    }
+    b->owner_active.store(0, std::memory_order_release);
+  }
+  SpinlockHolder hold(b->lock);
+  AppendLocked(*b, e);
 }
 
 void EnableLockFreeAppends() {

@@ -29,6 +29,12 @@ void EnableLockFreeAppends();
 // Appends one event to the calling thread's buffer.
 void AppendEvent(ThreadState& t, const format::Event& event);
 
+// Exact mode's fast path: appends an event timed now (EventTicks()) to the thread's buffer
+// (t.event_buffer must be set, and t.tid) without building it elsewhere first. Leaves errno as
+// it was.
+void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
+                      uint64_t size, uint32_t stack_id);
+
 // Sends every buffer's events to the writer (each under its own lock).
 void FlushAllEventBuffers();
 
