@@ -138,6 +138,19 @@ void RecordingReader::ReleaseEvents(uint64_t up_to) {
   held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+namespace {
+
+// Makes `out` the record `r` (its type and flags from r's header).
+template <typename T>
+void SetRecord(RawRecord& out, const T& r) {
+  out.type = static_cast<RecordType>(r.header.type);
+  out.flags = r.header.flags;
+  out.bytes.resize(sizeof(r));
+  std::memcpy(out.bytes.data(), &r, sizeof(r));
+}
+
+}  // namespace
+
 const RawRecord* RecordingReader::PopReady() {
   const HeldEvent h = ready_.front();
   ready_.pop_front();
@@ -155,10 +168,7 @@ const RawRecord* RecordingReader::PopReady() {
     r.call = e.call;
     r.sample_bytes =
         e.sample_bytes > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(e.sample_bytes);
-    current_.type = RecordType::kAlloc;
-    current_.flags = flags;
-    current_.bytes.resize(sizeof(r));
-    std::memcpy(current_.bytes.data(), &r, sizeof(r));
+    SetRecord(current_, r);
   } else {
     format::FreeRecord r{};
     uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
@@ -167,10 +177,7 @@ const RawRecord* RecordingReader::PopReady() {
     r.address = e.address;
     r.tid = e.tid;
     r.call = e.call;
-    current_.type = RecordType::kFree;
-    current_.flags = flags;
-    current_.bytes.resize(sizeof(r));
-    std::memcpy(current_.bytes.data(), &r, sizeof(r));
+    SetRecord(current_, r);
   }
   return &current_;
 }

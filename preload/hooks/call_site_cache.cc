@@ -49,7 +49,7 @@ struct Cache {
 };
 
 uint64_t CurrentGeneration() {
-  return (g_recorder.stacks->generation() << 32) | ModuleUnloadGeneration();
+  return g_recorder.stacks->CacheGeneration(ModuleUnloadGeneration());
 }
 
 void ClearEntries(Cache* c) {
@@ -139,7 +139,7 @@ void ForgetFrameDeltasAfterUnload() {
 
 // Walks the stack with libunwind's full cursor (slow: it reads each frame's unwind rules, and
 // libunwind masks signals around its cache on every step) and learns every frame's size.
-__attribute__((noinline)) void LearnFrameDeltas() {
+__attribute__((noinline)) void WalkAndLearnFrameDeltas() {
   uint64_t ips[kUnwindFrames];
   uint64_t sps[kUnwindFrames];
   int n = 0;
@@ -156,6 +156,23 @@ __attribute__((noinline)) void LearnFrameDeltas() {
     ++n;
   } while (n < static_cast<int>(kUnwindFrames) && unw_step(&cursor) > 0);
   for (int g = 0; g + 1 < n; ++g) LearnFrameDelta(ips[g], sps[g + 1] - sps[g]);
+}
+
+// Learns the sizes of frames ips[first, n - 1) that are not known yet, once: an address the
+// walk cannot size is marked as varying, so it is not walked for again. False when every size
+// was known already (nothing new to place the slots with).
+bool LearnUnknownFrameDeltas(void* const* ips, int first, int n) {
+  auto unknown = [&](int g) {
+    return FrameDelta(reinterpret_cast<uint64_t>(ips[g])) == kDeltaUnknown;
+  };
+  int g = first;
+  while (g + 1 < n && !unknown(g)) ++g;
+  if (g + 1 >= n) return false;
+  WalkAndLearnFrameDeltas();
+  for (g = first; g + 1 < n; ++g) {
+    if (unknown(g)) LearnFrameDelta(reinterpret_cast<uint64_t>(ips[g]), 0);
+  }
+  return true;
 }
 
 // Places the return-address slots of the stack above the call from the frame sizes; false when
@@ -188,7 +205,7 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;
   if (first == n) return InternFrames(t, ips, n);  // not found: intern what was unwound
   uint32_t id = InternFrames(t, ips + first, n - first);
-  if (id == 0 || c == nullptr || e == nullptr) return id;
+  if (id == 0 || c == nullptr) return id;  // e is set whenever c is
   if (call_sp < c->stack_low || call_sp >= c->stack_high) return id;  // not on the thread's stack
   auto slot_count = static_cast<uint32_t>(n - first - 1);
   if (c->slots_used + slot_count > kSlotCapacity) {
@@ -197,20 +214,9 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   }
   ForgetFrameDeltasAfterUnload();
   Slot* out = c->slots + c->slots_used;
-  if (!PlaceSlots(c, ips, first, n, call_sp, out)) {
-    // Learn the sizes this stack needs (once: an address the walk cannot size is marked as
-    // varying, so it is not walked again).
-    bool unknown = false;
-    for (int g = first; g + 1 < n && !unknown; ++g) {
-      unknown = FrameDelta(reinterpret_cast<uint64_t>(ips[g])) == kDeltaUnknown;
-    }
-    if (!unknown) return id;
-    LearnFrameDeltas();
-    for (int g = first; g + 1 < n; ++g) {
-      auto ip = reinterpret_cast<uint64_t>(ips[g]);
-      if (FrameDelta(ip) == kDeltaUnknown) LearnFrameDelta(ip, 0);
-    }
-    if (!PlaceSlots(c, ips, first, n, call_sp, out)) return id;
+  if (!PlaceSlots(c, ips, first, n, call_sp, out) &&
+      !(LearnUnknownFrameDeltas(ips, first, n) && PlaceSlots(c, ips, first, n, call_sp, out))) {
+    return id;
   }
   *e = Entry{return_address, call_sp, id, c->slots_used, slot_count};
   c->slots_used += slot_count;

@@ -107,6 +107,22 @@ EventBuffer* ClaimBuffer() {
   return b;
 }
 
+// The owner's append: without a lock unless a flush is asked for (see EventBuffer).
+ALLOCWATCH_ALWAYS_INLINE void AppendAsOwner(EventBuffer& b, const format::Event& event) {
+  if (ALLOCWATCH_LIKELY(g_asymmetric)) {
+    b.owner_active.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
+      AppendLocked(b, event);
+      b.owner_active.store(0, std::memory_order_release);
+      return;
+    }
+    b.owner_active.store(0, std::memory_order_release);
+  }
+  SpinlockHolder hold(b.lock);
+  AppendLocked(b, event);
+}
+
 }  // namespace
 
 void AppendEvent(ThreadState& t, const format::Event& event) {
@@ -116,18 +132,7 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
     t.event_buffer = b;
   }
   if (ALLOCWATCH_LIKELY(b != nullptr)) {
-    if (ALLOCWATCH_LIKELY(g_asymmetric)) {
-      b->owner_active.store(1, std::memory_order_relaxed);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      if (ALLOCWATCH_LIKELY(b->flush_requested.load(std::memory_order_relaxed) == 0)) {
-        AppendLocked(*b, event);
-        b->owner_active.store(0, std::memory_order_release);
-        return;
-      }
-      b->owner_active.store(0, std::memory_order_release);
-    }
-    SpinlockHolder hold(b->lock);
-    AppendLocked(*b, event);
+    AppendAsOwner(*b, event);
     return;
   }
   SpinlockHolder hold(g_overflow_lock);
@@ -137,7 +142,6 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
 
 void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
                       uint64_t size, uint32_t stack_id) {
-  auto* b = static_cast<EventBuffer*>(t.event_buffer);
   format::Event e;
   e.kind = kind;
   e.call = call;
@@ -147,18 +151,7 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
   e.size = size;
   e.stack_id = stack_id;
   e.sample_bytes = format::IsAllocKind(kind) ? 1 : 0;
-  if (ALLOCWATCH_LIKELY(g_asymmetric)) {
-    b->owner_active.store(1, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (ALLOCWATCH_LIKELY(b->flush_requested.load(std::memory_order_relaxed) == 0)) {
-      AppendLocked(*b, e);
-      b->owner_active.store(0, std::memory_order_release);
-      return;
-    }
-    b->owner_active.store(0, std::memory_order_release);
-  }
-  SpinlockHolder hold(b->lock);
-  AppendLocked(*b, e);
+  AppendAsOwner(*static_cast<EventBuffer*>(t.event_buffer), e);
 }
 
 void EnableLockFreeAppends() {

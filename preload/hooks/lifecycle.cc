@@ -28,9 +28,16 @@ namespace {
 using format::RecordType;
 
 uint64_t g_live_written = 0;
-// The interval and write time AdaptPeriod measures against, without the timer thread.
-uint64_t g_inline_interval_start = 0;
-uint64_t g_inline_write_ns = 0;
+// Where the current snapshot interval began, and the writer's time spent writing by then: what
+// AdaptPeriod measures against. Used by one thread at a time: the timer thread, or (without it)
+// the event that takes the snapshot.
+uint64_t g_interval_start_ns = 0;
+uint64_t g_interval_write_ns = 0;
+
+void BeginInterval() {
+  g_interval_start_ns = NowNs();
+  g_interval_write_ns = Writer().write_ns();
+}
 
 bool TablesReady() { return g_recorder.stacks.get() != nullptr; }
 
@@ -87,12 +94,12 @@ void WriteSnapshot() {
 
 // In sampled mode, doubles the period when writing took more than its budget of the last
 // interval: the program never waits on a recording that cannot keep up for long.
-void AdaptPeriod(uint64_t interval_start_ns, uint64_t write_ns_before) {
+void AdaptPeriod() {
   uint64_t period = g_hot.period.load(std::memory_order_relaxed);
   if (period <= 1 || period >= (uint64_t{1} << 30)) return;
   uint64_t now = NowNs();
-  uint64_t interval = now > interval_start_ns ? now - interval_start_ns : 1;
-  uint64_t written = Writer().write_ns() - write_ns_before;
+  uint64_t interval = now > g_interval_start_ns ? now - g_interval_start_ns : 1;
+  uint64_t written = Writer().write_ns() - g_interval_write_ns;
   if (written * 100 <= interval * g_recorder.config.write_budget_percent) return;
   uint64_t doubled = period * 2;
   g_hot.period.store(doubled, std::memory_order_relaxed);
@@ -107,6 +114,15 @@ void AdaptPeriod(uint64_t interval_start_ns, uint64_t write_ns_before) {
   Writer().Append(&r, sizeof(r), /*flush=*/true);
 }
 
+// A snapshot at the end of an interval: written and flushed, the period adapted to the time
+// writing took, and the next interval begun.
+void PeriodicSnapshot() {
+  WriteSnapshot();
+  Writer().Flush();
+  AdaptPeriod();
+  BeginInterval();
+}
+
 // Heap events are flushed (with a ClockRecord) at least this often, so a reader never holds
 // more than this much time's worth of events to put them in order.
 constexpr uint64_t kEventFlushNs = 100 * 1000 * 1000;
@@ -115,9 +131,7 @@ void* TimerThread(void*) {
   CurrentThread().in_hook = true;  // nothing this thread does is recorded
   const uint64_t interval = g_recorder.config.interval_ns;
   const uint64_t tick = interval < kEventFlushNs ? interval : kEventFlushNs;
-  uint64_t interval_start = NowNs();
-  uint64_t write_ns_before = Writer().write_ns();
-  uint64_t next_snapshot = interval_start + interval;
+  uint64_t next_snapshot = NowNs() + interval;
   while (IsRecording()) {
     timespec ts{static_cast<time_t>(tick / 1000000000), static_cast<long>(tick % 1000000000)};
     while (nanosleep(&ts, &ts) != 0) {
@@ -127,12 +141,8 @@ void* TimerThread(void*) {
       FlushEventsWithClock();
       continue;
     }
-    WriteSnapshot();
-    Writer().Flush();
-    AdaptPeriod(interval_start, write_ns_before);
-    interval_start = NowNs();
-    next_snapshot = interval_start + interval;
-    write_ns_before = Writer().write_ns();
+    PeriodicSnapshot();
+    next_snapshot = g_interval_start_ns + interval;
   }
   return nullptr;
 }
@@ -159,6 +169,7 @@ bool BeginProcess(bool fork_child) {
   RescanModules(0);
   WriteSnapshot();
   Writer().Flush();
+  BeginInterval();
   g_recorder.next_snapshot_ns.store(g_recorder.config.interval_ns, std::memory_order_relaxed);
   return true;
 }
@@ -213,14 +224,10 @@ void MaybeSnapshot(uint64_t now_ns) {
   if (now_ns < due) return;
   uint64_t next = now_ns + g_recorder.config.interval_ns;
   if (!g_recorder.next_snapshot_ns.compare_exchange_strong(due, next)) return;
+  PeriodicSnapshot();
   // The program has threads of its own now: glibc's allocator already takes its locks, and a
   // timer thread of ours costs it nothing more (see StartRecording).
   if (!__libc_single_threaded && !g_recorder.fork_child) StartTimerThread();
-  WriteSnapshot();
-  Writer().Flush();
-  AdaptPeriod(g_inline_interval_start, g_inline_write_ns);
-  g_inline_interval_start = NowNs();
-  g_inline_write_ns = Writer().write_ns();
 }
 
 void StartRecording() {
@@ -253,8 +260,6 @@ void StartRecording() {
   // program here). In sampled mode a single-threaded program therefore gets no timer thread:
   // its own allocations take the snapshots when the interval is over (MaybeSnapshot), until it
   // starts a thread. Exact mode flushes its event buffers every 100 ms from the timer thread.
-  g_inline_interval_start = NowNs();
-  g_inline_write_ns = Writer().write_ns();
   if (g_recorder.config.sample_bytes <= 1 || !__libc_single_threaded) StartTimerThread();
 }
 

@@ -80,7 +80,7 @@ uint32_t StackTable::InternCached(ThreadState& t, const uint64_t* ips, uint32_t 
     if (p != MAP_FAILED) t.stack_cache = cache = static_cast<ThreadStackCache*>(p);
   }
   // Valid while neither the table (fork child) nor the module map (unload) has changed.
-  uint64_t generation = (__atomic_load_n(&generation_, __ATOMIC_ACQUIRE) << 32) | module_generation;
+  uint64_t generation = CacheGeneration(module_generation);
   CacheEntry* e = nullptr;
   if (cache != nullptr) {
     if (cache->generation != generation) {

@@ -29,8 +29,11 @@ class StackTable {
 
   uint32_t size() const { return next_id_ - 1; }
 
-  // Changes whenever every id is forgotten (ResetInChild).
-  uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
+  // Changes whenever an id this table gave may no longer stand for the same stack: every id
+  // forgotten (ResetInChild) or a module unloaded. Caches of ids are valid while it holds.
+  uint64_t CacheGeneration(uint32_t module_generation) const {
+    return (__atomic_load_n(&generation_, __ATOMIC_ACQUIRE) << 32) | module_generation;
+  }
 
   // In a fork child: forget every stack (the child writes a new recording with new ids).
   void ResetInChild();

@@ -12,12 +12,8 @@
 namespace allocwatch::preload_test {
 namespace {
 
-struct Figures {
-  double alloc_count = 0, alloc_bytes = 0, live_count = 0, live_bytes = 0;
-};
-
 // Per symbolized stack (every frame's function and line), the exact figures of one recording.
-std::map<std::string, Figures> FiguresByStack(bool cache, std::string* out) {
+std::map<std::string, report::SiteFigures> FiguresByStack(bool cache, std::string* out) {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
   RunOptions options = Exact(out_dir);
@@ -33,25 +29,21 @@ std::map<std::string, Figures> FiguresByStack(bool cache, std::string* out) {
   REQUIRE(model.warnings.empty());
   REQUIRE(model.lost_events == 0);
   Sites sites(model);
-  std::map<std::string, Figures> by_stack;
+  std::map<std::string, report::SiteFigures> by_stack;
   for (const auto& [id, fig] : model.per_stack) {
     std::ostringstream key;
     for (const report::DisplayFrame& f : sites.Frames(id)) {
       key << (f.function.empty() ? "?" : f.function) << ':' << f.line << ' ';
     }
-    Figures& into = by_stack[key.str()];  // the same path may have two ids (a module change)
-    into.alloc_count += fig.alloc_count;
-    into.alloc_bytes += fig.alloc_bytes;
-    into.live_count += fig.live_count;
-    into.live_bytes += fig.live_bytes;
+    by_stack[key.str()].Add(fig);  // the same path may have two ids (a module change)
   }
   return by_stack;
 }
 
 TEST_CASE("stacks from the call-site cache are the stacks an unwind gives", "[stacks]") {
   std::string out_cached, out_unwound;
-  std::map<std::string, Figures> cached = FiguresByStack(true, &out_cached);
-  std::map<std::string, Figures> unwound = FiguresByStack(false, &out_unwound);
+  std::map<std::string, report::SiteFigures> cached = FiguresByStack(true, &out_cached);
+  std::map<std::string, report::SiteFigures> unwound = FiguresByStack(false, &out_unwound);
   CHECK(out_cached == "call_paths: done\n");
   CHECK(out_unwound == out_cached);
   // Recursion alone reaches Middle at 24 depths, each its own stack.
