@@ -24,9 +24,6 @@
 
 namespace allocwatch::preload {
 
-// The slow tail of the functions that return a new block or NULL.
-// At most six arguments, all in registers, so the hooks reach it by a tail call: one frame
-// fewer for every stack unwound.
 // Exact mode, once the thread has its counters, buffer and ThreadRecord, and the timer thread
 // takes the snapshots: every event goes straight to the thread's buffer. errno is left alone
 // (what could change it, an unwind or a write, saves it itself).
@@ -36,6 +33,9 @@ ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
          g_recorder.timer_thread.load(std::memory_order_relaxed);
 }
 
+// The slow tail of the functions that return a new block or NULL.
+// At most six arguments, all in registers, so the hooks reach it by a tail call: its caller is
+// the program's call site, which keys the call-site cache (one frame fewer to unwind too).
 __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
                                                       uint64_t size, uint64_t a0, uint64_t a1) {
   if (ALLOCWATCH_LIKELY(p != nullptr) && ExactFastPath(t)) {
