@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "report/render.h"
+#include "report/string_interner.h"
 
 namespace allocwatch::report {
 namespace {
@@ -51,21 +52,6 @@ class Message {
   std::string bytes_;
 };
 
-class StringTable {
- public:
-  StringTable() { Id(""); }
-  int64_t Id(const std::string& s) {
-    auto [it, inserted] = ids_.try_emplace(s, static_cast<int64_t>(strings_.size()));
-    if (inserted) strings_.push_back(s);
-    return it->second;
-  }
-  const std::vector<std::string>& strings() const { return strings_; }
-
- private:
-  absl::flat_hash_map<std::string, int64_t> ids_;
-  std::vector<std::string> strings_;
-};
-
 std::string Gzip(const std::string& data) {
   z_stream z{};
   if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -89,7 +75,8 @@ uint64_t Round(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(std::llroun
 }  // namespace
 
 std::string RenderPprof(const std::vector<ProcessReport>& reports) {
-  StringTable strings;
+  StringInterner<int64_t> strings;
+  strings.Intern("");  // pprof: string 0 is the empty string
   Message profile;
   const std::pair<const char*, const char*> kTypes[] = {{"alloc_objects", "count"},
                                                         {"alloc_space", "bytes"},
@@ -97,8 +84,8 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
                                                         {"inuse_space", "bytes"}};
   for (const auto& [type, unit] : kTypes) {
     Message vt;
-    vt.Int(1, strings.Id(type));
-    vt.Int(2, strings.Id(unit));
+    vt.Int(1, strings.Intern(type));
+    vt.Int(2, strings.Intern(unit));
     profile.Sub(1, vt);
   }
 
@@ -123,8 +110,8 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
       mp.UInt(2, mod.start);
       mp.UInt(3, mod.end);
       // file_offset (4) stays 0: locations carry their functions, pprof need not map addresses.
-      mp.Int(5, strings.Id(mod.path));
-      mp.Int(6, strings.Id(mod.build_id));
+      mp.Int(5, strings.Intern(mod.path));
+      mp.Int(6, strings.Intern(mod.build_id));
       mp.Bool(7, true);
       mp.Bool(8, true);
       mp.Bool(9, true);
@@ -159,9 +146,9 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
             if (fnew) {
               Message fn;
               fn.UInt(1, next_function++);
-              fn.Int(2, strings.Id(name));
-              fn.Int(3, strings.Id(name));
-              fn.Int(4, strings.Id(fr.file));
+              fn.Int(2, strings.Intern(name));
+              fn.Int(3, strings.Intern(name));
+              fn.Int(4, strings.Intern(fr.file));
               profile.Sub(5, fn);
             }
             Message line;
@@ -178,7 +165,7 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
       sample.Packed(1, locations);
       sample.Packed(2, values);
       Message pid;
-      pid.Int(1, strings.Id("pid"));
+      pid.Int(1, strings.Intern("pid"));
       pid.Int(3, m.pid);
       sample.Sub(3, pid);
       profile.Sub(2, sample);
@@ -186,9 +173,9 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
   }
   // Every string id is taken before the table is written.
   Message period_type;
-  period_type.Int(1, strings.Id("space"));
-  period_type.Int(2, strings.Id("bytes"));
-  int64_t default_type = strings.Id("inuse_space");
+  period_type.Int(1, strings.Intern("space"));
+  period_type.Int(2, strings.Intern("bytes"));
+  int64_t default_type = strings.Intern("inuse_space");
   for (const std::string& s : strings.strings()) profile.Bytes(6, s);
   profile.Int(9, static_cast<int64_t>(start_realtime));
   profile.Int(10, static_cast<int64_t>(duration));

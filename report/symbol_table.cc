@@ -8,26 +8,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "nlohmann/json.hpp"
+#include "report/string_interner.h"
 
 namespace allocwatch::report {
 namespace {
 
 using nlohmann::json;
 
-// Strings (function names, file paths) are stored once and referred to by index.
-class StringPool {
- public:
-  uint32_t Index(const std::string& s) {
-    auto [it, inserted] = index_.try_emplace(s, static_cast<uint32_t>(strings_.size()));
-    if (inserted) strings_.push_back(s);
-    return it->second;
-  }
-  const std::vector<std::string>& strings() const { return strings_; }
-
- private:
-  absl::flat_hash_map<std::string, uint32_t> index_;
-  std::vector<std::string> strings_;
-};
 
 [[noreturn]] void Fail(const std::string& path, const std::string& why) {
   throw SymbolTableError(path + ": " + why);
@@ -101,8 +88,8 @@ SymbolTable BuildSymbolTable(const ProcessModel& model, symbolize::Symbolizer& s
 }
 
 void WriteSymbolTable(const SymbolTable& table, const std::string& path) {
-  StringPool pool;
-  pool.Index("");
+  StringInterner<uint32_t> pool;  // function names and file paths, once each
+  pool.Intern("");
   json modules = json::array();
   for (const SymbolTableModule& m : table.modules) {
     modules.push_back({{"path", m.path},
@@ -114,7 +101,7 @@ void WriteSymbolTable(const SymbolTable& table, const std::string& path) {
   for (const auto& [key, frames] : table.entries) {
     json frame_list = json::array();
     for (const symbolize::Frame& f : frames) {
-      frame_list.push_back(json::array({pool.Index(f.function), pool.Index(f.file), f.line,
+      frame_list.push_back(json::array({pool.Intern(f.function), pool.Intern(f.file), f.line,
                                         f.column, f.inlined ? 1 : 0}));
     }
     addresses.push_back(json::array({key.first, key.second, std::move(frame_list)}));
