@@ -204,7 +204,11 @@ bool ControllersHaveMemory(const char* dir) {
 long ReadRootedFile(const char* root, const char* path, char* buf, size_t size, int* error) {
   char file[kFsPathMax];
   *error = ENAMETOOLONG;
-  if (size == 0 || !Join(file, sizeof(file), root, path)) return -1;
+  if (size == 0) return -1;
+  if (!Join(file, sizeof(file), root, path)) {
+    buf[0] = '\0';
+    return -1;
+  }
   return ReadSmallFile(file, buf, size, error);
 }
 

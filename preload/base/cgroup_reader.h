@@ -40,7 +40,7 @@ struct CgroupReading {
 void ReadCgroup(const char* root, CgroupReading* out, const char* proc = "/proc/self");
 
 // Reads root + path (path starting with '/') into buf (NUL-terminated). Returns the byte count,
-// or -1 with *error set to the errno of the failure (ENOENT, EACCES...).
+// or -1 with *error set to the errno of the failure (ENOENT, EACCES...) and buf empty.
 long ReadRootedFile(const char* root, const char* path, char* buf, size_t size, int* error);
 
 }  // namespace allocwatch::preload

@@ -97,9 +97,7 @@ uint64_t CapEff(const char* status) {
 ALLOCWATCH_NOINLINE void ReadStatus(const char* root, format::HeadroomRecord* r) {
   char status[4096];
   int error = 0;
-  if (ReadRootedFile(root, "/proc/self/status", status, sizeof(status), &error) < 0) {
-    status[0] = '\0';
-  }
+  ReadRootedFile(root, "/proc/self/status", status, sizeof(status), &error);  // empty when unreadable
   r->vm_size_kb = FindKeyValue(status, "VmSize");
   r->vm_data_kb = FindKeyValue(status, "VmData");
   r->vm_lck_kb = FindKeyValue(status, "VmLck");
@@ -111,9 +109,7 @@ ALLOCWATCH_NOINLINE void ReadStatus(const char* root, format::HeadroomRecord* r)
 ALLOCWATCH_NOINLINE void ReadMeminfo(const char* root, format::HeadroomRecord* r) {
   char meminfo[4096];
   int error = 0;
-  if (ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error) < 0) {
-    meminfo[0] = '\0';
-  }
+  ReadRootedFile(root, "/proc/meminfo", meminfo, sizeof(meminfo), &error);  // empty when unreadable
   r->mem_total_kb = FindKeyValue(meminfo, "MemTotal");
   r->mem_available_kb = FindKeyValue(meminfo, "MemAvailable");
   r->swap_total_kb = FindKeyValue(meminfo, "SwapTotal");

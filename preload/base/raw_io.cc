@@ -29,6 +29,7 @@ bool WriteAll(int fd, const void* data, size_t size) {
 long ReadSmallFile(const char* path, char* buf, size_t size, int* error) {
   *error = EINVAL;
   if (size == 0) return -1;
+  buf[0] = '\0';  // what a failure leaves
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = errno;
@@ -41,6 +42,7 @@ long ReadSmallFile(const char* path, char* buf, size_t size, int* error) {
       if (errno == EINTR) continue;
       *error = errno;
       close(fd);
+      buf[0] = '\0';
       return -1;
     }
     if (n == 0) break;

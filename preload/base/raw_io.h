@@ -13,7 +13,8 @@ namespace allocwatch::preload {
 // write(2) until done, retrying on EINTR. Returns false on any other error.
 bool WriteAll(int fd, const void* data, size_t size);
 
-// Reads up to size-1 bytes of `path` into buf and NUL-terminates. Returns the byte count or -1.
+// Reads up to size-1 bytes of `path` into buf and NUL-terminates. Returns the byte count or -1
+// (buf then holds the empty string).
 long ReadSmallFile(const char* path, char* buf, size_t size);
 // The same, with the errno of a failure in *error (0 on success).
 long ReadSmallFile(const char* path, char* buf, size_t size, int* error);
