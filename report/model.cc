@@ -148,18 +148,9 @@ void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint6
 }
 
 void Replayer::ExpireReordered(uint64_t now_ns, bool all) {
-  auto stale = [&](const Reordered& x) { return all || x.time_ns + kReorderNs < now_ns; };
-  for (auto it = parked_.begin(); it != parked_.end();) {
-    if (stale(it->second)) {
-      ++m_.unknown_frees;
-      parked_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
-  for (auto it = superseded_.begin(); it != superseded_.end();) {
-    if (stale(it->second)) superseded_.erase(it++); else ++it;
-  }
+  auto stale = [&](const auto& entry) { return all || entry.second.time_ns + kReorderNs < now_ns; };
+  m_.unknown_frees += absl::erase_if(parked_, stale);  // frees of blocks never seen
+  absl::erase_if(superseded_, stale);
 }
 
 void Replayer::Unmap(uint64_t address, uint64_t length) {
