@@ -61,8 +61,8 @@ Cache* CacheOf(ThreadState& t) {
   auto* c = static_cast<Cache*>(t.call_site_cache);
   if (ALLOCWATCH_LIKELY(c != nullptr) || t.retired) return c;
   ErrnoSaver saved;
-  void* p = Real().mmap(nullptr, sizeof(Cache), PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = Real().mmap(nullptr, sizeof(Cache), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
   if (p == MAP_FAILED) return nullptr;
   c = static_cast<Cache*>(p);  // zero-filled: no entries, no known stack
   pthread_attr_t attr;
@@ -104,7 +104,8 @@ uint32_t DeltaSlot(uint64_t ip) {
 
 uint32_t FrameDelta(uint64_t ip) {
   for (uint32_t i = 0; i < kDeltaProbes; ++i) {
-    uint64_t e = g_frame_deltas[(DeltaSlot(ip) + i) & (kDeltaEntries - 1)].load(std::memory_order_relaxed);
+    uint64_t e =
+        g_frame_deltas[(DeltaSlot(ip) + i) & (kDeltaEntries - 1)].load(std::memory_order_relaxed);
     if (e == 0) return kDeltaUnknown;
     if ((e >> 16) == ip) return static_cast<uint32_t>(e & 0xFFFF);
   }
@@ -122,7 +123,7 @@ void LearnFrameDelta(uint64_t ip, uint64_t delta) {
         if (slot.compare_exchange_weak(e, (ip << 16) | size, std::memory_order_relaxed)) return;
         continue;
       }
-      if ((e >> 16) != ip) break;  // another address: next probe
+      if ((e >> 16) != ip) break;                             // another address: next probe
       if ((e & 0xFFFF) == size || (e & 0xFFFF) == 0) return;  // known, or already varying
       if (slot.compare_exchange_weak(e, ip << 16, std::memory_order_relaxed)) return;
     }
@@ -205,7 +206,7 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;
   if (first == n) return InternFrames(t, ips, n);  // not found: intern what was unwound
   uint32_t id = InternFrames(t, ips + first, n - first);
-  if (id == 0 || c == nullptr) return id;  // e is set whenever c is
+  if (id == 0 || c == nullptr) return id;                             // e is set whenever c is
   if (call_sp < c->stack_low || call_sp >= c->stack_high) return id;  // not on the thread's stack
   auto slot_count = static_cast<uint32_t>(n - first - 1);
   if (c->slots_used + slot_count > kSlotCapacity) {
@@ -230,7 +231,8 @@ uint32_t CallSiteStack(ThreadState& t, uint64_t return_address, uint64_t call_sp
     return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
   }
   Cache* c = CacheOf(t);
-  if (ALLOCWATCH_UNLIKELY(c == nullptr)) return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
+  if (ALLOCWATCH_UNLIKELY(c == nullptr))
+    return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
   uint64_t generation = CurrentGeneration();
   if (ALLOCWATCH_UNLIKELY(c->generation != generation)) {
     ClearEntries(c);

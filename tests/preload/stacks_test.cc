@@ -3,7 +3,6 @@
 // on programs/call_paths.c: the same call sites reached by other callers at the same depth,
 // recursion, alloca, a signal handler on an alternate stack, threads.
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <sstream>
 

@@ -1,11 +1,12 @@
 // tests/unit/call_site_cache_test.cc: stacks taken from the per-thread call-site cache are the
 // stacks an unwind gives, and another path to the same call site is never taken for a hit.
-#include <catch2/catch.hpp>
+#include "preload/hooks/call_site_cache.h"
+
 #include <alloca.h>
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 
-#include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/recorder_state.h"
 
 namespace aw = allocwatch::preload;
