@@ -100,8 +100,7 @@ void InitCounters() {
 
 void CountAllocRegistering(ThreadState& thread, uint64_t requested_bytes) {
   if (ThreadCounters* c = CountersOf(thread)) {
-    ThreadCounters::Add(c->allocated_bytes, requested_bytes);
-    ThreadCounters::Add(c->alloc_calls, 1);
+    c->AddAllocation(requested_bytes);
   } else {
     FetchAdd(g_retired.allocated_bytes, requested_bytes);
     FetchAdd(g_retired.alloc_calls, 1);

@@ -27,8 +27,7 @@ void CountFreeRegistering(ThreadState& thread);
 
 ALLOCWATCH_ALWAYS_INLINE void CountAlloc(ThreadState& thread, uint64_t requested_bytes) {
   if (ALLOCWATCH_LIKELY(thread.registered)) {
-    ThreadCounters::Add(thread.counters.allocated_bytes, requested_bytes);
-    ThreadCounters::Add(thread.counters.alloc_calls, 1);
+    thread.counters.AddAllocation(requested_bytes);
     return;
   }
   CountAllocRegistering(thread, requested_bytes);

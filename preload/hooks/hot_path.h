@@ -30,8 +30,7 @@ ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
   int64_t left = t.bytes_until_sample - static_cast<int64_t>(size);
   if (ALLOCWATCH_UNLIKELY(left <= 0 || size >= t.fast_threshold)) return false;
   t.bytes_until_sample = left;
-  ThreadCounters::Add(t.counters.allocated_bytes, size);
-  ThreadCounters::Add(t.counters.alloc_calls, 1);
+  t.counters.AddAllocation(size);
   return true;
 }
 

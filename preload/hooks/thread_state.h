@@ -22,6 +22,11 @@ struct ThreadCounters {
   ALLOCWATCH_ALWAYS_INLINE static void Add(uint64_t& c, uint64_t v) {
     __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
   }
+  // One allocation of `size` requested bytes, by the owner.
+  ALLOCWATCH_ALWAYS_INLINE void AddAllocation(uint64_t size) {
+    Add(allocated_bytes, size);
+    Add(alloc_calls, 1);
+  }
   static uint64_t Load(const uint64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
   static void FetchAdd(uint64_t& c, uint64_t v) { __atomic_fetch_add(&c, v, __ATOMIC_RELAXED); }
   static uint64_t Take(uint64_t& c) { return __atomic_exchange_n(&c, 0, __ATOMIC_RELAXED); }
