@@ -2,7 +2,6 @@
 #include "preload/hooks/call_site_cache.h"
 
 #include <libunwind.h>
-#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -38,8 +37,6 @@ struct Entry {
 
 struct Cache {
   uint64_t generation;  // of the stack table and module map the ids belong to
-  uint64_t stack_low;   // the thread's stack; both 0 when unknown (nothing is cached)
-  uint64_t stack_high;
   uint32_t slots_used;
   uint64_t hits;
   uint64_t misses;
@@ -64,17 +61,7 @@ Cache* CacheOf(ThreadState& t) {
   void* p = Real().mmap(nullptr, sizeof(Cache), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                         -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  c = static_cast<Cache*>(p);  // zero-filled: no entries, no known stack
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    void* low = nullptr;
-    size_t size = 0;
-    if (pthread_attr_getstack(&attr, &low, &size) == 0 && low != nullptr && size > 0) {
-      c->stack_low = reinterpret_cast<uint64_t>(low);
-      c->stack_high = c->stack_low + size;
-    }
-    pthread_attr_destroy(&attr);
-  }
+  c = static_cast<Cache*>(p);  // zero-filled: no entries
   c->generation = CurrentGeneration();
   t.call_site_cache = c;
   return c;
@@ -178,7 +165,8 @@ bool LearnUnknownFrameDeltas(void* const* ips, int first, int n) {
 
 // Places the return-address slots of the stack above the call from the frame sizes; false when
 // a size is not known (or varies) or a slot does not hold its return address.
-bool PlaceSlots(const Cache* c, void* const* ips, int first, int n, uint64_t call_sp, Slot* out) {
+bool PlaceSlots(uint64_t stack_high, void* const* ips, int first, int n, uint64_t call_sp,
+                Slot* out) {
   uint64_t sp = call_sp;
   for (int g = first; g + 1 < n; ++g) {
     uint32_t delta = FrameDelta(reinterpret_cast<uint64_t>(ips[g]));
@@ -187,7 +175,7 @@ bool PlaceSlots(const Cache* c, void* const* ips, int first, int n, uint64_t cal
     uint64_t slot = sp - 8;
     uint64_t ip = reinterpret_cast<uint64_t>(ips[g + 1]);
     // Each return address must be where a call left it, on this thread's stack.
-    if (slot + 8 > c->stack_high || *reinterpret_cast<const uint64_t*>(slot) != ip) return false;
+    if (slot + 8 > stack_high || *reinterpret_cast<const uint64_t*>(slot) != ip) return false;
     *out++ = Slot{ip, slot - call_sp};
   }
   return true;
@@ -207,7 +195,8 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   if (first == n) return InternFrames(t, ips, n);  // not found: intern what was unwound
   uint32_t id = InternFrames(t, ips + first, n - first);
   if (id == 0 || c == nullptr) return id;                             // e is set whenever c is
-  if (call_sp < c->stack_low || call_sp >= c->stack_high) return id;  // not on the thread's stack
+  // Not on the thread's own stack, or its bounds are not known (yet): not cached.
+  if (call_sp < t.stack_low || call_sp >= t.stack_high) return id;
   auto slot_count = static_cast<uint32_t>(n - first - 1);
   if (c->slots_used + slot_count > kSlotCapacity) {
     if (slot_count > kSlotCapacity) return id;
@@ -215,8 +204,9 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   }
   ForgetFrameDeltasAfterUnload();
   Slot* out = c->slots + c->slots_used;
-  if (!PlaceSlots(c, ips, first, n, call_sp, out) &&
-      !(LearnUnknownFrameDeltas(ips, first, n) && PlaceSlots(c, ips, first, n, call_sp, out))) {
+  if (!PlaceSlots(t.stack_high, ips, first, n, call_sp, out) &&
+      !(LearnUnknownFrameDeltas(ips, first, n) &&
+        PlaceSlots(t.stack_high, ips, first, n, call_sp, out))) {
     return id;
   }
   *e = Entry{return_address, call_sp, id, c->slots_used, slot_count};

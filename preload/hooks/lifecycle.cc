@@ -21,6 +21,8 @@
 #include "preload/hooks/recorder.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder_state.h"
+#include "preload/hooks/stack_bounds.h"
+#include "preload/base/spinlock.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -67,13 +69,25 @@ void ResolveHeapFigures() {
   g_mallinfo2 = reinterpret_cast<Mallinfo2Fn>(fn);
 }
 
-uint64_t HeapInUse() {
+constinit std::atomic<uint64_t> g_last_heap_in_use{0};  // the last mallinfo2 figure
+
+// mallinfo2 takes every arena's lock. It is called only where this thread cannot hold one:
+// the timer thread, the malloc family's hooks (glibc's allocator is not reentrant: a program
+// cannot call malloc while its thread holds an arena lock) and exit(). Where the caller may be
+// a signal handler that interrupted the allocator (mmap & co. and _exit are async-signal-safe)
+// the last figure measured is repeated.
+uint64_t HeapInUse(HeapFigures figures) {
   if (g_mallinfo2 == nullptr) return 0;
+  if (figures == HeapFigures::kLastMeasured) {
+    return g_last_heap_in_use.load(std::memory_order_relaxed);
+  }
   struct mallinfo2 mi = g_mallinfo2();
-  return mi.uordblks + mi.hblkhd;
+  uint64_t in_use = mi.uordblks + mi.hblkhd;
+  g_last_heap_in_use.store(in_use, std::memory_order_relaxed);
+  return in_use;
 }
 
-void WriteSnapshot() {
+void WriteSnapshot(HeapFigures figures) {
   uint64_t now = NowNs();
   FlushEventsWithClock();
   RescanModules(now);
@@ -82,7 +96,7 @@ void WriteSnapshot() {
   r.header = format::MakeHeader(RecordType::kSnapshot, sizeof(r));
   r.time_ns = now;
   r.heap_allocated_bytes = totals.allocated_bytes;
-  r.heap_in_use_bytes = HeapInUse();
+  r.heap_in_use_bytes = HeapInUse(figures);
   r.alloc_calls = totals.alloc_calls;
   r.free_calls = totals.free_calls;
   r.mmap_live_bytes = g_recorder.mappings->live_bytes();
@@ -116,8 +130,8 @@ void AdaptPeriod() {
 
 // A snapshot at the end of an interval: written and flushed, the period adapted to the time
 // writing took, and the next interval begun.
-void PeriodicSnapshot() {
-  WriteSnapshot();
+void PeriodicSnapshot(HeapFigures figures) {
+  WriteSnapshot(figures);
   Writer().Flush();
   AdaptPeriod();
   BeginInterval();
@@ -141,7 +155,7 @@ void* TimerThread(void*) {
       FlushEventsWithClock();
       continue;
     }
-    PeriodicSnapshot();
+    PeriodicSnapshot(HeapFigures::kMeasure);
     next_snapshot = g_interval_start_ns + interval;
   }
   return nullptr;
@@ -155,7 +169,7 @@ void StartTimerThread() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  g_recorder.timer_thread.store(pthread_create(&thread, &attr, TimerThread, nullptr) == 0);
+  g_recorder.timer_thread.store(Real().pthread_create(&thread, &attr, TimerThread, nullptr) == 0);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -167,7 +181,7 @@ bool BeginProcess(bool fork_child) {
   g_recorder.seed = g_recorder.start_ns * 0x9E3779B97F4A7C15ULL ^ g_recorder.pid;
   if (OpenRecording(g_recorder.config, g_recorder.start_ns, fork_child) < 0) return false;
   RescanModules(0);
-  WriteSnapshot();
+  WriteSnapshot(HeapFigures::kMeasure);
   Writer().Flush();
   BeginInterval();
   g_recorder.next_snapshot_ns.store(g_recorder.config.interval_ns, std::memory_order_relaxed);
@@ -218,16 +232,29 @@ void EnableHotPath() {
 }  // namespace
 
 // Without the timer thread, the event that finds the interval over takes the snapshot.
-void MaybeSnapshot(uint64_t now_ns) {
+void MaybeSnapshot(uint64_t now_ns, HeapFigures figures) {
   if (g_recorder.timer_thread.load(std::memory_order_relaxed)) return;
   uint64_t due = g_recorder.next_snapshot_ns.load(std::memory_order_relaxed);
   if (now_ns < due) return;
   uint64_t next = now_ns + g_recorder.config.interval_ns;
   if (!g_recorder.next_snapshot_ns.compare_exchange_strong(due, next)) return;
-  PeriodicSnapshot();
-  // The program has threads of its own now: glibc's allocator already takes its locks, and a
-  // timer thread of ours costs it nothing more (see StartRecording).
-  if (!__libc_single_threaded && !g_recorder.fork_child) StartTimerThread();
+  PeriodicSnapshot(figures);
+}
+
+// The program is creating a thread of its own: glibc's allocator will take its locks from now
+// on, and a timer thread of ours costs it nothing more (see StartRecording). Started here, in
+// the program's own pthread_create call, never from inside an allocation hook (pthread_create
+// takes loader and stack-cache locks that the interrupted code may hold).
+void OnThreadCreate() {
+  if (!IsRecording() || g_recorder.fork_child ||
+      g_recorder.timer_thread.load(std::memory_order_relaxed)) {
+    return;
+  }
+  HookGuard guard;  // the new thread's TLS and stack are not the program's allocations
+  if (guard.Reentered()) return;
+  static constinit Spinlock starting;
+  SpinlockHolder hold(starting);
+  if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) StartTimerThread();
 }
 
 void StartRecording() {
@@ -238,6 +265,7 @@ void StartRecording() {
     return;
   }
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  LearnStackBounds(CurrentThread());  // the loading thread's; new threads learn theirs
   SetFsRoot(getenv("ALLOCWATCH_FS_ROOT"));
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   ChooseEventClock();
@@ -263,14 +291,17 @@ void StartRecording() {
   if (g_recorder.config.sample_bytes <= 1 || !__libc_single_threaded) StartTimerThread();
 }
 
-void FinishRecording(uint32_t reason, int exit_status) {
+void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures) {
   HookGuard guard;
+  // _exit from a signal handler that interrupted allocwatch or the allocator on this thread:
+  // their locks may be held, so nothing more is written (the recording reads as cut short).
+  if (guard.Reentered()) return;
   int expected = RecorderState::kRecording;
   if (static_cast<uint32_t>(getpid()) != g_recorder.pid ||
       !g_recorder.state.compare_exchange_strong(expected, RecorderState::kFinished)) {
     return;
   }
-  WriteSnapshot();  // also sends every buffered event
+  WriteSnapshot(figures);  // also sends every buffered event
   WriteLiveList();
   format::EndRecord end{};
   end.header = format::MakeHeader(RecordType::kEnd, sizeof(end));

@@ -49,6 +49,7 @@ void ResolveAll() {
   Resolve(g_real.execve, "execve", true);
   Resolve(g_real.execvpe, "execvpe", false);
   Resolve(g_real.fexecve, "fexecve", false);
+  Resolve(g_real.pthread_create, "pthread_create", true);
   if (g_real.mmap64 == nullptr) g_real.mmap64 = g_real.mmap;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include "preload/base/hook_safe.h"
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -38,6 +39,7 @@ struct RealFunctions {
   int (*execve)(const char*, char* const[], char* const[]) = nullptr;
   int (*execvpe)(const char*, char* const[], char* const[]) = nullptr;
   int (*fexecve)(int, char* const[], char* const[]) = nullptr;
+  int (*pthread_create)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) = nullptr;
 };
 
 

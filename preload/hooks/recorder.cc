@@ -113,7 +113,9 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
   e.sample_bytes = period;
   if (!Exact()) g_recorder.heap->Insert(address, b);  // exact mode: every block is recorded
   AppendEvent(t, e);
-  if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) MaybeSnapshot(EventNs());
+  if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) {
+    MaybeSnapshot(EventNs(), HeapFigures::kMeasure);
+  }
 }
 
 }  // namespace
@@ -221,7 +223,7 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
   r.fd = fd;
   r.call = static_cast<uint16_t>(call);
   Writer().Append(&r, sizeof(r));
-  MaybeSnapshot(now);
+  MaybeSnapshot(now, HeapFigures::kLastMeasured);
 }
 
 void RecordMunmap(ThreadState& t, const void* p, size_t length) {

@@ -21,7 +21,8 @@ using format::Call;
 // IsRecording() (recorder_state.h): true while events are being recorded (a relaxed load).
 
 void StartRecording();
-void FinishRecording(uint32_t reason, int exit_status);
+// `figures`: kMeasure from exit(), kLastMeasured from _exit and _Exit (async-signal-safe).
+void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures);
 
 // Heap events. RecordFree must run before the real free (so the address cannot be reused and
 // recorded by another thread first).
@@ -72,5 +73,8 @@ void OnExec(const char* path);
 void ForkPrepare();
 void ForkParent();
 void ForkChild();
+// From the pthread_create interposer, before the thread is created: a sampled program that was
+// single-threaded gets its timer thread now.
+void OnThreadCreate();
 
 }  // namespace allocwatch::preload

@@ -85,8 +85,12 @@ void ChooseEventClock();
 // before snapshots, failures, exec and module changes.
 void FlushEventsWithClock();
 
+// Whether a snapshot may measure the C library's heap (mallinfo2, which takes the arena locks):
+// only where the calling thread cannot hold one (see HeapInUse in lifecycle.cc).
+enum class HeapFigures { kMeasure, kLastMeasured };
+
 // Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
 // processes without the timer thread.
-void MaybeSnapshot(uint64_t now_ns);
+void MaybeSnapshot(uint64_t now_ns, HeapFigures figures);
 
 }  // namespace allocwatch::preload

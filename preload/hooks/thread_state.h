@@ -47,6 +47,10 @@ struct ThreadState {
   void* stack_cache;       // StackTable's per-thread cache, mapped on first use
   void* call_site_cache;   // call_site_cache.cc's cache, mapped on first use
   void* event_buffer;      // this thread's EventBuffer (event_buffer.cc), claimed on first use
+  // The thread's own stack, [stack_low, stack_high); both 0 while unknown. Learnt where no
+  // lock can be held (stack_bounds.h), never inside a hook; stacks are not cached without them.
+  uint64_t stack_low;
+  uint64_t stack_high;
 };
 
 // Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.

@@ -23,7 +23,7 @@ __attribute__((constructor(101))) void AtLoad() {
 }
 
 __attribute__((destructor(101))) void AtUnload() {
-  FinishRecording(allocwatch::format::kEndReasonExit, -1);
+  FinishRecording(allocwatch::format::kEndReasonExit, -1, HeapFigures::kMeasure);
 }
 
 void BeforeExec(const char* path) {
@@ -61,12 +61,12 @@ ALLOCWATCH_EXPORT int dlclose(void* handle) {
 }
 
 ALLOCWATCH_EXPORT void _exit(int status) {
-  FinishRecording(allocwatch::format::kEndReasonUExit, status);
+  FinishRecording(allocwatch::format::kEndReasonUExit, status, HeapFigures::kLastMeasured);
   Real().exit_now(status);
 }
 
 ALLOCWATCH_EXPORT void _Exit(int status) {
-  FinishRecording(allocwatch::format::kEndReasonUExit, status);
+  FinishRecording(allocwatch::format::kEndReasonUExit, status, HeapFigures::kLastMeasured);
   Real().exit_now2(status);
 }
 
