@@ -5,6 +5,14 @@
 // base/. It must never use stdio, iostreams, spdlog, std::string, containers with the default
 // allocator, getenv after start-up, or dlsym outside start-up. Every header that is hook-safe
 // includes this one as its first include, so a reader can tell at a glance.
+//
+// The list of what is allowed, each entry with the reason it is safe from every caller, is
+// preload/base/hook_safe_calls.txt; the `hook_calls` test (tests/hookcheck/) walks the call
+// graph of liballocwatch.so from every interposer and fails on a call it does not list.
+// Not allowed in particular: pthread_getattr_np (takes the thread's own lock, which the JVM,
+// Rust's runtime and lld hold while they allocate), stdio (its list lock), dladdr and dlsym
+// (the loader's lock, held around dlopen's allocations), mallinfo2 from mmap & co. or _exit
+// (arena locks; those may run in a signal handler that interrupted the allocator).
 #pragma once
 
 #define ALLOCWATCH_HOOK_SAFE 1

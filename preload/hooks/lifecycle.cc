@@ -76,7 +76,8 @@ constinit std::atomic<uint64_t> g_last_heap_in_use{0};  // the last mallinfo2 fi
 // cannot call malloc while its thread holds an arena lock) and exit(). Where the caller may be
 // a signal handler that interrupted the allocator (mmap & co. and _exit are async-signal-safe)
 // the last figure measured is repeated.
-uint64_t HeapInUse(HeapFigures figures) {
+// noinline: preload/base/hook_safe_calls.txt names it.
+__attribute__((noinline)) uint64_t HeapInUse(HeapFigures figures) {
   if (g_mallinfo2 == nullptr) return 0;
   if (figures == HeapFigures::kLastMeasured) {
     return g_last_heap_in_use.load(std::memory_order_relaxed);
@@ -161,7 +162,8 @@ void* TimerThread(void*) {
   return nullptr;
 }
 
-void StartTimerThread() {
+// noinline: preload/base/hook_safe_calls.txt names it.
+__attribute__((noinline)) void StartTimerThread() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the thread must never take the program's signals
