@@ -257,6 +257,72 @@ void MapsScanner::Line(const char* line, size_t size) {
   if (end > previous_end_) previous_end_ = end;
 }
 
+void MappedPathFinder::Start(uint64_t address) {
+  address_ = address;
+  used_ = 0;
+  overflow_ = false;
+  path_[0] = '\0';
+}
+
+void MappedPathFinder::Feed(const char* data, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    char c = data[i];
+    if (c == '\n') {
+      if (!overflow_) Line(line_, used_);
+      used_ = 0;
+      overflow_ = false;
+    } else if (used_ + 1 < sizeof(line_)) {
+      line_[used_++] = c;
+    } else {
+      overflow_ = true;
+    }
+  }
+}
+
+void MappedPathFinder::Finish() {
+  if (used_ > 0 && !overflow_) Line(line_, used_);
+  used_ = 0;
+}
+
+void MappedPathFinder::Line(const char* line, size_t size) {
+  // start-end perms offset dev inode   path
+  if (path_[0] != '\0') return;  // the first match wins
+  const char* end = line + size;
+  char head[40];
+  size_t head_size = size < sizeof(head) - 1 ? size : sizeof(head) - 1;
+  std::memcpy(head, line, head_size);
+  head[head_size] = '\0';
+  const char* p = head;
+  uint64_t start = Hex(p);
+  if (*p != '-') return;
+  ++p;
+  uint64_t stop = Hex(p);
+  if (address_ < start || address_ >= stop) return;
+  const char* q = line;
+  for (int field = 0; field < 5; ++field) {
+    while (q < end && *q != ' ') ++q;
+    while (q < end && *q == ' ') ++q;
+  }
+  static constexpr char kDeleted[] = " (deleted)";
+  constexpr size_t kDeletedLen = sizeof(kDeleted) - 1;
+  if (static_cast<size_t>(end - q) >= kDeletedLen &&
+      std::memcmp(end - kDeletedLen, kDeleted, kDeletedLen) == 0) {
+    end -= kDeletedLen;
+  }
+  if (q >= end || *q != '/') return;
+  size_t n = 0;
+  for (; q < end && n + 1 < sizeof(path_); ++q) {
+    if (end - q >= 4 && std::memcmp(q, "\\012", 4) == 0) {
+      path_[n++] = '\n';
+      q += 3;
+    } else {
+      path_[n++] = *q;
+    }
+  }
+  if (q < end) n = 0;  // does not fit: no path rather than a cut one
+  path_[n] = '\0';
+}
+
 bool CopyString(char* dst, size_t cap, const char* src) {
   size_t n = std::strlen(src);
   if (n + 1 > cap) {

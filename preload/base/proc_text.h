@@ -75,6 +75,29 @@ class MapsScanner {
   uint64_t largest_gap_ = 0;
 };
 
+// Feeds /proc/self/maps text in chunks of any size; finds the file mapped at one address, by
+// the kernel's name for it (absolute, symbolic links resolved; a " (deleted)" suffix and the
+// \012 escape of a newline undone). Lines longer than the buffer are skipped.
+class MappedPathFinder {
+ public:
+  static constexpr size_t kMaxPath = 1024;
+
+  void Start(uint64_t address);  // call before the first Feed
+  void Feed(const char* data, size_t size);
+  void Finish();  // call once after the last Feed
+  // The path of the file mapping that covers the address, or "" when none does (anonymous,
+  // [vdso], not in the text).
+  const char* path() const { return path_; }
+
+ private:
+  void Line(const char* line, size_t size);
+  uint64_t address_ = 0;
+  size_t used_ = 0;
+  bool overflow_ = false;
+  char line_[kMaxPath + 128] = {};
+  char path_[kMaxPath] = {};
+};
+
 // Copies `src` to `dst` (capacity `cap`), NUL-terminated; returns false if it did not fit.
 bool CopyString(char* dst, size_t cap, const char* src);
 

@@ -2,12 +2,17 @@
 #include "preload/hooks/module_map.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
+#include "preload/base/errno_saver.h"
+#include "preload/base/proc_text.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
@@ -19,7 +24,7 @@ using format::ModuleLoadRecord;
 using format::ModuleUnloadRecord;
 
 constexpr int kMaxModules = 1024;
-constexpr size_t kMaxPath = 1024;
+constexpr size_t kMaxPath = MappedPathFinder::kMaxPath;
 
 struct Module {
   uint64_t load_bias;
@@ -31,7 +36,7 @@ struct Module {
   uint16_t build_id_size;
   uint16_t path_size;
   uint8_t build_id[format::kMaxBuildIdSize];
-  char path[kMaxPath];
+  char path[kMaxPath];  // as the loader names it: relative when dlopen was given one
 };
 
 constinit Spinlock g_lock;
@@ -39,6 +44,9 @@ constinit Module g_modules[kMaxModules] = {};
 int g_count = 0;
 uint32_t g_next_id = 1;
 constinit char g_exe_path[kMaxPath] = {};
+uint64_t g_vdso_start = 0;  // AT_SYSINFO_EHDR: the vdso has no file
+constinit MappedPathFinder g_finder;
+constinit char g_written_path[kMaxPath] = {};
 constinit std::atomic<uint32_t> g_unload_generation{0};
 
 void ReadBuildId(const dl_phdr_info* info, Module* m) {
@@ -73,7 +81,7 @@ bool Describe(const dl_phdr_info* info, bool first, Module* m) {
     if (!first) return false;
     name = g_exe_path;
   }
-  if (name[0] != '/') return false;
+  if (name[0] == '\0') return false;
   m->load_bias = info->dlpi_addr;
   m->start = ~uint64_t{0};
   m->end = 0;
@@ -84,7 +92,7 @@ bool Describe(const dl_phdr_info* info, bool first, Module* m) {
     if (s < m->start) m->start = s;
     if (s + ph.p_memsz > m->end) m->end = s + ph.p_memsz;
   }
-  if (m->end == 0) return false;
+  if (m->end == 0 || m->start == g_vdso_start) return false;
   size_t n = strnlen(name, kMaxPath - 1);
   std::memcpy(m->path, name, n);
   m->path[n] = '\0';
@@ -109,18 +117,65 @@ int ScanCallback(dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
+// Appends `s` at out[n], NUL-terminated, if it fits in kMaxPath; returns the new length or 0.
+size_t Append(char* out, size_t n, const char* s, size_t size) {
+  if (n + size >= kMaxPath) return 0;
+  std::memcpy(out + n, s, size);
+  out[n + size] = '\0';
+  return n + size;
+}
+
+// The absolute path of a module the loader names by a relative one (dlopen("./x.so"), or a
+// relative directory in LD_LIBRARY_PATH or a RUNPATH): the file the kernel has mapped at its
+// start, else the name under the current directory. The report runs elsewhere, and the
+// program may have changed directory since dlopen, so the loader's name is written only when
+// neither can be found.
+size_t AbsolutePath(const Module& m, char* out) {
+  ErrnoSaver saved;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    g_finder.Start(m.start);
+    char chunk[2048];
+    for (;;) {
+      ssize_t got = read(fd, chunk, sizeof(chunk));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      g_finder.Feed(chunk, static_cast<size_t>(got));
+    }
+    close(fd);
+    g_finder.Finish();
+    size_t n = Append(out, 0, g_finder.path(), strlen(g_finder.path()));
+    if (n > 0) return n;
+  }
+  const char* name = m.path;
+  while (name[0] == '.' && name[1] == '/') name += 2;
+  size_t n = getcwd(out, kMaxPath) != nullptr ? strlen(out) : 0;
+  if (n > 0 && out[n - 1] != '/') n = Append(out, n, "/", 1);
+  if (n > 0) n = Append(out, n, name, strlen(name));
+  return n;
+}
+
 void WriteLoad(const Module& m, uint64_t time_ns) {
+  const char* path = m.path;
+  uint16_t path_size = m.path_size;
+  if (m.path[0] != '/') {
+    size_t n = AbsolutePath(m, g_written_path);
+    if (n > 0) {
+      path = g_written_path;
+      path_size = static_cast<uint16_t>(n);
+    }
+  }
   ModuleLoadRecord r{};
-  r.header = format::MakeHeader(format::RecordType::kModuleLoad, sizeof(r) + m.path_size);
+  r.header = format::MakeHeader(format::RecordType::kModuleLoad, sizeof(r) + path_size);
   r.time_ns = time_ns;
   r.load_bias = m.load_bias;
   r.start = m.start;
   r.end = m.end;
   r.module_id = m.id;
   r.build_id_size = m.build_id_size;
-  r.path_size = m.path_size;
+  r.path_size = path_size;
   std::memcpy(r.build_id, m.build_id, m.build_id_size);
-  Chunk chunks[2] = {{&r, sizeof(r)}, {m.path, m.path_size}};
+  Chunk chunks[2] = {{&r, sizeof(r)}, {path, path_size}};
   Writer().AppendPadded(chunks, 2);
 }
 
@@ -139,6 +194,7 @@ bool SameModule(const Module& a, const Module& b) {
 
 void EnsureExePath() {
   if (g_exe_path[0] != '\0') return;
+  g_vdso_start = getauxval(AT_SYSINFO_EHDR);
   ssize_t n = readlink("/proc/self/exe", g_exe_path, kMaxPath - 1);
   g_exe_path[n > 0 ? n : 0] = '\0';
 }

@@ -2,7 +2,8 @@
 // and go (start-up, dlopen, dlclose, and a rescan at every snapshot for loads done by libc
 // itself).
 //
-// Hook-safe (dl_iterate_phdr into fixed buffers; records are written after it returns).
+// Hook-safe (dl_iterate_phdr into fixed buffers; records are written after it returns; for a
+// module the loader names by a relative path, /proc/self/maps read with system calls).
 // Thread-safe: one spinlock around a rescan.
 #pragma once
 #include "preload/base/hook_safe.h"
@@ -12,7 +13,10 @@
 namespace allocwatch::preload {
 
 // Compares the loaded modules with the ones already written and writes ModuleLoad /
-// ModuleUnload records for the difference.
+// ModuleUnload records for the difference. Every path written is absolute: a module loaded
+// by a relative path (dlopen("./x.so"), a relative LD_LIBRARY_PATH entry) is written under
+// the path of the file mapped at its start, so the reader can place and symbolize its frames.
+// The vdso (no file) is not written.
 void RescanModules(uint64_t time_ns);
 
 // How many times a rescan has found modules gone. A stack interned before may hold addresses

@@ -1,7 +1,9 @@
 // tests/preload/modules_test.cc: stacks in dlopen'd modules (closed before exit, loaded twice,
 // loaded from a copy) are resolved against the module map of their time and symbolized by
 // function, file and line; `allocwatch symbolize` keeps those answers for reports made after
-// the binaries are gone; return addresses are looked up at address - 1.
+// the binaries are gone; return addresses are looked up at address - 1; a stripped plugin
+// loaded by a relative name and closed before exit is placed and symbolized through its
+// .build-id debug file in both modes.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
@@ -316,6 +318,111 @@ TEST_CASE("a module rebuilt after the recording is shown as module+offset with o
   REQUIRE(report.ExitedWith(0));
   CHECK(report.out.find("dl_module.so+0x") != std::string::npos);
   CHECK(report.out.find("build-id mismatch") != std::string::npos);
+}
+
+// The plugin copied under root/lib, stripped, its debug info under root/debug/.build-id.
+struct StrippedPlugin {
+  explicit StrippedPlugin(const TempDir& dir)
+      : path(fs::canonical(dir.Sub("lib")).string() + "/stripped_plugin.so"),
+        debug_root(dir.Sub("debug")),
+        debug_file(dir.Sub("split") + "/stripped_plugin.debug") {
+    fs::copy_file(PROGRAM_STRIPPED_PLUGIN, path);
+    for (std::vector<std::string> argv :
+         {std::vector<std::string>{OBJCOPY_COMMAND, "--only-keep-debug", path, debug_file},
+          std::vector<std::string>{OBJCOPY_COMMAND, "--strip-all", path}}) {
+      RunResult run = Run(argv);
+      INFO(run.Describe());
+      REQUIRE(run.ExitedWith(0));
+    }
+  }
+  // Puts the debug file where a lookup by `build_id` finds it.
+  void PlaceDebugFile(const std::string& build_id) const {
+    REQUIRE(build_id.size() > 2);
+    const fs::path target = fs::path(debug_root) / ".build-id" / build_id.substr(0, 2) /
+                            (build_id.substr(2) + ".debug");
+    fs::create_directories(target.parent_path());
+    fs::copy_file(debug_file, target, fs::copy_options::overwrite_existing);
+  }
+  std::string path, debug_root, debug_file;
+};
+
+TEST_CASE("a stripped plugin loaded by a relative name and closed before exit keeps its module",
+          "[modules]") {
+  struct Mode {
+    const char* name;
+    uint64_t sample_bytes;
+    uint64_t size;  // in default mode at least the period, so the block is always sampled
+  };
+  const Mode mode = GENERATE(Mode{"exact", 1, 4321}, Mode{"default", 512 * 1024, 1 << 20});
+  // How the host names the plugin: a path relative to its directory, or a bare name found
+  // through a relative LD_LIBRARY_PATH entry.
+  const bool bare_name = GENERATE(false, true);
+  INFO(mode.name << " mode, " << (bare_name ? "LD_LIBRARY_PATH=lib" : "./lib/stripped_plugin.so"));
+  TempDir dir;
+  StrippedPlugin plugin(dir);
+  RunOptions options = Exact(dir.Sub("rec"));
+  options.sample_bytes = mode.sample_bytes;
+  options.cwd = dir.path();
+  if (bare_name) options.extra_env.push_back("LD_LIBRARY_PATH=lib");
+  // The host changes directory before it closes the plugin: the relative name no longer
+  // names the file when the module list is rescanned.
+  RunResult run =
+      Run({PROGRAM_PLUGIN_HOST, bare_name ? "stripped_plugin.so" : "./lib/stripped_plugin.so",
+           std::to_string(mode.size), "/"},
+          options);
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(dir.Sub("rec"));
+  REQUIRE(files.size() == 1);
+
+  report::ProcessModel model = report::LoadProcess(files[0]);
+  int load = -1;
+  for (size_t i = 0; i < model.modules.size(); ++i) {
+    const report::ModuleInfo& m = model.modules[i];
+    CHECK(m.path.rfind('/', 0) == 0);  // every module is written by an absolute path
+    if (m.path == plugin.path) load = static_cast<int>(i);
+  }
+  REQUIRE(load >= 0);
+  CHECK(model.modules[load].unload_position != UINT64_MAX);  // closed before exit
+  plugin.PlaceDebugFile(model.modules[load].build_id);
+
+  // The reader places the innermost frame of the block in the plugin.
+  const report::RawFrame* first = nullptr;
+  for (const auto& [id, figures] : model.per_stack) {
+    if (figures.live_bytes == mode.size && figures.live_count == 1) {
+      REQUIRE(first == nullptr);
+      first = &model.stacks.at(id).front();
+    }
+  }
+  REQUIRE(first != nullptr);
+  CHECK(first->module == load);
+
+  // The report names the plugin and, through the .build-id file, its function and line.
+  auto leak_frame = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {
+        ALLOCWATCH_COMMAND, "report", "--format", "json", "--top", "0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(files[0]);
+    RunResult report = Run(argv);
+    INFO(report.Describe());
+    REQUIRE(report.ExitedWith(0));
+    const json doc = json::parse(report.out);
+    for (const json& site : doc.at("processes")[0].at("leaks")) {
+      if (site.at("live_bytes") == mode.size) return site.at("frames").at(0);
+    }
+    FAIL("no leak of " << mode.size << " bytes");
+    return json();
+  };
+  const json frame = leak_frame({"--debug-dir", plugin.debug_root});
+  INFO(frame.dump());
+  CHECK(frame.at("module") == plugin.path);
+  CHECK(frame.value("function", "") == "plugin_calloc");
+  CHECK(Basename(frame.value("file", "")) == "stripped_plugin.c");
+  CHECK(frame.value("line", 0) == MarkerLine("stripped_plugin.c", "plugin_calloc"));
+  // Without the debug directory the stripped file has no line: the one above came from it.
+  const json bare = leak_frame({});
+  CHECK(bare.at("module") == plugin.path);
+  CHECK(bare.value("line", 0) == 0);
 }
 
 TEST_CASE("allocwatch symbolize: a missing or foreign recording is an error", "[modules]") {

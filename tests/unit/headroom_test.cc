@@ -80,6 +80,48 @@ TEST_CASE("maps: count without [vsyscall], largest gap, the stack guard gap", "[
   CHECK(gap == 0x200000 - 0x100000);
 }
 
+TEST_CASE("maps: the path of the file mapped at an address", "[proc]") {
+  const std::string maps =
+      "00400000-00401000 r--p 00000000 08:01 12 /opt/app/bin/app\n"
+      "00600000-00700000 rw-p 00000000 00:00 0 [heap]\n"
+      "7f0000000000-7f0000001000 r--p 00000000 08:01 34                 /tmp/dir with space/p.so\n"
+      "7f0000001000-7f0000002000 r-xp 00001000 08:01 34                 /tmp/dir with space/p.so\n"
+      "7f0000010000-7f0000011000 r--p 00000000 08:01 56 /tmp/gone.so (deleted)\n"
+      "7f0000020000-7f0000021000 r--p 00000000 08:01 78 /tmp/new\\012line.so\n"
+      "7f0000030000-7f0000031000 r--p 00000000 00:00 0\n"
+      "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0 [vdso]";  // no final newline
+  auto find = [&](uint64_t address, size_t chunk) {
+    pl::MappedPathFinder finder;
+    finder.Start(address);
+    for (size_t i = 0; i < maps.size(); i += chunk) {
+      finder.Feed(maps.data() + i, std::min(chunk, maps.size() - i));
+    }
+    finder.Finish();
+    return std::string(finder.path());
+  };
+  for (size_t chunk : {size_t{1}, size_t{13}, size_t{4096}}) {
+    INFO("chunks of " << chunk);
+    CHECK(find(0x400000, chunk) == "/opt/app/bin/app");
+    CHECK(find(0x400fff, chunk) == "/opt/app/bin/app");
+    CHECK(find(0x401000, chunk).empty());  // the end is not in the range
+    CHECK(find(0x650000, chunk).empty());  // [heap]
+    CHECK(find(0x7f0000001800, chunk) == "/tmp/dir with space/p.so");
+    CHECK(find(0x7f0000010000, chunk) == "/tmp/gone.so");
+    CHECK(find(0x7f0000020000, chunk) == "/tmp/new\nline.so");
+    CHECK(find(0x7f0000030000, chunk).empty());  // anonymous
+    CHECK(find(0x7ffd00000000, chunk).empty());  // [vdso], last line without newline
+    CHECK(find(0x10, chunk).empty());
+  }
+  // A line longer than the finder's buffer is skipped, not cut.
+  pl::MappedPathFinder finder;
+  finder.Start(0x1000);
+  const std::string line =
+      "00001000-00002000 r--p 00000000 08:01 9 /" + std::string(2000, 'x') + "\n";
+  finder.Feed(line.data(), line.size());
+  finder.Finish();
+  CHECK(std::string(finder.path()).empty());
+}
+
 TEST_CASE("pressure lines", "[proc]") {
   auto p = pl::ParsePressure(
       "some avg10=4.93 avg60=1.00 avg300=0.10 total=1658890\n"
