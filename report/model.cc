@@ -300,7 +300,13 @@ void Replayer::Dispatch(const RawRecord& r) {
                               std::to_string(rec.time_ns / 1000000) +
                               " ms); allocwatch reopened the file and went on recording");
       }
-      if (rec.events > 0) {
+      if (r.flags & format::kLostFlagNoMemory) {
+        m_.warnings.push_back(
+            "the process ran out of memory at " + std::to_string(rec.time_ns / 1000000) +
+            " ms and allocwatch's own tables could not grow: sampled allocations and mappings "
+            "made while memory was short are missing (" + std::to_string(rec.events) +
+            " so far); the program went on");
+      } else if (rec.events > 0) {
         m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
                               std::to_string(rec.time_ns / 1000000) + " ms");
       }

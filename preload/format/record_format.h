@@ -280,7 +280,12 @@ static_assert(sizeof(EndRecord) == 40);
 
 // Written when the recording's descriptor was found closed or replaced by the program and the
 // file was opened again (flags: kLostFlagReopened); `events` counts events lost up to then.
+// Also written (flags: kLostFlagNoMemory) when allocwatch's own tables could not grow because
+// the process was out of memory, at the first event dropped for that since memory was last
+// had: that sampled allocation or mapping is not in the recording, and `events` counts the
+// events dropped so far for want of memory.
 inline constexpr uint16_t kLostFlagReopened = 1;
+inline constexpr uint16_t kLostFlagNoMemory = 2;
 struct LostRecord {
   RecordHeader header;
   uint64_t time_ns;

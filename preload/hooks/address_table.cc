@@ -49,14 +49,16 @@ void FilterAdd(uint64_t address, int delta) {
 
 }  // namespace
 
-void HeapTable::Insert(uint64_t address, const LiveBlock& block) {
+bool HeapTable::Insert(uint64_t address, const LiveBlock& block) {
   Shard& s = ShardOf(address);
   SpinlockHolder hold(s.lock);
+  if (!s.map.contains(address) && !MakeRoomForOne(s.map)) return false;
   // The count goes up before the block is findable and down after it is gone, so MayContain
   // never answers "no" for a block that is in the table.
   if (s.map.insert_or_assign(address, block).second) {
     FilterAdd(address, 1);
   }
+  return true;
 }
 
 bool HeapTable::Remove(uint64_t address, LiveBlock* block) {
@@ -90,11 +92,13 @@ void HeapTable::ResetInChild() {
   if (g_filter_counts != nullptr) madvise(g_filter_counts, kCountBytes, MADV_DONTNEED);
 }
 
-void MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call) {
+bool MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call) {
   SpinlockHolder hold(lock_);
   RemoveLocked(address, length);  // MAP_FIXED replaces what was there
+  if (!TableMemoryAvailable()) return false;
   map_.insert_or_assign(address, LiveBlock{length, stack_id, call});
   live_bytes_ += length;
+  return true;
 }
 
 uint64_t MappingTable::Remove(uint64_t address, uint64_t length) {
@@ -119,9 +123,22 @@ uint64_t MappingTable::RemoveLocked(uint64_t address, uint64_t length) {
     const uint64_t cut_start = std::max(m_start, address);
     const uint64_t cut_end = std::min(m_end, end);
     removed += cut_end - cut_start;
-    if (m_start < cut_start) map_.insert_or_assign(m_start, LiveBlock{cut_start - m_start, m.stack_id, m.call});
+    // The pieces left on either side stay recorded while memory for their nodes can be had;
+    // otherwise they are forgotten (counted as removed: the live figures stay consistent).
+    const bool keep = TableCanAllocateSmall();
+    if (m_start < cut_start) {
+      if (keep) {
+        map_.insert_or_assign(m_start, LiveBlock{cut_start - m_start, m.stack_id, m.call});
+      } else {
+        removed += cut_start - m_start;
+      }
+    }
     if (cut_end < m_end) {
-      map_.insert_or_assign(cut_end, LiveBlock{m_end - cut_end, m.stack_id, m.call});
+      if (keep) {
+        map_.insert_or_assign(cut_end, LiveBlock{m_end - cut_end, m.stack_id, m.call});
+      } else {
+        removed += m_end - cut_end;
+      }
       break;
     }
     it = map_.lower_bound(cut_end);

@@ -27,7 +27,8 @@ struct LiveBlock {
 
 class HeapTable {
  public:
-  void Insert(uint64_t address, const LiveBlock& block);
+  // False (nothing inserted) when the table could not grow: the process is out of memory.
+  bool Insert(uint64_t address, const LiveBlock& block);
   // Removes the block; returns false when the address was never recorded.
   bool Remove(uint64_t address, LiveBlock* block);
 
@@ -79,7 +80,8 @@ class HeapTable {
 
 class MappingTable {
  public:
-  void Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call);
+  // False (nothing inserted) when the table could not grow: the process is out of memory.
+  bool Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call);
   // Removes [address, address+length) from every recorded mapping; returns the bytes removed.
   uint64_t Remove(uint64_t address, uint64_t length);
   uint64_t live_bytes() const { return live_bytes_; }

@@ -38,6 +38,12 @@ class RecordWriter {
   void Flush();
 
   uint64_t lost_records() const { return lost_records_; }
+  // Counts events that were dropped before reaching the writer (no memory for allocwatch's
+  // tables): they show in the snapshots' and the end record's lost counts.
+  void CountLost(uint64_t n) {
+    SpinlockHolder hold(lock_);
+    lost_records_ += n;
+  }
   // Nanoseconds spent in write(2) so far.
   uint64_t write_ns() const { return write_ns_.load(std::memory_order_relaxed); }
 

@@ -105,13 +105,41 @@ format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint6
 
 bool Exact() { return g_recorder.config.sample_bytes <= 1; }
 
+// Events dropped because allocwatch's tables could not grow (real_allocator.h).
+constinit std::atomic<uint64_t> g_dropped_for_memory{0};
+constinit std::atomic<bool> g_dropping{false};  // since the last insert that succeeded
+
+void DropForMemory() {
+  uint64_t dropped = g_dropped_for_memory.fetch_add(1, std::memory_order_relaxed) + 1;
+  Writer().CountLost(1);
+  if (g_dropping.exchange(true, std::memory_order_relaxed)) return;
+  format::LostRecord r{};
+  r.header = format::MakeHeader(RecordType::kLost, sizeof(r), format::kLostFlagNoMemory);
+  r.time_ns = NowNs();
+  r.events = dropped;
+  Writer().Append(&r, sizeof(r), /*flush=*/true);
+}
+
+// Whether a table insert succeeded; a failed one is dropped and counted.
+bool Kept(bool inserted) {
+  if (!inserted) {
+    DropForMemory();
+    return false;
+  }
+  if (ALLOCWATCH_UNLIKELY(g_dropping.load(std::memory_order_relaxed))) {
+    g_dropping.store(false, std::memory_order_relaxed);
+  }
+  return true;
+}
+
 void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const LiveBlock& b,
                  uint64_t period) {
   format::Event e = MakeEvent(t, kind, static_cast<Call>(b.call), address, EventTicks());
   e.size = b.size;
   e.stack_id = b.stack_id;
   e.sample_bytes = period;
-  if (!Exact()) g_recorder.heap->Insert(address, b);  // exact mode: every block is recorded
+  // Exact mode records every block and needs no table.
+  if (!Exact() && !Kept(g_recorder.heap->Insert(address, b))) return;
   AppendEvent(t, e);
   if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) {
     MaybeSnapshot(EventNs(), HeapFigures::kMeasure);
@@ -207,7 +235,9 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
                 int fd, uint64_t offset) {
   uint32_t stack = CaptureStack(t);
   auto address = reinterpret_cast<uint64_t>(p);
-  g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call));
+  if (!Kept(g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call)))) {
+    return;
+  }
   uint64_t now = EventNs();
   Announce(t, now);
   format::MmapRecord r{};
@@ -250,8 +280,9 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   auto new_address = reinterpret_cast<uint64_t>(new_p);
   old_length = RoundUpToPage(old_length);
   g_recorder.mappings->Remove(old_address, old_length);
-  g_recorder.mappings->Insert(new_address, new_length, stack,
-                              static_cast<uint16_t>(Call::kMremap));
+  // Recorded even when the table cannot keep it, so the reader sees the old mapping go.
+  Kept(g_recorder.mappings->Insert(new_address, new_length, stack,
+                                   static_cast<uint16_t>(Call::kMremap)));
   uint64_t now = EventNs();
   Announce(t, now);
   format::MremapRecord r{};

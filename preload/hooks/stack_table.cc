@@ -121,6 +121,7 @@ uint32_t StackTable::InternHashed(uint64_t key, uint32_t generation, const uint6
       return e.id;
     }
   }
+  if (!MakeRoomForOne(map_)) return 0;  // out of memory: the event goes without its stack
   const uint64_t* copy = CopyToArena(ips, depth);
   if (copy == nullptr) return 0;
   uint32_t id = next_id_++;

@@ -96,6 +96,20 @@ def strip_params(pretty):
     return pretty
 
 
+def key(name):
+    """A name as the policy writes it: no template arguments, no return type."""
+    out, depth = [], 0
+    for ch in name:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    text = "".join(out).replace(ANON, ANON_TOKEN)
+    return untoken(text.rsplit(" ", 1)[-1])
+
+
 ANON = "(anonymous namespace)"
 ANON_TOKEN = "(anonymous\x00namespace)"
 
@@ -120,7 +134,7 @@ def read_policy(path):
                 name, reason = untoken(name), reason.strip()
                 if reason.startswith("from "):
                     callers, _, reason = reason[5:].partition(" ")
-                    policy["only_from"][name] = {untoken(c) for c in callers.split(",")}
+                    policy["only_from"][name] = {key(untoken(c)) for c in callers.split(",")}
                 reason = untoken(reason.strip())
                 if not reason.strip():
                     raise SystemExit(f"{path}:{number}: `{kind} {name}` needs a reason")
@@ -196,13 +210,14 @@ def main():
     for f in sorted(parent):
         for dst, loc in sorted(edges.get(f, ())):
             callers = policy["only_from"].get(names.get(dst, dst))
-            if callers is not None and names.get(f, f) not in callers:
+            if callers is not None and key(names.get(f, f)) not in callers:
                 bad.append(f"  {names.get(dst, dst)}, called at {loc or '?'} from "
                            f"{names.get(f, f)}, which is not one of its allowed callers\n"
                            f"    reached: {chain(f)}")
     for raw in sorted(reached_external, key=lambda r: names.get(r, r)):
         pretty = names.get(raw, raw)
-        reason = policy["allow"].get(pretty) or policy["allow"].get(raw)
+        reason = (policy["allow"].get(pretty) or policy["allow"].get(raw) or
+                  policy["allow"].get(key(pretty)))
         if args.list:
             print(f"{pretty:40} {reason or 'NOT ALLOWED'}")
         if reason is None:

@@ -313,6 +313,31 @@ TEST_CASE("a program that dup2s its own file over every descriptor above 2",
   CheckReopened(m.sampled, 7012, 2, false);
 }
 
+TEST_CASE("the address space runs out while many allocations are sampled: allocwatch's tables "
+          "cannot grow, the program goes on",
+          "[hostile][limits]") {
+  TempDir dir;
+  RunResult plain = Run(Hostile({"fill"}), RunOptions{});
+  REQUIRE(plain.ExitedWith(0));
+  CHECK(plain.out == "fill: malloc failed with ENOMEM, everything freed\n");
+  RunOptions o;
+  o.preload = true;
+  o.output_dir = dir.Sub("rec");
+  o.sample_bytes = 64;  // about every other block sampled: the live table grows to millions
+  RunResult run = Run(Hostile({"fill"}), o);
+  INFO(run.Describe());
+  CHECK(run.status == plain.status);
+  CHECK(run.out == plain.out);
+  std::vector<std::string> files = Recordings(o.output_dir);
+  REQUIRE(files.size() == 1);
+  // The table growth that found no memory dropped its sample and said so.
+  CHECK(CountRecords(files[0], format::RecordType::kLost) >= 1);
+  report::ProcessModel p = report::LoadProcess(files[0]);
+  INFO(Warnings(p));
+  CHECK(p.ending == Ending::kExit);
+  CHECK(Warnings(p).find("allocwatch's own tables could not grow") != std::string::npos);
+}
+
 TEST_CASE("setrlimit and chdir before allocating, with a relative output directory",
           "[hostile][limits]") {
   TempDir dir;

@@ -435,6 +435,39 @@ int Args(int argc, char** argv) {
 
 }  // namespace
 
+// ---- the address space runs out: small blocks until malloc fails, then all freed ----
+int FillAddressSpace(int, char**) {
+  char statm[128] = {};
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  Check(fd >= 0 && read(fd, statm, sizeof(statm) - 1) > 0, "read /proc/self/statm");
+  close(fd);
+  rlimit as{};
+  getrlimit(RLIMIT_AS, &as);
+  rlim_t limit = std::strtoull(statm, nullptr, 10) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) +
+                 (192ul << 20);
+  rlimit small_as{limit, as.rlim_max};
+  Check(setrlimit(RLIMIT_AS, &small_as) == 0, "setrlimit AS");
+  struct Node {
+    Node* next;
+    char payload[40];
+  };
+  Node* head = nullptr;
+  for (;;) {
+    auto* n = static_cast<Node*>(std::malloc(sizeof(Node)));
+    if (n == nullptr) break;
+    n->next = head;
+    head = n;
+  }
+  int err = errno;
+  while (head != nullptr) {
+    Node* next = head->next;
+    std::free(head);
+    head = next;
+  }
+  std::printf("fill: malloc failed with %s, everything freed\n", err == ENOMEM ? "ENOMEM" : "?");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: hostile CASE [ARGS...]\n");
@@ -453,6 +486,7 @@ int main(int argc, char** argv) {
   if (c == "close-all") return CloseAll(argc, argv);
   if (c == "dup2") return Dup2Over(argc, argv);
   if (c == "limits") return LimitsChdir(argc, argv);
+  if (c == "fill") return FillAddressSpace(argc, argv);
   if (c == "write-lots") return WriteLots(argc, argv);
   if (c == "args") return Args(argc, argv);
   std::fprintf(stderr, "hostile: unknown case %s\n", argv[1]);
