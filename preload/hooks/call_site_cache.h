@@ -14,7 +14,9 @@
 //
 // Only stacks on the thread's own stack are cached, and only when every return address was
 // found where a call puts it (a signal frame, for one, is not): calls on another stack
-// (sigaltstack, coroutines) and unusual stacks are always unwound. Every slot lies between the
+// (sigaltstack, coroutines) and unusual stacks are always unwound. The thread's bounds are
+// ThreadState::stack_low/stack_high, learnt outside any hook (stack_bounds.h); a thread whose
+// bounds are not known is always unwound. Every slot lies between the
 // key's stack pointer and the top of the thread's stack, so a lookup never reads unmapped
 // memory. Entries are dropped when the stack table is reset (fork child) or a module is
 // unloaded (the same addresses may then belong to another module).
