@@ -32,23 +32,42 @@ bool ParseUnsigned(const char* text, uint64_t* out) {
   return true;
 }
 
-// Basename of argv[0], reduced to characters that are safe in a file name.
-void ProgramName(const char* cmdline, long cmdline_size, char* out, size_t out_size) {
-  const char* arg0 = cmdline_size > 0 ? cmdline : "process";
-  const char* base = std::strrchr(arg0, '/');
-  base = base != nullptr ? base + 1 : arg0;
+// Copies the last path component of [begin, end) to `out` as a file-name part: characters
+// other than letters, digits, '.', '_' and '-' become '_', at most kMaxProgramName of them.
+// Returns false (out empty) when there is no component.
+constexpr size_t kMaxProgramName = 64;
+bool SafeBasename(const char* begin, const char* end, char* out, size_t out_size) {
+  for (const char* p = begin; p < end; ++p) {
+    if (*p == '/') begin = p + 1;
+  }
   size_t n = 0;
-  for (; *base != '\0' && n + 1 < out_size && n < 64; ++base) {
-    char c = *base;
+  for (const char* p = begin; p < end && n + 1 < out_size && n < kMaxProgramName; ++p) {
+    char c = *p;
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     out[n++] = ok ? c : '_';
   }
-  if (n == 0) {
-    std::memcpy(out, "process", 8);
+  out[n] = '\0';
+  return n > 0;
+}
+
+// The program's name in its recording's file name: the executable's (/proc/self/exe), since
+// programs rewrite argv (nginx workers, Chromium's zygote, setproctitle); argv[0]'s when the
+// executable cannot be read, else "process".
+void ProgramName(const char* exe, size_t exe_size, const char* cmdline, long cmdline_size,
+                 char* out, size_t out_size) {
+  static constexpr char kDeleted[] = " (deleted)";  // the file was replaced or removed
+  constexpr size_t kDeletedLen = sizeof(kDeleted) - 1;
+  if (exe_size >= kDeletedLen &&
+      std::memcmp(exe + exe_size - kDeletedLen, kDeleted, kDeletedLen) == 0) {
+    exe_size -= kDeletedLen;
+  }
+  if (SafeBasename(exe, exe + exe_size, out, out_size)) return;
+  if (cmdline_size > 0 &&
+      SafeBasename(cmdline, cmdline + strnlen(cmdline, cmdline_size), out, out_size)) {
     return;
   }
-  out[n] = '\0';
+  std::memcpy(out, "process", 8);
 }
 
 size_t Append(char* buf, size_t at, size_t cap, const char* s) {
@@ -132,8 +151,11 @@ bool ReadConfig(Config* config) {
 int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_child) {
   long cmdline_size = ReadSmallFile("/proc/self/cmdline", g_cmdline, sizeof(g_cmdline));
   if (cmdline_size < 0) cmdline_size = 0;
-  char program[80];
-  ProgramName(g_cmdline, cmdline_size, program, sizeof(program));
+  ssize_t exe_size = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
+  if (exe_size < 0) exe_size = 0;
+  char program[kMaxProgramName + 1];
+  ProgramName(g_exe, static_cast<size_t>(exe_size), g_cmdline, cmdline_size, program,
+              sizeof(program));
   int fd = CreateFile(config, program);
   if (fd < 0) {
     RawLog2("cannot create the recording file ", g_path);
@@ -142,8 +164,6 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
   fd = MoveHigh(fd);
   RememberRecordingFile(fd, g_path);
 
-  ssize_t exe_size = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
-  if (exe_size < 0) exe_size = 0;
   utsname uts{};
   uname(&uts);
   char boot_id[64];

@@ -1,6 +1,8 @@
-// tests/preload/process_test.cc: fork, exec and a failing malloc under the preload.
+// tests/preload/process_test.cc: fork, exec and a failing malloc under the preload; recordings
+// named after the executable, whatever argv says.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdint>
@@ -207,6 +209,48 @@ TEST_CASE("a failed malloc is recorded with ENOMEM and the calling function", "[
   CHECK(built.failures[0].count == 1);
   CHECK(built.failures[0].first.error == ENOMEM);
   CHECK(HasFunction(built.failures[0].frames, "fail_big_malloc"));
+}
+
+
+TEST_CASE("recordings are named after the executable, not after a rewritten argv", "[exec]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  SECTION("an exec with another argv[0], then a fork after setproctitle") {
+    RunResult run = Run({PROGRAM_RENAMED_ARGV, "exec"}, Exact(out_dir));
+    INFO(run.Describe());
+    REQUIRE(run.ExitedWith(0));
+    REQUIRE(run.out.rfind("child ", 0) == 0);
+    const std::string pid = std::to_string(run.pid);
+    const std::string child = std::to_string(std::stoul(run.out.substr(6)));
+    std::vector<std::string> names;
+    for (const std::string& f : Recordings(out_dir)) names.push_back(Basename(f));
+    std::sort(names.begin(), names.end());
+    std::vector<std::string> expected = {"renamed_argv." + pid + ".awtrace",
+                                         "renamed_argv." + pid + ".1.awtrace",
+                                         "renamed_argv." + child + ".awtrace"};
+    std::sort(expected.begin(), expected.end());
+    CHECK(names == expected);
+    // The command lines are still recorded as the processes had them.
+    for (const std::string& f : Recordings(out_dir)) {
+      report::ProcessModel model = report::LoadProcess(f);
+      if (Basename(f) == "renamed_argv." + child + ".awtrace") {
+        REQUIRE_FALSE(model.argv.empty());
+        CHECK(model.argv[0] == "worker/process -g daemon off;");
+      }
+    }
+  }
+  SECTION("an executable whose name is unsafe in a file name or long") {
+    const std::string name = "my prog;$(x)\xc3\xa9" + std::string(100, 'a');
+    const std::string program = dir.Sub("bin") + "/" + name;
+    std::filesystem::copy_file(PROGRAM_RENAMED_ARGV, program);
+    RunResult run = Run({program, "plain"}, Exact(out_dir));
+    INFO(run.Describe());
+    REQUIRE(run.ExitedWith(0));
+    std::vector<std::string> files = Recordings(out_dir);
+    REQUIRE(files.size() == 1);
+    const std::string safe = ("my_prog___x___" + std::string(100, 'a')).substr(0, 64);
+    CHECK(Basename(files[0]) == safe + "." + std::to_string(run.pid) + ".awtrace");
+  }
 }
 
 }  // namespace
