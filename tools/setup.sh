@@ -21,6 +21,9 @@ packages=(
   # HTML report: npm fetches its charting libraries at build time (report/html/); the test
   # opens the report in headless Chromium driven from node
   nodejs chromium
+  # tests: big real programs (tests/bigprog); gdb prints the stacks of a hung program
+  openjdk-17-jdk-headless chromium rustc lld postgresql redis-server redis-tools nginx wrk
+  gdb procps
 )
 
 missing=()
