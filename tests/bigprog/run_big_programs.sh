@@ -28,7 +28,7 @@
 # program is not installed: tools/setup.sh installs them), 2 usage error.
 #
 # Environment:
-#   BIGPROG_TIMEOUT   seconds allowed to each command (default 60)
+#   BIGPROG_TIMEOUT   seconds allowed to each command (default 90)
 #   BIGPROG_STACKS=0  do not attach gdb to hung processes
 #   BIGPROG_KEEP=1    keep the temporary directory even when every case passed
 set -uo pipefail
@@ -71,10 +71,10 @@ command -v timeout >/dev/null || { echo "error: timeout (coreutils) is required"
 command -v ps >/dev/null || { echo "error: ps (procps) is required" >&2; exit 2; }
 
 # Seconds allowed to one command of a case: a plain run of each takes 1 to 6 s here (see
-# README.md); allocwatch makes it a few times slower, and ctest may run two cases at once on
-# this 2-core machine.
+# README.md); allocwatch makes it a few times slower, and on this 2-core machine ctest may run
+# two cases at once beside a build (a Chromium run once took 36 s so).
 limit_of() {
-  echo "${BIGPROG_TIMEOUT:-60}"
+  echo "${BIGPROG_TIMEOUT:-90}"
 }
 STACK_BUDGET=60 # seconds that attaching gdb to the processes of one hang may take in all
 
