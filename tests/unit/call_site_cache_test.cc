@@ -3,11 +3,14 @@
 #include "preload/hooks/call_site_cache.h"
 
 #include <alloca.h>
+#include <pthread.h>
 
 #include <catch2/catch.hpp>
 #include <cstdint>
 
 #include "preload/hooks/recorder_state.h"
+#include "preload/hooks/stack_bounds.h"
+#include "preload/hooks/thread_start.h"
 
 namespace aw = allocwatch::preload;
 
@@ -69,6 +72,8 @@ struct Recorder {
     // Unit tests link the preload core without starting a recording: no own code range, so
     // every frame is kept.
     if (aw::g_recorder.stacks.get() == nullptr) aw::g_recorder.stacks.Construct();
+    // The library learns them at start-up; without them nothing is cached.
+    if (aw::CurrentThread().stack_high == 0) aw::LearnStackBounds(aw::CurrentThread());
   }
 };
 
@@ -127,4 +132,37 @@ TEST_CASE("call-site cache follows frames that move with alloca", "[call_site_ca
   CHECK(after.hits + after.misses - before.hits - before.misses == 6);
   CHECK(after.misses - before.misses >= 3);
   CHECK(after.hits - before.hits >= 1);
+}
+
+namespace {
+
+struct BoundsSeen {
+  uint64_t low, high, local;
+};
+
+void* ReportBounds(void* out) {
+  int local = 0;
+  const aw::ThreadState& t = aw::CurrentThread();
+  *static_cast<BoundsSeen*>(out) =
+      BoundsSeen{t.stack_low, t.stack_high, reinterpret_cast<uint64_t>(&local)};
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("a thread started through the pthread_create hook knows its stack; others do not",
+          "[call_site_cache]") {
+  BoundsSeen hooked{}, plain{};
+  pthread_t thread;
+  REQUIRE(aw::HookPthreadCreate(aw::Real(), &thread, nullptr, ReportBounds, &hooked) == 0);
+  pthread_join(thread, nullptr);
+  CHECK(hooked.low != 0);
+  CHECK(hooked.low <= hooked.local);
+  CHECK(hooked.local < hooked.high);
+  // Created behind allocwatch's back (no interposer in this test binary): left unknown, so its
+  // stacks are always unwound, never cached.
+  REQUIRE(pthread_create(&thread, nullptr, ReportBounds, &plain) == 0);
+  pthread_join(thread, nullptr);
+  CHECK(plain.low == 0);
+  CHECK(plain.high == 0);
 }
