@@ -1,12 +1,14 @@
 // tools/main.cc: the allocwatch command line.
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
+#include "tools/command_line.h"
 #include "tools/commands.h"
 
 namespace {
@@ -142,9 +144,11 @@ int main(int argc, char** argv) {
   allocwatch::tools::RunCommandOptions run;
   CLI::App* run_cmd = app.add_subcommand(
       "run", "Run PROGRAM with allocwatch and report on it at its end: allocwatch run [options] -- PROGRAM ARGS...");
-  // Everything from PROGRAM on belongs to the program, options included ("--" is optional).
-  run_cmd->prefix_command(true);
+  // CLI11 sees only run's options: SplitRunArguments finds where PROGRAM begins.
   AddRunOptions(run_cmd, run);
+  run_cmd->footer(
+      "PROGRAM ARGS...: what follows \"--\", or everything from the first argument that is not "
+      "an option; its own options are passed on untouched.");
 
   allocwatch::tools::ReportCommandOptions report;
   CLI::App* report_cmd = app.add_subcommand("report", "Report on one or more recordings");
@@ -169,26 +173,44 @@ int main(int argc, char** argv) {
       "diff", "Compare two runs per call site: change in live bytes and in growth rate");
   AddDiffOptions(diff_cmd, diff);
 
-  // `run ... -- PROGRAM ARGS`: everything after the first "--" is the program's, untouched.
-  std::vector<std::string> after_dashes;
-  bool has_dashes = false;
-  bool seen_run = false;
-  for (int i = 1; i < argc; ++i) {
-    seen_run = seen_run || std::string(argv[i]) == "run";
-    if (seen_run && std::string(argv[i]) == "--") {
-      for (int j = i + 1; j < argc; ++j) after_dashes.emplace_back(argv[j]);
-      argc = i;
-      has_dashes = true;
-      break;
-    }
+  // Arguments no option takes are left for FirstExtra to name (CLI11 would only list them).
+  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd}) cmd->allow_extras();
+
+  // `run [options] [--] PROGRAM ARGS`: everything from PROGRAM on is the program's, untouched.
+  int command_index = 1;
+  while (command_index < argc && argv[command_index][0] == '-') ++command_index;
+  allocwatch::tools::RunArguments run_args;
+  int parsed_argc = argc;
+  if (command_index < argc && std::string(argv[command_index]) == "run") {
+    run_args = allocwatch::tools::SplitRunArguments(*run_cmd, argc, argv, command_index);
+    if (!run_args.unknown.empty()) return allocwatch::tools::UsageError("run", run_args.unknown);
+    parsed_argc = run_args.options_end;
   }
+  // The first argument that no command or option took: an unknown option (or a stray one).
+  auto usage_error = [&]() -> std::optional<int> {
+    for (CLI::App* cmd : app.get_subcommands()) {
+      std::string extra = allocwatch::tools::FirstExtra(*cmd);
+      if (!extra.empty()) return allocwatch::tools::UsageError(cmd->get_name(), extra);
+    }
+    std::string extra = allocwatch::tools::FirstExtra(app);
+    if (!extra.empty()) return allocwatch::tools::UsageError("", extra);
+    return std::nullopt;
+  };
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (std::optional<int> rc = usage_error()) return *rc;  // before "recordings is required"
     return app.exit(e);
   }
+  if (std::optional<int> rc = usage_error()) return *rc;
   if (run_cmd->parsed()) {
-    run.command = has_dashes ? after_dashes : run_cmd->remaining();
+    run.command = run_args.program;
     if (run.command.empty()) {
       std::fprintf(stderr, "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
       return 2;

@@ -1,9 +1,11 @@
 // tests/preload/cli_test.cc: `allocwatch run` and `allocwatch report` end to end
-// (programs/cli_subject.c).
+// (programs/cli_subject.c); unknown options of every command are rejected before it starts,
+// and the program's own arguments reach it untouched.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <random>
 
 #include "nlohmann/json.hpp"
@@ -224,6 +226,110 @@ TEST_CASE("allocwatch report on a recording cut in the middle warns and reports"
     REQUIRE(leak != nullptr);
     CHECK(leak->at("live_bytes") == kLeakCount * kLeakSize);
     CHECK(leak->at("live_count") == kLeakCount);
+  }
+}
+
+// Runs `argv` in a fresh working directory; checks that it is a usage error naming `option`
+// and that nothing was started: no output, no recording here or in `out_dir`.
+void ExpectUnknownOption(const std::vector<std::string>& argv, const std::string& command,
+                         const std::string& option, const std::string& out_dir) {
+  TempDir cwd;
+  RunOptions options;
+  options.cwd = cwd.path();
+  RunResult run = Run(argv, options);
+  INFO(run.Describe());
+  CHECK(run.ExitedWith(2));
+  CHECK(run.err.rfind("allocwatch " + command + ": unknown option '" + option + "'\n", 0) == 0);
+  CHECK(run.err.find("usage: allocwatch " + command + " ") != std::string::npos);
+  CHECK(run.out.empty());
+  CHECK(std::filesystem::is_empty(cwd.path()));
+  if (!out_dir.empty()) {
+    CHECK((!std::filesystem::exists(out_dir) || std::filesystem::is_empty(out_dir)));
+  }
+}
+
+TEST_CASE("allocwatch run rejects an unknown option and starts nothing", "[cli]") {
+  TempDir dir;
+  const std::string out_dir = dir.path() + "/bg";  // not created: run would make it
+  const std::string cmd = ALLOCWATCH_COMMAND, subject = PROGRAM_CLI_SUBJECT;
+  SECTION("before --, with options after it") {
+    ExpectUnknownOption(
+        {cmd, "run", "--exact", "--bogus-flag", "1M", "-o", out_dir, "--", subject, "print"}, "run",
+        "--bogus-flag", out_dir);
+  }
+  SECTION("without --") {
+    ExpectUnknownOption({cmd, "run", "--exact", "--bogus-flag", "-o", out_dir, subject, "print"},
+                        "run", "--bogus-flag", out_dir);
+  }
+  SECTION("with a value attached") {
+    ExpectUnknownOption({cmd, "run", "--bogus-flag=1M", "-o", out_dir, "--", subject, "print"},
+                        "run", "--bogus-flag", out_dir);
+  }
+  SECTION("a short one") {
+    ExpectUnknownOption({cmd, "run", "-Z", "-o", out_dir, "--", subject, "print"}, "run", "-Z",
+                        out_dir);
+  }
+}
+
+TEST_CASE("allocwatch report, diff, symbolize and doctor reject an unknown option", "[cli]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  RunResult run = Run(AllocwatchRun(out_dir, {"--no-report"}, "print"));
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  const std::string cmd = ALLOCWATCH_COMMAND, report_file = dir.path() + "/report.json";
+  ExpectUnknownOption({cmd, "report", "--bogus-flag", "1M", "-o", report_file, out_dir}, "report",
+                      "--bogus-flag", "");
+  ExpectUnknownOption({cmd, "report", out_dir, "--format", "json", "--bogus-flag=2"}, "report",
+                      "--bogus-flag", "");
+  CHECK_FALSE(std::filesystem::exists(report_file));
+  ExpectUnknownOption({cmd, "diff", "--bogus-flag", out_dir, out_dir}, "diff", "--bogus-flag", "");
+  ExpectUnknownOption({cmd, "symbolize", "--bogus-flag", out_dir}, "symbolize", "--bogus-flag", "");
+  CHECK(Recordings(out_dir).size() == 1);
+  for (const auto& entry : std::filesystem::directory_iterator(out_dir)) {
+    CHECK(entry.path().extension() != ".awsym");  // symbolize wrote nothing
+  }
+  ExpectUnknownOption({cmd, "doctor", "--json", "--bogus-flag"}, "doctor", "--bogus-flag", "");
+
+  // After "--" an argument that looks like an option is a recording's name.
+  RunResult dashed = Run({cmd, "report", "--", "-not-an-option.awtrace"});
+  CHECK(dashed.ExitedWith(1));
+  CHECK(dashed.err.find("-not-an-option.awtrace: cannot open") != std::string::npos);
+
+  // An argument that is not an option but has no place either is an error too.
+  RunResult extra = Run({cmd, "diff", out_dir, out_dir, out_dir});
+  CHECK(extra.ExitedWith(2));
+  CHECK(extra.err.rfind("allocwatch diff: unexpected argument '" + out_dir + "'", 0) == 0);
+}
+
+TEST_CASE("allocwatch run passes the program's arguments on, options included", "[cli]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  const std::string cmd = ALLOCWATCH_COMMAND, subject = PROGRAM_CLI_SUBJECT;
+  struct Case {
+    std::vector<std::string> argv;
+    std::string out;  // what the program prints: its arguments after "args"
+  };
+  const Case cases[] = {
+      {{cmd, "run", "--no-report", "-o", out_dir, "--", subject, "args", "--x", "-o", "y"},
+       "--x\n-o\ny\n"},
+      {{cmd, "run", "--no-report", "-o", out_dir, subject, "args", "--x", "--exact"},
+       "--x\n--exact\n"},
+      // A "--" after the program is the program's own.
+      {{cmd, "run", "--no-report", "-o", out_dir, subject, "args", "--", "--x"}, "--\n--x\n"},
+      // Values attached to their options and given apart.
+      {{cmd, "run", "--exact", "-o" + out_dir, "--interval=0.5", "--report",
+        dir.path() + "/report.txt", subject, "args", "-x"},
+       "-x\n"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.argv.size() << " arguments, expecting " << c.out);
+    std::filesystem::remove_all(out_dir);
+    RunResult run = Run(c.argv);
+    INFO(run.Describe());
+    REQUIRE(run.ExitedWith(0));
+    CHECK(run.out == c.out);
+    CHECK(Recordings(out_dir).size() == 1);  // -o was honoured
   }
 }
 

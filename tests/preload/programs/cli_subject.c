@@ -5,7 +5,8 @@
  *            among them) to stdout and one line to stderr, exits 0
  *   exit42   leaks as above, writes one line to stdout, exits 42
  *   sigterm  leaks as above, then raise(SIGTERM) (default action: death by the signal)
- * Anything else: exit status 2.
+ *   args     writes each further argument on a line of its own to stdout, exits 0
+ * Anything else (or more arguments in another mode): exit status 2.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +22,13 @@ NOINLINE void cli_leak(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+  if (argc < 2) return 2;
   const char* mode = argv[1];
+  if (strcmp(mode, "args") == 0) {
+    for (int i = 2; i < argc; ++i) printf("%s\n", argv[i]);
+    return 0;
+  }
+  if (argc != 2) return 2;
   if (strcmp(mode, "print") == 0) {
     cli_leak();
     for (int i = 0; i < 500; ++i) printf("line %d: the quick brown fox\n", i);
