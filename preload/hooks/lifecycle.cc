@@ -287,10 +287,12 @@ void StartRecording() {
   g_recorder.state.store(RecorderState::kRecording);
   // A second thread makes glibc's malloc and free take their arena locks (a locked instruction
   // on every call that misses the thread cache: about 7 % of an allocation-heavy single-threaded
-  // program here). In sampled mode a single-threaded program therefore gets no timer thread:
-  // its own allocations take the snapshots when the interval is over (MaybeSnapshot), until it
-  // starts a thread. Exact mode flushes its event buffers every 100 ms from the timer thread.
-  if (g_recorder.config.sample_bytes <= 1 || !__libc_single_threaded) StartTimerThread();
+  // program here). And a process that checks it is single-threaded before it forks (Chromium's
+  // zygote counts /proc/self/task, and aborts with SIGTRAP) must find no thread of ours. So a
+  // single-threaded program gets no timer thread, in either mode: its own recorded calls take
+  // the snapshots when the interval is over (MaybeSnapshot; in exact mode through the slow
+  // path), until it creates a thread (OnThreadCreate).
+  if (!__libc_single_threaded) StartTimerThread();
 }
 
 void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures) {
