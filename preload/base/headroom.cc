@@ -152,18 +152,8 @@ ALLOCWATCH_NOINLINE void ScanMaps(const char* root, format::HeadroomRecord* r) {
   if (n + sizeof("/proc/self/maps") > sizeof(file)) return;
   std::memcpy(file, root, n);
   std::memcpy(file + n, "/proc/self/maps", sizeof("/proc/self/maps"));
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
   MapsScanner scanner;
-  char chunk[2048];
-  for (;;) {
-    ssize_t got = read(fd, chunk, sizeof(chunk));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    scanner.Feed(chunk, static_cast<size_t>(got));
-  }
-  close(fd);
-  scanner.Finish();
+  if (!FeedFile(file, scanner)) return;
   r->map_count = scanner.map_count();
   r->largest_gap_bytes = scanner.largest_gap();
 }

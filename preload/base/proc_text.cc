@@ -212,36 +212,24 @@ bool ParseCgroupMountLine(const char* line, size_t size, CgroupMount* out) {
 }
 
 void MapsScanner::Feed(const char* data, size_t size) {
-  for (size_t i = 0; i < size; ++i) {
-    char c = data[i];
-    if (c == '\n') {
-      Line(line_, used_);
-      used_ = 0;
-      overflow_ = false;
-    } else if (used_ + 1 < sizeof(line_)) {
-      line_[used_++] = c;
-    } else {
-      overflow_ = true;
-    }
-  }
+  lines_in_.Feed(data, size, [this](const char* l, size_t n, bool cut) { Line(l, n, cut); });
 }
 
 void MapsScanner::Finish() {
-  if (used_ > 0) Line(line_, used_);
-  used_ = 0;
+  lines_in_.Finish([this](const char* l, size_t n, bool cut) { Line(l, n, cut); });
 }
 
-void MapsScanner::Line(const char* line, size_t size) {
+void MapsScanner::Line(const char* line, size_t size, bool cut) {
   ++lines_;
   auto ends_with = [&](const char* s) {
     size_t n = std::strlen(s);
-    return !overflow_ && size >= n && std::memcmp(line + size - n, s, n) == 0;
+    return !cut && size >= n && std::memcmp(line + size - n, s, n) == 0;
   };
   if (ends_with("[vsyscall]")) {
     vsyscall_ = true;
     return;
   }
-  char copy[sizeof(line_)];
+  char copy[kLineBytes];
   std::memcpy(copy, line, size);
   copy[size] = '\0';
   const char* p = copy;
@@ -259,29 +247,20 @@ void MapsScanner::Line(const char* line, size_t size) {
 
 void MappedPathFinder::Start(uint64_t address) {
   address_ = address;
-  used_ = 0;
-  overflow_ = false;
+  lines_in_ = {};
   path_[0] = '\0';
 }
 
 void MappedPathFinder::Feed(const char* data, size_t size) {
-  for (size_t i = 0; i < size; ++i) {
-    char c = data[i];
-    if (c == '\n') {
-      if (!overflow_) Line(line_, used_);
-      used_ = 0;
-      overflow_ = false;
-    } else if (used_ + 1 < sizeof(line_)) {
-      line_[used_++] = c;
-    } else {
-      overflow_ = true;
-    }
-  }
+  lines_in_.Feed(data, size, [this](const char* l, size_t n, bool cut) {
+    if (!cut) Line(l, n);
+  });
 }
 
 void MappedPathFinder::Finish() {
-  if (used_ > 0 && !overflow_) Line(line_, used_);
-  used_ = 0;
+  lines_in_.Finish([this](const char* l, size_t n, bool cut) {
+    if (!cut) Line(l, n);
+  });
 }
 
 void MappedPathFinder::Line(const char* line, size_t size) {

@@ -53,6 +53,41 @@ bool ParseCgroupMountLine(const char* line, size_t size, CgroupMount* out);
 
 // Feeds /proc/self/maps text in chunks of any size; counts mappings and finds the largest
 // free gap between consecutive ones.
+// Splits text fed in chunks of any size into lines, held in a fixed buffer of N bytes. A line
+// longer than N - 1 bytes is cut there and handed on with `cut` set.
+template <size_t N>
+class LineSplitter {
+ public:
+  // Calls on_line(line, size, cut) for each line completed by `data` (without its '\n').
+  template <typename OnLine>
+  void Feed(const char* data, size_t size, OnLine on_line) {
+    for (size_t i = 0; i < size; ++i) {
+      char c = data[i];
+      if (c == '\n') {
+        on_line(static_cast<const char*>(line_), used_, cut_);
+        used_ = 0;
+        cut_ = false;
+      } else if (used_ + 1 < N) {
+        line_[used_++] = c;
+      } else {
+        cut_ = true;
+      }
+    }
+  }
+  // The last line, when the text did not end with '\n'.
+  template <typename OnLine>
+  void Finish(OnLine on_line) {
+    if (used_ > 0) on_line(static_cast<const char*>(line_), used_, cut_);
+    used_ = 0;
+    cut_ = false;
+  }
+
+ private:
+  char line_[N] = {};
+  size_t used_ = 0;
+  bool cut_ = false;
+};
+
 class MapsScanner {
  public:
   void Feed(const char* data, size_t size);
@@ -63,12 +98,11 @@ class MapsScanner {
 
   static constexpr uint64_t kStackGuardGap = 256 * 4096;  // the kernel default, 1 MiB
   static constexpr uint64_t kMmapMinAddr = 65536;
+  static constexpr size_t kLineBytes = 256;
 
  private:
-  void Line(const char* line, size_t size);
-  char line_[256] = {};
-  size_t used_ = 0;
-  bool overflow_ = false;
+  void Line(const char* line, size_t size, bool cut);
+  LineSplitter<kLineBytes> lines_in_;
   uint64_t lines_ = 0;
   bool vsyscall_ = false;
   uint64_t previous_end_ = kMmapMinAddr;
@@ -92,9 +126,7 @@ class MappedPathFinder {
  private:
   void Line(const char* line, size_t size);
   uint64_t address_ = 0;
-  size_t used_ = 0;
-  bool overflow_ = false;
-  char line_[kMaxPath + 128] = {};
+  LineSplitter<kMaxPath + 128> lines_in_;
   char path_[kMaxPath] = {};
 };
 

@@ -5,6 +5,10 @@
 #pragma once
 #include "preload/base/hook_safe.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
@@ -18,6 +22,24 @@ bool WriteAll(int fd, const void* data, size_t size);
 long ReadSmallFile(const char* path, char* buf, size_t size);
 // The same, with the errno of a failure in *error (0 on success).
 long ReadSmallFile(const char* path, char* buf, size_t size, int* error);
+
+// Reads `path` with raw system calls, 2 KiB at a time, handing each chunk to
+// sink.Feed(data, size), then calls sink.Finish(). False (nothing fed) when it cannot be opened.
+template <typename Sink>
+bool FeedFile(const char* path, Sink& sink) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char chunk[2048];
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof(chunk));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    sink.Feed(chunk, static_cast<size_t>(got));
+  }
+  close(fd);
+  sink.Finish();
+  return true;
+}
 
 // Writes "allocwatch: " + message + "\n" to stderr with one write.
 void RawLog(const char* message);

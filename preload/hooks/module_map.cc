@@ -13,6 +13,7 @@
 
 #include "preload/base/errno_saver.h"
 #include "preload/base/proc_text.h"
+#include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
@@ -132,18 +133,8 @@ size_t Append(char* out, size_t n, const char* s, size_t size) {
 // neither can be found.
 size_t AbsolutePath(const Module& m, char* out) {
   ErrnoSaver saved;
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    g_finder.Start(m.start);
-    char chunk[2048];
-    for (;;) {
-      ssize_t got = read(fd, chunk, sizeof(chunk));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;
-      g_finder.Feed(chunk, static_cast<size_t>(got));
-    }
-    close(fd);
-    g_finder.Finish();
+  g_finder.Start(m.start);
+  if (FeedFile("/proc/self/maps", g_finder)) {
     size_t n = Append(out, 0, g_finder.path(), strlen(g_finder.path()));
     if (n > 0) return n;
   }

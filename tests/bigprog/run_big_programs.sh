@@ -230,6 +230,15 @@ spawn() {
   printf -v "$var" '%s' "$!"
 }
 
+# hung PID WHAT: PID's command is hung: noted (naming case, mode and command), its stacks
+# dumped, its tree killed; AWAIT_RC is 124.
+hung() {
+  note "TIMEOUT: $CASE [$MODE, $KIND run]: $2 (hang)"
+  dump_stacks "$1"
+  kill_tree "$1"
+  AWAIT_RC=124
+}
+
 # await PID LIMIT WHAT: waits for PID (started by spawn); its exit status in AWAIT_RC. At LIMIT
 # seconds the command is hung: that is noted (naming case, mode and command), stacks are dumped,
 # the tree is killed, AWAIT_RC is 124 and await returns 1.
@@ -238,10 +247,7 @@ await() {
   local pid=$1 limit=$2 what=$3 start=$SECONDS
   while ! has_exited "$pid"; do
     if ((SECONDS - start >= limit)); then
-      note "TIMEOUT: $CASE [$MODE, $KIND run]: $what did not finish within ${limit}s (hang)"
-      dump_stacks "$pid"
-      kill_tree "$pid"
-      AWAIT_RC=124
+      hung "$pid" "$what did not finish within ${limit}s"
       return 1
     fi
     sleep 0.2
@@ -327,10 +333,7 @@ wait_until() {
       return 1
     fi
     if ((SECONDS - start >= limit)); then
-      note "TIMEOUT: $CASE [$MODE, $KIND run]: $what: not ready after ${limit}s (hang)"
-      dump_stacks "$pid"
-      kill_tree "$pid"
-      AWAIT_RC=124
+      hung "$pid" "$what: not ready after ${limit}s"
       return 1
     fi
     sleep 0.2
