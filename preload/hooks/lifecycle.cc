@@ -12,6 +12,7 @@
 
 #include "preload/base/headroom.h"
 #include "preload/base/raw_io.h"
+#include "preload/base/spinlock.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/hot_path.h"
@@ -22,7 +23,6 @@
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/stack_bounds.h"
-#include "preload/base/spinlock.h"
 
 namespace allocwatch::preload {
 namespace {
