@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "nlohmann/json.hpp"
-#include "preload/base/cgroup_reader.h"
-#include "preload/base/proc_text.h"
+#include "preload/procfs/cgroup_reader.h"
+#include "preload/procfs/proc_text.h"
 #include "report/diagnosis.h"
 #include "report/render.h"
 #include "spdlog/spdlog.h"

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <memory>
 
-#include "preload/base/cgroup_reader.h"
-#include "preload/base/proc_text.h"
+#include "preload/procfs/cgroup_reader.h"
+#include "preload/procfs/proc_text.h"
 
 namespace allocwatch::tools {
 

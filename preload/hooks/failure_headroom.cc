@@ -3,7 +3,7 @@
 
 #include <atomic>
 
-#include "preload/base/headroom.h"
+#include "preload/procfs/headroom.h"
 #include "preload/base/raw_io.h"
 #include "preload/hooks/record_writer.h"
 

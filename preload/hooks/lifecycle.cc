@@ -10,7 +10,7 @@
 
 #include <cstdlib>
 
-#include "preload/base/headroom.h"
+#include "preload/procfs/headroom.h"
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/hooks/counters.h"

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "preload/base/errno_saver.h"
-#include "preload/base/proc_text.h"
+#include "preload/procfs/proc_text.h"
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"

@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "preload/base/headroom.h"
+#include "preload/procfs/headroom.h"
 
 namespace {
 

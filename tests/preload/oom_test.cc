@@ -15,7 +15,7 @@
 #include <random>
 #include <thread>
 
-#include "preload/base/cgroup_reader.h"
+#include "preload/procfs/cgroup_reader.h"
 #include "preload_support.h"
 
 extern char** environ;

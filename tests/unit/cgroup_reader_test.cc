@@ -1,7 +1,7 @@
 // tests/unit/cgroup_reader_test.cc: the memory cgroup reader against fake trees: v1, v2,
 // hybrid hosts, nested limits where a parent binds, siblings using the parent's budget,
 // namespace roots, the "unlimited" spellings, damaged and unreadable files.
-#include "preload/base/cgroup_reader.h"
+#include "preload/procfs/cgroup_reader.h"
 
 #include <unistd.h>
 

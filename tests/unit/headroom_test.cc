@@ -1,6 +1,6 @@
 // tests/unit/headroom_test.cc: the /proc parsers (status and meminfo fields, maps count and
 // largest gap, pressure) and a whole headroom snapshot taken from a fake tree.
-#include "preload/base/headroom.h"
+#include "preload/procfs/headroom.h"
 
 #include <sys/mman.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "fake_tree.h"
-#include "preload/base/proc_text.h"
+#include "preload/procfs/proc_text.h"
 
 using allocwatch::test::FakeTree;
 namespace fmt = allocwatch::format;

@@ -1,5 +1,5 @@
-// preload/base/proc_text.cc: see proc_text.h.
-#include "preload/base/proc_text.h"
+// preload/procfs/proc_text.cc: see proc_text.h.
+#include "preload/procfs/proc_text.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
-// preload/base/cgroup_reader.cc: see cgroup_reader.h.
-#include "preload/base/cgroup_reader.h"
+// preload/procfs/cgroup_reader.cc: see cgroup_reader.h.
+#include "preload/procfs/cgroup_reader.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// preload/base/cgroup_reader.h: the process's memory cgroup, its limits and headroom.
+// preload/procfs/cgroup_reader.h: the process's memory cgroup, its limits and headroom.
 //
 // Hook-safe: open/read into fixed buffers (on the caller's stack), no allocation, no locks.
 // Thread-safe (no shared state). Every path is read under `root` ("" for the real file system;
@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "preload/base/hook_safe.h"
-#include "preload/base/proc_text.h"
+#include "preload/procfs/proc_text.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::preload {

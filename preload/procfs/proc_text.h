@@ -1,4 +1,4 @@
-// preload/base/proc_text.h: parsers for the text of /proc and cgroupfs files.
+// preload/procfs/proc_text.h: parsers for the text of /proc and cgroupfs files.
 //
 // Hook-safe. Pure functions over caller-owned buffers: no allocation, no I/O, no global state,
 // so tests feed them fake file contents. Numbers that cannot be parsed come back as

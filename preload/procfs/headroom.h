@@ -1,4 +1,4 @@
-// preload/base/headroom.h: the headroom snapshot recorded with every failed allocation.
+// preload/procfs/headroom.h: the headroom snapshot recorded with every failed allocation.
 //
 // Hook-safe: getrlimit, open/read into fixed buffers on the caller's stack (about 16 KiB), no
 // allocation, no locks; it works when the heap is unusable. Thread-safe. Every file is read
@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#include "preload/base/cgroup_reader.h"
+#include "preload/procfs/cgroup_reader.h"
 #include "preload/base/hook_safe.h"
 #include "preload/format/record_format.h"
 

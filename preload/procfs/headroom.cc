@@ -1,5 +1,5 @@
-// preload/base/headroom.cc: see headroom.h.
-#include "preload/base/headroom.h"
+// preload/procfs/headroom.cc: see headroom.h.
+#include "preload/procfs/headroom.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "preload/base/proc_text.h"
+#include "preload/procfs/proc_text.h"
 #include "preload/base/raw_io.h"
 
 namespace allocwatch::preload {
