@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "preload/format/environment.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tools/command_line.h"
@@ -16,7 +17,7 @@ namespace {
 void SetUpLogging() {
   auto logger = spdlog::stderr_logger_st("allocwatch");
   logger->set_pattern("allocwatch: %^%l%$: %v");
-  if (const char* level = std::getenv("ALLOCWATCH_LOG_LEVEL")) {
+  if (const char* level = std::getenv(allocwatch::format::env::kLogLevel)) {
     logger->set_level(spdlog::level::from_str(level));
   }
   spdlog::set_default_logger(logger);

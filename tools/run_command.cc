@@ -22,6 +22,7 @@
 #include <iostream>
 #include <random>
 
+#include "preload/format/environment.h"
 #include "report/model.h"
 #include "report/recording_reader.h"
 #include "spdlog/spdlog.h"
@@ -36,6 +37,12 @@ namespace allocwatch::tools {
 namespace {
 
 namespace fs = std::filesystem;
+namespace envvar = format::env;
+
+// NAME=VALUE for the program's environment.
+std::string Assignment(const char* name, const std::string& value) {
+  return std::string(name) + "=" + value;
+}
 
 std::atomic<pid_t> g_child{0};
 
@@ -58,7 +65,7 @@ void InstallForwarding() {
 }
 
 std::string FindPreload() {
-  if (const char* env = std::getenv("ALLOCWATCH_PRELOAD")) return env;
+  if (const char* env = std::getenv(envvar::kPreload)) return env;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   for (const char* rel : {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so",
@@ -97,25 +104,26 @@ std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std:
       env.push_back(entry);
     } else if (entry.rfind("LD_PRELOAD=", 0) == 0) {
       old_preload = entry.substr(11);
-    } else if (entry.rfind("ALLOCWATCH_", 0) != 0 || entry.rfind("ALLOCWATCH_LOG_LEVEL=", 0) == 0) {
+    } else if (entry.rfind(envvar::kPrefix, 0) != 0 ||
+               entry.rfind(std::string(envvar::kLogLevel) + "=", 0) == 0) {
       env.push_back(entry);
     }
   }
   if (preload.empty()) return env;
   env.push_back("LD_PRELOAD=" + preload + (old_preload.empty() ? "" : " " + old_preload));
-  env.push_back("ALLOCWATCH_OUTPUT_DIR=" + dir);
-  env.push_back("ALLOCWATCH_SESSION=" + std::to_string(session));
+  env.push_back(Assignment(envvar::kOutputDir, dir));
+  env.push_back(Assignment(envvar::kSession, std::to_string(session)));
   uint64_t sample = o.exact ? 1 : o.sample_bytes.value_or(512 * 1024);
-  env.push_back("ALLOCWATCH_SAMPLE_BYTES=" + std::to_string(sample));
+  env.push_back(Assignment(envvar::kSampleBytes, std::to_string(sample)));
   auto interval_ms = static_cast<uint64_t>(std::llround(o.interval_seconds * 1000));
-  env.push_back("ALLOCWATCH_INTERVAL_MS=" + std::to_string(std::max<uint64_t>(interval_ms, 1)));
-  env.push_back("ALLOCWATCH_WRITE_BUDGET_PERCENT=" + std::to_string(o.write_budget_percent));
+  env.push_back(Assignment(envvar::kIntervalMs, std::to_string(std::max<uint64_t>(interval_ms, 1))));
+  env.push_back(Assignment(envvar::kWriteBudgetPercent, std::to_string(o.write_budget_percent)));
   return env;
 }
 
 [[noreturn]] void ExecChild(const RunCommandOptions& o, std::vector<std::string> env,
                             const sigset_t& old_mask) {
-  if (o.no_children) env.push_back("ALLOCWATCH_ONLY_PID=" + std::to_string(getpid()));
+  if (o.no_children) env.push_back(Assignment(envvar::kOnlyPid, std::to_string(getpid())));
   std::vector<char*> envp, argv;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -10,9 +10,9 @@
 
 #include <cstdlib>
 
-#include "preload/procfs/headroom.h"
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
+#include "preload/format/environment.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/hot_path.h"
@@ -23,6 +23,7 @@
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/stack_bounds.h"
+#include "preload/procfs/headroom.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -268,7 +269,7 @@ void StartRecording() {
   }
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   LearnStackBounds(CurrentThread());  // the loading thread's; new threads learn theirs
-  SetFsRoot(getenv("ALLOCWATCH_FS_ROOT"));
+  SetFsRoot(getenv(format::env::kFsRoot));
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   ChooseEventClock();
   SelfCodeRange(&g_recorder.self_start, &g_recorder.self_end);

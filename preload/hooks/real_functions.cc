@@ -26,30 +26,12 @@ void Resolve(T& slot, const char* name, bool required) {
   slot = reinterpret_cast<T>(p);
 }
 
+enum Need { Required, Optional };
+
 void ResolveAll() {
-  Resolve(g_real.malloc, "malloc", true);
-  Resolve(g_real.free, "free", true);
-  Resolve(g_real.calloc, "calloc", true);
-  Resolve(g_real.realloc, "realloc", true);
-  Resolve(g_real.reallocarray, "reallocarray", false);
-  Resolve(g_real.posix_memalign, "posix_memalign", true);
-  Resolve(g_real.aligned_alloc, "aligned_alloc", false);
-  Resolve(g_real.memalign, "memalign", false);
-  Resolve(g_real.valloc, "valloc", false);
-  Resolve(g_real.pvalloc, "pvalloc", false);
-  Resolve(g_real.malloc_usable_size, "malloc_usable_size", true);
-  Resolve(g_real.mmap, "mmap", true);
-  Resolve(g_real.mmap64, "mmap64", false);
-  Resolve(g_real.munmap, "munmap", true);
-  Resolve(g_real.mremap, "mremap", true);
-  Resolve(g_real.dlopen, "dlopen", true);
-  Resolve(g_real.dlclose, "dlclose", true);
-  Resolve(g_real.exit_now, "_exit", true);
-  Resolve(g_real.exit_now2, "_Exit", true);
-  Resolve(g_real.execve, "execve", true);
-  Resolve(g_real.execvpe, "execvpe", false);
-  Resolve(g_real.fexecve, "fexecve", false);
-  Resolve(g_real.pthread_create, "pthread_create", true);
+#define ALLOCWATCH_RESOLVE(name, member, need, ...) Resolve(g_real.member, #name, need == Required);
+  ALLOCWATCH_RESOLVED_SYMBOLS(ALLOCWATCH_RESOLVE)
+#undef ALLOCWATCH_RESOLVE
   if (g_real.mmap64 == nullptr) g_real.mmap64 = g_real.mmap;
 }
 

@@ -10,36 +10,18 @@
 
 #include <atomic>
 #include <cstddef>
+#include <type_traits>
+
+#include "preload/format/hooked_symbols.h"
 
 namespace allocwatch::preload {
 
-// A pointer to a function that does not return (the attribute on the type: GCC and clang).
-typedef void (*NoReturnFunction)(int) __attribute__((noreturn));
-
+// One pointer per name of ALLOCWATCH_RESOLVED_SYMBOLS (preload/format/hooked_symbols.h).
 struct RealFunctions {
-  void* (*malloc)(size_t) = nullptr;
-  void (*free)(void*) = nullptr;
-  void* (*calloc)(size_t, size_t) = nullptr;
-  void* (*realloc)(void*, size_t) = nullptr;
-  void* (*reallocarray)(void*, size_t, size_t) = nullptr;
-  int (*posix_memalign)(void**, size_t, size_t) = nullptr;
-  void* (*aligned_alloc)(size_t, size_t) = nullptr;
-  void* (*memalign)(size_t, size_t) = nullptr;
-  void* (*valloc)(size_t) = nullptr;
-  void* (*pvalloc)(size_t) = nullptr;
-  size_t (*malloc_usable_size)(void*) = nullptr;
-  void* (*mmap)(void*, size_t, int, int, int, off_t) = nullptr;
-  void* (*mmap64)(void*, size_t, int, int, int, off_t) = nullptr;
-  int (*munmap)(void*, size_t) = nullptr;
-  void* (*mremap)(void*, size_t, size_t, int, ...) = nullptr;
-  void* (*dlopen)(const char*, int) = nullptr;
-  int (*dlclose)(void*) = nullptr;
-  NoReturnFunction exit_now = nullptr;   // _exit
-  NoReturnFunction exit_now2 = nullptr;  // _Exit
-  int (*execve)(const char*, char* const[], char* const[]) = nullptr;
-  int (*execvpe)(const char*, char* const[], char* const[]) = nullptr;
-  int (*fexecve)(int, char* const[], char* const[]) = nullptr;
-  int (*pthread_create)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) = nullptr;
+#define ALLOCWATCH_REAL_FUNCTION_FIELD(name, member, need, ...) \
+  std::type_identity_t<__VA_ARGS__> member = nullptr;
+  ALLOCWATCH_RESOLVED_SYMBOLS(ALLOCWATCH_REAL_FUNCTION_FIELD)
+#undef ALLOCWATCH_REAL_FUNCTION_FIELD
 };
 
 

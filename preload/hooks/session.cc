@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "preload/base/raw_io.h"
+#include "preload/format/environment.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recording_file.h"
@@ -113,19 +114,19 @@ bool ReadConfig(Config* config) {
   // nothing; the environment that configured allocwatch is not to be trusted.
   if (getauxval(AT_SECURE) != 0) return false;
   uint64_t v = 0;
-  if (ParseUnsigned(getenv("ALLOCWATCH_SAMPLE_BYTES"), &v) && v > 0) config->sample_bytes = v;
-  if (ParseUnsigned(getenv("ALLOCWATCH_INTERVAL_MS"), &v) && v > 0) {
+  if (ParseUnsigned(getenv(format::env::kSampleBytes), &v) && v > 0) config->sample_bytes = v;
+  if (ParseUnsigned(getenv(format::env::kIntervalMs), &v) && v > 0) {
     config->interval_ns = v * 1000000;
   }
-  if (ParseUnsigned(getenv("ALLOCWATCH_SESSION"), &v)) config->session_id = v;
-  if (ParseUnsigned(getenv("ALLOCWATCH_WRITE_BUDGET_PERCENT"), &v) && v <= 100) {
+  if (ParseUnsigned(getenv(format::env::kSession), &v)) config->session_id = v;
+  if (ParseUnsigned(getenv(format::env::kWriteBudgetPercent), &v) && v <= 100) {
     config->write_budget_percent = static_cast<uint32_t>(v);
   }
-  if (ParseUnsigned(getenv("ALLOCWATCH_CALL_SITE_CACHE"), &v) && v == 0) {
+  if (ParseUnsigned(getenv(format::env::kCallSiteCache), &v) && v == 0) {
     config->call_site_cache = false;
   }
-  if (ParseUnsigned(getenv("ALLOCWATCH_ONLY_PID"), &v)) config->only_pid = static_cast<uint32_t>(v);
-  const char* dir = getenv("ALLOCWATCH_OUTPUT_DIR");
+  if (ParseUnsigned(getenv(format::env::kOnlyPid), &v)) config->only_pid = static_cast<uint32_t>(v);
+  const char* dir = getenv(format::env::kOutputDir);
   if (dir != nullptr && *dir != '\0') {
     if (std::strlen(dir) >= sizeof(config->output_dir)) {
       RawLog("ALLOCWATCH_OUTPUT_DIR is too long; not recording");
