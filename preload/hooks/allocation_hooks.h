@@ -28,9 +28,27 @@ namespace allocwatch::preload {
 // takes the snapshots: every event goes straight to the thread's buffer. errno is left alone
 // (what could change it, an unwind or a write, saves it itself).
 ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
-  return g_hot.period.load(std::memory_order_relaxed) == 1 && IsRecording() && t.registered &&
-         t.announced && t.event_buffer != nullptr &&
-         g_recorder.timer_thread.load(std::memory_order_relaxed);
+  return IsExactMode() && IsRecording() && t.registered && t.announced &&
+         t.event_buffer != nullptr && g_recorder.timer_thread.load(std::memory_order_relaxed);
+}
+
+// The one route of a new block `p` of `size` bytes that the inline fast path did not take
+// (sampled, exact mode, or a thread that is not registered yet): counts it, decides whether it
+// is recorded and records it with the stack above the program's call `site`. The caller has
+// set the thread's guard and checked IsRecording().
+ALLOCWATCH_ALWAYS_INLINE void RecordNewBlock(ThreadState& t, Call call, const void* p,
+                                             uint64_t size, CallSite site) {
+  if (ExactFastPath(t)) {
+    CountAlloc(t, size);
+    AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
+                     reinterpret_cast<uint64_t>(p), size, CallSiteStack(t, site));
+    return;
+  }
+  ErrnoSaver saved;
+  uint64_t period = 0;
+  if (DecideSample(t, size, &period)) {
+    RecordSampledAlloc(t, call, p, size, period, CallSiteStack(t, site));
+  }
 }
 
 // The slow tail of the functions that return a new block or NULL.
@@ -38,27 +56,12 @@ ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
 // the program's call site, which keys the call-site cache (one frame fewer to unwind too).
 __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
                                                       uint64_t size, uint64_t a0, uint64_t a1) {
-  if (ALLOCWATCH_LIKELY(p != nullptr) && ExactFastPath(t)) {
-    t.in_hook = true;
-    CountAlloc(t, size);
-    uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
-                                   reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
-    AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
-                     reinterpret_cast<uint64_t>(p), size, stack);
-    t.in_hook = false;
-    return p;
-  }
   if (!IsRecording()) return p;
-  ErrnoSaver saved;
   t.in_hook = true;
-  uint64_t period = 0;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
-    if (DecideSample(t, size, &period)) {
-      uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
-                                     reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
-      RecordSampledAlloc(t, call, p, size, period, stack);
-    }
+    RecordNewBlock(t, call, p, size, ALLOCWATCH_CALL_SITE());
   } else {
+    ErrnoSaver saved;
     RecordFailure(t, call, a0, a1, 0, 0, saved.value(), -1);
   }
   t.in_hook = false;
@@ -113,18 +116,19 @@ inline void* HookMemalign(const RealFunctions& real, Call call, size_t alignment
   });
 }
 
-inline int HookPosixMemalign(const RealFunctions& real, void** out, size_t alignment,
-                             size_t size) {
+// `site`: ALLOCWATCH_CALL_SITE() of the exported posix_memalign.
+ALLOCWATCH_ALWAYS_INLINE int HookPosixMemalign(const RealFunctions& real, CallSite site,
+                                               void** out, size_t alignment, size_t size) {
   HookGuard guard;
   int rc = real.posix_memalign(out, alignment, size);
   if (guard.Reentered()) return rc;
   ThreadState& t = guard.state();
   if (rc == 0 && AllocFastPath(t, size)) return rc;
   if (!IsRecording()) return rc;
-  ErrnoSaver saved;
   if (rc == 0) {
-    RecordAlloc(t, Call::kPosixMemalign, *out, size);
+    RecordNewBlock(t, Call::kPosixMemalign, *out, size, site);
   } else {
+    ErrnoSaver saved;
     RecordFailure(t, Call::kPosixMemalign, reinterpret_cast<uint64_t>(out), alignment, size, 0,
                   rc, rc);
   }
@@ -160,10 +164,11 @@ inline void HookFree(const RealFunctions& real, void* p) {
   t.in_hook = false;
 }
 
-// realloc and reallocarray: `size` is the requested total, or UINT64_MAX on overflow.
+// realloc and reallocarray: `size` is the requested total, or UINT64_MAX on overflow; `site`
+// is ALLOCWATCH_CALL_SITE() of the exported function.
 template <typename RealCall>
-void* HookRealloc(Call call, void* old, uint64_t size, uint64_t a1, uint64_t a2,
-                  RealCall real_call) {
+ALLOCWATCH_ALWAYS_INLINE void* HookRealloc(Call call, CallSite site, void* old, uint64_t size,
+                                           uint64_t a1, uint64_t a2, RealCall real_call) {
   ThreadState& t = CurrentThread();
   if (ALLOCWATCH_UNLIKELY(t.in_hook)) return real_call();
   if (old == nullptr || ALLOCWATCH_LIKELY(FreeFastPath(old))) {
@@ -186,12 +191,15 @@ void* HookRealloc(Call call, void* old, uint64_t size, uint64_t a1, uint64_t a2,
     ticket = BeginRealloc(guard.state(), old);
   }
   void* p = real_call();
-  ErrnoSaver saved;
-  EndRealloc(guard.state(), call, old, ticket, p, size);
-  if (p == nullptr && size != 0) {
-    RecordFailure(guard.state(), call, reinterpret_cast<uint64_t>(old), a1, a2, 0, saved.value(),
-                  -1);
+  {
+    ErrnoSaver saved;
+    EndRealloc(guard.state(), call, old, ticket, p, size);
+    if (p == nullptr && size != 0) {
+      RecordFailure(guard.state(), call, reinterpret_cast<uint64_t>(old), a1, a2, 0,
+                    saved.value(), -1);
+    }
   }
+  if (p != nullptr) RecordNewBlock(guard.state(), call, p, size, site);
   return p;
 }
 

@@ -216,7 +216,9 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
 
 }  // namespace
 
-uint32_t CallSiteStack(ThreadState& t, uint64_t return_address, uint64_t call_sp) {
+uint32_t CallSiteStack(ThreadState& t, CallSite site) {
+  const uint64_t return_address = site.return_address;
+  const uint64_t call_sp = site.call_sp;
   if (ALLOCWATCH_UNLIKELY(!g_recorder.config.call_site_cache)) {
     return UnwindAndCache(t, nullptr, nullptr, return_address, call_sp);
   }

@@ -29,11 +29,27 @@
 
 namespace allocwatch::preload {
 
-// The stack id (StackTable) of the stack above a call, as InternFrames would give it after an
-// unwind. `return_address` and `call_sp` are the calling function's own
-// __builtin_return_address(0) and __builtin_dwarf_cfa(); that function must call this directly
-// (not inlined into it, not through a tail call). Unwinds on a miss. 0 when out of memory.
-uint32_t CallSiteStack(ThreadState& t, uint64_t return_address, uint64_t call_sp);
+// Where the program called into allocwatch: the return address into the program and the
+// stack pointer at the call (the CFA of allocwatch's outermost frame), the key of the cache.
+struct CallSite {
+  uint64_t return_address;
+  uint64_t call_sp;
+};
+
+// The call site of the function this is written in: use it in an exported function, or in a
+// noinline one the exported function reaches by a tail call (never in an inline helper, whose
+// builtins would name a different frame).
+#define ALLOCWATCH_CALL_SITE()                                          \
+  ::allocwatch::preload::CallSite {                                     \
+    reinterpret_cast<uint64_t>(__builtin_return_address(0)),            \
+        reinterpret_cast<uint64_t>(__builtin_dwarf_cfa())               \
+  }
+
+// The stack id (StackTable) of the stack above the program's call `site`, as InternFrames
+// would give it after an unwind. The frame `site` was taken in must still be active (the
+// unwind runs from here and starts at the site's return address). Unwinds on a miss. 0 when
+// out of memory.
+uint32_t CallSiteStack(ThreadState& t, CallSite site);
 
 // At thread exit: gives back the thread's cache.
 void ReleaseCallSiteCache(ThreadState& t);

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "preload/hooks/address_table.h"
+#include "preload/hooks/sampler.h"
 #include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
@@ -23,13 +24,11 @@ struct HotConfig {
 };
 extern ALLOCWATCH_HIDDEN HotConfig g_hot;
 
-// True when the allocation of `size` bytes needs nothing more than counting (done here).
-// ThreadState::fast_threshold is the period of the thread's countdown (allocations of at least
-// that size are always recorded), set by the slow path; 0 sends everything there.
+// True when the allocation of `size` bytes needs nothing more than counting (done here): the
+// sampler's countdown (Sampler::CountDown) with the thread's fast_threshold, which the slow
+// path sets to the countdown's period, or to 0 to have every allocation come to it.
 ALLOCWATCH_ALWAYS_INLINE bool AllocFastPath(ThreadState& t, uint64_t size) {
-  int64_t left = t.bytes_until_sample - static_cast<int64_t>(size);
-  if (ALLOCWATCH_UNLIKELY(left <= 0 || size >= t.fast_threshold)) return false;
-  t.bytes_until_sample = left;
+  if (!Sampler::CountDown(t, size, t.fast_threshold)) return false;
   t.counters.AddAllocation(size);
   return true;
 }

@@ -112,7 +112,7 @@ void WriteSnapshot(HeapFigures figures) {
 // interval: the program never waits on a recording that cannot keep up for long.
 void AdaptPeriod() {
   uint64_t period = g_hot.period.load(std::memory_order_relaxed);
-  if (period <= 1 || period >= (uint64_t{1} << 30)) return;
+  if (IsExactMode() || period >= (uint64_t{1} << 30)) return;
   uint64_t now = NowNs();
   uint64_t interval = now > g_interval_start_ns ? now - g_interval_start_ns : 1;
   uint64_t written = Writer().write_ns() - g_interval_write_ns;

@@ -103,8 +103,6 @@ format::Event MakeEvent(ThreadState& t, format::EventKind kind, Call call, uint6
   return e;
 }
 
-bool Exact() { return g_recorder.config.sample_bytes <= 1; }
-
 // Events dropped because allocwatch's tables could not grow (real_allocator.h).
 constinit std::atomic<uint64_t> g_dropped_for_memory{0};
 constinit std::atomic<bool> g_dropping{false};  // since the last insert that succeeded
@@ -139,7 +137,7 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
   e.stack_id = b.stack_id;
   e.sample_bytes = period;
   // Exact mode records every block and needs no table.
-  if (!Exact() && !Kept(g_recorder.heap->Insert(address, b))) return;
+  if (!IsExactMode() && !Kept(g_recorder.heap->Insert(address, b))) return;
   AppendEvent(t, e);
   if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) {
     MaybeSnapshot(EventNs(), HeapFigures::kMeasure);
@@ -150,25 +148,15 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
 
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period) {
   CountAlloc(t, size);
-  bool sampled = Sampler::ShouldSample(t, size, g_hot.period.load(std::memory_order_relaxed),
-                                       g_recorder.seed ^ Tid(t), period);
-  if (t.registered) t.fast_threshold = t.countdown_period;  // follows a changed period
-  return sampled;
+  // A thread that is not registered counts in the slow path (counters.h): no fast path.
+  return Sampler::ShouldSample(t, size, g_hot.period.load(std::memory_order_relaxed),
+                               g_recorder.seed ^ Tid(t), t.registered, period);
 }
 
 void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,
                         uint32_t stack) {
   InsertBlock(t, format::EventKind::kAlloc, reinterpret_cast<uint64_t>(p),
               LiveBlock{size, stack, static_cast<uint16_t>(call)}, period);
-}
-
-__attribute__((noinline)) void RecordAlloc(ThreadState& t, Call call, const void* p,
-                                           size_t size) {
-  uint64_t period = 0;
-  if (!DecideSample(t, size, &period)) return;
-  uint32_t stack = CallSiteStack(t, reinterpret_cast<uint64_t>(__builtin_return_address(0)),
-                                 reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
-  RecordSampledAlloc(t, call, p, size, period, stack);
 }
 
 namespace {
@@ -179,7 +167,7 @@ bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind,
                LiveBlock* block) {
   CountFree(t);
   auto address = reinterpret_cast<uint64_t>(p);
-  if (!Exact()) {
+  if (!IsExactMode()) {
     if (!HeapTable::MayContain(address) || !g_recorder.heap->Remove(address, block)) return false;
   }
   AppendEvent(t, MakeEvent(t, kind, call, address, EventTicks()));
@@ -195,7 +183,7 @@ void RecordFree(ThreadState& t, Call call, const void* p) {
 
 ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
   ReallocTicket ticket{};
-  if (Exact()) {
+  if (IsExactMode()) {
     // The free of `old` is written once the call has succeeded, with the time taken now (before
     // the address can be handed to another thread), so a failed realloc writes nothing.
     CountFree(t);
@@ -214,15 +202,11 @@ ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
 
 void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket& ticket,
                 const void* result, size_t new_size) {
-  if (Exact() && (result != nullptr || new_size == 0)) {
+  if (IsExactMode() && (result != nullptr || new_size == 0)) {
     AppendEvent(t, MakeEvent(t, format::EventKind::kReallocFree, call,
                              reinterpret_cast<uint64_t>(old), ticket.free_ticks));
   }
-  if (result != nullptr) {
-    RecordAlloc(t, call, result, new_size);
-    return;
-  }
-  if (new_size == 0) return;  // realloc(p, 0) freed p
+  if (result != nullptr || new_size == 0) return;  // the new block: RecordNewBlock  // realloc(p, 0) freed p
   // The call failed and `old` is still allocated: put it back as it was (its sampling weight
   // is the process's period: see FORMAT.md).
   if (ticket.tracked) {

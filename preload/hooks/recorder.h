@@ -26,11 +26,9 @@ void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures);
 
 // Heap events. RecordFree must run before the real free (so the address cannot be reused and
 // recorded by another thread first).
-void RecordAlloc(ThreadState& t, Call call, const void* p, size_t size);
-
-// RecordAlloc in two steps, so the caller can take the stack from its own frame (the hooks'
-// slow path is reached by a tail call: its caller is the program's call site): counts the
-// allocation and decides whether it is sampled (and with which period)...
+// A new block is recorded in two steps, so the caller can take the stack from the program's
+// call site (RecordNewBlock in allocation_hooks.h): this counts the allocation and decides
+// whether it is sampled (and with which period)...
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period);
 // ...then records it with its stack id (CallSiteStack).
 inline constexpr size_t kUnwindFrames = format::kMaxStackDepth + 8;
@@ -42,7 +40,9 @@ void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, u
 uint32_t InternFrames(ThreadState& t, void* const* frames, int n);
 void RecordFree(ThreadState& t, Call call, const void* p);
 
-// realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after.
+// realloc: BeginRealloc before the real call (records the free of `old`), EndRealloc after
+// (the free in exact mode, or `old` put back when the call failed); the new block then goes
+// through RecordNewBlock like any other.
 struct ReallocTicket {
   bool tracked;
   uint64_t free_ticks;  // exact mode: the time of the free of `old`

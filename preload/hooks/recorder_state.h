@@ -41,6 +41,11 @@ ALLOCWATCH_ALWAYS_INLINE bool IsRecording() {
 }
 extern uint64_t g_page_size;
 
+// Exact mode: every allocation and free is recorded (ALLOCWATCH_SAMPLE_BYTES=1). Decided once at
+// start-up; the sampling period of the sampled mode (HotConfig::period) never makes a process
+// exact.
+ALLOCWATCH_ALWAYS_INLINE bool IsExactMode() { return g_recorder.config.Exact(); }
+
 inline uint64_t RoundUpToPage(uint64_t length) {
   return (length + g_page_size - 1) & ~(g_page_size - 1);
 }

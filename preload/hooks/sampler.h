@@ -37,26 +37,41 @@ class Sampler {
     t.countdown_period = period;
   }
 
+  // The countdown, the one place it is decremented: true when the allocation of `size` bytes
+  // is not sampled (it is below `period` and the countdown stays positive), which takes the
+  // bytes off the countdown. False leaves the countdown as it was: the allocation is sampled
+  // (ShouldSample redraws it), or `period` is 0, which the fast path (hot_path.h) uses to send
+  // a thread's every allocation to ShouldSample.
+  ALLOCWATCH_ALWAYS_INLINE static bool CountDown(ThreadState& t, uint64_t size, uint64_t period) {
+    int64_t left = t.bytes_until_sample - static_cast<int64_t>(size);
+    if (ALLOCWATCH_UNLIKELY(left <= 0 || size >= period)) return false;
+    t.bytes_until_sample = left;
+    return true;
+  }
+
   // True when the allocation of `size` bytes is to be recorded; *sampled_with is then the
   // period T its probability was drawn with (the reader weighs it by 1/(1-exp(-size/T)), or 1
   // when size >= T). Allocations of at least T bytes are always recorded and leave the
-  // countdown alone. The inline fast path (hot_path.h) does the same subtraction.
+  // countdown alone. `period` 1 (exact mode) records everything. Afterwards the thread's
+  // fast_threshold follows the countdown's period when `fast` (see ThreadState), else it is 0.
   ALLOCWATCH_ALWAYS_INLINE static bool ShouldSample(ThreadState& t, uint64_t size,
-                                                    uint64_t period, uint64_t seed,
+                                                    uint64_t period, uint64_t seed, bool fast,
                                                     uint64_t* sampled_with) {
     if (period <= 1) {
       *sampled_with = 1;
+      t.fast_threshold = 0;
       return true;
     }
     if (ALLOCWATCH_UNLIKELY(t.rng_state == 0)) Seed(t, seed, period);
     *sampled_with = t.countdown_period;
-    if (size >= t.countdown_period) return true;
-    t.bytes_until_sample -= static_cast<int64_t>(size);
-    if (ALLOCWATCH_LIKELY(t.bytes_until_sample > 0)) return false;
-    // Memoryless: the next countdown uses the current period (it may have changed).
-    t.bytes_until_sample = DrawCountdown(t.rng_state, period);
-    t.countdown_period = period;
-    return true;
+    bool sampled = !CountDown(t, size, t.countdown_period);
+    if (sampled && size < t.countdown_period) {
+      // Memoryless: the next countdown uses the current period (it may have changed).
+      t.bytes_until_sample = DrawCountdown(t.rng_state, period);
+      t.countdown_period = period;
+    }
+    t.fast_threshold = fast ? t.countdown_period : 0;
+    return sampled;
   }
 };
 

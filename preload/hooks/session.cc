@@ -189,7 +189,7 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
   r.start_monotonic_ns = start_monotonic_ns;
   r.sample_bytes = config.sample_bytes;
   r.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-  r.flags = (config.sample_bytes <= 1 ? format::kProcessFlagExact : 0) |
+  r.flags = (config.Exact() ? format::kProcessFlagExact : 0) |
             (fork_child ? format::kProcessFlagForkChild : 0);
   r.exe_size = static_cast<uint32_t>(exe_size);
   r.cmdline_size = static_cast<uint32_t>(cmdline_size);

@@ -11,7 +11,7 @@
 namespace allocwatch::preload {
 
 struct Config {
-  uint64_t sample_bytes = 512 * 1024;  // 1 = exact
+  uint64_t sample_bytes = 512 * 1024;  // 1 = exact (Exact())
   uint64_t interval_ns = 1000000000;
   // In sampled mode the period doubles after an interval in which writing the recording took
   // more than this share of the time (ALLOCWATCH_WRITE_BUDGET_PERCENT).
@@ -21,6 +21,9 @@ struct Config {
   // ALLOCWATCH_CALL_SITE_CACHE=0 unwinds every recorded allocation (to check the cache against).
   bool call_site_cache = true;
   char output_dir[1024] = ".";
+
+  // The one test of exact mode (IsExactMode() in recorder_state.h for the running process).
+  bool Exact() const { return sample_bytes <= 1; }
 };
 
 // Reads ALLOCWATCH_* variables and makes the output directory absolute. Returns false (and

@@ -37,7 +37,9 @@ ALLOCWATCH_EXPORT void free(void* p) {
   HookFree(g_real_functions, p);
 }
 
-ALLOCWATCH_EXPORT void* realloc(void* old, size_t size) {
+namespace {
+// realloc for the program's call `site` (realloc itself, or reallocarray without a real one).
+ALLOCWATCH_ALWAYS_INLINE void* Realloc(CallSite site, void* old, size_t size) {
   if (Bootstrapping()) return nullptr;
   if (ALLOCWATCH_UNLIKELY(BootstrapContains(old))) {
     void* p = malloc(size);
@@ -45,7 +47,13 @@ ALLOCWATCH_EXPORT void* realloc(void* old, size_t size) {
     return p;
   }
   const RealFunctions& real = Real();
-  return HookRealloc(Call::kRealloc, old, size, size, 0, [&] { return real.realloc(old, size); });
+  return HookRealloc(Call::kRealloc, site, old, size, size, 0,
+                     [&] { return real.realloc(old, size); });
+}
+}  // namespace
+
+ALLOCWATCH_EXPORT void* realloc(void* old, size_t size) {
+  return Realloc(ALLOCWATCH_CALL_SITE(), old, size);
 }
 
 ALLOCWATCH_EXPORT void* reallocarray(void* old, size_t n, size_t size) {
@@ -56,16 +64,16 @@ ALLOCWATCH_EXPORT void* reallocarray(void* old, size_t n, size_t size) {
       errno = ENOMEM;
       return nullptr;
     }
-    return realloc(old, total);
+    return Realloc(ALLOCWATCH_CALL_SITE(), old, total);
   }
   uint64_t total = 0;
   if (__builtin_mul_overflow(n, size, &total)) total = UINT64_MAX;
-  return HookRealloc(Call::kReallocArray, old, total, n, size,
+  return HookRealloc(Call::kReallocArray, ALLOCWATCH_CALL_SITE(), old, total, n, size,
                      [&] { return real.reallocarray(old, n, size); });
 }
 
 ALLOCWATCH_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
-  return HookPosixMemalign(Real(), out, alignment, size);
+  return HookPosixMemalign(Real(), ALLOCWATCH_CALL_SITE(), out, alignment, size);
 }
 
 ALLOCWATCH_EXPORT void* aligned_alloc(size_t alignment, size_t size) {

@@ -18,9 +18,7 @@ namespace {
 
 // Stands for the hooks' slow path: takes the stack of its caller's call site.
 __attribute__((noinline)) uint32_t Site() {
-  uint32_t id = aw::CallSiteStack(aw::CurrentThread(),
-                                  reinterpret_cast<uint64_t>(__builtin_return_address(0)),
-                                  reinterpret_cast<uint64_t>(__builtin_dwarf_cfa()));
+  uint32_t id = aw::CallSiteStack(aw::CurrentThread(), ALLOCWATCH_CALL_SITE());
   asm volatile("" ::: "memory");  // keeps the call above from becoming a tail call
   return id;
 }

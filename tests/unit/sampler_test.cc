@@ -18,7 +18,7 @@ namespace {
 
 bool Sample(ThreadState& t, uint64_t size, uint64_t period, uint64_t seed) {
   uint64_t sampled_with = 0;
-  bool sampled = Sampler::ShouldSample(t, size, period, seed, &sampled_with);
+  bool sampled = Sampler::ShouldSample(t, size, period, seed, /*fast=*/true, &sampled_with);
   if (sampled) REQUIRE(sampled_with == period);
   return sampled;
 }
