@@ -44,11 +44,10 @@ enum class RecordType : uint16_t {
   kExec = 14,         // ExecRecord + path
   kEnd = 15,          // EndRecord
   kLost = 16,         // LostRecord
-  // 17 is reserved.
+  kHeadroom = 17,     // HeadroomRecord + level_count x CgroupLevel + cgroup path
   kEvents = 18,       // EventsRecord + compact heap events (see event_codec.h)
   kClock = 19,        // ClockRecord
   kPeriod = 20,       // PeriodRecord
-  kHeadroom = 17,     // HeadroomRecord + level_count x CgroupLevel + cgroup path
 };
 
 // The call that produced an event.

@@ -1,6 +1,6 @@
 // preload/hooks/sampler.h: decides which allocations are recorded with their stack.
 //
-// Hook-safe. Per-thread state only. Byte sampling with mean period T (reference/sampling.md):
+// Hook-safe. Per-thread state only. Byte sampling with mean period T (preload/FORMAT.md, which allocations are recorded):
 // each thread counts down an exponentially distributed number of bytes; an allocation of s
 // bytes is sampled with probability 1-exp(-s/T). Allocations of s >= T are always sampled.
 // T == 1 records every allocation (exact mode).
