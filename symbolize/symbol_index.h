@@ -32,7 +32,7 @@ class SymbolIndex {
     const char* name;
     int rank;  // 2 global, 1 weak, 0 local
   };
-  std::vector<Entry> entries_;     // by start, then rank ascending
+  std::vector<Entry> entries_;       // by start, then rank ascending
   std::vector<Dwarf_Addr> max_end_;  // max_end_[i]: largest end among entries_[0..i]
 };
 

@@ -33,7 +33,7 @@ struct OpenedModule {
   GElf_Addr bias = 0;    // Dwfl address minus ELF virtual address
   Dwarf_Addr start = 0;  // Dwfl address range covered by the module
   Dwarf_Addr end = 0;
-  internal::DebuglinkContext debuglink;  // userdata of `module`; must outlive `dwfl`
+  internal::DebuglinkContext debuglink;            // userdata of `module`; must outlive `dwfl`
   std::unique_ptr<internal::SymbolIndex> symbols;  // built at the first lookup
 };
 
@@ -94,8 +94,7 @@ Symbolizer::Impl::Impl(Options opts)
   callbacks.debuginfo_path = &debuginfo_path_ptr;
 }
 
-const std::vector<Frame>& Symbolizer::Impl::Symbolize(const ModuleRef& module,
-                                                      uint64_t elf_address,
+const std::vector<Frame>& Symbolizer::Impl::Symbolize(const ModuleRef& module, uint64_t elf_address,
                                                       bool is_return_address) {
   ++stats.requests;
   if (!have_last || module.path != last_ref.path || module.build_id != last_ref.build_id) {

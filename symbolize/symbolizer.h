@@ -30,14 +30,14 @@ struct Frame {
 // Work done so far, for tests and benchmarks: each distinct (module, lookup address) costs one
 // DWARF lookup; repeated requests are answered from the cache.
 struct Stats {
-  uint64_t requests = 0;       // Symbolize() calls
-  uint64_t dwarf_lookups = 0;  // addresses looked up in a module (cache misses)
-  uint64_t modules_opened = 0; // modules matched and opened
+  uint64_t requests = 0;        // Symbolize() calls
+  uint64_t dwarf_lookups = 0;   // addresses looked up in a module (cache misses)
+  uint64_t modules_opened = 0;  // modules matched and opened
 };
 
 struct Options {
-  std::string sysroot;                 // prefix for module paths of recordings from another machine
-  std::vector<std::string> debug_dirs; // extra roots for .build-id/xx/yyyy.debug lookups
+  std::string sysroot;  // prefix for module paths of recordings from another machine
+  std::vector<std::string> debug_dirs;  // extra roots for .build-id/xx/yyyy.debug lookups
 };
 
 class Symbolizer {

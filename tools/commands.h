@@ -26,7 +26,7 @@ struct ReportCommandOptions {
   std::optional<uint64_t> limit_bytes;  // memory limit for the time-to-limit projection
   bool follow = false;                  // re-render the text report every interval
   double follow_interval = 2.0;
-  std::string colour = "auto";          // auto | always | never
+  std::string colour = "auto";  // auto | always | never
 };
 
 struct SymbolizeCommandOptions {
@@ -56,16 +56,16 @@ struct RunCommandOptions {
   double interval_seconds = 1.0;
   unsigned write_budget_percent = 5;  // sampled mode: the period doubles above this share
   bool no_children = false;
-  bool no_report = false;  // only record; list the recordings
+  bool no_report = false;   // only record; list the recordings
   std::string report_file;  // empty: stderr
   std::string format = "text";
   size_t top = 10;
 };
 
 struct DoctorCommandOptions {
-  int pid = 0;           // 0: allocwatch's own process (its cgroup and limits)
+  int pid = 0;  // 0: allocwatch's own process (its cgroup and limits)
   bool json = false;
-  std::string root;      // read every file under this directory (tests)
+  std::string root;  // read every file under this directory (tests)
 };
 
 // Each returns the process exit status for allocwatch.

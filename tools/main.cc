@@ -24,7 +24,8 @@ void SetUpLogging() {
 }
 
 void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o) {
-  cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
+  cmd->add_option("recordings", o.recordings,
+                  "Recording files (.awtrace) or directories holding them")
       ->required();
   cmd->add_option("-f,--format", o.format,
                   "Output format: text, json, html (one self-contained page), pprof (gzipped "
@@ -71,8 +72,10 @@ void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o)
   cmd->add_option("-o,--output", o.output, "Write the report to this file instead of stdout");
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
   cmd->add_flag("!--no-symbols", o.symbols, "Show module+offset instead of functions and lines");
-  cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
-  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_option("--sysroot", o.sysroot,
+                  "Root to find the recorded binaries under (recordings from another machine)");
+  cmd->add_option("--debug-dir", o.debug_dirs,
+                  "Extra directory with .build-id/xx/yyyy.debug files");
   cmd->add_flag("!--no-symbol-table", o.symbol_tables,
                 "Ignore RECORDING.awsym files (written by allocwatch symbolize)");
   cmd->add_option("--group-by", o.group_by,
@@ -83,10 +86,13 @@ void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o)
 }
 
 void AddSymbolizeOptions(CLI::App* cmd, allocwatch::tools::SymbolizeCommandOptions& o) {
-  cmd->add_option("recordings", o.recordings, "Recording files (.awtrace) or directories holding them")
+  cmd->add_option("recordings", o.recordings,
+                  "Recording files (.awtrace) or directories holding them")
       ->required();
-  cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under (recordings from another machine)");
-  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_option("--sysroot", o.sysroot,
+                  "Root to find the recorded binaries under (recordings from another machine)");
+  cmd->add_option("--debug-dir", o.debug_dirs,
+                  "Extra directory with .build-id/xx/yyyy.debug files");
 }
 
 void AddDiffOptions(CLI::App* cmd, allocwatch::tools::DiffCommandOptions& o) {
@@ -99,7 +105,8 @@ void AddDiffOptions(CLI::App* cmd, allocwatch::tools::DiffCommandOptions& o) {
   cmd->add_option("--top", o.top, "Sites listed (0: all)")->capture_default_str();
   cmd->add_flag("!--no-symbols", o.symbols, "Show module+offset instead of functions and lines");
   cmd->add_option("--sysroot", o.sysroot, "Root to find the recorded binaries under");
-  cmd->add_option("--debug-dir", o.debug_dirs, "Extra directory with .build-id/xx/yyyy.debug files");
+  cmd->add_option("--debug-dir", o.debug_dirs,
+                  "Extra directory with .build-id/xx/yyyy.debug files");
   cmd->add_option("--group-by", o.group_by, "site, function or stack (as for report)")
       ->check(CLI::IsMember({"site", "function", "stack"}))
       ->capture_default_str();
@@ -109,7 +116,8 @@ void AddDiffOptions(CLI::App* cmd, allocwatch::tools::DiffCommandOptions& o) {
 }
 
 void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
-  cmd->add_option("-o,--output-dir", o.output_dir, "Directory for the recordings (created if missing)")
+  cmd->add_option("-o,--output-dir", o.output_dir,
+                  "Directory for the recordings (created if missing)")
       ->capture_default_str();
   auto* sample = cmd->add_option("--sample-bytes", o.sample_bytes,
                                  "Mean sampling period in bytes (default 524288)")
@@ -143,8 +151,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "allocwatch 0.1.0");
 
   allocwatch::tools::RunCommandOptions run;
-  CLI::App* run_cmd = app.add_subcommand(
-      "run", "Run PROGRAM with allocwatch and report on it at its end: allocwatch run [options] -- PROGRAM ARGS...");
+  CLI::App* run_cmd = app.add_subcommand("run",
+                                         "Run PROGRAM with allocwatch and report on it at its end: "
+                                         "allocwatch run [options] -- PROGRAM ARGS...");
   // CLI11 sees only run's options: SplitRunArguments finds where PROGRAM begins.
   AddRunOptions(run_cmd, run);
   run_cmd->footer(
@@ -213,7 +222,9 @@ int main(int argc, char** argv) {
   if (run_cmd->parsed()) {
     run.command = run_args.program;
     if (run.command.empty()) {
-      std::fprintf(stderr, "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
+      std::fprintf(
+          stderr,
+          "allocwatch run: no program given\nusage: allocwatch run [options] -- PROGRAM ARGS...\n");
       return 2;
     }
     if (run.format == "html" && run.report_file.empty()) {

@@ -65,8 +65,7 @@ ProgramCheck CheckProgram(const std::string& path) {
   if ((st.st_mode & S_ISUID) != 0 && st.st_uid != geteuid()) {
     check.secure = true;
     check.secure_reason = "set-user-ID " + UserName(st.st_uid);
-  } else if ((st.st_mode & S_ISGID) != 0 && (st.st_mode & S_IXGRP) != 0 &&
-             st.st_gid != getegid()) {
+  } else if ((st.st_mode & S_ISGID) != 0 && (st.st_mode & S_IXGRP) != 0 && st.st_gid != getegid()) {
     check.secure = true;
     check.secure_reason = "set-group-ID " + GroupName(st.st_gid);
   }

@@ -10,9 +10,9 @@ namespace allocwatch::tools {
 
 struct ProgramCheck {
   bool is_elf = false;
-  bool is_static = false;  // ELF without a program interpreter: LD_PRELOAD cannot reach it
-  bool secure = false;     // set-user-ID/set-group-ID to another user or group: the loader runs
-                           // it in secure-execution mode and ignores LD_PRELOAD
+  bool is_static = false;     // ELF without a program interpreter: LD_PRELOAD cannot reach it
+  bool secure = false;        // set-user-ID/set-group-ID to another user or group: the loader runs
+                              // it in secure-execution mode and ignores LD_PRELOAD
   std::string secure_reason;  // "set-user-ID root", ...
 };
 

@@ -107,7 +107,8 @@ bool StillRunning(const report::ProcessModel& m) {
   if (ec) return fs::exists("/proc/" + std::to_string(m.pid), ec) && m.exe.empty();
   std::string now = exe.string();
   const std::string deleted = " (deleted)";
-  if (now.size() > deleted.size() && now.compare(now.size() - deleted.size(), deleted.size(), deleted) == 0) {
+  if (now.size() > deleted.size() &&
+      now.compare(now.size() - deleted.size(), deleted.size(), deleted) == 0) {
     now.resize(now.size() - deleted.size());
   }
   return m.exe.empty() || now == m.exe || fs::equivalent(now, m.exe, ec);
@@ -229,10 +230,8 @@ struct Format {
   bool binary;
 };
 constexpr Format kFormats[] = {
-    {"text", RenderTextFormat, false, false},
-    {"json", RenderJsonFormat, true, false},
-    {"html", RenderHtmlFormat, true, false},
-    {"pprof", RenderPprofFormat, true, true},
+    {"text", RenderTextFormat, false, false},    {"json", RenderJsonFormat, true, false},
+    {"html", RenderHtmlFormat, true, false},     {"pprof", RenderPprofFormat, true, true},
     {"folded", RenderFoldedFormat, true, false},
 };
 
@@ -319,7 +318,8 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
 }
 
 int RunReport(const ReportCommandOptions& options) {
-  if (options.since_seconds && options.until_seconds && *options.until_seconds < *options.since_seconds) {
+  if (options.since_seconds && options.until_seconds &&
+      *options.until_seconds < *options.since_seconds) {
     spdlog::error("--until ({} s) is before --since ({} s)", *options.until_seconds,
                   *options.since_seconds);
     return 2;
@@ -332,8 +332,7 @@ int RunReport(const ReportCommandOptions& options) {
     return Follow(options);
   }
   const Format* format = FindFormat(options.format);
-  if (format != nullptr && format->binary && options.output.empty() &&
-      isatty(STDOUT_FILENO) == 1) {
+  if (format != nullptr && format->binary && options.output.empty() && isatty(STDOUT_FILENO) == 1) {
     spdlog::error("the {} format is binary: write it to a file with -o FILE", options.format);
     return 2;
   }
@@ -381,7 +380,9 @@ int RunDiff(const DiffCommandOptions& options) {
   }
   std::ostream& out = options.output.empty() ? std::cout : file;
   if (options.format == "json") {
-    out << report::RenderDiffJson(diff).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out << report::RenderDiffJson(diff).dump(2, ' ', false,
+                                             nlohmann::json::error_handler_t::replace)
+        << "\n";
   } else {
     report::RenderDiffText(diff, out, {UseColour(options.colour, options.output.empty())});
   }

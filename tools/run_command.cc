@@ -46,7 +46,7 @@ std::string Assignment(const char* name, const std::string& value) {
 
 std::atomic<pid_t> g_child{0};
 
-constexpr int kForwardedSignals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+constexpr int kForwardedSignals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGUSR1,
                                      SIGUSR2, SIGALRM, SIGWINCH, SIGCONT, SIGPIPE};
 
 void ForwardSignal(int sig, siginfo_t* info, void*) {
@@ -68,8 +68,8 @@ std::string FindPreload() {
   if (const char* env = std::getenv(envvar::kPreload)) return env;
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  for (const char* rel : {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so",
-                          "../lib/liballocwatch.so"}) {
+  for (const char* rel :
+       {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so", "../lib/liballocwatch.so"}) {
     fs::path candidate = exe.parent_path() / rel;
     if (fs::exists(candidate, ec)) return fs::canonical(candidate, ec).string();
   }
@@ -78,7 +78,8 @@ std::string FindPreload() {
 
 // The program's path as execvp would find it, or empty.
 std::string Which(const std::string& program) {
-  if (program.find('/') != std::string::npos) return access(program.c_str(), F_OK) == 0 ? program : "";
+  if (program.find('/') != std::string::npos)
+    return access(program.c_str(), F_OK) == 0 ? program : "";
   const char* path = std::getenv("PATH");
   std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
   for (size_t start = 0; start <= dirs.size();) {
@@ -116,7 +117,8 @@ std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std:
   uint64_t sample = o.exact ? 1 : o.sample_bytes.value_or(512 * 1024);
   env.push_back(Assignment(envvar::kSampleBytes, std::to_string(sample)));
   auto interval_ms = static_cast<uint64_t>(std::llround(o.interval_seconds * 1000));
-  env.push_back(Assignment(envvar::kIntervalMs, std::to_string(std::max<uint64_t>(interval_ms, 1))));
+  env.push_back(
+      Assignment(envvar::kIntervalMs, std::to_string(std::max<uint64_t>(interval_ms, 1))));
   env.push_back(Assignment(envvar::kWriteBudgetPercent, std::to_string(o.write_budget_percent)));
   return env;
 }
@@ -176,8 +178,7 @@ bool EndsWithEndRecord(const std::string& path, uint32_t* pid) {
   std::ifstream in(path, std::ios::binary);
   format::FileHeader header{};
   format::ProcessRecord process{};
-  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)) ||
-      !in.seekg(header.header_size) ||
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)) || !in.seekg(header.header_size) ||
       !in.read(reinterpret_cast<char*>(&process), sizeof(process))) {
     return false;
   }
@@ -201,8 +202,8 @@ void LossNotes(const std::vector<std::string>& files, const std::string& dir, pi
     std::error_code ec;
     uint64_t size = fs::file_size(f, ec);
     if (pid == static_cast<uint32_t>(child) && WIFEXITED(status)) {
-      out << "allocwatch: process " << pid << " exited, but its recording " << f
-          << " stops after " << size
+      out << "allocwatch: process " << pid << " exited, but its recording " << f << " stops after "
+          << size
           << " bytes: writing it failed (file system full, or the file was removed); what the "
              "program did after that is lost\n";
     } else {
@@ -219,7 +220,8 @@ void LossNotes(const std::vector<std::string>& files, const std::string& dir, pi
 
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
            int status, const OomVerdict& ending, const std::string& unrecorded_reason) {
-  std::vector<std::string> files = FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
+  std::vector<std::string> files =
+      FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   std::ofstream file;
   if (!o.report_file.empty()) {
     file.open(o.report_file, std::ios::binary | std::ios::trunc);
@@ -228,7 +230,8 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   std::ostream& out = o.report_file.empty() ? std::cerr : static_cast<std::ostream&>(file);
   if (!unrecorded_reason.empty()) {
     // On stderr the warning given at the start says it already.
-    if (!o.report_file.empty()) out << "allocwatch: nothing was recorded: " << unrecorded_reason << "\n";
+    if (!o.report_file.empty())
+      out << "allocwatch: nothing was recorded: " << unrecorded_reason << "\n";
     return 1;
   }
   if (files.empty()) {
@@ -293,7 +296,8 @@ std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t 
 int RunRun(const RunCommandOptions& o) {
   std::string preload = FindPreload();
   if (preload.empty()) {
-    spdlog::error("cannot find liballocwatch.so next to the allocwatch command; set ALLOCWATCH_PRELOAD");
+    spdlog::error(
+        "cannot find liballocwatch.so next to the allocwatch command; set ALLOCWATCH_PRELOAD");
     return 2;
   }
   std::string program = Which(o.command[0]);
@@ -306,7 +310,8 @@ int RunRun(const RunCommandOptions& o) {
   std::string unrecorded;
   ProgramCheck check = CheckProgram(program);
   if (check.is_static) {
-    unrecorded = program + " is statically linked: LD_PRELOAD cannot reach it, so it runs unrecorded";
+    unrecorded =
+        program + " is statically linked: LD_PRELOAD cannot reach it, so it runs unrecorded";
   } else if (check.secure) {
     unrecorded = program + " is " + check.secure_reason +
                  ": the loader runs it in secure-execution mode and ignores LD_PRELOAD, so it "
@@ -315,12 +320,11 @@ int RunRun(const RunCommandOptions& o) {
   std::error_code ec;
   fs::create_directories(o.output_dir, ec);
   std::string dir = fs::absolute(o.output_dir, ec).lexically_normal().string();
-  if (unrecorded.empty() &&
-      (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK | X_OK) != 0)) {
-    unrecorded = "cannot write recordings into " + o.output_dir + " (" +
-                 (fs::is_directory(dir, ec) ? std::string("not writable")
-                                            : std::string("not a directory")) +
-                 "), so the program runs unrecorded";
+  if (unrecorded.empty() && (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK | X_OK) != 0)) {
+    unrecorded =
+        "cannot write recordings into " + o.output_dir + " (" +
+        (fs::is_directory(dir, ec) ? std::string("not writable") : std::string("not a directory")) +
+        "), so the program runs unrecorded";
   }
   if (!unrecorded.empty()) {
     spdlog::warn("{}", unrecorded);

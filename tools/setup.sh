@@ -18,6 +18,8 @@ packages=(
   libjemalloc-dev clang libclang-rt-14-dev nodejs make
   # benchmarks (tests/bench/run.sh)
   time bc heaptrack
+  # tests: the sources must be as .clang-format lays them out (tools/check_format.sh)
+  clang-format-14
   # HTML report: npm fetches its charting libraries at build time (report/html/); the test
   # opens the report in headless Chromium driven from node
   nodejs chromium

@@ -25,8 +25,7 @@ bool SymbolizeRecording(const std::string& file, const SymbolizeCommandOptions& 
   auto start = std::chrono::steady_clock::now();
   symbolize::Symbolizer symbolizer({options.sysroot, options.debug_dirs});
   report::SymbolTable table = report::BuildSymbolTable(model, symbolizer);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const std::string& w : symbolizer.Warnings()) spdlog::warn("{}", w);
   std::string table_path = report::SymbolTablePath(file);
   try {

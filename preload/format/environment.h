@@ -6,17 +6,18 @@
 
 namespace allocwatch::format::env {
 
-inline constexpr char kPrefix[] = "ALLOCWATCH_";             // every name below starts so
+inline constexpr char kPrefix[] = "ALLOCWATCH_";               // every name below starts so
 inline constexpr char kOutputDir[] = "ALLOCWATCH_OUTPUT_DIR";  // where recordings go
-inline constexpr char kSession[] = "ALLOCWATCH_SESSION";      // one id for a run's processes
-inline constexpr char kSampleBytes[] = "ALLOCWATCH_SAMPLE_BYTES";  // mean bytes between samples; 1 = exact
-inline constexpr char kIntervalMs[] = "ALLOCWATCH_INTERVAL_MS";    // snapshot interval
+inline constexpr char kSession[] = "ALLOCWATCH_SESSION";       // one id for a run's processes
+inline constexpr char kSampleBytes[] =
+    "ALLOCWATCH_SAMPLE_BYTES";  // mean bytes between samples; 1 = exact
+inline constexpr char kIntervalMs[] = "ALLOCWATCH_INTERVAL_MS";  // snapshot interval
 inline constexpr char kWriteBudgetPercent[] = "ALLOCWATCH_WRITE_BUDGET_PERCENT";
-inline constexpr char kOnlyPid[] = "ALLOCWATCH_ONLY_PID";  // record only this process
+inline constexpr char kOnlyPid[] = "ALLOCWATCH_ONLY_PID";               // record only this process
 inline constexpr char kCallSiteCache[] = "ALLOCWATCH_CALL_SITE_CACHE";  // 0: unwind every time
-inline constexpr char kFsRoot[] = "ALLOCWATCH_FS_ROOT";    // read /proc and /sys under this
+inline constexpr char kFsRoot[] = "ALLOCWATCH_FS_ROOT";  // read /proc and /sys under this
 // Read by the allocwatch command only (never by the library).
-inline constexpr char kPreload[] = "ALLOCWATCH_PRELOAD";      // the library `run` injects
-inline constexpr char kLogLevel[] = "ALLOCWATCH_LOG_LEVEL";   // the command's log level
+inline constexpr char kPreload[] = "ALLOCWATCH_PRELOAD";     // the library `run` injects
+inline constexpr char kLogLevel[] = "ALLOCWATCH_LOG_LEVEL";  // the command's log level
 
 }  // namespace allocwatch::format::env

@@ -30,12 +30,19 @@ inline constexpr uint8_t kEventSameThread = 0x08;
 // past the end of its last field (it stores whole 8-byte words).
 inline constexpr uint32_t kMaxEventBytes = 1 + 5 + 10 + 10 + 10 + 5 + 10 + 7;
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "version 3 events are stored little-endian");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "version 3 events are stored little-endian");
 
-inline bool IsAllocKind(EventKind k) { return k == EventKind::kAlloc || k == EventKind::kRestoredAlloc; }
+inline bool IsAllocKind(EventKind k) {
+  return k == EventKind::kAlloc || k == EventKind::kRestoredAlloc;
+}
 
-inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
 
 inline uint8_t* PutVarint(uint8_t* p, uint64_t v) {
   // Most values of an event take one or two bytes: those need no loop.
@@ -93,7 +100,9 @@ struct EventCodecState {
 };
 
 // Bytes that hold v (1 to 8).
-inline unsigned ByteLength(uint64_t v) { return (71u - static_cast<unsigned>(__builtin_clzll(v | 1))) >> 3; }
+inline unsigned ByteLength(uint64_t v) {
+  return (71u - static_cast<unsigned>(__builtin_clzll(v | 1))) >> 3;
+}
 
 // Stores the low `n` bytes of v at p (writes 8 bytes: the room must be there).
 inline uint8_t* PutBytes(uint8_t* p, uint64_t v, unsigned n) {

@@ -37,29 +37,29 @@ typedef void (*NoReturnFunction)(int) __attribute__((noreturn));
 
 }  // namespace allocwatch::format
 
-#define ALLOCWATCH_RESOLVED_SYMBOLS(X)                                               \
-  X(malloc, malloc, Required, void* (*)(size_t))                                     \
-  X(free, free, Required, void (*)(void*))                                           \
-  X(calloc, calloc, Required, void* (*)(size_t, size_t))                             \
-  X(realloc, realloc, Required, void* (*)(void*, size_t))                            \
-  X(reallocarray, reallocarray, Optional, void* (*)(void*, size_t, size_t))          \
-  X(posix_memalign, posix_memalign, Required, int (*)(void**, size_t, size_t))       \
-  X(aligned_alloc, aligned_alloc, Optional, void* (*)(size_t, size_t))               \
-  X(memalign, memalign, Optional, void* (*)(size_t, size_t))                         \
-  X(valloc, valloc, Optional, void* (*)(size_t))                                     \
-  X(pvalloc, pvalloc, Optional, void* (*)(size_t))                                   \
-  X(malloc_usable_size, malloc_usable_size, Required, size_t (*)(void*))             \
-  X(mmap, mmap, Required, void* (*)(void*, size_t, int, int, int, off_t))            \
-  X(mmap64, mmap64, Optional, void* (*)(void*, size_t, int, int, int, off_t))        \
-  X(munmap, munmap, Required, int (*)(void*, size_t))                                \
-  X(mremap, mremap, Required, void* (*)(void*, size_t, size_t, int, ...))            \
-  X(dlclose, dlclose, Required, int (*)(void*))                                      \
-  X(_exit, exit_now, Required, ::allocwatch::format::NoReturnFunction)               \
-  X(_Exit, exit_now2, Required, ::allocwatch::format::NoReturnFunction)              \
-  X(execve, execve, Required, int (*)(const char*, char* const[], char* const[]))    \
-  X(execvpe, execvpe, Optional, int (*)(const char*, char* const[], char* const[]))  \
-  X(fexecve, fexecve, Optional, int (*)(int, char* const[], char* const[]))          \
-  X(pthread_create, pthread_create, Required,                                        \
+#define ALLOCWATCH_RESOLVED_SYMBOLS(X)                                              \
+  X(malloc, malloc, Required, void* (*)(size_t))                                    \
+  X(free, free, Required, void (*)(void*))                                          \
+  X(calloc, calloc, Required, void* (*)(size_t, size_t))                            \
+  X(realloc, realloc, Required, void* (*)(void*, size_t))                           \
+  X(reallocarray, reallocarray, Optional, void* (*)(void*, size_t, size_t))         \
+  X(posix_memalign, posix_memalign, Required, int (*)(void**, size_t, size_t))      \
+  X(aligned_alloc, aligned_alloc, Optional, void* (*)(size_t, size_t))              \
+  X(memalign, memalign, Optional, void* (*)(size_t, size_t))                        \
+  X(valloc, valloc, Optional, void* (*)(size_t))                                    \
+  X(pvalloc, pvalloc, Optional, void* (*)(size_t))                                  \
+  X(malloc_usable_size, malloc_usable_size, Required, size_t (*)(void*))            \
+  X(mmap, mmap, Required, void* (*)(void*, size_t, int, int, int, off_t))           \
+  X(mmap64, mmap64, Optional, void* (*)(void*, size_t, int, int, int, off_t))       \
+  X(munmap, munmap, Required, int (*)(void*, size_t))                               \
+  X(mremap, mremap, Required, void* (*)(void*, size_t, size_t, int, ...))           \
+  X(dlclose, dlclose, Required, int (*)(void*))                                     \
+  X(_exit, exit_now, Required, ::allocwatch::format::NoReturnFunction)              \
+  X(_Exit, exit_now2, Required, ::allocwatch::format::NoReturnFunction)             \
+  X(execve, execve, Required, int (*)(const char*, char* const[], char* const[]))   \
+  X(execvpe, execvpe, Optional, int (*)(const char*, char* const[], char* const[])) \
+  X(fexecve, fexecve, Optional, int (*)(int, char* const[], char* const[]))         \
+  X(pthread_create, pthread_create, Required,                                       \
     int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*))
 
 #define ALLOCWATCH_FORWARDED_SYMBOLS(X) X(execv) X(execvp) X(execl) X(execlp) X(execle)

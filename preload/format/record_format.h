@@ -76,8 +76,8 @@ struct RecordHeader {
 };
 static_assert(sizeof(RecordHeader) == 8);
 
-inline constexpr uint32_t kProcessFlagExact = 1;       // every allocation recorded
-inline constexpr uint32_t kProcessFlagForkChild = 2;   // started by fork() of a recorded process
+inline constexpr uint32_t kProcessFlagExact = 1;      // every allocation recorded
+inline constexpr uint32_t kProcessFlagForkChild = 2;  // started by fork() of a recorded process
 
 // Times are nanoseconds of CLOCK_MONOTONIC since ProcessRecord::start_monotonic_ns.
 struct ProcessRecord {
@@ -89,11 +89,11 @@ struct ProcessRecord {
   uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC at start
   uint64_t sample_bytes;        // mean sampling period T; 1 means exact
   uint32_t page_size;
-  uint32_t flags;               // kProcessFlag*
-  uint32_t exe_size;            // then exe path bytes
-  uint32_t cmdline_size;        // then argv bytes, each argument NUL-terminated
-  uint32_t kernel_size;         // then uname release
-  uint32_t boot_id_size;        // then /proc/sys/kernel/random/boot_id (no newline)
+  uint32_t flags;         // kProcessFlag*
+  uint32_t exe_size;      // then exe path bytes
+  uint32_t cmdline_size;  // then argv bytes, each argument NUL-terminated
+  uint32_t kernel_size;   // then uname release
+  uint32_t boot_id_size;  // then /proc/sys/kernel/random/boot_id (no newline)
 };
 static_assert(sizeof(ProcessRecord) == 72);
 
@@ -142,10 +142,10 @@ struct AllocRecord {
   RecordHeader header;
   uint64_t time_ns;
   uint64_t address;
-  uint64_t size;       // requested bytes (calloc: n*size; realloc: new size)
+  uint64_t size;  // requested bytes (calloc: n*size; realloc: new size)
   uint32_t stack_id;
   uint32_t tid;
-  uint16_t call;       // Call
+  uint16_t call;  // Call
   uint16_t reserved0;
   uint32_t sample_bytes;  // mean sampling period T this sample was drawn with; 1 = exact,
                           // 0 = the ProcessRecord's sample_bytes
@@ -226,12 +226,12 @@ static_assert(sizeof(SnapshotRecord) == 80);
 struct FailureRecord {
   RecordHeader header;
   uint64_t time_ns;
-  uint64_t args[4];     // the call's arguments in order (unused ones 0)
-  int64_t result;       // posix_memalign's return code, or -1
+  uint64_t args[4];  // the call's arguments in order (unused ones 0)
+  int64_t result;    // posix_memalign's return code, or -1
   uint32_t stack_id;
   uint32_t tid;
-  int32_t error;        // errno after the call (posix_memalign: its return code)
-  uint16_t call;        // Call
+  int32_t error;  // errno after the call (posix_memalign: its return code)
+  uint16_t call;  // Call
   uint16_t reserved;
 };
 static_assert(sizeof(FailureRecord) == 72);

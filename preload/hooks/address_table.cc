@@ -25,8 +25,8 @@ void FilterAdd(uint64_t address, int delta) {
   uint64_t bit = uint64_t{1} << (slot % 64);
   SpinlockHolder hold(g_filter_lock);
   if (g_filter_counts == nullptr && !g_filter_counts_failed) {
-    void* p = Real().mmap(nullptr, kCountBytes, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = Real().mmap(nullptr, kCountBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                          -1, 0);
     if (p == MAP_FAILED) {
       g_filter_counts_failed = true;
     } else {

@@ -44,9 +44,7 @@ class HeapTable {
     return (g_heap_bits[slot / 64].load(std::memory_order_acquire) >> (slot % 64)) & 1;
   }
   static constexpr uint64_t kFilterSlots = uint64_t{1} << 21;
-  static uint64_t FilterSlot(uint64_t address) {
-    return (address >> 6) & (kFilterSlots - 1);
-  }
+  static uint64_t FilterSlot(uint64_t address) { return (address >> 6) & (kFilterSlots - 1); }
   ALLOCWATCH_HIDDEN static std::atomic<uint64_t> g_heap_bits[kFilterSlots / 64];
 
   // Calls fn(address, block) for every live block, shard by shard.
@@ -63,9 +61,9 @@ class HeapTable {
   void ResetInChild();  // forget everything inherited from the parent
 
  private:
-  using Map = absl::flat_hash_map<uint64_t, LiveBlock, absl::Hash<uint64_t>,
-                                  std::equal_to<uint64_t>,
-                                  RealAllocator<std::pair<const uint64_t, LiveBlock>>>;
+  using Map =
+      absl::flat_hash_map<uint64_t, LiveBlock, absl::Hash<uint64_t>, std::equal_to<uint64_t>,
+                          RealAllocator<std::pair<const uint64_t, LiveBlock>>>;
   struct alignas(64) Shard {
     Spinlock lock;
     Map map;

@@ -55,7 +55,7 @@ ALLOCWATCH_ALWAYS_INLINE void RecordNewBlock(ThreadState& t, Call call, const vo
 // At most six arguments, all in registers, so the hooks reach it by a tail call: its caller is
 // the program's call site, which keys the call-site cache (one frame fewer to unwind too).
 __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, void* p,
-                                                      uint64_t size, uint64_t a0, uint64_t a1) {
+                                                     uint64_t size, uint64_t a0, uint64_t a1) {
   if (!IsRecording()) return p;
   t.in_hook = true;
   if (ALLOCWATCH_LIKELY(p != nullptr)) {
@@ -69,9 +69,8 @@ __attribute__((noinline)) inline void* AllocSlowPath(ThreadState& t, Call call, 
 }
 
 // A failed realloc or reallocarray (three arguments to record).
-__attribute__((noinline)) inline void* ReallocFailedSlowPath(ThreadState& t, Call call,
-                                                              uint64_t a0, uint64_t a1,
-                                                              uint64_t a2) {
+__attribute__((noinline)) inline void* ReallocFailedSlowPath(ThreadState& t, Call call, uint64_t a0,
+                                                             uint64_t a1, uint64_t a2) {
   if (!IsRecording()) return nullptr;
   ErrnoSaver saved;
   t.in_hook = true;
@@ -108,17 +107,21 @@ inline void* HookMemalign(const RealFunctions& real, Call call, size_t alignment
   uint64_t a1 = call == Call::kValloc || call == Call::kPvalloc ? 0 : size;
   return HookAllocation(call, size, a0, a1, [&]() -> void* {
     switch (call) {
-      case Call::kAlignedAlloc: return real.aligned_alloc(alignment, size);
-      case Call::kMemalign: return real.memalign(alignment, size);
-      case Call::kValloc: return real.valloc(size);
-      default: return real.pvalloc(size);
+      case Call::kAlignedAlloc:
+        return real.aligned_alloc(alignment, size);
+      case Call::kMemalign:
+        return real.memalign(alignment, size);
+      case Call::kValloc:
+        return real.valloc(size);
+      default:
+        return real.pvalloc(size);
     }
   });
 }
 
 // `site`: ALLOCWATCH_CALL_SITE() of the exported posix_memalign.
-ALLOCWATCH_ALWAYS_INLINE int HookPosixMemalign(const RealFunctions& real, CallSite site,
-                                               void** out, size_t alignment, size_t size) {
+ALLOCWATCH_ALWAYS_INLINE int HookPosixMemalign(const RealFunctions& real, CallSite site, void** out,
+                                               size_t alignment, size_t size) {
   HookGuard guard;
   int rc = real.posix_memalign(out, alignment, size);
   if (guard.Reentered()) return rc;
@@ -129,8 +132,8 @@ ALLOCWATCH_ALWAYS_INLINE int HookPosixMemalign(const RealFunctions& real, CallSi
     RecordNewBlock(t, Call::kPosixMemalign, *out, size, site);
   } else {
     ErrnoSaver saved;
-    RecordFailure(t, Call::kPosixMemalign, reinterpret_cast<uint64_t>(out), alignment, size, 0,
-                  rc, rc);
+    RecordFailure(t, Call::kPosixMemalign, reinterpret_cast<uint64_t>(out), alignment, size, 0, rc,
+                  rc);
   }
   return rc;
 }
@@ -195,8 +198,8 @@ ALLOCWATCH_ALWAYS_INLINE void* HookRealloc(Call call, CallSite site, void* old, 
     ErrnoSaver saved;
     EndRealloc(guard.state(), call, old, ticket, p, size);
     if (p == nullptr && size != 0) {
-      RecordFailure(guard.state(), call, reinterpret_cast<uint64_t>(old), a1, a2, 0,
-                    saved.value(), -1);
+      RecordFailure(guard.state(), call, reinterpret_cast<uint64_t>(old), a1, a2, 0, saved.value(),
+                    -1);
     }
   }
   if (p != nullptr) RecordNewBlock(guard.state(), call, p, size, site);
@@ -235,8 +238,8 @@ inline int HookMunmap(const RealFunctions& real, void* addr, size_t length) {
   return rc;
 }
 
-inline void* HookMremap(const RealFunctions& real, void* old, size_t old_length,
-                        size_t new_length, int flags, void* new_address) {
+inline void* HookMremap(const RealFunctions& real, void* old, size_t old_length, size_t new_length,
+                        int flags, void* new_address) {
   HookGuard guard;
   void* p = real.mremap(old, old_length, new_length, flags, new_address);
   if (guard.Reentered() || !IsRecording()) return p;

@@ -194,7 +194,7 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;
   if (first == n) return InternFrames(t, ips, n);  // not found: intern what was unwound
   uint32_t id = InternFrames(t, ips + first, n - first);
-  if (id == 0 || c == nullptr) return id;                             // e is set whenever c is
+  if (id == 0 || c == nullptr) return id;  // e is set whenever c is
   // Not on the thread's own stack, or its bounds are not known (yet): not cached.
   if (call_sp < t.stack_low || call_sp >= t.stack_high) return id;
   auto slot_count = static_cast<uint32_t>(n - first - 1);

@@ -39,10 +39,10 @@ struct CallSite {
 // The call site of the function this is written in: use it in an exported function, or in a
 // noinline one the exported function reaches by a tail call (never in an inline helper, whose
 // builtins would name a different frame).
-#define ALLOCWATCH_CALL_SITE()                                          \
-  ::allocwatch::preload::CallSite {                                     \
-    reinterpret_cast<uint64_t>(__builtin_return_address(0)),            \
-        reinterpret_cast<uint64_t>(__builtin_dwarf_cfa())               \
+#define ALLOCWATCH_CALL_SITE()                               \
+  ::allocwatch::preload::CallSite {                          \
+    reinterpret_cast<uint64_t>(__builtin_return_address(0)), \
+        reinterpret_cast<uint64_t>(__builtin_dwarf_cfa())    \
   }
 
 // The stack id (StackTable) of the stack above the program's call `site`, as InternFrames

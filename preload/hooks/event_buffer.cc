@@ -78,8 +78,8 @@ ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& 
 }
 
 EventBuffer* MapBuffer() {
-  void* p = Real().mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = Real().mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
   return p == MAP_FAILED ? nullptr : new (p) EventBuffer();
 }
 
@@ -170,7 +170,8 @@ void FlushAllEventBuffers() {
       b->lock.Lock();
       b->flush_requested.store(1, std::memory_order_relaxed);
     }
-    if (Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (Membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+      std::atomic_thread_fence(std::memory_order_seq_cst);
     for (int i = 0; i < n; ++i) {
       EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
       if (b == nullptr) continue;

@@ -3,9 +3,9 @@
 
 #include <atomic>
 
-#include "preload/procfs/headroom.h"
 #include "preload/base/raw_io.h"
 #include "preload/hooks/record_writer.h"
+#include "preload/procfs/headroom.h"
 
 namespace allocwatch::preload {
 namespace {

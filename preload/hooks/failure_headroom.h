@@ -4,9 +4,10 @@
 // Hook-safe (see base/headroom.h): no allocation, and the only lock taken is the record
 // writer's, for the one Append. Thread-safe.
 #pragma once
+#include "preload/base/hook_safe.h"
+
 #include <cstdint>
 
-#include "preload/base/hook_safe.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::preload {

@@ -1,11 +1,11 @@
 // preload/hooks/lifecycle.cc: start, snapshots, exit, fork and exec of the recording.
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/single_threaded.h>
 #include <time.h>
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,12 +15,12 @@
 #include "preload/format/environment.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
-#include "preload/hooks/hot_path.h"
 #include "preload/hooks/failure_headroom.h"
+#include "preload/hooks/hot_path.h"
 #include "preload/hooks/module_map.h"
+#include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder.h"
-#include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/stack_bounds.h"
 #include "preload/procfs/headroom.h"
@@ -368,8 +368,8 @@ void ForkChild() {
   CountersAfterFork(t);
   g_recorder.timer_thread.store(false);
   g_recorder.fork_child = true;
-  bool follow = g_recorder.config.only_pid == 0 &&
-                g_recorder.state.load() == RecorderState::kRecording;
+  bool follow =
+      g_recorder.config.only_pid == 0 && g_recorder.state.load() == RecorderState::kRecording;
   g_recorder.state.store(RecorderState::kDisabled);
   if (follow && BeginProcess(/*fork_child=*/true)) {
     g_recorder.state.store(RecorderState::kRecording);

@@ -12,11 +12,11 @@
 #include <cstring>
 
 #include "preload/base/errno_saver.h"
-#include "preload/procfs/proc_text.h"
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
+#include "preload/procfs/proc_text.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -64,8 +64,8 @@ void ReadBuildId(const dl_phdr_info* info, Module* m) {
       if (desc + note->n_descsz > end) break;
       if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
           std::memcmp(name, "GNU", 4) == 0) {
-        uint32_t n = note->n_descsz < format::kMaxBuildIdSize ? note->n_descsz
-                                                               : format::kMaxBuildIdSize;
+        uint32_t n =
+            note->n_descsz < format::kMaxBuildIdSize ? note->n_descsz : format::kMaxBuildIdSize;
         std::memcpy(m->build_id, desc, n);
         m->build_id_size = static_cast<uint16_t>(n);
         return;

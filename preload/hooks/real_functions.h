@@ -24,12 +24,12 @@ struct RealFunctions {
 #undef ALLOCWATCH_REAL_FUNCTION_FIELD
 };
 
-
 // True while the calling thread is inside Resolve() (its allocations go to the bootstrap pool).
 bool ResolvingOnThisThread();
 
 extern ALLOCWATCH_HIDDEN RealFunctions g_real_functions;
-extern ALLOCWATCH_HIDDEN std::atomic<int> g_real_functions_state;  // 0 unresolved, 1 resolving, 2 ready
+extern ALLOCWATCH_HIDDEN std::atomic<int>
+    g_real_functions_state;  // 0 unresolved, 1 resolving, 2 ready
 const RealFunctions& ResolveRealFunctions();
 
 // True once every pointer is set. Never blocks.

@@ -6,8 +6,8 @@
 #pragma once
 #include "preload/base/hook_safe.h"
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "preload/base/spinlock.h"

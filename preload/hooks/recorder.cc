@@ -163,8 +163,7 @@ namespace {
 
 // Counts the free of `p` and, when it was a recorded block, forgets it and records the free.
 // In exact mode every free is recorded (the reader ignores frees of blocks it never saw).
-bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind,
-               LiveBlock* block) {
+bool FreeBlock(ThreadState& t, Call call, const void* p, format::EventKind kind, LiveBlock* block) {
   CountFree(t);
   auto address = reinterpret_cast<uint64_t>(p);
   if (!IsExactMode()) {
@@ -206,7 +205,8 @@ void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket&
     AppendEvent(t, MakeEvent(t, format::EventKind::kReallocFree, call,
                              reinterpret_cast<uint64_t>(old), ticket.free_ticks));
   }
-  if (result != nullptr || new_size == 0) return;  // the new block: RecordNewBlock  // realloc(p, 0) freed p
+  if (result != nullptr || new_size == 0)
+    return;  // the new block: RecordNewBlock  // realloc(p, 0) freed p
   // The call failed and `old` is still allocated: put it back as it was (its sampling weight
   // is the process's period: see FORMAT.md).
   if (ticket.tracked) {
@@ -282,8 +282,8 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   Writer().Append(&r, sizeof(r));
 }
 
-void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2,
-                   uint64_t a3, int error, int64_t result) {
+void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                   int error, int64_t result) {
   uint32_t stack = CaptureStack(t);
   FlushEventsWithClock();  // what led up to the failure reaches the file with it
   uint64_t now = NowNs();
@@ -315,8 +315,8 @@ void ChooseEventClock() {
   char buf[32] = {};
   long n = ReadSmallFile("/sys/devices/system/clocksource/clocksource0/current_clocksource", buf,
                          sizeof(buf) - 1);
-  g_use_tsc = n >= 3 && buf[0] == 't' && buf[1] == 's' && buf[2] == 'c' &&
-              (n == 3 || buf[3] == '\n');
+  g_use_tsc =
+      n >= 3 && buf[0] == 't' && buf[1] == 's' && buf[2] == 'c' && (n == 3 || buf[3] == '\n');
 #endif
 }
 

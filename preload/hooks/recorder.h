@@ -62,8 +62,8 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
                   size_t new_length, int flags);
 
 // A failed call, written to the file before returning.
-void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2,
-                   uint64_t a3, int error, int64_t result);
+void RecordFailure(ThreadState& t, Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                   int error, int64_t result);
 
 // Module map changes after dlopen/dlclose.
 void RecordModulesChanged();

@@ -86,8 +86,8 @@ bool WriteRecording(int* fd, const void* data, size_t size) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (reopened) {
       format::LostRecord lost{};
-      lost.header = format::MakeHeader(format::RecordType::kLost, sizeof(lost),
-                                       format::kLostFlagReopened);
+      lost.header =
+          format::MakeHeader(format::RecordType::kLost, sizeof(lost), format::kLostFlagReopened);
       lost.time_ns = NowNs();
       lost.events = 0;
       if (WriteAll(*fd, &lost, sizeof(lost))) g_good_size += sizeof(lost);

@@ -1,9 +1,9 @@
 // preload/hooks/sampler.h: decides which allocations are recorded with their stack.
 //
-// Hook-safe. Per-thread state only. Byte sampling with mean period T (preload/FORMAT.md, which allocations are recorded):
-// each thread counts down an exponentially distributed number of bytes; an allocation of s
-// bytes is sampled with probability 1-exp(-s/T). Allocations of s >= T are always sampled.
-// T == 1 records every allocation (exact mode).
+// Hook-safe. Per-thread state only. Byte sampling with mean period T (preload/FORMAT.md, which
+// allocations are recorded): each thread counts down an exponentially distributed number of bytes;
+// an allocation of s bytes is sampled with probability 1-exp(-s/T). Allocations of s >= T are
+// always sampled. T == 1 records every allocation (exact mode).
 #pragma once
 #include "preload/base/hook_safe.h"
 
@@ -54,8 +54,8 @@ class Sampler {
   // when size >= T). Allocations of at least T bytes are always recorded and leave the
   // countdown alone. `period` 1 (exact mode) records everything. Afterwards the thread's
   // fast_threshold follows the countdown's period when `fast` (see ThreadState), else it is 0.
-  ALLOCWATCH_ALWAYS_INLINE static bool ShouldSample(ThreadState& t, uint64_t size,
-                                                    uint64_t period, uint64_t seed, bool fast,
+  ALLOCWATCH_ALWAYS_INLINE static bool ShouldSample(ThreadState& t, uint64_t size, uint64_t period,
+                                                    uint64_t seed, bool fast,
                                                     uint64_t* sampled_with) {
     if (period <= 1) {
       *sampled_with = 1;

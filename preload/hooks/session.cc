@@ -20,7 +20,8 @@ namespace allocwatch::preload {
 namespace {
 
 constexpr size_t kCmdlineMax = 64 * 1024;
-constinit char g_cmdline[kCmdlineMax] = {};  // used under the single-threaded start-up or fork child
+constinit char g_cmdline[kCmdlineMax] =
+    {};  // used under the single-threaded start-up or fork child
 constinit char g_exe[1024] = {};
 constinit char g_path[1200] = {};
 

@@ -33,20 +33,20 @@ struct ThreadCounters {
 };
 
 struct ThreadState {
-  bool in_hook;            // reentrancy guard: allocwatch's own allocations pass through
-  bool announced;          // a ThreadRecord was written for this thread in this process
-  bool registered;         // the counters are in the slot table (snapshots see them)
-  bool retired;            // the thread is exiting; counters go to the shared totals
-  uint32_t tid;            // cached gettid(); 0 until first use and after fork
+  bool in_hook;                // reentrancy guard: allocwatch's own allocations pass through
+  bool announced;              // a ThreadRecord was written for this thread in this process
+  bool registered;             // the counters are in the slot table (snapshots see them)
+  bool retired;                // the thread is exiting; counters go to the shared totals
+  uint32_t tid;                // cached gettid(); 0 until first use and after fork
   int64_t bytes_until_sample;  // sampler countdown
-  uint64_t rng_state;      // sampler's per-thread random state
-  uint64_t countdown_period;  // the mean period T the countdown was drawn with
-  uint64_t fast_threshold;  // while registered, the countdown's period: smaller allocations may
-                            // take the fast path; 0 otherwise
-  ThreadCounters counters;  // read by snapshots through the counters' slot table
-  void* stack_cache;       // StackTable's per-thread cache, mapped on first use
-  void* call_site_cache;   // call_site_cache.cc's cache, mapped on first use
-  void* event_buffer;      // this thread's EventBuffer (event_buffer.cc), claimed on first use
+  uint64_t rng_state;          // sampler's per-thread random state
+  uint64_t countdown_period;   // the mean period T the countdown was drawn with
+  uint64_t fast_threshold;     // while registered, the countdown's period: smaller allocations may
+                               // take the fast path; 0 otherwise
+  ThreadCounters counters;     // read by snapshots through the counters' slot table
+  void* stack_cache;           // StackTable's per-thread cache, mapped on first use
+  void* call_site_cache;       // call_site_cache.cc's cache, mapped on first use
+  void* event_buffer;          // this thread's EventBuffer (event_buffer.cc), claimed on first use
   // The thread's own stack, [stack_low, stack_high); both 0 while unknown. Learnt where no
   // lock can be held (stack_bounds.h), never inside a hook; stacks are not cached without them.
   uint64_t stack_low;

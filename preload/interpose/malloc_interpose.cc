@@ -86,9 +86,7 @@ ALLOCWATCH_EXPORT void* memalign(size_t alignment, size_t size) {
   return HookMemalign(Real(), Call::kMemalign, alignment, size);
 }
 
-ALLOCWATCH_EXPORT void* valloc(size_t size) {
-  return HookMemalign(Real(), Call::kValloc, 0, size);
-}
+ALLOCWATCH_EXPORT void* valloc(size_t size) { return HookMemalign(Real(), Call::kValloc, 0, size); }
 
 ALLOCWATCH_EXPORT void* pvalloc(size_t size) {
   return HookMemalign(Real(), Call::kPvalloc, 0, size);

@@ -10,8 +10,7 @@
 
 using namespace allocwatch::preload;  // NOLINT: one-line wrappers
 
-ALLOCWATCH_EXPORT void* mmap(void* addr, size_t length, int prot, int flags, int fd,
-                             off_t offset) {
+ALLOCWATCH_EXPORT void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
   return HookMmap(Real(), Call::kMmap, addr, length, prot, flags, fd, offset);
 }
 
@@ -20,9 +19,7 @@ ALLOCWATCH_EXPORT void* mmap64(void* addr, size_t length, int prot, int flags, i
   return HookMmap(Real(), Call::kMmap64, addr, length, prot, flags, fd, offset);
 }
 
-ALLOCWATCH_EXPORT int munmap(void* addr, size_t length) {
-  return HookMunmap(Real(), addr, length);
-}
+ALLOCWATCH_EXPORT int munmap(void* addr, size_t length) { return HookMunmap(Real(), addr, length); }
 
 ALLOCWATCH_EXPORT void* mremap(void* old, size_t old_length, size_t new_length, int flags, ...) {
   void* new_address = nullptr;

@@ -11,11 +11,12 @@
 // to the mount point. Usage is charged to every ancestor, so the headroom is the minimum over
 // the levels of (limit - usage), not the smallest limit minus the leaf's usage.
 #pragma once
+#include "preload/base/hook_safe.h"
+
 #include <cstdint>
 
-#include "preload/base/hook_safe.h"
-#include "preload/procfs/proc_text.h"
 #include "preload/format/record_format.h"
+#include "preload/procfs/proc_text.h"
 
 namespace allocwatch::preload {
 

@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "preload/procfs/proc_text.h"
 #include "preload/base/raw_io.h"
+#include "preload/procfs/proc_text.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -97,7 +97,8 @@ uint64_t CapEff(const char* status) {
 ALLOCWATCH_NOINLINE void ReadStatus(const char* root, format::HeadroomRecord* r) {
   char status[4096];
   int error = 0;
-  ReadRootedFile(root, "/proc/self/status", status, sizeof(status), &error);  // empty when unreadable
+  ReadRootedFile(root, "/proc/self/status", status, sizeof(status),
+                 &error);  // empty when unreadable
   r->vm_size_kb = FindKeyValue(status, "VmSize");
   r->vm_data_kb = FindKeyValue(status, "VmData");
   r->vm_lck_kb = FindKeyValue(status, "VmLck");

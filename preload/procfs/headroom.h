@@ -5,11 +5,12 @@
 // under a root prefix ("" for the real file system) so tests can point the reader at a fake
 // tree; in the preload the prefix comes from ALLOCWATCH_FS_ROOT, read once at start-up.
 #pragma once
+#include "preload/base/hook_safe.h"
+
 #include <cstdint>
 
-#include "preload/procfs/cgroup_reader.h"
-#include "preload/base/hook_safe.h"
 #include "preload/format/record_format.h"
+#include "preload/procfs/cgroup_reader.h"
 
 namespace allocwatch::preload {
 

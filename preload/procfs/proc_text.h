@@ -4,10 +4,10 @@
 // so tests feed them fake file contents. Numbers that cannot be parsed come back as
 // format::kHeadroomUnknown.
 #pragma once
+#include "preload/base/hook_safe.h"
+
 #include <cstddef>
 #include <cstdint>
-
-#include "preload/base/hook_safe.h"
 
 namespace allocwatch::preload {
 

@@ -61,7 +61,8 @@ Matrix RunAllModes(const TempDir& dir, const ArgvFor& argv, RunOptions base = {}
 }
 
 Matrix RunAllModes(const TempDir& dir, const std::vector<std::string>& argv, RunOptions base = {}) {
-  return RunAllModes(dir, [&](const std::string&) { return argv; }, std::move(base));
+  return RunAllModes(
+      dir, [&](const std::string&) { return argv; }, std::move(base));
 }
 
 std::vector<std::string> Hostile(std::vector<std::string> args) {
@@ -313,9 +314,10 @@ TEST_CASE("a program that dup2s its own file over every descriptor above 2",
   CheckReopened(m.sampled, 7012, 2, false);
 }
 
-TEST_CASE("the address space runs out while many allocations are sampled: allocwatch's tables "
-          "cannot grow, the program goes on",
-          "[hostile][limits]") {
+TEST_CASE(
+    "the address space runs out while many allocations are sampled: allocwatch's tables "
+    "cannot grow, the program goes on",
+    "[hostile][limits]") {
   TempDir dir;
   RunResult plain = Run(Hostile({"fill"}), RunOptions{});
   REQUIRE(plain.ExitedWith(0));
@@ -416,8 +418,7 @@ std::pair<int, std::string> RunIntoClosedPipe(const std::vector<std::string>& ar
   return {status, ReadFile(err_path)};
 }
 
-TEST_CASE("stdout is a closed pipe: SIGPIPE and EPIPE as without allocwatch",
-          "[hostile][pipe]") {
+TEST_CASE("stdout is a closed pipe: SIGPIPE and EPIPE as without allocwatch", "[hostile][pipe]") {
   TempDir dir;
   for (const char* variant : {"default-sigpipe", "ignore-sigpipe"}) {
     SECTION(variant) {
@@ -471,12 +472,13 @@ TEST_CASE("a command line with newlines and bytes that are not UTF-8", "[hostile
   size_t at = report.out.find("\ncommand     ");
   REQUIRE(at != std::string::npos);
   command_line = report.out.substr(at + 1, report.out.find('\n', at + 1) - at - 1);
-  CHECK(command_line.find("args $'line one\\nline two' $'bytes \\xff\\xfe\\x80 and \\x1b[31m' ''") !=
-        std::string::npos);
+  CHECK(
+      command_line.find("args $'line one\\nline two' $'bytes \\xff\\xfe\\x80 and \\x1b[31m' ''") !=
+      std::string::npos);
   CHECK(report.out.find('\x1b') == std::string::npos);
   // The JSON report stays valid JSON (bytes that are not UTF-8 are replaced).
-  RunResult json = Run({ALLOCWATCH_COMMAND, "report", "--no-symbols", "--format", "json",
-                        m.exact.files[0]});
+  RunResult json =
+      Run({ALLOCWATCH_COMMAND, "report", "--no-symbols", "--format", "json", m.exact.files[0]});
   INFO(json.Describe());
   CHECK(json.ExitedWith(0));
   CHECK(json.out.find("line one\\nline two") != std::string::npos);
@@ -485,7 +487,8 @@ TEST_CASE("a command line with newlines and bytes that are not UTF-8", "[hostile
 // ---- programs allocwatch cannot follow, and recordings that cannot be written ----
 
 // `allocwatch run [OPTIONS] -- ARGV` with the given options.
-RunResult AllocwatchRun(const std::vector<std::string>& options, const std::vector<std::string>& argv) {
+RunResult AllocwatchRun(const std::vector<std::string>& options,
+                        const std::vector<std::string>& argv) {
   std::vector<std::string> all = {ALLOCWATCH_COMMAND, "run"};
   all.insert(all.end(), options.begin(), options.end());
   all.push_back("--");
@@ -572,8 +575,9 @@ TEST_CASE("allocwatch run: the file system fills up while recording", "[run]") {
   REQUIRE(files.size() == 1);
   // allocwatch says what was lost: either the recording stops early (no end record), or,
   // when the last records fitted after all, the report counts the events that did not.
-  const bool stops = run.err.find("stops after " + std::to_string(first.size()) +
-                                  " bytes: writing it failed (file system full") != std::string::npos;
+  const bool stops =
+      run.err.find("stops after " + std::to_string(first.size()) +
+                   " bytes: writing it failed (file system full") != std::string::npos;
   const bool counted =
       run.err.find("events could not be written to the recording") != std::string::npos;
   CHECK((stops || counted));
@@ -589,7 +593,8 @@ TEST_CASE("allocwatch run: the file system fills up while recording", "[run]") {
 // when that cannot work here: not root, or the directory is on a nosuid file system.
 bool MakeSetuidCopy(const std::string& program, const std::string& copy, uid_t uid) {
   struct statvfs fs {};
-  if (geteuid() != 0 || statvfs(Basename(copy) == copy ? "." : copy.substr(0, copy.rfind('/')).c_str(), &fs) != 0 ||
+  if (geteuid() != 0 ||
+      statvfs(Basename(copy) == copy ? "." : copy.substr(0, copy.rfind('/')).c_str(), &fs) != 0 ||
       (fs.f_flag & ST_NOSUID) != 0) {
     WARN("skipped: needs root and a file system without nosuid");
     return false;

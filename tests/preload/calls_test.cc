@@ -39,8 +39,7 @@ std::string Counts(const std::map<Call, int>& counts) {
   return out;
 }
 
-TEST_CASE("every interposed call is recorded with its figures and errno is preserved",
-          "[calls]") {
+TEST_CASE("every interposed call is recorded with its figures and errno is preserved", "[calls]") {
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
 
   // The program checks results and errno itself; without the preload it states what glibc does.
@@ -104,9 +103,9 @@ TEST_CASE("every interposed call is recorded with its figures and errno is prese
     CHECK(model.totals.live_count == live_count + 1);
     CHECK(model.totals.alloc_count == alloc_count + 1);
     // Failed calls and frees make no allocation site of their own.
-    for (const char* none : {"do_calloc_fail", "do_realloc_zero", "do_realloc_fail",
-                             "do_reallocarray_fail", "do_posix_memalign_fail",
-                             "do_aligned_alloc_fail", "do_free"}) {
+    for (const char* none :
+         {"do_calloc_fail", "do_realloc_zero", "do_realloc_fail", "do_reallocarray_fail",
+          "do_posix_memalign_fail", "do_aligned_alloc_fail", "do_free"}) {
       INFO("site " << none);
       CHECK(sites.Of(none).empty());
     }
@@ -139,8 +138,8 @@ TEST_CASE("every interposed call is recorded with its figures and errno is prese
     CHECK(grown.mapped_bytes == 8 * page);
     CHECK(grown.mapped_live_bytes == 8 * page);
     CHECK(model.totals.mapped_live_bytes == (3 + 1 + 2 + 8) * page);
-    for (const char* none : {"do_mmap_fail", "do_munmap", "do_munmap_fail", "do_munmap_round",
-                             "do_mremap_fail"}) {
+    for (const char* none :
+         {"do_mmap_fail", "do_munmap", "do_munmap_fail", "do_munmap_round", "do_mremap_fail"}) {
       INFO("site " << none);
       CHECK(sites.Of(none).empty());
     }
@@ -182,8 +181,8 @@ TEST_CASE("every interposed call is recorded with its figures and errno is prese
     CHECK(model.failures[3].args[2] == 16);
     CHECK(model.failures[4].args[0] == SIZE_MAX / 2 + 2);  // aligned_alloc(bad, 16)
     CHECK(model.failures[4].args[1] == 16);
-    CHECK(model.failures[5].args[1] == static_cast<uint64_t>(page));  // munmap(m + 1, page)
-    CHECK(model.failures[6].args[1] == 0);                            // mmap(NULL, 0, ...)
+    CHECK(model.failures[5].args[1] == static_cast<uint64_t>(page));       // munmap(m + 1, page)
+    CHECK(model.failures[6].args[1] == 0);                                 // mmap(NULL, 0, ...)
     CHECK(model.failures[7].args[2] == static_cast<uint64_t>(16 * page));  // mremap(.., 16p, 0x7f0)
     CHECK(model.failures[7].args[3] == 0x7f0);
   }
@@ -204,10 +203,17 @@ TEST_CASE("every interposed call is recorded with its figures and errno is prese
         case format::RecordType::kFree:
           ((r.flags & format::kFreeFlagRealloc) != 0 ? realloc_frees : frees) += 1;
           break;
-        case format::RecordType::kMmap: mmaps[static_cast<Call>(As<format::MmapRecord>(r).call)] += 1; break;
-        case format::RecordType::kMunmap: munmaps += 1; break;
-        case format::RecordType::kMremap: mremaps += 1; break;
-        default: break;
+        case format::RecordType::kMmap:
+          mmaps[static_cast<Call>(As<format::MmapRecord>(r).call)] += 1;
+          break;
+        case format::RecordType::kMunmap:
+          munmaps += 1;
+          break;
+        case format::RecordType::kMremap:
+          mremaps += 1;
+          break;
+        default:
+          break;
       }
     }
     // malloc: do_malloc, do_realloc_source, do_realloc_zero_source and the stdout buffer.

@@ -10,6 +10,7 @@
 #include "preload_support.h"
 #include "report/analysis.h"
 #include "report/diagnosis.h"
+#include "report/failed_call.h"
 
 namespace allocwatch::preload_test {
 namespace {

@@ -60,12 +60,11 @@ TEST_CASE("exact-mode leaks are attributed to their call sites with exact figure
       double size;
       bool leaks;
     };
-    for (Step step : {Step{"chain_malloc", 16, false}, Step{"chain_realloc_100", 100, false},
-                      Step{"chain_realloc_1000", 1000, false},
-                      Step{"chain_realloc_5000", 5000, true}}) {
+    for (Step step :
+         {Step{"chain_malloc", 16, false}, Step{"chain_realloc_100", 100, false},
+          Step{"chain_realloc_1000", 1000, false}, Step{"chain_realloc_5000", 5000, true}}) {
       INFO("step " << step.marker);
-      const report::Site* s =
-          sites.At("leak_realloc_chain", MarkerLine("leaks.cc", step.marker));
+      const report::Site* s = sites.At("leak_realloc_chain", MarkerLine("leaks.cc", step.marker));
       REQUIRE(s != nullptr);
       CHECK(s->figures.alloc_count == kChains);
       CHECK(s->figures.alloc_bytes == kChains * step.size);
@@ -123,11 +122,12 @@ TEST_CASE("exact-mode leaks are attributed to their call sites with exact figure
     CHECK(sites.Functions() == std::set<std::string>{"leak_calloc", "leak_realloc_chain",
                                                      "leak_new_array", "freed_churn",
                                                      "report_results"});
-    const double program_live = kCallocBlocks * kCallocSize + kChains * 5000 +
-                                kNewArrays * kNewArraySize;
+    const double program_live =
+        kCallocBlocks * kCallocSize + kChains * 5000 + kNewArrays * kNewArraySize;
     CHECK(model.totals.live_bytes == program_live + static_cast<double>(run.stdout_blksize));
     CHECK(model.totals.live_count == kCallocBlocks + kChains + kNewArrays + 1);
-    CHECK(model.totals.alloc_count == kCallocBlocks + 4 * kChains + kNewArrays + 4 * kChurn + 1 + 1);
+    CHECK(model.totals.alloc_count ==
+          kCallocBlocks + 4 * kChains + kNewArrays + 4 * kChurn + 1 + 1);
     // The peak is while the 1 MiB block lives: the three leaks so far plus that block (stdout
     // has no buffer yet).
     CHECK(model.peak_live_bytes == program_live + kBig);

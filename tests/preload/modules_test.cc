@@ -67,8 +67,7 @@ int FrameIn(const std::vector<report::DisplayFrame>& frames, const std::string& 
   return -1;
 }
 
-TEST_CASE("modules closed before exit and loaded twice symbolize at their own loads",
-          "[modules]") {
+TEST_CASE("modules closed before exit and loaded twice symbolize at their own loads", "[modules]") {
   TempDir dir;
   Subject subject(dir);
   const std::string recording = RecordSubject(subject, dir.Sub("rec"));
@@ -93,18 +92,14 @@ TEST_CASE("modules closed before exit and loaded twice symbolize at their own lo
   REQUIRE(loads_of_variant.size() == 1);
   CHECK(model.modules[loads_of_variant[0]].build_id != model.modules[loads_of_module[0]].build_id);
   // Loaded at the same time, so necessarily at different addresses.
-  CHECK(model.modules[loads_of_module[2]].load_bias !=
-        model.modules[loads_of_copy[0]].load_bias);
+  CHECK(model.modules[loads_of_module[2]].load_bias != model.modules[loads_of_copy[0]].load_bias);
 
   Sites sites(model);
   const int module_line = MarkerLine("dl_module.c", "module_malloc");
   // size -> the load that was current when the block was allocated.
-  const std::map<uint64_t, int> expected_load = {{1001, loads_of_module[0]},
-                                                 {1002, loads_of_module[1]},
-                                                 {1003, loads_of_module[2]},
-                                                 {1004, loads_of_copy[0]},
-                                                 {1006, loads_of_module[3]},
-                                                 {1007, loads_of_variant[0]}};
+  const std::map<uint64_t, int> expected_load = {
+      {1001, loads_of_module[0]}, {1002, loads_of_module[1]}, {1003, loads_of_module[2]},
+      {1004, loads_of_copy[0]},   {1006, loads_of_module[3]}, {1007, loads_of_variant[0]}};
   for (const auto& [size, load] : expected_load) {
     INFO("block of " << size << " bytes");
     // The reader's resolution: the innermost frame in the module belongs to that load.
@@ -204,8 +199,8 @@ TEST_CASE("allocwatch symbolize: a report without the binaries gives the same fr
   const std::string recording = RecordSubject(subject, dir.Sub("rec"));
   const std::string table = report::SymbolTablePath(recording);
   auto report_json = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "report", "--format", "json", "--top",
-                                     "0"};
+    std::vector<std::string> argv = {
+        ALLOCWATCH_COMMAND, "report", "--format", "json", "--top", "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(recording);
     RunResult run = Run(argv);

@@ -166,10 +166,12 @@ RunResult Run(const std::vector<std::string>& argv, const RunOptions& options) {
   }
 
   struct stat st {};
-  if (stat(out_path.c_str(), &st) == 0) result.stdout_blksize = static_cast<uint64_t>(st.st_blksize);
+  if (stat(out_path.c_str(), &st) == 0)
+    result.stdout_blksize = static_cast<uint64_t>(st.st_blksize);
   result.out = ReadFile(out_path);
   result.err = ReadFile(err_path);
-  if (result.timed_out) FAIL(argv[0] << " did not finish within " << options.timeout_seconds << " s");
+  if (result.timed_out)
+    FAIL(argv[0] << " did not finish within " << options.timeout_seconds << " s");
   return result;
 }
 
@@ -241,8 +243,8 @@ std::vector<format::LiveEntry> LiveEntries(const RawRecording& recording) {
 Sites::Sites(const report::ProcessModel& model)
     : model_(model),
       symbols_(std::make_unique<report::StackSymbolizer>(symbolize::Options{}, true)) {
-  sites_ = report::GroupSites(model, model.per_stack, *symbols_,
-                              report::Grouping::kFirstOutsideRuntime);
+  sites_ =
+      report::GroupSites(model, model.per_stack, *symbols_, report::Grouping::kFirstOutsideRuntime);
 }
 
 Sites::~Sites() = default;

@@ -51,8 +51,8 @@ struct RunResult {
   pid_t pid = -1;
   int status = -1;  // wait status
   bool timed_out = false;
-  std::string out;  // everything written to stdout (a regular file)
-  std::string err;  // everything written to stderr (a regular file)
+  std::string out;              // everything written to stdout (a regular file)
+  std::string err;              // everything written to stderr (a regular file)
   uint64_t stdout_blksize = 0;  // st_blksize of the stdout file (glibc's stdout buffer size)
 
   bool ExitedWith(int code) const;

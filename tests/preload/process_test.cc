@@ -10,6 +10,7 @@
 
 #include "preload_support.h"
 #include "report/analysis.h"
+#include "report/failed_call.h"
 
 namespace allocwatch::preload_test {
 namespace {
@@ -87,12 +88,10 @@ TEST_CASE("fork: parent and child each get a recording with their own leaks", "[
   }
 }
 
-TEST_CASE("exec: the old image's recording ends with the exec, the new one has its own",
-          "[exec]") {
+TEST_CASE("exec: the old image's recording ends with the exec, the new one has its own", "[exec]") {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
-  RunResult run = Run({PROGRAM_EXEC_FIRST, PROGRAM_EXEC_TARGET},
-                      Exact(out_dir));
+  RunResult run = Run({PROGRAM_EXEC_FIRST, PROGRAM_EXEC_TARGET}, Exact(out_dir));
   INFO(run.Describe());
   REQUIRE(run.ExitedWith(0));
   CHECK(run.out == "exec target done\n");
@@ -210,7 +209,6 @@ TEST_CASE("a failed malloc is recorded with ENOMEM and the calling function", "[
   CHECK(built.failures[0].first.error == ENOMEM);
   CHECK(HasFunction(built.failures[0].frames, "fail_big_malloc"));
 }
-
 
 TEST_CASE("recordings are named after the executable, not after a rewritten argv", "[exec]") {
   TempDir dir;

@@ -22,15 +22,25 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSteps = 60;          // grower steps, 10 ms apart
-constexpr double kLeakSize = 4096;  // grow_leak()
-constexpr double kPoolSize = 65536; // pool_init()
+constexpr int kSteps = 60;           // grower steps, 10 ms apart
+constexpr double kLeakSize = 4096;   // grow_leak()
+constexpr double kPoolSize = 65536;  // pool_init()
 
 // `allocwatch run --exact --interval 0.02 -o DIR -- grower STEPS LEAK [FORK]`.
 void RunGrower(const std::string& dir, int steps, int leak, bool fork = false) {
-  std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "run", "--exact", "--interval", "0.02",
-                                   "-o", dir, "--report", dir + "/report.txt", "--",
-                                   PROGRAM_GROWER, std::to_string(steps), std::to_string(leak)};
+  std::vector<std::string> argv = {ALLOCWATCH_COMMAND,
+                                   "run",
+                                   "--exact",
+                                   "--interval",
+                                   "0.02",
+                                   "-o",
+                                   dir,
+                                   "--report",
+                                   dir + "/report.txt",
+                                   "--",
+                                   PROGRAM_GROWER,
+                                   std::to_string(steps),
+                                   std::to_string(leak)};
   if (fork) argv.push_back("1");
   RunResult r = Run(argv);
   INFO(r.Describe());
@@ -132,8 +142,9 @@ TEST_CASE("report --format pprof: go tool pprof reads it with the right sites an
   go_env.extra_env = {"HOME=" + dir.path(), "GOCACHE=" + dir.Sub("gocache"),
                       "PPROF_TMPDIR=" + dir.Sub("pprof")};
   // inuse_space: the leak and the pool, and the total live at the end.
-  RunResult top = Run({GoCommand(), "tool", "pprof", "-top", "-unit=B", "-sample_index=inuse_space",
-                       profile}, go_env);
+  RunResult top =
+      Run({GoCommand(), "tool", "pprof", "-top", "-unit=B", "-sample_index=inuse_space", profile},
+          go_env);
   INFO(top.Describe() << "\n" << top.out);
   REQUIRE(top.ExitedWith(0));
   std::string total_live = std::to_string(totals.at("live_bytes").get<int64_t>() +
@@ -151,8 +162,8 @@ TEST_CASE("report --format pprof: go tool pprof reads it with the right sites an
   CHECK(top.out.find("Build ID: " + build_id) != std::string::npos);
 
   // alloc_objects: every call (and mmap call) over the run.
-  RunResult objects = Run({GoCommand(), "tool", "pprof", "-top", "-sample_index=alloc_objects",
-                           profile}, go_env);
+  RunResult objects =
+      Run({GoCommand(), "tool", "pprof", "-top", "-sample_index=alloc_objects", profile}, go_env);
   INFO(objects.out);
   REQUIRE(objects.ExitedWith(0));
   std::string total_calls = std::to_string(totals.at("alloc_count").get<int64_t>() +
@@ -164,8 +175,8 @@ TEST_CASE("report --format pprof: go tool pprof reads it with the right sites an
 TEST_CASE("report --format folded: root-first stacks of one metric", "[report]") {
   TempDir dir;
   RunGrower(dir.path(), 20, 1);
-  RunResult r = Run({ALLOCWATCH_COMMAND, "report", "--format", "folded", "--metric", "inuse_space",
-                     dir.path()});
+  RunResult r = Run(
+      {ALLOCWATCH_COMMAND, "report", "--format", "folded", "--metric", "inuse_space", dir.path()});
   INFO(r.Describe());
   REQUIRE(r.ExitedWith(0));
   bool found = false;
@@ -183,7 +194,8 @@ TEST_CASE("report --format folded: root-first stacks of one metric", "[report]")
   CHECK(found);
   json doc = ReportJson({dir.path()});
   const json& totals = doc.at("processes").at(0).at("totals");
-  CHECK(sum == totals.at("live_bytes").get<double>() + totals.at("mapped_live_bytes").get<double>());
+  CHECK(sum ==
+        totals.at("live_bytes").get<double>() + totals.at("mapped_live_bytes").get<double>());
 }
 
 TEST_CASE("report --suppressions, --thread, --until and bad options", "[report]") {
@@ -246,8 +258,7 @@ TEST_CASE("diff: the build that leaks shows the site that started growing", "[re
   CHECK(first.at("live_bytes_change") == kSteps * kLeakSize);
 }
 
-TEST_CASE("report on a recording being written, and --follow until the process ends",
-          "[report]") {
+TEST_CASE("report on a recording being written, and --follow until the process ends", "[report]") {
   TempDir dir;
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -271,7 +282,8 @@ TEST_CASE("report on a recording being written, and --follow until the process e
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   RunResult once = Run({ALLOCWATCH_COMMAND, "report", dir.path()});
-  RunResult follow = Run({ALLOCWATCH_COMMAND, "report", "--follow", "--interval", "0.2", dir.path()});
+  RunResult follow =
+      Run({ALLOCWATCH_COMMAND, "report", "--follow", "--interval", "0.2", dir.path()});
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
   REQUIRE(WIFEXITED(status));

@@ -12,7 +12,6 @@
 // correct sampler fails it at most once in a million runs (whatever the seed, which the preload
 // draws from the clock), while a wrong weight (say, no 1/p) misses by orders of magnitude.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -81,8 +80,7 @@ TEST_CASE("sampled estimates per call site agree with the truth within the state
         {"allocated blocks", got.alloc_count, want.alloc_count, want.var_alloc_count,
          want.max_count_term},
         {"live bytes", got.live_bytes, want.live_bytes, want.var_live_bytes, want.max_bytes_term},
-        {"live blocks", got.live_count, want.live_count, want.var_live_count,
-         want.max_count_term},
+        {"live blocks", got.live_count, want.live_count, want.var_live_count, want.max_count_term},
     };
     for (const Metric& m : metrics) {
       double bound = Bound(m.variance, m.max_term, kDelta);
@@ -135,7 +133,8 @@ TEST_CASE("the period doubles when writing takes more than its budget, and sampl
   // Samples drawn after a change carry the period they were drawn with.
   std::set<uint32_t> periods;
   for (const report::RawRecord& r : ReadRecords(files[0]).records) {
-    if (r.type == format::RecordType::kAlloc) periods.insert(As<format::AllocRecord>(r).sample_bytes);
+    if (r.type == format::RecordType::kAlloc)
+      periods.insert(As<format::AllocRecord>(r).sample_bytes);
   }
   INFO("periods seen: " << periods.size());
   CHECK(periods.count(16 * 1024) == 1);

@@ -1,10 +1,9 @@
 // tests/unit/address_table_test.cc: live heap blocks and mappings inside the preload.
+#include "preload/hooks/address_table.h"
+
 #include <catch2/catch.hpp>
 #include <memory>
-
 #include <vector>
-
-#include "preload/hooks/address_table.h"
 
 using allocwatch::preload::HeapTable;
 using allocwatch::preload::LiveBlock;

@@ -4,11 +4,11 @@
 // sampled count is Binomial(N, p). The tests accept |count - Np| <= 5.5 sigma, whose two-sided
 // false-failure rate is about 4e-8 (below 1 in a million) for an arbitrary seed; the seeds here
 // are fixed, so each run gives the same answer.
-#include <catch2/catch.hpp>
+#include "preload/hooks/sampler.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 
-#include "preload/hooks/sampler.h"
 #include "report/model.h"
 
 using allocwatch::preload::Sampler;

@@ -1,10 +1,9 @@
 // tests/unit/stack_table_test.cc: stack deduplication.
+#include "preload/hooks/stack_table.h"
+
 #include <catch2/catch.hpp>
 #include <memory>
-
 #include <vector>
-
-#include "preload/hooks/stack_table.h"
 
 using allocwatch::preload::StackTable;
 

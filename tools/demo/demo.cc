@@ -18,8 +18,8 @@
 
 namespace {
 
-std::vector<std::string*> g_request_log;      // grows forever
-std::map<int, std::vector<char>*> g_cache;    // grows forever
+std::vector<std::string*> g_request_log;    // grows forever
+std::map<int, std::vector<char>*> g_cache;  // grows forever
 void* volatile g_table = nullptr;
 
 __attribute__((noinline)) void HandleRequest(int id) {

@@ -103,8 +103,9 @@ int CrossThreads(int argc, char** argv) {
   int ms = argc > 2 ? std::atoi(argv[2]) : 2000;
   pthread_t t[kCrossThreads];
   for (int i = 0; i < kCrossThreads; ++i) {
-    Check(pthread_create(&t[i], nullptr, CrossWorker, reinterpret_cast<void*>(uintptr_t(i + 1))) == 0,
-          "pthread_create");
+    Check(
+        pthread_create(&t[i], nullptr, CrossWorker, reinterpret_cast<void*>(uintptr_t(i + 1))) == 0,
+        "pthread_create");
   }
   uint64_t end = NowMs() + static_cast<uint64_t>(ms);
   while (NowMs() < end) usleep(10000);
@@ -131,7 +132,8 @@ int ManyThreads(int argc, char** argv) {
   for (int i = 0; i < n; i += 8) {
     pthread_t t[8];
     int k = 0;
-    for (; k < 8 && i + k < n; ++k) Check(pthread_create(&t[k], nullptr, ShortLived, nullptr) == 0, "pthread_create");
+    for (; k < 8 && i + k < n; ++k)
+      Check(pthread_create(&t[k], nullptr, ShortLived, nullptr) == 0, "pthread_create");
     for (int j = 0; j < k; ++j) pthread_join(t[j], nullptr);
     made += k;
   }
@@ -150,7 +152,8 @@ int DlopenLoop(int argc, char** argv) {
   Check(argc > 2, "usage: dlopen PLUGIN [ROUNDS]");
   int rounds = argc > 3 ? std::atoi(argv[3]) : 200;
   pthread_t t[3];
-  for (pthread_t& x : t) Check(pthread_create(&x, nullptr, ChurnWorker, nullptr) == 0, "pthread_create");
+  for (pthread_t& x : t)
+    Check(pthread_create(&x, nullptr, ChurnWorker, nullptr) == 0, "pthread_create");
   long sum = 0;
   for (int i = 0; i < rounds; ++i) {
     void* h = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
@@ -170,7 +173,8 @@ int DlopenLoop(int argc, char** argv) {
 // ---- fork from a multi-threaded program, then allocate in parent and child ----
 int ForkThreads(int, char**) {
   pthread_t t[4];
-  for (pthread_t& x : t) Check(pthread_create(&x, nullptr, ChurnWorker, nullptr) == 0, "pthread_create");
+  for (pthread_t& x : t)
+    Check(pthread_create(&x, nullptr, ChurnWorker, nullptr) == 0, "pthread_create");
   usleep(50000);
   std::fflush(stdout);
   pid_t child = fork();
@@ -334,7 +338,8 @@ int CloseAll(int argc, char** argv) {
   } else {
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
-    long max = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536 ? 65536 : static_cast<long>(rl.rlim_cur);
+    long max = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536 ? 65536
+                                                                   : static_cast<long>(rl.rlim_cur);
     for (long fd = 3; fd < max; ++fd) close(static_cast<int>(fd));
   }
   Churn(200000, 19);
@@ -427,7 +432,8 @@ int Args(int argc, char** argv) {
   Leak(7016, 1);
   for (int i = 0; i < argc; ++i) {
     std::printf("arg %d:", i);
-    for (const char* p = argv[i]; *p != '\0'; ++p) std::printf(" %02x", static_cast<unsigned char>(*p));
+    for (const char* p = argv[i]; *p != '\0'; ++p)
+      std::printf(" %02x", static_cast<unsigned char>(*p));
     std::printf("\n");
   }
   return 0;

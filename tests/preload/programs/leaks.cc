@@ -68,8 +68,8 @@ extern "C" NOINLINE void freed_churn() {
 }
 
 extern "C" NOINLINE void report_results() {
-  std::printf("leaks done: %d calloc, %d realloc chains, %d new[]\n", kCallocBlocks,
-              kReallocChains, kNewArrays);
+  std::printf("leaks done: %d calloc, %d realloc chains, %d new[]\n", kCallocBlocks, kReallocChains,
+              kNewArrays);
 }
 
 int main() {

@@ -17,8 +17,7 @@ namespace {
 
 constexpr int kThreads = 4;
 constexpr int kSites = 4;
-const char* const kSiteNames[kSites] = {"alloc_tiny", "alloc_small", "alloc_medium",
-                                        "alloc_large"};
+const char* const kSiteNames[kSites] = {"alloc_tiny", "alloc_small", "alloc_medium", "alloc_large"};
 double g_period = 1;
 
 struct Figures {
@@ -65,18 +64,18 @@ struct Worker {
 };
 
 // One call site per size class; a block is kept until exit or freed at once.
-#define SITE(NAME, INDEX)                                                          \
-  __attribute__((noinline)) void NAME(Worker& w, size_t size, bool keep) {        \
-    void* volatile p = std::malloc(size);                                          \
-    if (p == nullptr) std::abort();                                                \
-    static_cast<char*>(p)[0] = 1;                                                  \
-    Account(w.sites[INDEX], static_cast<double>(size), keep);                      \
-    if (keep) {                                                                    \
-      void* block = p;                                                             \
-      w.kept.push_back(block);                                                     \
-    } else {                                                                       \
-      std::free(p);                                                                \
-    }                                                                              \
+#define SITE(NAME, INDEX)                                                  \
+  __attribute__((noinline)) void NAME(Worker& w, size_t size, bool keep) { \
+    void* volatile p = std::malloc(size);                                  \
+    if (p == nullptr) std::abort();                                        \
+    static_cast<char*>(p)[0] = 1;                                          \
+    Account(w.sites[INDEX], static_cast<double>(size), keep);              \
+    if (keep) {                                                            \
+      void* block = p;                                                     \
+      w.kept.push_back(block);                                             \
+    } else {                                                               \
+      std::free(p);                                                        \
+    }                                                                      \
   }
 SITE(alloc_tiny, 0)
 SITE(alloc_small, 1)
@@ -88,7 +87,7 @@ void* Run(void* arg) {
   w.kept.reserve(400000);  // before the workload: the vector's growth is not a site under test
   for (int i = 0; i < 1000000; ++i) {
     uint64_t r = w.Next();
-    alloc_tiny(w, 8 + r % 57, r % 10 == 0);  // 8..64 bytes
+    alloc_tiny(w, 8 + r % 57, r % 10 == 0);                                     // 8..64 bytes
     if (i % 4 == 0) alloc_small(w, 65 + (r >> 8) % 4032, (r >> 20) % 50 == 0);  // 65 B..4 KiB
     if (i % 512 == 0) alloc_medium(w, 4096 + (r >> 12) % (252 * 1024), (r >> 24) % 16 == 0);
     if (i % 40000 == 0) alloc_large(w, (256 << 10) + (r >> 16) % (8 << 20), (r >> 30) % 8 == 0);

@@ -49,7 +49,7 @@ __attribute__((noipa)) void Record(const char* tag) {
 }
 
 __attribute__((noipa)) void Plain() {  // @plain_entry
-  Record("plain");  // @plain_body
+  Record("plain");                     // @plain_body
 }
 
 __attribute__((noipa)) void CallsInline() {

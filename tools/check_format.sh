@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Checks that every C++ source of the project is laid out as .clang-format says (clang-format
+# 14, the version Debian 12 ships). Prints the files that are not, with the diff, and exits 1.
+# With --fix, reformats them instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+format=$(command -v clang-format-14 || command -v clang-format || true)
+if [ -z "$format" ]; then
+  echo "check_format: clang-format-14 is not installed (tools/setup.sh installs it)" >&2
+  exit 2
+fi
+mapfile -t files < <(git ls-files '*.cc' '*.h' 2>/dev/null || find preload symbolize report tools tests -name '*.cc' -o -name '*.h')
+if [ "${1:-}" = "--fix" ]; then
+  "$format" -i "${files[@]}"
+  exit 0
+fi
+bad=0
+for f in "${files[@]}"; do
+  if ! "$format" "$f" | diff -u --label "$f" --label "$f (clang-format)" "$f" - ; then
+    bad=$((bad + 1))
+  fi
+done
+if [ "$bad" -gt 0 ]; then
+  echo "check_format: $bad file(s) differ from .clang-format's layout; run tools/check_format.sh --fix" >&2
+  exit 1
+fi
+echo "check_format: ${#files[@]} files laid out as .clang-format says"
