@@ -123,10 +123,4 @@ uint64_t EarlyWindowNs(const ProcessModel& model);
 ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
                           const ReportOptions& options);
 
-// Size of a failed call's request (bytes), from its arguments.
-uint64_t FailureSize(const Failure& f);
-
-// "ENOMEM", "EINVAL", ... or the number.
-std::string ErrnoName(int error);
-
 }  // namespace allocwatch::report

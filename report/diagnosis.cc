@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "report/analysis.h"
-#include "report/render.h"
+#include "report/failed_call.h"
+#include "report/number_format.h"
 
 namespace allocwatch::report {
 namespace {

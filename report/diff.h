@@ -1,17 +1,15 @@
 // report/diff.h: `allocwatch diff BASE NEW`: per call site, how live bytes at the end and their
 // growth rate changed between two sets of recordings (the same program, two builds or runs).
 //
-// Offline. Sites are matched by their key (function@file:line for symbolized frames, so a site
-// matches across builds as long as its source line is the same).
+// Offline. A pure function of the reports. Sites are matched by their key (function@file:line
+// for symbolized frames, so a site matches across builds as long as its source line is the
+// same). The text and JSON forms are in report/render.h.
 #pragma once
 
-#include <ostream>
 #include <string>
 #include <vector>
 
-#include "nlohmann/json.hpp"
 #include "report/analysis.h"
-#include "report/render.h"
 
 namespace allocwatch::report {
 
@@ -47,8 +45,5 @@ struct DiffReport {
 // `base` and `next` must be built with top = 0 (every site).
 DiffReport BuildDiff(const std::vector<ProcessReport>& base, const std::vector<ProcessReport>& next,
                      size_t top);
-void RenderDiffText(const DiffReport& diff, std::ostream& out, const TextStyle& style = {});
-// Schema "allocwatch.diff", version 1 (report/JSON.md).
-nlohmann::json RenderDiffJson(const DiffReport& diff);
 
 }  // namespace allocwatch::report

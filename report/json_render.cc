@@ -2,6 +2,7 @@
 // The schema is described in report/JSON.md.
 #include <cmath>
 
+#include "report/failed_call.h"
 #include "report/render.h"
 
 namespace allocwatch::report {

@@ -10,6 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "report/analysis.h"
+#include "report/diff.h"
 
 namespace allocwatch::report {
 
@@ -55,6 +56,11 @@ void RenderFolded(const std::vector<ProcessReport>& reports, FoldedMetric metric
 // Folded name of a frame: "function" (inlined frames too), else "module+0xoffset".
 std::string FoldedFrameName(const DisplayFrame& frame);
 
+// `allocwatch diff` (report/diff.h) for terminals, and as JSON (schema "allocwatch.diff",
+// version 1; report/JSON.md).
+void RenderDiffText(const DiffReport& diff, std::ostream& out, const TextStyle& style = {});
+nlohmann::json RenderDiffJson(const DiffReport& diff);
+
 // One self-contained HTML page (report/html_render.cc): the JSON document, plus each
 // process's `stack_profile` (stacks live at exit or at the peak, for the flame graphs), drawn
 // by an embedded script. `symbols` symbolizes the stacks (cached per address).
@@ -63,16 +69,5 @@ void RenderHtml(const std::vector<ProcessReport>& reports, StackSymbolizer& symb
 // The document embedded in that page.
 nlohmann::json RenderHtmlDocument(const std::vector<ProcessReport>& reports,
                                   StackSymbolizer& symbols);
-
-// "1.50 MiB", "512 B".
-std::string FormatBytes(double bytes);
-// "1,234,567".
-std::string FormatCount(double count);
-// "1.52 s".
-std::string FormatSeconds(uint64_t ns);
-// "+1.50 MiB/s".
-std::string FormatRate(double bytes_per_second);
-// "12.5 s", "3.2 min", "5.0 h", "2.1 days".
-std::string FormatDuration(double seconds);
 
 }  // namespace allocwatch::report

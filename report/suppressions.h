@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "report/sites.h"
+#include "report/stack_symbolizer.h"
 
 namespace allocwatch::report {
 

@@ -1,7 +1,8 @@
 // report/text_format.h: text for terminals: ANSI styles, clipping, and escaping of strings that
 // come from a recording (untrusted: command lines, paths, symbols).
 //
-// Offline. The number formats (FormatBytes and the others) are declared in render.h.
+// Offline. Pure functions, thread-safe. The number formats (FormatBytes and the others) are in
+// number_format.h.
 #pragma once
 
 #include <string>

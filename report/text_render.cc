@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "report/failed_call.h"
+#include "report/number_format.h"
 #include "report/render.h"
 #include "report/text_format.h"
 
