@@ -10,13 +10,13 @@
 #include <sstream>
 #include <thread>
 
-#include "report/analysis.h"
-#include "report/cgroup_limit.h"
-#include "report/diff.h"
-#include "report/model.h"
-#include "report/recording_reader.h"
-#include "report/render.h"
-#include "report/symbol_table.h"
+#include "report/analysis/analysis.h"
+#include "report/analysis/cgroup_limit.h"
+#include "report/analysis/diff.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
+#include "report/render/render.h"
+#include "report/symbols/symbol_table.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
 #include "tools/recordings.h"

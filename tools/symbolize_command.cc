@@ -2,9 +2,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "report/model.h"
-#include "report/recording_reader.h"
-#include "report/symbol_table.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
+#include "report/symbols/symbol_table.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
 #include "tools/recordings.h"

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "preload/format/record_format.h"
-#include "report/analysis.h"
-#include "report/model.h"
-#include "report/recording_reader.h"
-#include "report/render.h"
-#include "report/sites.h"
+#include "report/analysis/analysis.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
+#include "report/render/render.h"
+#include "report/analysis/sites.h"
 
 namespace {
 

@@ -30,7 +30,7 @@ function check(ok, what) {
   return ok;
 }
 
-// Same as formatBytes() in report/html/app.js.
+// Same as formatBytes() in report/render/html/app.js.
 function formatBytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
   let v = Math.abs(n);

@@ -8,9 +8,9 @@
 
 #include "../unit/fake_tree.h"
 #include "preload_support.h"
-#include "report/analysis.h"
-#include "report/diagnosis.h"
-#include "report/failed_call.h"
+#include "report/analysis/analysis.h"
+#include "report/analysis/diagnosis.h"
+#include "report/analysis/failed_call.h"
 
 namespace allocwatch::preload_test {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "nlohmann/json.hpp"
 #include "preload_support.h"
-#include "report/symbol_table.h"
+#include "report/symbols/symbol_table.h"
 
 namespace allocwatch::preload_test {
 namespace {

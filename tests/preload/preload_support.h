@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "report/model.h"
-#include "report/recording_reader.h"
-#include "report/sites.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
+#include "report/analysis/sites.h"
 
 namespace allocwatch::preload_test {
 

@@ -9,8 +9,8 @@
 #include <filesystem>
 
 #include "preload_support.h"
-#include "report/analysis.h"
-#include "report/failed_call.h"
+#include "report/analysis/analysis.h"
+#include "report/analysis/failed_call.h"
 
 namespace allocwatch::preload_test {
 namespace {

@@ -1,7 +1,7 @@
 // tests/unit/diagnosis_test.cc: the cause of a failure from constructed calls and snapshots:
 // every predicate, the order between them, the glibc checks made before any system call, and
 // "unknown" with the raw figures.
-#include "report/diagnosis.h"
+#include "report/analysis/diagnosis.h"
 
 #include <sys/mman.h>
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "report/analysis.h"
-#include "report/render.h"
+#include "report/analysis/analysis.h"
+#include "report/render/render.h"
 
 namespace report = allocwatch::report;
 using nlohmann::json;

@@ -10,8 +10,8 @@
 
 #include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
-#include "report/model.h"
-#include "report/recording_reader.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
 #include "recording_builder.h"
 
 namespace fmt = allocwatch::format;

@@ -10,11 +10,11 @@
 #include <random>
 #include <sstream>
 
-#include "report/cgroup_limit.h"
-#include "report/diff.h"
-#include "report/growth.h"
-#include "report/render.h"
-#include "report/suppressions.h"
+#include "report/analysis/cgroup_limit.h"
+#include "report/analysis/diff.h"
+#include "report/analysis/growth.h"
+#include "report/render/render.h"
+#include "report/analysis/suppressions.h"
 #include "report_test_support.h"
 
 namespace allocwatch::unit_test {

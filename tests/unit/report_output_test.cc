@@ -9,10 +9,10 @@
 #include <random>
 #include <sstream>
 
-#include "report/diff.h"
-#include "report/growth.h"
-#include "report/render.h"
-#include "report/suppressions.h"
+#include "report/analysis/diff.h"
+#include "report/analysis/growth.h"
+#include "report/render/render.h"
+#include "report/analysis/suppressions.h"
 #include "report_test_support.h"
 
 namespace allocwatch::unit_test {

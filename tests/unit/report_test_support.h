@@ -6,8 +6,8 @@
 #include <string>
 
 #include "recording_builder.h"
-#include "report/analysis.h"
-#include "report/model.h"
+#include "report/analysis/analysis.h"
+#include "report/replay/model.h"
 
 namespace allocwatch::unit_test {
 

@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "report/model.h"
+#include "report/replay/model.h"
 
 using allocwatch::preload::Sampler;
 using allocwatch::preload::ThreadState;

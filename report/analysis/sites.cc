@@ -1,0 +1,73 @@
+// report/analysis/sites.cc: see sites.h.
+#include "report/analysis/sites.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace allocwatch::report {
+namespace {
+
+std::string SiteKey(const std::vector<DisplayFrame>& frames, size_t index, Grouping grouping) {
+  if (frames.empty()) return "(no stack)";
+  if (grouping == Grouping::kFullStack) {
+    std::string key;
+    char hex[32];
+    for (const DisplayFrame& f : frames) {
+      std::snprintf(hex, sizeof(hex), "%" PRIx64 ";", f.address);
+      key += hex;
+    }
+    return key;
+  }
+  const DisplayFrame& f = frames[index];
+  if (grouping == Grouping::kAllocatingFunction && !f.function.empty()) return f.function;
+  // Calls on one source line are one site for the reader, whatever the instruction.
+  if (!f.function.empty() && f.line > 0) {
+    return f.function + "@" + f.file + ":" + std::to_string(f.line);
+  }
+  char hex[32];
+  std::snprintf(hex, sizeof(hex), "+%" PRIx64, f.module.empty() ? f.address : f.module_offset);
+  return f.module + hex;
+}
+
+}  // namespace
+
+std::vector<Site> GroupSites(const ProcessModel& model,
+                             const absl::flat_hash_map<StackId, SiteFigures>& per_stack,
+                             StackSymbolizer& symbols, Grouping grouping) {
+  absl::flat_hash_map<std::string, size_t> index;
+  std::vector<Site> sites;
+  std::vector<double> shown_weight;
+  // Deterministic order: by stack id.
+  std::vector<StackId> ids;
+  for (const auto& [id, fig] : per_stack) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (StackId id : ids) {
+    const SiteFigures& fig = per_stack.at(id);
+    std::vector<DisplayFrame> frames = symbols.Frames(model, id);
+    size_t site_frame = 0;
+    while (site_frame + 1 < frames.size() && frames[site_frame].runtime) ++site_frame;
+    if (grouping == Grouping::kAllocatingFunction) site_frame = 0;
+    std::string key = SiteKey(frames, site_frame, grouping);
+    auto [it, inserted] = index.try_emplace(key, sites.size());
+    if (inserted) {
+      sites.push_back(Site{key, {}, site_frame, {}, 0, {}});
+      shown_weight.push_back(-1);
+    }
+    Site& site = sites[it->second];
+    site.figures.Add(fig);
+    site.stack_count += 1;
+    site.stacks.push_back(id);
+    double weight = fig.live_bytes + fig.alloc_bytes + fig.mapped_bytes;
+    if (weight > shown_weight[it->second]) {
+      shown_weight[it->second] = weight;
+      site.frames = std::move(frames);
+      site.site_frame = site_frame;
+    }
+  }
+  return sites;
+}
+
+}  // namespace allocwatch::report

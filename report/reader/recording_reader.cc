@@ -1,0 +1,264 @@
+// report/reader/recording_reader.cc: see recording_reader.h.
+#include "report/reader/recording_reader.h"
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+
+#include "preload/format/event_codec.h"
+
+namespace allocwatch::report {
+
+using format::RecordType;
+
+uint32_t FixedRecordSize(RecordType type) {
+  switch (type) {
+    case RecordType::kProcess: return sizeof(format::ProcessRecord);
+    case RecordType::kModuleLoad: return sizeof(format::ModuleLoadRecord);
+    case RecordType::kModuleUnload: return sizeof(format::ModuleUnloadRecord);
+    case RecordType::kThread: return sizeof(format::ThreadRecord);
+    case RecordType::kStack: return sizeof(format::StackRecord);
+    case RecordType::kAlloc: return sizeof(format::AllocRecord);
+    case RecordType::kFree: return sizeof(format::FreeRecord);
+    case RecordType::kMmap: return sizeof(format::MmapRecord);
+    case RecordType::kMunmap: return sizeof(format::MunmapRecord);
+    case RecordType::kMremap: return sizeof(format::MremapRecord);
+    case RecordType::kSnapshot: return sizeof(format::SnapshotRecord);
+    case RecordType::kFailure: return sizeof(format::FailureRecord);
+    case RecordType::kLive: return sizeof(format::LiveRecord);
+    case RecordType::kExec: return sizeof(format::ExecRecord);
+    case RecordType::kEnd: return sizeof(format::EndRecord);
+    case RecordType::kLost: return sizeof(format::LostRecord);
+    case RecordType::kEvents: return sizeof(format::EventsRecord);
+    case RecordType::kClock: return sizeof(format::ClockRecord);
+    case RecordType::kPeriod: return sizeof(format::PeriodRecord);
+    case RecordType::kHeadroom: return sizeof(format::HeadroomRecord);
+  }
+  return 0;
+}
+
+RecordingReader::RecordingReader(const std::string& path) : path_(path) {
+  file_ = std::fopen(path.c_str(), "rb");
+  if (file_ == nullptr) {
+    throw ReadError(path + ": cannot open: " + std::strerror(errno));
+  }
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  format::FileHeader header{};
+  size_t got = 0;
+  if (!ReadExactly(&header, sizeof(header), &got) ||
+      std::memcmp(header.magic, format::kMagic, sizeof(header.magic)) != 0) {
+    std::fclose(file_);
+    file_ = nullptr;
+    throw ReadError(path + ": not an allocwatch recording (bad magic)");
+  }
+  if (header.version < format::kOldestReadableVersion || header.version > format::kVersion) {
+    std::fclose(file_);
+    file_ = nullptr;
+    throw ReadError(path + ": recording format version " + std::to_string(header.version) +
+                    " is not supported (this allocwatch reads versions " +
+                    std::to_string(format::kOldestReadableVersion) + " to " +
+                    std::to_string(format::kVersion) + ")");
+  }
+  version_ = header.version;
+  if (header.header_size < sizeof(header) || header.header_size > 4096 ||
+      std::fseek(file_, header.header_size, SEEK_SET) != 0) {
+    std::fclose(file_);
+    file_ = nullptr;
+    throw ReadError(path + ": damaged file header");
+  }
+  offset_ = header.header_size;
+}
+
+RecordingReader::~RecordingReader() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+bool RecordingReader::ReadExactly(void* out, size_t size, size_t* got) {
+  *got = std::fread(out, 1, size, file_);
+  return *got == size;
+}
+
+void RecordingReader::Stop(const std::string& why) {
+  done_ = true;
+  warning_ = path_ + ": " + why + " at offset " + std::to_string(offset_) +
+             "; using the records before it";
+}
+
+namespace {
+// More held events than this are handed out without waiting for their ClockRecord (a writer
+// that never wrote one, or a damaged file): memory stays bounded (about 64 bytes an event),
+// order between threads may suffer. The recorder writes a ClockRecord at least every 100 ms.
+constexpr size_t kMaxHeldEvents = 2u << 20;
+}  // namespace
+
+bool RecordingReader::ExpandEvents(const RawRecord& events) {
+  format::EventsRecord head;
+  std::memcpy(&head, events.bytes.data(), sizeof(head));
+  if (head.bytes > events.bytes.size() - sizeof(head) || head.count > head.bytes) return false;
+  const uint8_t* p = events.bytes.data() + sizeof(head);
+  const uint8_t* end = p + head.bytes;
+  format::EventCodecState state;
+  state.last_time = head.base_time_ns;
+  state.version = version_;
+  for (uint32_t i = 0; i < head.count; ++i) {
+    format::Event e{};
+    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
+      return false;
+    }
+    held_.push_back(HeldEvent{e, events.offset});
+  }
+  return p == end;
+}
+
+uint64_t RecordingReader::TicksToNs(uint64_t ticks) const {
+  if (!clock_) return 0;
+  const ClockPoint& b = *clock_;
+  if (!prev_clock_ || prev_clock_->ticks >= b.ticks || prev_clock_->ns > b.ns) return b.ns;
+  const ClockPoint& a = *prev_clock_;
+  double slope = static_cast<double>(b.ns - a.ns) / static_cast<double>(b.ticks - a.ticks);
+  double ns = static_cast<double>(a.ns) +
+              (static_cast<double>(ticks) - static_cast<double>(a.ticks)) * slope;
+  if (ns < 0) return 0;
+  if (ns > 1.8e19) return UINT64_MAX;
+  return static_cast<uint64_t>(ns);
+}
+
+void RecordingReader::ReleaseEvents(uint64_t up_to) {
+  // Events of one address are already in order and never share a tick; a stable sort keeps it.
+  std::stable_sort(held_.begin(), held_.end(), [](const HeldEvent& x, const HeldEvent& y) {
+    return x.event.time_ns < y.event.time_ns;
+  });
+  size_t n = 0;
+  while (n < held_.size() && held_[n].event.time_ns <= up_to) ++n;
+  for (size_t i = 0; i < n; ++i) {
+    HeldEvent e = held_[i];
+    e.event.time_ns = TicksToNs(e.event.time_ns);
+    ready_.push_back(e);
+  }
+  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+namespace {
+
+// Makes `out` the record `r` (its type and flags from r's header).
+template <typename T>
+void SetRecord(RawRecord& out, const T& r) {
+  out.type = static_cast<RecordType>(r.header.type);
+  out.flags = r.header.flags;
+  out.bytes.resize(sizeof(r));
+  std::memcpy(out.bytes.data(), &r, sizeof(r));
+}
+
+}  // namespace
+
+const RawRecord* RecordingReader::PopReady() {
+  const HeldEvent h = ready_.front();
+  ready_.pop_front();
+  const format::Event& e = h.event;
+  current_.offset = h.offset;
+  if (format::IsAllocKind(e.kind)) {
+    format::AllocRecord r{};
+    uint16_t flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
+    r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
+    r.time_ns = e.time_ns;
+    r.address = e.address;
+    r.size = e.size;
+    r.stack_id = e.stack_id;
+    r.tid = e.tid;
+    r.call = e.call;
+    r.sample_bytes =
+        e.sample_bytes > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(e.sample_bytes);
+    SetRecord(current_, r);
+  } else {
+    format::FreeRecord r{};
+    uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
+    r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
+    r.time_ns = e.time_ns;
+    r.address = e.address;
+    r.tid = e.tid;
+    r.call = e.call;
+    SetRecord(current_, r);
+  }
+  return &current_;
+}
+
+std::optional<RawRecord> RecordingReader::Next() {
+  const RawRecord* r = NextView();
+  if (r == nullptr) return std::nullopt;
+  return *r;
+}
+
+const RawRecord* RecordingReader::NextView() {
+  if (!ready_.empty()) return PopReady();
+  while (!done_) {
+    format::RecordHeader header{};
+    size_t got = 0;
+    if (!ReadExactly(&header, sizeof(header), &got)) {
+      done_ = true;
+      if (got == 0) {
+        clean_end_ = true;
+      } else {
+        Stop("truncated record header");
+      }
+      break;
+    }
+    if (header.size < sizeof(header) || header.size % 8 != 0 ||
+        header.size > format::kMaxRecordSize) {
+      Stop("damaged record (size " + std::to_string(header.size) + ")");
+      break;
+    }
+    auto type = static_cast<RecordType>(header.type);
+    uint32_t fixed = FixedRecordSize(type);
+    if (fixed != 0 && header.size < fixed) {
+      Stop("damaged record (type " + std::to_string(header.type) + " too short)");
+      break;
+    }
+    current_.type = type;
+    current_.flags = header.flags;
+    current_.offset = offset_;
+    current_.bytes.resize(header.size);
+    std::memcpy(current_.bytes.data(), &header, sizeof(header));
+    if (!ReadExactly(current_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
+      Stop("truncated record");
+      break;
+    }
+    if (fixed == 0) {  // a record type this version does not know: skip it
+      offset_ += header.size;
+      continue;
+    }
+    if (type == RecordType::kEvents) {
+      size_t before = held_.size();
+      if (!ExpandEvents(current_)) {
+        held_.resize(before);
+        Stop("damaged events record");
+        break;
+      }
+      offset_ += header.size;
+      if (held_.size() > kMaxHeldEvents) {
+        ReleaseEvents(UINT64_MAX);
+        return PopReady();
+      }
+      continue;
+    }
+    if (type == RecordType::kClock) {
+      format::ClockRecord c;
+      std::memcpy(&c, current_.bytes.data(), sizeof(c));
+      prev_clock_ = clock_;
+      clock_ = ClockPoint{c.time_ns, c.ticks};
+      offset_ += header.size;
+      ReleaseEvents(c.ticks);
+      if (!ready_.empty()) return PopReady();
+      continue;
+    }
+    offset_ += header.size;
+    return &current_;
+  }
+  if (!held_.empty()) {
+    // The file ended (cut short, or damaged) before the events' ClockRecord.
+    ReleaseEvents(UINT64_MAX);
+  }
+  if (!ready_.empty()) return PopReady();
+  return nullptr;
+}
+
+}  // namespace allocwatch::report

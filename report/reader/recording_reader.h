@@ -1,0 +1,93 @@
+// report/reader/recording_reader.h: reads an allocwatch recording record by record.
+//
+// Offline. Not thread-safe (one reader per thread). Validates framing only: every record handed
+// out has a known-good size (at least its fixed part for known types). Reading stops at the
+// first damaged or truncated record, with a warning that names its offset; everything before
+// it is still usable. A file that is not a recording at all is an error (ReadError).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "preload/format/event_codec.h"
+#include "preload/format/record_format.h"
+
+namespace allocwatch::report {
+
+class ReadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RawRecord {
+  format::RecordType type;
+  uint16_t flags;
+  uint64_t offset;             // of the record in the file
+  std::vector<uint8_t> bytes;  // the whole record, header included
+};
+
+class RecordingReader {
+ public:
+  // Opens and checks the file header. Throws ReadError for a missing, unreadable or foreign file.
+  explicit RecordingReader(const std::string& path);
+  ~RecordingReader();
+  RecordingReader(const RecordingReader&) = delete;
+  RecordingReader& operator=(const RecordingReader&) = delete;
+
+  // The next record, or nullopt at the end of the data (clean or not: see warning()).
+  // Records of unknown types are skipped. An EventsRecord is handed out as the AllocRecords and
+  // FreeRecords it holds (each with the EventsRecord's offset), never as itself: its events
+  // are held until the ClockRecord that follows them, then handed out in time order with
+  // times in nanoseconds (ClockRecords themselves are not handed out). Other records come in
+  // file order as they are read.
+  std::optional<RawRecord> Next();
+  // The same, without a copy: the record stays valid until the next call (nullptr at the end).
+  const RawRecord* NextView();
+
+  // Set when reading stopped before the end of the file.
+  const std::optional<std::string>& warning() const { return warning_; }
+  // True when the file ended exactly on a record boundary.
+  bool clean_end() const { return clean_end_; }
+  const std::string& path() const { return path_; }
+  uint64_t offset() const { return offset_; }
+
+ private:
+  bool ReadExactly(void* out, size_t size, size_t* got);
+  bool ExpandEvents(const RawRecord& events);
+  const RawRecord* PopReady();
+  // Hands out (to pending_) the held events with ticks <= up_to, in time order.
+  void ReleaseEvents(uint64_t up_to);
+  uint64_t TicksToNs(uint64_t ticks) const;
+  void Stop(const std::string& why);
+
+  std::string path_;
+  FILE* file_ = nullptr;
+  uint64_t offset_ = 0;
+  bool done_ = false;
+  bool clean_end_ = false;
+  std::optional<std::string> warning_;
+  struct HeldEvent {
+    format::Event event;
+    uint64_t offset;
+  };
+  std::vector<HeldEvent> held_;   // heap events waiting for their ClockRecord
+  uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)
+  std::deque<HeldEvent> ready_;   // released, in time order, times in ns
+  RawRecord current_{};           // what NextView returns
+  struct ClockPoint {
+    uint64_t ns;
+    uint64_t ticks;
+  };
+  std::optional<ClockPoint> clock_;       // the last ClockRecord
+  std::optional<ClockPoint> prev_clock_;  // the one before it
+};
+
+// Minimum size of each known record type's fixed part (0 for unknown types).
+uint32_t FixedRecordSize(format::RecordType type);
+
+}  // namespace allocwatch::report

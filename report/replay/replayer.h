@@ -1,0 +1,125 @@
+// report/replay/replayer.h: the replay of one recording into a ProcessModel (internal to report/:
+// model.cc replays the heap and mapping events, model_records.cc reads the process, module,
+// stack and headroom records).
+//
+// Offline. Not thread-safe.
+#pragma once
+
+#include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "report/replay/model.h"
+#include "report/reader/recording_reader.h"
+
+namespace allocwatch::report::detail {
+
+using format::RecordType;
+
+template <typename T>
+T As(const RawRecord& r) {
+  T out;
+  std::memcpy(&out, r.bytes.data(), sizeof(T));
+  return out;
+}
+
+
+struct LiveBlock {
+  uint64_t size;
+  StackId stack;
+  double weight;
+  uint64_t time_ns;
+};
+
+// Per-stack state during the replay: the figures, and the live change since the last peak
+// (applied to ProcessModel::at_peak when a new peak is reached, so one pass finds both).
+struct StackState {
+  SiteFigures fig;
+  double pend_count = 0, pend_bytes = 0, pend_mapped = 0, pend_count_var = 0, pend_bytes_var = 0;
+  int64_t pend_samples = 0;
+  uint32_t epoch = UINT32_MAX;  // series sample it was last marked changed for
+  bool pending = false;
+};
+
+// The last allocation of a thread, while no other allocation or free of that thread followed.
+struct LastAlloc {
+  uint64_t address = 0;
+  StackId stack;
+  bool valid = false;
+};
+
+// A free whose allocation may come next, or an allocation whose block's free may (see OnFree).
+struct Reordered {
+  uint64_t time_ns;
+  uint32_t tid;
+  uint16_t flags;  // the free's
+};
+
+// Heap events of different threads are put in time order by the reader from times read
+// without a fence (preload/hooks/recorder_state.h): two events of one address on different
+// CPUs may come in the wrong order when they were this close.
+inline constexpr uint64_t kReorderNs = 2000;
+inline constexpr size_t kMaxReordered = 1 << 16;
+
+struct Mapping {
+  uint64_t length;
+  StackId stack;
+};
+
+class Replayer {
+ public:
+  Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
+
+  void Run(RecordingReader& reader);
+
+ private:
+  void OnProcess(const RawRecord& r);
+  void OnModuleLoad(const RawRecord& r);
+  void OnStack(const RawRecord& r);
+  void OnAlloc(const RawRecord& r);
+  void OnFree(const RawRecord& r);
+  void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
+  // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
+  void ExpireReordered(uint64_t now_ns, bool all);
+  void OnMmap(uint64_t address, uint64_t length, StackId stack);
+  void Unmap(uint64_t address, uint64_t length);
+  void OnEnd(const RawRecord& r);
+  void OnHeadroom(const RawRecord& r);
+  void TrackPeak(uint64_t time_ns);
+  void Dispatch(const RawRecord& r);
+  void ResolveStacks();
+  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
+  void SeriesSample(uint64_t time_ns);
+  void HalveSeries();
+  void Finish();
+  bool Kept(uint64_t time_ns, uint32_t tid) const {
+    return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
+  }
+
+  StackState& State(StackId id) { return states_[id]; }
+  // Records a change of a stack's live figures (for the series and the peak).
+  void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
+             double count_var, double bytes_var, int64_t samples);
+
+  ProcessModel& m_;
+  LoadOptions options_;
+  absl::flat_hash_map<StackId, StackState> states_;
+  std::vector<StackId> changed_;  // since the last series sample
+  uint32_t epoch_ = 0;
+  uint64_t snapshots_seen_ = 0;  // snapshots in the window
+  uint64_t stride_ = 1;          // every stride_-th snapshot becomes a series sample
+  std::vector<StackId> pending_;  // live change since the last peak
+  absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
+  uint64_t position_ = 0;
+  uint64_t failure_position_ = 0;  // position of the last failure record
+  bool have_process_ = false;
+  absl::flat_hash_map<uint64_t, LiveBlock> live_;
+  absl::flat_hash_map<uint64_t, Reordered> parked_;      // frees of addresses not live
+  absl::flat_hash_map<uint64_t, Reordered> superseded_;  // allocations over a live block
+  std::map<uint64_t, Mapping> mappings_;
+  absl::flat_hash_map<StackId, std::pair<std::vector<uint64_t>, uint64_t>> raw_stacks_;
+};
+
+}  // namespace allocwatch::report::detail

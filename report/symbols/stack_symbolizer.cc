@@ -1,0 +1,132 @@
+// report/symbols/stack_symbolizer.cc: see stack_symbolizer.h.
+#include "report/symbols/stack_symbolizer.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace allocwatch::report {
+namespace {
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+bool IsRuntimeModule(const std::string& path) {
+  std::string base = Basename(path);
+  for (const char* prefix : {"libc.so", "libc-", "libstdc++.so", "libgcc_s.so", "ld-linux",
+                             "libm.so", "liballocwatch", "libpthread.so"}) {
+    if (StartsWith(base, prefix)) return true;
+  }
+  return false;
+}
+
+bool IsRuntimeFunction(const std::string& f) {
+  for (const char* prefix : {"std::", "__gnu_cxx::", "operator new", "operator delete",
+                             "__libc_", "__cxa_", "void std::", "__gnu_cxx", "__new_allocator",
+                             "__static_initialization_and_destruction"}) {
+    if (StartsWith(f, prefix)) return true;
+  }
+  // Return types come first in some demangled template names ("std::pair<...> std::...").
+  return f.find(" std::") != std::string::npos && f.find("std::") < f.find('(');
+}
+
+}  // namespace
+
+StackSymbolizer::StackSymbolizer(symbolize::Options options, bool enabled) {
+  if (enabled) symbolizer_ = std::make_unique<symbolize::Symbolizer>(std::move(options));
+}
+
+StackSymbolizer::~StackSymbolizer() = default;
+
+std::vector<std::string> StackSymbolizer::Warnings() const {
+  return symbolizer_ ? symbolizer_->Warnings() : std::vector<std::string>{};
+}
+
+const symbolize::Stats* StackSymbolizer::stats() const {
+  return symbolizer_ ? &symbolizer_->stats() : nullptr;
+}
+
+void StackSymbolizer::AddTable(const SymbolTable& table) {
+  if (!symbolizer_) return;
+  for (const auto& [key, frames] : table.entries) {
+    const SymbolTableModule& m = table.modules[key.first];
+    // Only matched modules have entries; an unmatched one is tried from the binaries again.
+    if (!m.matched) continue;
+    tables_[std::make_pair(m.path, m.build_id)].try_emplace(key.second, frames);
+  }
+  module_entries_.clear();  // their table pointers may have moved
+}
+
+const std::vector<symbolize::Frame>& StackSymbolizer::Lookup(const ModuleInfo& mod,
+                                                             uint64_t elf_address) {
+  auto [entry, inserted] = module_entries_.try_emplace(&mod);
+  // A ModuleInfo at a reused address (another model) is noticed by its path and build-id.
+  if (inserted || entry->second.ref.path != mod.path ||
+      entry->second.ref.build_id != mod.build_id) {
+    entry->second.ref = symbolize::ModuleRef{mod.path, mod.build_id};
+    auto table = tables_.find(std::make_pair(mod.path, mod.build_id));
+    entry->second.table = table == tables_.end() ? nullptr : &table->second;
+  }
+  const ModuleEntry& module = entry->second;
+  if (module.table != nullptr) {
+    auto found = module.table->find(elf_address);
+    if (found != module.table->end()) return found->second;
+  }
+  return symbolizer_->Symbolize(module.ref, elf_address, true);
+}
+
+std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, StackId stack) {
+  std::vector<DisplayFrame> out;
+  auto it = model.stacks.find(stack);
+  if (it == model.stacks.end()) return out;
+  for (const RawFrame& raw : it->second) {
+    DisplayFrame base;
+    base.address = raw.address;
+    if (raw.module >= 0) {
+      const ModuleInfo& mod = model.modules[raw.module];
+      base.module = mod.path;
+      base.module_offset = raw.elf_address;
+      base.runtime = IsRuntimeModule(mod.path);
+      if (symbolizer_) {
+        const std::vector<symbolize::Frame>& frames = Lookup(mod, raw.elf_address);
+        for (const symbolize::Frame& s : frames) {
+          DisplayFrame f = base;
+          f.function = s.function;
+          f.file = s.file;
+          f.line = s.line;
+          f.inlined = s.inlined;
+          f.runtime = base.runtime || IsRuntimeFunction(s.function);
+          out.push_back(std::move(f));
+        }
+        if (!frames.empty()) continue;
+      }
+    }
+    out.push_back(std::move(base));
+  }
+  return out;
+}
+
+std::string DescribeFrame(const DisplayFrame& f) {
+  char buf[64];
+  if (!f.function.empty()) {
+    std::string s = f.function;
+    if (!f.file.empty()) {
+      s.append(" (").append(Basename(f.file));
+      if (f.line > 0) s.append(":").append(std::to_string(f.line));
+      s.append(")");
+    }
+    if (f.inlined) s += " [inlined]";
+    return s;
+  }
+  if (!f.module.empty()) {
+    std::snprintf(buf, sizeof(buf), "+0x%" PRIx64, f.module_offset);
+    return Basename(f.module) + buf;
+  }
+  std::snprintf(buf, sizeof(buf), "0x%" PRIx64, f.address);
+  return buf;
+}
+
+}  // namespace allocwatch::report
