@@ -164,11 +164,11 @@ struct ProcessModel {
   int exit_status = -1;        // for _exit, its argument
   std::string exec_path;
   uint64_t lost_events = 0;
-  uint64_t unknown_frees = 0;
+  uint64_t unknown_frees = 0;  // frees of addresses never recorded (exact mode: before start)
   struct PeriodChange {
     uint64_t time_ns, old_sample_bytes, new_sample_bytes, write_ns, interval_ns;
   };
-  std::vector<PeriodChange> period_changes;  // the sampling period doubled under load  // frees of addresses never recorded (exact mode: before start)
+  std::vector<PeriodChange> period_changes;  // the sampling period doubled under load
   std::vector<std::string> warnings;
 
   LoadOptions options;  // what was kept

@@ -1,14 +1,13 @@
-// report/replay/model_records.cc: the records of a recording that describe the process rather than
-// its memory events: process, modules, stacks (resolved against the modules at the end),
-// headroom snapshots; and the names of calls.
+// report/replay/model_records.cc: the records that describe the process and the recording
+// rather than its memory: process, modules, threads, stacks (resolved against the modules at
+// the end), exec, end, lost events and sampling period changes.
 #include <algorithm>
 #include <cstring>
+#include <string>
 
-#include "report/replay/model.h"
 #include "report/replay/replayer.h"
 
-namespace allocwatch::report {
-namespace detail {
+namespace allocwatch::report::detail {
 namespace {
 
 std::string Hex(const uint8_t* data, size_t n) {
@@ -24,6 +23,7 @@ std::string Hex(const uint8_t* data, size_t n) {
 }  // namespace
 
 void Replayer::OnProcess(const RawRecord& r) {
+  if (have_process_) return;  // only the first one counts
   auto p = As<format::ProcessRecord>(r);
   uint64_t need = sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size +
                   p.boot_id_size;
@@ -72,6 +72,20 @@ void Replayer::OnModuleLoad(const RawRecord& r) {
   m_.modules.push_back(std::move(info));
 }
 
+void Replayer::OnModuleUnload(const RawRecord& r) {
+  auto rec = As<format::ModuleUnloadRecord>(r);
+  for (ModuleInfo& mod : m_.modules) {
+    if (mod.id == rec.module_id && mod.unload_position == UINT64_MAX) {
+      mod.unload_position = position_;
+    }
+  }
+}
+
+void Replayer::OnThread(const RawRecord& r) {
+  auto rec = As<format::ThreadRecord>(r);
+  m_.threads[rec.tid] = std::string(rec.name, strnlen(rec.name, sizeof(rec.name)));
+}
+
 void Replayer::OnStack(const RawRecord& r) {
   auto rec = As<format::StackRecord>(r);
   if (sizeof(rec) + uint64_t{rec.depth} * 8 > r.bytes.size()) {
@@ -83,26 +97,46 @@ void Replayer::OnStack(const RawRecord& r) {
   raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
 }
 
-void Replayer::OnHeadroom(const RawRecord& r) {
-  Headroom h;
-  h.record = As<format::HeadroomRecord>(r);
-  uint64_t levels = uint64_t{h.record.cgroup_level_count} * sizeof(format::CgroupLevel);
-  if (h.record.cgroup_level_count > format::kMaxCgroupLevels ||
-      sizeof(h.record) + levels + h.record.cgroup_path_size > r.bytes.size()) {
-    m_.warnings.push_back("damaged headroom record at offset " + std::to_string(r.offset));
-    return;
+void Replayer::OnExec(const RawRecord& r) {
+  auto rec = As<format::ExecRecord>(r);
+  size_t n = std::min<size_t>(rec.path_size, r.bytes.size() - sizeof(rec));
+  m_.exec_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(rec), n);
+  m_.ending = Ending::kExec;
+  m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+}
+
+void Replayer::OnEnd(const RawRecord& r) {
+  auto rec = As<format::EndRecord>(r);
+  m_.ending = rec.reason == format::kEndReasonUExit ? Ending::kUnderscoreExit : Ending::kExit;
+  m_.exec_path.clear();  // an Exec record before the end means that exec failed
+  m_.exit_status = rec.exit_status;
+  m_.lost_events = rec.lost_events;
+  m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+}
+
+void Replayer::OnLost(const RawRecord& r) {
+  auto rec = As<format::LostRecord>(r);
+  if (r.flags & format::kLostFlagReopened) {
+    m_.warnings.push_back("the program closed or replaced the recording's descriptor (at " +
+                          std::to_string(rec.time_ns / 1000000) +
+                          " ms); allocwatch reopened the file and went on recording");
   }
-  h.levels.resize(h.record.cgroup_level_count);
-  if (levels > 0) std::memcpy(h.levels.data(), r.bytes.data() + sizeof(h.record), levels);
-  h.cgroup_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(h.record) + levels,
-                       h.record.cgroup_path_size);
-  h.periodic = (r.flags & format::kHeadroomFlagPeriodic) != 0;
-  // A failure's snapshot is the record right after it.
-  if (!h.periodic && failure_position_ + 1 == position_ && !m_.failures.empty()) {
-    m_.failures.back().headroom = std::move(h);
-  } else {
-    m_.headrooms.push_back(std::move(h));
+  if (r.flags & format::kLostFlagNoMemory) {
+    m_.warnings.push_back(
+        "the process ran out of memory at " + std::to_string(rec.time_ns / 1000000) +
+        " ms and allocwatch's own tables could not grow: sampled allocations and mappings "
+        "made while memory was short are missing (" + std::to_string(rec.events) +
+        " so far); the program went on");
+  } else if (rec.events > 0) {
+    m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
+                          std::to_string(rec.time_ns / 1000000) + " ms");
   }
+}
+
+void Replayer::OnPeriod(const RawRecord& r) {
+  auto rec = As<format::PeriodRecord>(r);
+  m_.period_changes.push_back({rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes,
+                               rec.write_ns, rec.interval_ns});
 }
 
 void Replayer::ResolveStacks() {
@@ -130,26 +164,4 @@ void Replayer::ResolveStacks() {
   }
 }
 
-}  // namespace detail
-
-const char* CallName(format::Call call) {
-  switch (call) {
-    case format::Call::kMalloc: return "malloc";
-    case format::Call::kCalloc: return "calloc";
-    case format::Call::kRealloc: return "realloc";
-    case format::Call::kReallocArray: return "reallocarray";
-    case format::Call::kPosixMemalign: return "posix_memalign";
-    case format::Call::kAlignedAlloc: return "aligned_alloc";
-    case format::Call::kMemalign: return "memalign";
-    case format::Call::kValloc: return "valloc";
-    case format::Call::kPvalloc: return "pvalloc";
-    case format::Call::kFree: return "free";
-    case format::Call::kMmap: return "mmap";
-    case format::Call::kMmap64: return "mmap64";
-    case format::Call::kMunmap: return "munmap";
-    case format::Call::kMremap: return "mremap";
-  }
-  return "unknown";
-}
-
-}  // namespace allocwatch::report
+}  // namespace allocwatch::report::detail

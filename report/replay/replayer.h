@@ -1,8 +1,13 @@
-// report/replay/replayer.h: the replay of one recording into a ProcessModel (internal to report/:
-// model.cc replays the heap and mapping events, model_records.cc reads the process, module,
-// stack and headroom records).
+// report/replay/replayer.h: the replay of one recording into a ProcessModel (internal to
+// report/replay/; LoadProcess in model.h is its entry point).
 //
-// Offline. Not thread-safe.
+// Offline. Not thread-safe. One handler per record type, in one file per concern:
+//   replayer.cc        the loop over the records, each record's time, the dispatch, the end
+//   model_records.cc   process, modules, threads, stacks, exec, end, lost events, period
+//   heap_records.cc    heap blocks (Alloc, Free), with the repair of events timed out of order
+//   mapping_records.cc mappings (Mmap, Munmap, Mremap)
+//   failure_records.cc failed calls and headroom snapshots
+//   series.cc          snapshots, the growth series and the peak
 #pragma once
 
 #include <cstring>
@@ -11,20 +16,21 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "report/replay/model.h"
 #include "report/reader/recording_reader.h"
+#include "report/replay/model.h"
 
 namespace allocwatch::report::detail {
 
 using format::RecordType;
 
+// The record `r` as a T. The reader hands out only records at least as large as their type's
+// fixed part (FixedRecordSize), so T must be r's record type.
 template <typename T>
 T As(const RawRecord& r) {
   T out;
   std::memcpy(&out, r.bytes.data(), sizeof(T));
   return out;
 }
-
 
 struct LiveBlock {
   uint64_t size;
@@ -72,36 +78,60 @@ class Replayer {
  public:
   Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
 
+  // Replays every record `reader` hands out (up to LoadOptions::until_ns) into the model.
+  // Throws ReadError when the first record is not a process record, or there is none.
   void Run(RecordingReader& reader);
 
  private:
-  void OnProcess(const RawRecord& r);
-  void OnModuleLoad(const RawRecord& r);
-  void OnStack(const RawRecord& r);
-  void OnAlloc(const RawRecord& r);
-  void OnFree(const RawRecord& r);
-  void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
-  // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
-  void ExpireReordered(uint64_t now_ns, bool all);
-  void OnMmap(uint64_t address, uint64_t length, StackId stack);
-  void Unmap(uint64_t address, uint64_t length);
-  void OnEnd(const RawRecord& r);
-  void OnHeadroom(const RawRecord& r);
-  void TrackPeak(uint64_t time_ns);
+  // replayer.cc
   void Dispatch(const RawRecord& r);
-  void ResolveStacks();
-  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
-  void SeriesSample(uint64_t time_ns);
-  void HalveSeries();
   void Finish();
   bool Kept(uint64_t time_ns, uint32_t tid) const {
     return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
   }
 
+  // model_records.cc
+  void OnProcess(const RawRecord& r);
+  void OnModuleLoad(const RawRecord& r);
+  void OnModuleUnload(const RawRecord& r);
+  void OnThread(const RawRecord& r);
+  void OnStack(const RawRecord& r);
+  void OnExec(const RawRecord& r);
+  void OnEnd(const RawRecord& r);
+  void OnLost(const RawRecord& r);
+  void OnPeriod(const RawRecord& r);
+  // Maps each return address to the module that covered it when the stack was recorded (or,
+  // for modules first written after the stack, the first one loaded later).
+  void ResolveStacks();
+
+  // heap_records.cc
+  void OnAlloc(const RawRecord& r);
+  void OnFree(const RawRecord& r);
+  void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
+  void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
+  // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
+  void ExpireReordered(uint64_t now_ns, bool all);
+
+  // mapping_records.cc
+  void OnMmap(const RawRecord& r);
+  void OnMunmap(const RawRecord& r);
+  void OnMremap(const RawRecord& r);
+  void Map(uint64_t address, uint64_t length, StackId stack);
+  void Unmap(uint64_t address, uint64_t length);
+
+  // failure_records.cc
+  void OnFailure(const RawRecord& r);
+  void OnHeadroom(const RawRecord& r);
+
+  // series.cc
+  void OnSnapshot(const RawRecord& r);
   StackState& State(StackId id) { return states_[id]; }
   // Records a change of a stack's live figures (for the series and the peak).
   void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
              double count_var, double bytes_var, int64_t samples);
+  void TrackPeak(uint64_t time_ns);
+  void SeriesSample(uint64_t time_ns);
+  void HalveSeries();
 
   ProcessModel& m_;
   LoadOptions options_;

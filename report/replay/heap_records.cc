@@ -1,0 +1,113 @@
+// report/replay/heap_records.cc: heap blocks: Alloc and Free records, the live blocks they
+// leave, temporaries, and the repair of an allocation and a free of one address that came in
+// the wrong order (timed without a fence on two CPUs, kReorderNs apart at most).
+#include "report/replay/replayer.h"
+
+namespace allocwatch::report::detail {
+
+void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it) {
+  const LiveBlock& b = it->second;
+  StackState& st = State(b.stack);
+  SiteFigures& site = st.fig;
+  double bytes = b.weight * static_cast<double>(b.size);
+  double var_count = b.weight * b.weight - b.weight;
+  double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
+  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
+  site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
+  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
+  m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
+  Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
+  live_.erase(it);
+}
+
+void Replayer::OnAlloc(const RawRecord& r) {
+  auto rec = As<format::AllocRecord>(r);
+  if (!Kept(rec.time_ns, rec.tid)) {
+    // Left out by a filter; a block still listed at this address was freed unseen.
+    auto it = live_.find(rec.address);
+    if (it != live_.end()) RemoveLive(it);
+    return;
+  }
+  StackId stack{rec.stack_id};
+  double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_.sample_bytes);
+  double size = static_cast<double>(rec.size);
+  double var_count = w * w - w;
+  double var_bytes = var_count * size * size;
+  auto it = live_.find(rec.address);
+  // Not freed as far as the recording knows: its free was lost, or comes next (timed just
+  // after this allocation on another CPU). Drop the older block.
+  if (it != live_.end()) {
+    RemoveLive(it);
+    superseded_[rec.address] = Reordered{rec.time_ns, rec.tid, 0};
+  }
+  StackState& st = State(stack);
+  SiteFigures& site = st.fig;
+  if ((r.flags & format::kAllocFlagRestored) == 0) {
+    site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
+    site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
+    m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
+    m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
+  }
+  live_.emplace(rec.address, LiveBlock{rec.size, stack, w, rec.time_ns});
+  site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
+  site.live_count_var += var_count, site.live_bytes_var += var_bytes;
+  m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
+  m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
+  Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
+  last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
+  TrackPeak(rec.time_ns);
+  auto parked = parked_.find(rec.address);
+  if (parked != parked_.end()) {
+    // A free of this address came first, timed just before this allocation on another CPU.
+    Reordered free = parked->second;
+    parked_.erase(parked);
+    // A thread's own events are in order: only another thread's free can be early.
+    if (free.tid != rec.tid && rec.time_ns <= free.time_ns + kReorderNs) {
+      FreeAddress(rec.address, free.tid, free.flags, rec.time_ns);
+    } else {
+      ++m_.unknown_frees;
+    }
+  }
+}
+
+void Replayer::OnFree(const RawRecord& r) {
+  auto rec = As<format::FreeRecord>(r);
+  FreeAddress(rec.address, rec.tid, r.flags, rec.time_ns);
+}
+
+void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns) {
+  if ((flags & format::kFreeFlagRealloc) == 0) {
+    auto last = last_alloc_.find(tid);
+    if (last != last_alloc_.end() && last->second.valid) {
+      if (last->second.address == address) {
+        // Only a block the filters kept can be the thread's last allocation.
+        State(last->second.stack).fig.temporary_count += 1;
+        m_.totals.temporary_count += 1;
+      }
+      last->second.valid = false;
+    }
+  }
+  auto superseded = superseded_.find(address);
+  if (superseded != superseded_.end()) {
+    bool late = superseded->second.tid != tid && time_ns <= superseded->second.time_ns + kReorderNs;
+    superseded_.erase(superseded);
+    if (late) return;  // the free of the block the allocation replaced, timed just after it
+  }
+  auto it = live_.find(address);
+  if (it == live_.end()) {
+    // Perhaps its allocation comes next, timed just after it on another CPU (event times are
+    // read without a fence); else a block allocated before recording began.
+    if (parked_.size() >= kMaxReordered) ExpireReordered(time_ns, /*all=*/true);
+    parked_[address] = Reordered{time_ns, tid, flags};
+    return;
+  }
+  RemoveLive(it);
+}
+
+void Replayer::ExpireReordered(uint64_t now_ns, bool all) {
+  auto stale = [&](const auto& entry) { return all || entry.second.time_ns + kReorderNs < now_ns; };
+  m_.unknown_frees += absl::erase_if(parked_, stale);  // frees of blocks never seen
+  absl::erase_if(superseded_, stale);
+}
+
+}  // namespace allocwatch::report::detail
