@@ -1,6 +1,11 @@
 // report/analysis/analysis.h: what a report says about one process, independent of its format.
 //
-// Offline. Pure functions over a ProcessModel.
+// Offline. Not thread-safe. Functions of a ProcessModel, which they only read, and of the
+// frames of its stacks, which come from the StackSymbolizer given: it opens ELF and debug files
+// the first time it meets a module (report/symbols/stack_symbolizer.h). BuildReport also calls
+// the LimitSources of ReportOptions::limits (LiveCgroupLimit reads /proc and cgroupfs).
+// Nothing else reads a file; the same model, symbols and limits give the same report.
+// BuildCombined, EarlyWindowNs, Bound and LeakKindName are pure.
 #pragma once
 
 #include <optional>

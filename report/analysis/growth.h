@@ -1,7 +1,8 @@
 // report/analysis/growth.h: growth of live memory over time, per call site and in total, and the
 // projection of when a memory limit would be reached.
 //
-// Offline. Pure functions. A series is the live bytes at every snapshot of the recording (and
+// Offline. Pure functions, but for ProjectLimit, which calls the LimitSources it is given (the
+// one of cgroup_limit.h reads /proc and cgroupfs). A series is the live bytes at every snapshot of the recording (and
 // at the end of the data); the fit is an ordinary least-squares line through (seconds, bytes).
 #pragma once
 

@@ -1,7 +1,11 @@
 // report/render/render.h: report renderers: text for terminals, JSON for machines, HTML for people,
 // pprof and folded stacks for profile viewers and flame graphs.
 //
-// Offline. Pure functions of ProcessReports.
+// Offline. Not thread-safe. A renderer reads only the reports (and their models) it is given and
+// writes only to its stream or its result. The HTML page also symbolizes stacks, through the
+// StackSymbolizer given (which opens ELF and debug files the first time it meets a module:
+// report/symbols/stack_symbolizer.h); every other renderer uses the frames already in the
+// reports.
 #pragma once
 
 #include <ostream>

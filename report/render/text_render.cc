@@ -67,7 +67,8 @@ void Wrapped(const std::string& label, const std::string& text, std::ostream& ou
   out << line << "\n";
 }
 
-std::string Estimate(const ProcessModel& m) { return m.exact ? "" : "~"; }
+// The mark of an estimate: "~" in sampled mode, nothing in exact mode.
+std::string Estimate(bool exact) { return exact ? "" : "~"; }
 
 // One ranked line per site: "  1. ~1.50 MiB ±120.00 KiB  ~12 blocks  [tag]" and its stack.
 struct SiteLine {
@@ -78,14 +79,14 @@ struct SiteLine {
   std::string tag;
 };
 
-void SiteLines(const std::vector<SiteLine>& lines, const char* unit, const ProcessModel& m,
+void SiteLines(const std::vector<SiteLine>& lines, const char* unit, bool exact,
                std::ostream& out) {
   if (lines.empty()) {
     out << "  none\n";
     return;
   }
   int rank = 1;
-  std::string e = Estimate(m);
+  std::string e = Estimate(exact);
   for (const SiteLine& l : lines) {
     std::string n = FormatCount(l.count);
     std::string units = n == "1" ? std::string(unit).substr(0, std::strlen(unit) - 1) : unit;
@@ -112,15 +113,15 @@ void Heading(const std::string& title, size_t shown, size_t total, const Paint& 
 // sampled mode.
 void SiteList(const char* title, const std::vector<Site>& sites, size_t total,
               double (*bytes)(const SiteFigures&), double (*count)(const SiteFigures&),
-              double (*variance)(const SiteFigures&), const char* unit, const ProcessModel& m,
+              double (*variance)(const SiteFigures&), const char* unit, bool exact,
               const Paint& paint, std::ostream& out) {
   Heading(title, sites.size(), total, paint, out);
   std::vector<SiteLine> lines;
   for (const Site& s : sites) {
-    double bound = !m.exact && variance != nullptr ? Bound(variance(s.figures)) : 0;
+    double bound = !exact && variance != nullptr ? Bound(variance(s.figures)) : 0;
     lines.push_back(SiteLine{&s, bytes(s.figures), count(s.figures), bound, ""});
   }
-  SiteLines(lines, unit, m, out);
+  SiteLines(lines, unit, exact, out);
 }
 
 // Live bytes over the samples as a row of ASCII levels (" .:-=+*#"), `width` wide.
@@ -148,7 +149,7 @@ std::string FitText(const LinearFit& fit) {
 void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   const ProcessModel& m = *r.model;
   const SiteFigures& t = m.totals;
-  std::string e = Estimate(m);
+  std::string e = Estimate(m.exact);
   out << "\n" << paint.Title("Summary") << "\n";
   out << "  allocated      " << e << FormatCount(t.alloc_count) << " calls, " << e
       << FormatBytes(t.alloc_bytes);
@@ -231,12 +232,12 @@ void Leaks(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   }
   Heading("Live at exit by call site", r.leaks.size(), r.leak_sites_total, paint, out);
   if (!m.exact) out << "  (± is the 95% bound of the estimate)\n";
-  SiteLines(kept, "blocks", m, out);
+  SiteLines(kept, "blocks", m.exact, out);
   if (!since_start.empty()) {
     out << "\n" << paint.Title("Live since the start, not growing (singletons, pools)")
         << "\n  every block allocated in the first " << FormatSeconds(r.early_window_ns)
         << " and still live at the end\n";
-    SiteLines(since_start, "blocks", m, out);
+    SiteLines(since_start, "blocks", m.exact, out);
   }
 }
 
@@ -258,7 +259,7 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
     char line[200];
     std::string first = FormatBytes(g.series.front()), last = FormatBytes(g.series.back());
     std::snprintf(line, sizeof(line), "  %2d. %s%-30s %s -> %s", rank++,
-                  Estimate(m).c_str(), FitText(g.fit).c_str(), first.c_str(), last.c_str());
+                  Estimate(m.exact).c_str(), FitText(g.fit).c_str(), first.c_str(), last.c_str());
     out << line;
     if (g.sustained) out << "  " << paint.Bad("sustained");
     out << "\n        [" << Sparkline(g.series, 40) << "]\n";
@@ -340,7 +341,7 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
     int rank = 1;
     for (const Site& s : r.growth_before_end) {
       char line[160];
-      std::snprintf(line, sizeof(line), "  %2d. +%s%s live\n", rank++, Estimate(m).c_str(),
+      std::snprintf(line, sizeof(line), "  %2d. +%s%s live\n", rank++, Estimate(m.exact).c_str(),
                     FormatBytes(s.figures.live_bytes + s.figures.mapped_live_bytes).c_str());
       out << line;
       StackLines(s.frames, s.site_frame, 2, out);
@@ -417,19 +418,19 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
     SiteList("Mappings live at exit", r.mappings, 0,
              [](const SiteFigures& f) { return f.mapped_live_bytes; },
              [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
-             "mmap calls", m, paint, out);
+             "mmap calls", m.exact, paint, out);
   }
   Growth(r, paint, out);
   SiteList(("At the peak (" + FormatBytes(m.peak_live_bytes) + " at " +
             FormatSeconds(m.peak_time_ns) + ")").c_str(),
            r.peak, 0, [](const SiteFigures& f) { return f.live_bytes + f.mapped_live_bytes; },
            [](const SiteFigures& f) { return f.live_count; },
-           [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m, paint, out);
+           [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m.exact, paint, out);
   if (m.exact) Temporaries(r, paint, out);
   SiteList("Top allocating sites", r.allocators, r.allocator_sites_total,
            [](const SiteFigures& f) { return f.alloc_bytes; },
            [](const SiteFigures& f) { return f.alloc_count; },
-           [](const SiteFigures& f) { return f.alloc_bytes_var; }, "calls", m, paint, out);
+           [](const SiteFigures& f) { return f.alloc_bytes_var; }, "calls", m.exact, paint, out);
   Failures(r, paint, out);
   BeforeTheEnd(r, out);
   if (!r.suppressed.patterns.empty()) {
@@ -467,9 +468,7 @@ void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextSt
     lines.push_back(SiteLine{&s, s.figures.live_bytes, s.figures.live_count,
                              c.exact ? 0 : Bound(s.figures.live_bytes_var), ""});
   }
-  ProcessModel mode;
-  mode.exact = c.exact;
-  SiteLines(lines, "blocks", mode, out);
+  SiteLines(lines, "blocks", c.exact, out);
 }
 
 }  // namespace allocwatch::report
