@@ -2,7 +2,7 @@
 // `allocwatch symbolize` so that the recording can be reported on where its binaries are not.
 //
 // Offline. The file is a JSON document (format "allocwatch.symbols", version 1; described in
-// report/README.md). It maps every distinct return address of the recording's stacks, as
+// report/symbols/README.md). It maps every distinct return address of the recording's stacks, as
 // (module path, build-id, ELF address), to the frames the symbolizer gave for it, and lists the
 // modules that could not be matched together with the warning that said why.
 #pragma once
