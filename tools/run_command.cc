@@ -23,8 +23,8 @@
 #include <random>
 
 #include "preload/format/environment.h"
-#include "report/replay/model.h"
 #include "report/reader/recording_reader.h"
+#include "report/replay/model.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
 #include "tools/oom_evidence.h"

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "report/replay/model.h"
 #include "report/reader/recording_reader.h"
+#include "report/replay/model.h"
 #include "report/symbols/symbol_table.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"

@@ -14,9 +14,9 @@ namespace {
 
 template <typename Key>
 std::vector<Site> TopBy(std::vector<Site> sites, Key key, size_t top, size_t* total) {
-  sites.erase(std::remove_if(sites.begin(), sites.end(),
-                             [&](const Site& s) { return key(s) <= 0.5; }),
-              sites.end());
+  sites.erase(
+      std::remove_if(sites.begin(), sites.end(), [&](const Site& s) { return key(s) <= 0.5; }),
+      sites.end());
   std::stable_sort(sites.begin(), sites.end(),
                    [&](const Site& a, const Site& b) { return key(a) > key(b); });
   if (total != nullptr) *total = sites.size();
@@ -57,9 +57,12 @@ double Bound(double variance) { return kBoundZ * std::sqrt(std::max(0.0, varianc
 
 const char* LeakKindName(LeakKind kind) {
   switch (kind) {
-    case LeakKind::kGrowing: return "growing";
-    case LeakKind::kSinceStart: return "since_start";
-    case LeakKind::kOther: break;
+    case LeakKind::kGrowing:
+      return "growing";
+    case LeakKind::kSinceStart:
+      return "since_start";
+    case LeakKind::kOther:
+      break;
   }
   return "other";
 }
@@ -141,21 +144,22 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
   report.growth_sites_total = rising.size();
   if (top > 0 && rising.size() > top) rising.resize(top);
   for (size_t i : rising) {
-    report.growth.push_back(
-        SiteGrowth{sites[i], f.fits[i], f.sustained[i] != 0, SiteSeries(model, sites[i], x.size())});
+    report.growth.push_back(SiteGrowth{sites[i], f.fits[i], f.sustained[i] != 0,
+                                       SiteSeries(model, sites[i], x.size())});
   }
   return f;
 }
 
 // Leaks by live bytes, each with its kind and (sampled mode) its bounds.
-void Leaks(const ProcessModel& model, const std::vector<Site>& sites, const SiteFits& f,
-           size_t top, ProcessReport& report) {
+void Leaks(const ProcessModel& model, const std::vector<Site>& sites, const SiteFits& f, size_t top,
+           ProcessReport& report) {
   absl::flat_hash_map<std::string, size_t> index;
   for (size_t i = 0; i < sites.size(); ++i) index[sites[i].key] = i;
   report.early_window_ns = EarlyWindowNs(model);
   uint64_t early_end = model.options.since_ns + report.early_window_ns;
-  for (Site& s : TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, top,
-                       &report.leak_sites_total)) {
+  for (Site& s : TopBy(
+           sites, [](const Site& s) { return s.figures.live_bytes; }, top,
+           &report.leak_sites_total)) {
     size_t i = index.at(s.key);
     Leak leak;
     leak.fit = f.fits[i];
@@ -213,17 +217,20 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   auto by = [&](double (*key)(const Site&), size_t* total) {
     return TopBy(sites, key, options.top, total);
   };
-  report.live_sites = TopBy(sites, [](const Site& s) { return s.figures.live_bytes; }, 0, nullptr);
+  report.live_sites = TopBy(
+      sites, [](const Site& s) { return s.figures.live_bytes; }, 0, nullptr);
   report.mappings = by([](const Site& s) { return s.figures.mapped_live_bytes; }, nullptr);
   if (model.exact) {
-    report.temporaries = by([](const Site& s) { return static_cast<double>(s.figures.temporary_count); },
-                            &report.temporary_sites_total);
+    report.temporaries =
+        by([](const Site& s) { return static_cast<double>(s.figures.temporary_count); },
+           &report.temporary_sites_total);
   }
-  report.allocators = by([](const Site& s) { return s.figures.alloc_bytes; },
-                         &report.allocator_sites_total);
-  report.peak = TopBy(GroupSites(model, *at_peak, symbols, options.grouping),
-                      [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
-                      options.top, nullptr);
+  report.allocators =
+      by([](const Site& s) { return s.figures.alloc_bytes; }, &report.allocator_sites_total);
+  report.peak = TopBy(
+      GroupSites(model, *at_peak, symbols, options.grouping),
+      [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; }, options.top,
+      nullptr);
   report.failures = GroupFailures(model, symbols);
   if (model.ending == Ending::kCutShort && model.growth_since_ns > 0) {
     absl::flat_hash_map<StackId, SiteFigures> gained;
@@ -234,12 +241,14 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
       double was_mapped = before == model.before_end.end() ? 0 : before->second.mapped_live_bytes;
       g.live_bytes = now.live_bytes - was;
       g.mapped_live_bytes = now.mapped_live_bytes - was_mapped;
-      g.live_count = now.live_count - (before == model.before_end.end() ? 0 : before->second.live_count);
+      g.live_count =
+          now.live_count - (before == model.before_end.end() ? 0 : before->second.live_count);
       if (g.live_bytes + g.mapped_live_bytes > 0) gained[stack] = g;
     }
-    report.growth_before_end = TopBy(GroupSites(model, gained, symbols, options.grouping),
-                          [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
-                          options.top, nullptr);
+    report.growth_before_end = TopBy(
+        GroupSites(model, gained, symbols, options.grouping),
+        [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
+        options.top, nullptr);
   }
   for (const Snapshot& s : model.snapshots) {
     if (s.rss_bytes > report.peak_rss_bytes) {
@@ -251,16 +260,16 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   report.warnings = model.warnings;
   for (const ProcessModel::PeriodChange& c : model.period_changes) {
     char note[256];
-    std::snprintf(note, sizeof(note),
-                  "at %.1f s the sampling period doubled from %llu to %llu bytes: writing the "
-                  "recording took %.1f%% of the last interval (estimates stay unbiased; their "
-                  "error grows)",
-                  static_cast<double>(c.time_ns) / 1e9,
-                  static_cast<unsigned long long>(c.old_sample_bytes),
-                  static_cast<unsigned long long>(c.new_sample_bytes),
-                  c.interval_ns == 0 ? 0.0
-                                     : 100.0 * static_cast<double>(c.write_ns) /
-                                           static_cast<double>(c.interval_ns));
+    std::snprintf(
+        note, sizeof(note),
+        "at %.1f s the sampling period doubled from %llu to %llu bytes: writing the "
+        "recording took %.1f%% of the last interval (estimates stay unbiased; their "
+        "error grows)",
+        static_cast<double>(c.time_ns) / 1e9, static_cast<unsigned long long>(c.old_sample_bytes),
+        static_cast<unsigned long long>(c.new_sample_bytes),
+        c.interval_ns == 0
+            ? 0.0
+            : 100.0 * static_cast<double>(c.write_ns) / static_cast<double>(c.interval_ns));
     report.warnings.push_back(note);
   }
   for (const std::string& w : symbols.Warnings()) report.warnings.push_back(w);
@@ -302,8 +311,9 @@ CombinedReport BuildCombined(const std::vector<ProcessReport>& reports, size_t t
       }
     }
   }
-  c.leaks = TopBy(std::move(merged), [](const Site& s) { return s.figures.live_bytes; }, top,
-                  &c.leak_sites_total);
+  c.leaks = TopBy(
+      std::move(merged), [](const Site& s) { return s.figures.live_bytes; }, top,
+      &c.leak_sites_total);
   return c;
 }
 

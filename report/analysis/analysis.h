@@ -14,9 +14,9 @@
 
 #include "report/analysis/diagnosis.h"
 #include "report/analysis/growth.h"
-#include "report/replay/model.h"
 #include "report/analysis/sites.h"
 #include "report/analysis/suppressions.h"
+#include "report/replay/model.h"
 
 namespace allocwatch::report {
 
@@ -42,8 +42,8 @@ const char* LeakKindName(LeakKind kind);  // "growing", "since_start", "other"
 struct Leak {
   Site site;
   LeakKind kind = LeakKind::kOther;
-  LinearFit fit;              // of the site's live bytes over time
-  double bytes_bound = 0;     // 95% half-width of live_bytes (0 in exact mode)
+  LinearFit fit;           // of the site's live bytes over time
+  double bytes_bound = 0;  // 95% half-width of live_bytes (0 in exact mode)
   double count_bound = 0;
 };
 
@@ -87,37 +87,37 @@ struct ProcessReport {
   std::vector<Site> allocators;  // by bytes allocated over the run
   std::vector<Site> peak;        // heap + mappings live at the peak
   std::vector<FailureGroup> failures;
-  size_t leak_sites_total = 0;   // before --top
+  size_t leak_sites_total = 0;  // before --top
   size_t allocator_sites_total = 0;
-  uint64_t peak_rss_bytes = 0;   // from snapshots
+  uint64_t peak_rss_bytes = 0;  // from snapshots
   uint64_t peak_rss_time_ns = 0;
   // Cut short: live bytes gained per site since model->growth_since_ns, largest first.
   std::vector<Site> growth_before_end;
   std::vector<std::string> warnings;
 
-  uint64_t early_window_ns = 0;  // "since the start": allocated before this time
+  uint64_t early_window_ns = 0;    // "since the start": allocated before this time
   std::vector<SiteGrowth> growth;  // sites with a rising fit, by slope
   size_t growth_sites_total = 0;   // before --top
   LinearFit total_fit;             // of the recorded live total (ProcessModel::series_total_live)
   LinearFit recent_fit;            // the same over the last quarter of the samples
   std::optional<LimitProjection> limit;
-  std::vector<Site> temporaries;   // exact mode: by temporary_count
+  std::vector<Site> temporaries;  // exact mode: by temporary_count
   size_t temporary_sites_total = 0;
   std::vector<StackEntry> stacks;  // when ReportOptions::stacks
   std::vector<Site> live_sites;    // every site live at the end, by live bytes (no --top)
   SuppressedSummary suppressed;
-  bool still_running = false;      // set by the caller (the process was seen alive)
+  bool still_running = false;  // set by the caller (the process was seen alive)
 };
 
 // Several processes together: totals added up, live sites merged by site key.
 struct CombinedReport {
   size_t processes = 0;
   SiteFigures totals;
-  double peak_sum = 0;         // sum of the processes' own peaks (they need not coincide)
+  double peak_sum = 0;  // sum of the processes' own peaks (they need not coincide)
   uint64_t peak_rss_sum = 0;
   size_t failures = 0;
-  bool exact = true;           // every process in exact mode
-  std::vector<Site> leaks;     // merged by key, by live bytes, --top applied
+  bool exact = true;        // every process in exact mode
+  std::vector<Site> leaks;  // merged by key, by live bytes, --top applied
   size_t leak_sites_total = 0;
 };
 CombinedReport BuildCombined(const std::vector<ProcessReport>& reports, size_t top);

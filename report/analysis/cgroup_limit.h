@@ -1,5 +1,5 @@
-// report/analysis/cgroup_limit.h: the memory cgroup limit of a process that is still running, read now
-// from /proc and the cgroup file system (v2 memory.max / memory.current, or v1
+// report/analysis/cgroup_limit.h: the memory cgroup limit of a process that is still running, read
+// now from /proc and the cgroup file system (v2 memory.max / memory.current, or v1
 // memory.limit_in_bytes / memory.usage_in_bytes).
 //
 // Offline. Only meaningful while the process runs: the caller adds this source for processes

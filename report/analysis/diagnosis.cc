@@ -1,7 +1,8 @@
-// report/analysis/diagnosis.cc: see diagnosis.h. The predicates follow the kernel checks: may_expand_vm
-// (RLIMIT_AS, RLIMIT_DATA), the map_count tests of do_mmap/split_vma, __vm_enough_memory
-// (overcommit modes 0 and 2), mlock_future_ok (RLIMIT_MEMLOCK), hugetlb_acct_memory, and the
-// unmapped-area search; and glibc's size checks made before any system call.
+// report/analysis/diagnosis.cc: see diagnosis.h. The predicates follow the kernel checks:
+// may_expand_vm (RLIMIT_AS, RLIMIT_DATA), the map_count tests of do_mmap/split_vma,
+// __vm_enough_memory (overcommit modes 0 and 2), mlock_future_ok (RLIMIT_MEMLOCK),
+// hugetlb_acct_memory, and the unmapped-area search; and glibc's size checks made before any system
+// call.
 #include "report/analysis/diagnosis.h"
 
 #include <sys/mman.h>

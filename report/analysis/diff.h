@@ -1,5 +1,5 @@
-// report/analysis/diff.h: `allocwatch diff BASE NEW`: per call site, how live bytes at the end and their
-// growth rate changed between two sets of recordings (the same program, two builds or runs).
+// report/analysis/diff.h: `allocwatch diff BASE NEW`: per call site, how live bytes at the end and
+// their growth rate changed between two sets of recordings (the same program, two builds or runs).
 //
 // Offline. A pure function of the reports. Sites are matched by their key (function@file:line
 // for symbolized frames, so a site matches across builds as long as its source line is the
@@ -20,7 +20,7 @@ struct DiffSide {
   double live_bytes_bound = 0;  // 95%, sampled mode
   double slope = 0;             // bytes per second
   double r2 = 0;
-  bool growing = false;         // sustained growth
+  bool growing = false;  // sustained growth
 };
 
 struct DiffEntry {
@@ -36,10 +36,10 @@ struct DiffEntry {
 struct DiffReport {
   size_t base_processes = 0, next_processes = 0;
   bool exact = true;
-  double base_live = 0, next_live = 0;   // live bytes at the end, all processes
-  double base_slope = 0, next_slope = 0; // growth of the live total, summed over processes
-  std::vector<DiffEntry> entries;        // sites that started growing first, then by |live change|
-  size_t entries_total = 0;              // before --top
+  double base_live = 0, next_live = 0;    // live bytes at the end, all processes
+  double base_slope = 0, next_slope = 0;  // growth of the live total, summed over processes
+  std::vector<DiffEntry> entries;         // sites that started growing first, then by |live change|
+  size_t entries_total = 0;               // before --top
 };
 
 // `base` and `next` must be built with top = 0 (every site).

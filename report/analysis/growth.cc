@@ -30,8 +30,10 @@ LinearFit FitLine(const std::vector<double>& x, const std::vector<double>& y) {
 LinearFit FitRecent(const std::vector<double>& x, const std::vector<double>& y) {
   size_t n = std::min(x.size(), y.size());
   size_t keep = std::min(n, std::max(kMinGrowthPoints, n / 4));
-  std::vector<double> rx(x.begin() + static_cast<ptrdiff_t>(n - keep), x.begin() + static_cast<ptrdiff_t>(n));
-  std::vector<double> ry(y.begin() + static_cast<ptrdiff_t>(n - keep), y.begin() + static_cast<ptrdiff_t>(n));
+  std::vector<double> rx(x.begin() + static_cast<ptrdiff_t>(n - keep),
+                         x.begin() + static_cast<ptrdiff_t>(n));
+  std::vector<double> ry(y.begin() + static_cast<ptrdiff_t>(n - keep),
+                         y.begin() + static_cast<ptrdiff_t>(n));
   return FitLine(rx, ry);
 }
 
@@ -73,7 +75,8 @@ std::optional<LimitProjection> ProjectLimit(const ProcessModel& model, const Lin
     if (!limit) continue;
     LimitProjection p;
     p.limit = *limit;
-    p.headroom_bytes = static_cast<double>(limit->limit_bytes) - static_cast<double>(limit->used_bytes);
+    p.headroom_bytes =
+        static_cast<double>(limit->limit_bytes) - static_cast<double>(limit->used_bytes);
     p.rate_bytes_per_s = rate.slope;
     if (rate.slope > 0 && rate.points >= 2) {
       p.seconds = std::max(0.0, p.headroom_bytes) / rate.slope;

@@ -2,8 +2,9 @@
 // projection of when a memory limit would be reached.
 //
 // Offline. Pure functions, but for ProjectLimit, which calls the LimitSources it is given (the
-// one of cgroup_limit.h reads /proc and cgroupfs). A series is the live bytes at every snapshot of the recording (and
-// at the end of the data); the fit is an ordinary least-squares line through (seconds, bytes).
+// one of cgroup_limit.h reads /proc and cgroupfs). A series is the live bytes at every snapshot of
+// the recording (and at the end of the data); the fit is an ordinary least-squares line through
+// (seconds, bytes).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +47,8 @@ double MinimumRise(const ProcessModel& model);
 
 // A memory limit and how much of it was in use at the end of the data.
 struct MemoryLimit {
-  std::string source;      // where the figure comes from, e.g. "--limit" or "cgroup memory.max"
-  std::string measure;     // what is compared with it, e.g. "RSS"
+  std::string source;   // where the figure comes from, e.g. "--limit" or "cgroup memory.max"
+  std::string measure;  // what is compared with it, e.g. "RSS"
   uint64_t limit_bytes = 0;
   uint64_t used_bytes = 0;  // at used_time_ns
   uint64_t used_time_ns = 0;
@@ -65,9 +66,9 @@ LimitSource FixedLimit(uint64_t limit_bytes);
 
 struct LimitProjection {
   MemoryLimit limit;
-  double headroom_bytes = 0;       // limit - used (negative when over)
-  double rate_bytes_per_s = 0;     // current growth rate of the live total (FitRecent)
-  std::optional<double> seconds;   // until the headroom is used up; none when not growing
+  double headroom_bytes = 0;      // limit - used (negative when over)
+  double rate_bytes_per_s = 0;    // current growth rate of the live total (FitRecent)
+  std::optional<double> seconds;  // until the headroom is used up; none when not growing
 };
 
 // `rate` is the fit of the live total whose slope is projected (FitRecent of the total).

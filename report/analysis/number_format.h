@@ -1,5 +1,5 @@
-// report/analysis/number_format.h: figures as people read them ("1.50 MiB", "1,234,567", "1.52 s"), for
-// the text report, the diff and the diagnosis's evidence.
+// report/analysis/number_format.h: figures as people read them ("1.50 MiB", "1,234,567", "1.52 s"),
+// for the text report, the diff and the diagnosis's evidence.
 //
 // Offline. Pure functions, thread-safe. Any double is accepted (a damaged recording can give
 // any figure): none of them converts to an integer out of range.

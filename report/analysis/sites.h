@@ -24,7 +24,7 @@ struct Site {
   size_t site_frame = 0;             // index into frames of the frame that names the site
   SiteFigures figures;
   size_t stack_count = 0;
-  std::vector<StackId> stacks;       // the stacks grouped here
+  std::vector<StackId> stacks;  // the stacks grouped here
 };
 
 // Groups per-stack figures into sites, in stack id order. The frames shown for a site are those

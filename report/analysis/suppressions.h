@@ -1,5 +1,5 @@
-// report/analysis/suppressions.h: known allocations left out of a report, as sanitizers' suppression
-// files do.
+// report/analysis/suppressions.h: known allocations left out of a report, as sanitizers'
+// suppression files do.
 //
 // Offline. File format: one pattern a line; blank lines and lines starting with '#' are
 // ignored; an optional "leak:" prefix is accepted (so LeakSanitizer files can be reused, other

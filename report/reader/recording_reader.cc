@@ -1,8 +1,8 @@
 // report/reader/recording_reader.cc: see recording_reader.h.
 #include "report/reader/recording_reader.h"
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "preload/format/event_codec.h"
@@ -13,26 +13,46 @@ using format::RecordType;
 
 uint32_t FixedRecordSize(RecordType type) {
   switch (type) {
-    case RecordType::kProcess: return sizeof(format::ProcessRecord);
-    case RecordType::kModuleLoad: return sizeof(format::ModuleLoadRecord);
-    case RecordType::kModuleUnload: return sizeof(format::ModuleUnloadRecord);
-    case RecordType::kThread: return sizeof(format::ThreadRecord);
-    case RecordType::kStack: return sizeof(format::StackRecord);
-    case RecordType::kAlloc: return sizeof(format::AllocRecord);
-    case RecordType::kFree: return sizeof(format::FreeRecord);
-    case RecordType::kMmap: return sizeof(format::MmapRecord);
-    case RecordType::kMunmap: return sizeof(format::MunmapRecord);
-    case RecordType::kMremap: return sizeof(format::MremapRecord);
-    case RecordType::kSnapshot: return sizeof(format::SnapshotRecord);
-    case RecordType::kFailure: return sizeof(format::FailureRecord);
-    case RecordType::kLive: return sizeof(format::LiveRecord);
-    case RecordType::kExec: return sizeof(format::ExecRecord);
-    case RecordType::kEnd: return sizeof(format::EndRecord);
-    case RecordType::kLost: return sizeof(format::LostRecord);
-    case RecordType::kEvents: return sizeof(format::EventsRecord);
-    case RecordType::kClock: return sizeof(format::ClockRecord);
-    case RecordType::kPeriod: return sizeof(format::PeriodRecord);
-    case RecordType::kHeadroom: return sizeof(format::HeadroomRecord);
+    case RecordType::kProcess:
+      return sizeof(format::ProcessRecord);
+    case RecordType::kModuleLoad:
+      return sizeof(format::ModuleLoadRecord);
+    case RecordType::kModuleUnload:
+      return sizeof(format::ModuleUnloadRecord);
+    case RecordType::kThread:
+      return sizeof(format::ThreadRecord);
+    case RecordType::kStack:
+      return sizeof(format::StackRecord);
+    case RecordType::kAlloc:
+      return sizeof(format::AllocRecord);
+    case RecordType::kFree:
+      return sizeof(format::FreeRecord);
+    case RecordType::kMmap:
+      return sizeof(format::MmapRecord);
+    case RecordType::kMunmap:
+      return sizeof(format::MunmapRecord);
+    case RecordType::kMremap:
+      return sizeof(format::MremapRecord);
+    case RecordType::kSnapshot:
+      return sizeof(format::SnapshotRecord);
+    case RecordType::kFailure:
+      return sizeof(format::FailureRecord);
+    case RecordType::kLive:
+      return sizeof(format::LiveRecord);
+    case RecordType::kExec:
+      return sizeof(format::ExecRecord);
+    case RecordType::kEnd:
+      return sizeof(format::EndRecord);
+    case RecordType::kLost:
+      return sizeof(format::LostRecord);
+    case RecordType::kEvents:
+      return sizeof(format::EventsRecord);
+    case RecordType::kClock:
+      return sizeof(format::ClockRecord);
+    case RecordType::kPeriod:
+      return sizeof(format::PeriodRecord);
+    case RecordType::kHeadroom:
+      return sizeof(format::HeadroomRecord);
   }
   return 0;
 }

@@ -75,10 +75,10 @@ class RecordingReader {
     format::Event event;
     uint64_t offset;
   };
-  std::vector<HeldEvent> held_;   // heap events waiting for their ClockRecord
+  std::vector<HeldEvent> held_;          // heap events waiting for their ClockRecord
   uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)
-  std::deque<HeldEvent> ready_;   // released, in time order, times in ns
-  RawRecord current_{};           // what NextView returns
+  std::deque<HeldEvent> ready_;          // released, in time order, times in ns
+  RawRecord current_{};                  // what NextView returns
   struct ClockPoint {
     uint64_t ns;
     uint64_t ticks;

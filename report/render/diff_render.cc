@@ -36,11 +36,12 @@ void RenderDiffText(const DiffReport& d, std::ostream& out, const TextStyle& sty
     return std::to_string(n) + (n == 1 ? " process" : " processes");
   };
   out << paint.Title("== allocwatch diff: BASE (" + processes(d.base_processes) + ") -> NEW (" +
-              processes(d.next_processes) + ") ==")
+                     processes(d.next_processes) + ") ==")
       << "\n";
   out << "live at end    " << e << FormatBytes(d.base_live) << " -> " << e
       << FormatBytes(d.next_live) << " (" << Signed(d.next_live - d.base_live) << ")\n";
-  out << "total growth   " << FormatRate(d.base_slope) << " -> " << FormatRate(d.next_slope) << "\n";
+  out << "total growth   " << FormatRate(d.base_slope) << " -> " << FormatRate(d.next_slope)
+      << "\n";
   out << "\n" << paint.Title("Changes by call site");
   if (d.entries_total > d.entries.size()) {
     out << " (top " << d.entries.size() << " of " << d.entries_total << " sites)";
@@ -85,8 +86,11 @@ json RenderDiffJson(const DiffReport& d) {
   for (const DiffEntry& x : d.entries) {
     json frames = json::array();
     for (const DisplayFrame& f : x.site.frames) {
-      json fj = {{"address", f.address}, {"module", f.module}, {"module_offset", f.module_offset},
-                 {"inlined", f.inlined}, {"runtime", f.runtime}};
+      json fj = {{"address", f.address},
+                 {"module", f.module},
+                 {"module_offset", f.module_offset},
+                 {"inlined", f.inlined},
+                 {"runtime", f.runtime}};
       if (!f.function.empty()) fj["function"] = f.function;
       if (!f.file.empty()) fj["file"] = f.file;
       if (f.line > 0) fj["line"] = f.line;
@@ -94,7 +98,8 @@ json RenderDiffJson(const DiffReport& d) {
     }
     entries.push_back(
         {{"key", x.key},
-         {"site", x.site.frames.empty() ? "(no stack)" : DescribeFrame(x.site.frames[x.site.site_frame])},
+         {"site",
+          x.site.frames.empty() ? "(no stack)" : DescribeFrame(x.site.frames[x.site.site_frame])},
          {"site_frame", x.site.site_frame},
          {"base", SideJson(x.base)},
          {"new", SideJson(x.next)},
@@ -106,12 +111,14 @@ json RenderDiffJson(const DiffReport& d) {
   return {{"schema", "allocwatch.diff"},
           {"version", 1},
           {"exact", d.exact},
-          {"base", {{"processes", d.base_processes},
-                    {"live_bytes", static_cast<int64_t>(std::llround(d.base_live))},
-                    {"slope_bytes_per_s", d.base_slope}}},
-          {"new", {{"processes", d.next_processes},
-                   {"live_bytes", static_cast<int64_t>(std::llround(d.next_live))},
-                   {"slope_bytes_per_s", d.next_slope}}},
+          {"base",
+           {{"processes", d.base_processes},
+            {"live_bytes", static_cast<int64_t>(std::llround(d.base_live))},
+            {"slope_bytes_per_s", d.base_slope}}},
+          {"new",
+           {{"processes", d.next_processes},
+            {"live_bytes", static_cast<int64_t>(std::llround(d.next_live))},
+            {"slope_bytes_per_s", d.next_slope}}},
           {"sites", entries},
           {"sites_total", d.entries_total}};
 }

@@ -1,5 +1,5 @@
-// report/render/folded_render.cc: folded stacks ("root;...;leaf value"), the input of flamegraph.pl,
-// inferno, speedscope and similar tools.
+// report/render/folded_render.cc: folded stacks ("root;...;leaf value"), the input of
+// flamegraph.pl, inferno, speedscope and similar tools.
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -11,13 +11,18 @@ namespace {
 
 double Value(const StackEntry& e, FoldedMetric metric) {
   switch (metric) {
-    case FoldedMetric::kInuseSpace: return e.figures.live_bytes + e.figures.mapped_live_bytes;
-    case FoldedMetric::kInuseObjects: return e.figures.live_count;
-    case FoldedMetric::kAllocSpace: return e.figures.alloc_bytes + e.figures.mapped_bytes;
+    case FoldedMetric::kInuseSpace:
+      return e.figures.live_bytes + e.figures.mapped_live_bytes;
+    case FoldedMetric::kInuseObjects:
+      return e.figures.live_count;
+    case FoldedMetric::kAllocSpace:
+      return e.figures.alloc_bytes + e.figures.mapped_bytes;
     case FoldedMetric::kAllocObjects:
       return e.figures.alloc_count + static_cast<double>(e.figures.mmap_calls);
-    case FoldedMetric::kPeakSpace: return e.at_peak.live_bytes + e.at_peak.mapped_live_bytes;
-    case FoldedMetric::kPeakObjects: return e.at_peak.live_count;
+    case FoldedMetric::kPeakSpace:
+      return e.at_peak.live_bytes + e.at_peak.mapped_live_bytes;
+    case FoldedMetric::kPeakObjects:
+      return e.at_peak.live_count;
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 // report/render/html_render.cc: the self-contained HTML report.
 //
-// The page is report/render/html/template.html with the JSON report document (RenderJsonDocument plus
-// a per-stack profile for the flame graphs) embedded as data, and the script that draws it
+// The page is report/render/html/template.html with the JSON report document (RenderJsonDocument
+// plus a per-stack profile for the flame graphs) embedded as data, and the script that draws it
 // (report/render/html/*.js) with its charting libraries inlined. The recording is untrusted: its
 // strings reach the page only inside the JSON data block, where every '<', '>' and '&' is
 // written as a \u escape, so no text from it can end the block or form markup; the script puts
@@ -25,7 +25,6 @@ using nlohmann::json;
 constexpr const char* kGenerator = "allocwatch 0.1.0";
 
 json Num(double v) { return static_cast<int64_t>(std::llround(v)); }
-
 
 // Every stack with memory live at the end or at the peak, its frames as indices into one
 // table of distinct frames (innermost first, as in site frames).
@@ -78,10 +77,17 @@ std::string ScriptSafeJson(const json& doc) {
   out.reserve(text.size() + text.size() / 16);
   for (char c : text) {
     switch (c) {
-      case '<': out.append("\\u003c"); break;
-      case '>': out.append("\\u003e"); break;
-      case '&': out.append("\\u0026"); break;
-      default: out.push_back(c);
+      case '<':
+        out.append("\\u003c");
+        break;
+      case '>':
+        out.append("\\u003e");
+        break;
+      case '&':
+        out.append("\\u0026");
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -92,12 +98,23 @@ std::string EscapeHtml(std::string_view text) {
   out.reserve(text.size() + text.size() / 16);
   for (char c : text) {
     switch (c) {
-      case '<': out.append("&lt;"); break;
-      case '>': out.append("&gt;"); break;
-      case '&': out.append("&amp;"); break;
-      case '"': out.append("&quot;"); break;
-      case '\'': out.append("&#39;"); break;
-      default: out.push_back(c);
+      case '<':
+        out.append("&lt;");
+        break;
+      case '>':
+        out.append("&gt;");
+        break;
+      case '&':
+        out.append("&amp;");
+        break;
+      case '"':
+        out.append("&quot;");
+        break;
+      case '\'':
+        out.append("&#39;");
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;

@@ -33,38 +33,44 @@ json Frames(const std::vector<DisplayFrame>& frames) {
 double Seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 json FitJson(const LinearFit& fit) {
-  return {{"slope_bytes_per_s", fit.slope}, {"intercept_bytes", fit.intercept}, {"r2", fit.r2},
+  return {{"slope_bytes_per_s", fit.slope},
+          {"intercept_bytes", fit.intercept},
+          {"r2", fit.r2},
           {"points", fit.points}};
 }
 
 json SiteJson(const Site& s) {
   const SiteFigures& f = s.figures;
   json j = {{"site", s.site_frame < s.frames.size() ? DescribeFrame(s.frames[s.site_frame]) : "?"},
-          {"site_frame", s.site_frame},
-          {"stacks", s.stack_count},
-          {"alloc_count", Num(f.alloc_count)},
-          {"alloc_bytes", Num(f.alloc_bytes)},
-          {"live_count", Num(f.live_count)},
-          {"live_bytes", Num(f.live_bytes)},
-          {"samples", f.samples},
-          {"live_samples", f.live_samples},
-          {"mmap_calls", f.mmap_calls},
-          {"mapped_bytes", Num(f.mapped_bytes)},
-          {"mapped_live_bytes", Num(f.mapped_live_bytes)},
-          {"temporary_count", f.temporary_count},
-          {"bounds95",
-           {{"alloc_count", Bound(f.alloc_count_var)}, {"alloc_bytes", Bound(f.alloc_bytes_var)},
-            {"live_count", Bound(f.live_count_var)}, {"live_bytes", Bound(f.live_bytes_var)}}},
-          {"key", s.key},
-          {"frames", Frames(s.frames)}};
+            {"site_frame", s.site_frame},
+            {"stacks", s.stack_count},
+            {"alloc_count", Num(f.alloc_count)},
+            {"alloc_bytes", Num(f.alloc_bytes)},
+            {"live_count", Num(f.live_count)},
+            {"live_bytes", Num(f.live_bytes)},
+            {"samples", f.samples},
+            {"live_samples", f.live_samples},
+            {"mmap_calls", f.mmap_calls},
+            {"mapped_bytes", Num(f.mapped_bytes)},
+            {"mapped_live_bytes", Num(f.mapped_live_bytes)},
+            {"temporary_count", f.temporary_count},
+            {"bounds95",
+             {{"alloc_count", Bound(f.alloc_count_var)},
+              {"alloc_bytes", Bound(f.alloc_bytes_var)},
+              {"live_count", Bound(f.live_count_var)},
+              {"live_bytes", Bound(f.live_bytes_var)}}},
+            {"key", s.key},
+            {"frames", Frames(s.frames)}};
   if (f.newest_live_ns > 0) j["newest_live_ns"] = f.newest_live_ns;
   if (f.oldest_live_ns != UINT64_MAX) j["oldest_live_ns"] = f.oldest_live_ns;
   return j;
 }
 
 json FiguresJson(const SiteFigures& f) {
-  return {{"alloc_count", Num(f.alloc_count)}, {"alloc_bytes", Num(f.alloc_bytes)},
-          {"live_count", Num(f.live_count)}, {"live_bytes", Num(f.live_bytes)},
+  return {{"alloc_count", Num(f.alloc_count)},
+          {"alloc_bytes", Num(f.alloc_bytes)},
+          {"live_count", Num(f.live_count)},
+          {"live_bytes", Num(f.live_bytes)},
           {"mapped_live_bytes", Num(f.mapped_live_bytes)}};
 }
 
@@ -91,10 +97,14 @@ json SiteArray(const std::vector<Site>& sites) {
 
 const char* EndingName(Ending e) {
   switch (e) {
-    case Ending::kExit: return "exit";
-    case Ending::kUnderscoreExit: return "_exit";
-    case Ending::kExec: return "exec";
-    case Ending::kCutShort: return "cut_short";
+    case Ending::kExit:
+      return "exit";
+    case Ending::kUnderscoreExit:
+      return "_exit";
+    case Ending::kExec:
+      return "exec";
+    case Ending::kCutShort:
+      return "cut_short";
   }
   return "unknown";
 }
@@ -107,10 +117,14 @@ json Figure(uint64_t v) {
 }
 
 json LevelJson(const format::CgroupLevel& l) {
-  return {{"limit", Figure(l.limit)},           {"usage", Figure(l.usage)},
-          {"high", Figure(l.high)},             {"swap_limit", Figure(l.swap_limit)},
-          {"swap_usage", Figure(l.swap_usage)}, {"events_max", Figure(l.events_max)},
-          {"events_oom", Figure(l.events_oom)}, {"events_oom_kill", Figure(l.events_oom_kill)}};
+  return {{"limit", Figure(l.limit)},
+          {"usage", Figure(l.usage)},
+          {"high", Figure(l.high)},
+          {"swap_limit", Figure(l.swap_limit)},
+          {"swap_usage", Figure(l.swap_usage)},
+          {"events_max", Figure(l.events_max)},
+          {"events_oom", Figure(l.events_oom)},
+          {"events_oom_kill", Figure(l.events_oom_kill)}};
 }
 
 json HeadroomJson(const Headroom& h) {
@@ -122,29 +136,47 @@ json HeadroomJson(const Headroom& h) {
           {"rlimit_as", {Figure(r.rlimit_as_cur), Figure(r.rlimit_as_max)}},
           {"rlimit_data", {Figure(r.rlimit_data_cur), Figure(r.rlimit_data_max)}},
           {"rlimit_memlock", {Figure(r.rlimit_memlock_cur), Figure(r.rlimit_memlock_max)}},
-          {"vm_size_kb", Figure(r.vm_size_kb)}, {"vm_data_kb", Figure(r.vm_data_kb)},
-          {"vm_lck_kb", Figure(r.vm_lck_kb)}, {"vm_rss_kb", Figure(r.vm_rss_kb)}, {"threads", Figure(r.threads)},
-          {"cap_eff", Figure(r.cap_eff)}, {"map_count", Figure(r.map_count)},
-          {"largest_gap_bytes", Figure(r.largest_gap_bytes)}, {"max_map_count", Figure(r.max_map_count)},
-          {"overcommit_memory", Figure(r.overcommit_memory)}, {"overcommit_ratio", Figure(r.overcommit_ratio)},
-          {"overcommit_kbytes", Figure(r.overcommit_kbytes)}, {"admin_reserve_kb", Figure(r.admin_reserve_kb)},
-          {"user_reserve_kb", Figure(r.user_reserve_kb)}, {"mem_total_kb", Figure(r.mem_total_kb)},
-          {"mem_available_kb", Figure(r.mem_available_kb)}, {"swap_total_kb", Figure(r.swap_total_kb)},
-          {"swap_free_kb", Figure(r.swap_free_kb)}, {"commit_limit_kb", Figure(r.commit_limit_kb)},
-          {"committed_as_kb", Figure(r.committed_as_kb)}, {"huge_page_kb", Figure(r.huge_page_kb)},
-          {"huge_total", Figure(r.huge_total)}, {"huge_free", Figure(r.huge_free)}, {"huge_rsvd", Figure(r.huge_rsvd)},
-          {"huge_surplus", Figure(r.huge_surplus)}, {"huge_overcommit", Figure(r.huge_overcommit)},
+          {"vm_size_kb", Figure(r.vm_size_kb)},
+          {"vm_data_kb", Figure(r.vm_data_kb)},
+          {"vm_lck_kb", Figure(r.vm_lck_kb)},
+          {"vm_rss_kb", Figure(r.vm_rss_kb)},
+          {"threads", Figure(r.threads)},
+          {"cap_eff", Figure(r.cap_eff)},
+          {"map_count", Figure(r.map_count)},
+          {"largest_gap_bytes", Figure(r.largest_gap_bytes)},
+          {"max_map_count", Figure(r.max_map_count)},
+          {"overcommit_memory", Figure(r.overcommit_memory)},
+          {"overcommit_ratio", Figure(r.overcommit_ratio)},
+          {"overcommit_kbytes", Figure(r.overcommit_kbytes)},
+          {"admin_reserve_kb", Figure(r.admin_reserve_kb)},
+          {"user_reserve_kb", Figure(r.user_reserve_kb)},
+          {"mem_total_kb", Figure(r.mem_total_kb)},
+          {"mem_available_kb", Figure(r.mem_available_kb)},
+          {"swap_total_kb", Figure(r.swap_total_kb)},
+          {"swap_free_kb", Figure(r.swap_free_kb)},
+          {"commit_limit_kb", Figure(r.commit_limit_kb)},
+          {"committed_as_kb", Figure(r.committed_as_kb)},
+          {"huge_page_kb", Figure(r.huge_page_kb)},
+          {"huge_total", Figure(r.huge_total)},
+          {"huge_free", Figure(r.huge_free)},
+          {"huge_rsvd", Figure(r.huge_rsvd)},
+          {"huge_surplus", Figure(r.huge_surplus)},
+          {"huge_overcommit", Figure(r.huge_overcommit)},
           {"vmstat_oom_kill", Figure(r.vmstat_oom_kill)},
           {"cgroup",
-           {{"version", r.cgroup_version}, {"flags", r.cgroup_flags}, {"path", h.cgroup_path},
-            {"headroom", Figure(r.cgroup_headroom)}, {"effective_limit", Figure(r.cgroup_effective_limit)},
-            {"binding_level", r.cgroup_binding_level == UINT32_MAX ? json(nullptr)
-                                                                    : json(r.cgroup_binding_level)},
+           {{"version", r.cgroup_version},
+            {"flags", r.cgroup_flags},
+            {"path", h.cgroup_path},
+            {"headroom", Figure(r.cgroup_headroom)},
+            {"effective_limit", Figure(r.cgroup_effective_limit)},
+            {"binding_level",
+             r.cgroup_binding_level == UINT32_MAX ? json(nullptr) : json(r.cgroup_binding_level)},
             {"total_levels", r.cgroup_total_levels},
             {"levels", levels}}},
-          {"psi", {{"some_avg10_x100", Figure(r.psi_some_avg10_x100)},
-                   {"full_avg10_x100", Figure(r.psi_full_avg10_x100)},
-                   {"full_total_us", Figure(r.psi_full_total_us)}}}};
+          {"psi",
+           {{"some_avg10_x100", Figure(r.psi_some_avg10_x100)},
+            {"full_avg10_x100", Figure(r.psi_full_avg10_x100)},
+            {"full_total_us", Figure(r.psi_full_total_us)}}}};
 }
 
 json FindingJson(const Finding& f) {
@@ -178,8 +210,10 @@ json FailureJson(const FailureGroup& g) {
 json PeriodChangesJson(const ProcessModel& m) {
   json out = json::array();
   for (const ProcessModel::PeriodChange& c : m.period_changes) {
-    out.push_back({{"time_ns", c.time_ns}, {"old_sample_bytes", c.old_sample_bytes},
-                   {"new_sample_bytes", c.new_sample_bytes}, {"write_ns", c.write_ns},
+    out.push_back({{"time_ns", c.time_ns},
+                   {"old_sample_bytes", c.old_sample_bytes},
+                   {"new_sample_bytes", c.new_sample_bytes},
+                   {"write_ns", c.write_ns},
                    {"interval_ns", c.interval_ns}});
   }
   return out;
@@ -217,17 +251,21 @@ json RenderJson(const ProcessReport& r) {
                  {"min_points", kMinGrowthPoints},
                  {"min_r2", kMinGrowthR2},
                  {"min_listed_r2", kMinListedR2},
-                 {"total", {{"fit", FitJson(r.total_fit)},
-                            {"recent_fit", FitJson(r.recent_fit)},
-                            {"series", Series(m.series_times_ns, m.series_total_live)}}},
+                 {"total",
+                  {{"fit", FitJson(r.total_fit)},
+                   {"recent_fit", FitJson(r.recent_fit)},
+                   {"series", Series(m.series_times_ns, m.series_total_live)}}},
                  {"sites", growth_sites},
                  {"sites_total", r.growth_sites_total}};
   json limit = nullptr;
   if (r.limit) {
     const LimitProjection& p = *r.limit;
-    limit = {{"source", p.limit.source}, {"measure", p.limit.measure},
-             {"limit_bytes", p.limit.limit_bytes}, {"used_bytes", p.limit.used_bytes},
-             {"used_time_ns", p.limit.used_time_ns}, {"headroom_bytes", Num(p.headroom_bytes)},
+    limit = {{"source", p.limit.source},
+             {"measure", p.limit.measure},
+             {"limit_bytes", p.limit.limit_bytes},
+             {"used_bytes", p.limit.used_bytes},
+             {"used_time_ns", p.limit.used_time_ns},
+             {"headroom_bytes", Num(p.headroom_bytes)},
              {"rate_bytes_per_s", p.rate_bytes_per_s}};
     limit["seconds_to_limit"] = p.seconds ? json(*p.seconds) : json(nullptr);
   }
@@ -238,8 +276,10 @@ json RenderJson(const ProcessReport& r) {
     double live = e.figures.live_bytes + e.figures.mapped_live_bytes;
     double peak = e.at_peak.live_bytes + e.at_peak.mapped_live_bytes;
     if (live < 0.5 && peak < 0.5) continue;
-    stacks.push_back({{"id", e.id.value}, {"at_exit", FiguresJson(e.figures)},
-                      {"at_peak", FiguresJson(e.at_peak)}, {"frames", Frames(e.frames)}});
+    stacks.push_back({{"id", e.id.value},
+                      {"at_exit", FiguresJson(e.figures)},
+                      {"at_peak", FiguresJson(e.at_peak)},
+                      {"frames", Frames(e.frames)}});
   }
   json suppressed_patterns = json::array();
   for (const auto& [pattern, n] : r.suppressed.patterns) {
@@ -250,62 +290,84 @@ json RenderJson(const ProcessReport& r) {
   filters["tid"] = m.options.tid ? json(*m.options.tid) : json(nullptr);
   json modules = json::array();
   for (const ModuleInfo& mod : m.modules) {
-    modules.push_back({{"path", mod.path}, {"build_id", mod.build_id}, {"start", mod.start},
-                       {"end", mod.end}, {"load_bias", mod.load_bias}});
+    modules.push_back({{"path", mod.path},
+                       {"build_id", mod.build_id},
+                       {"start", mod.start},
+                       {"end", mod.end},
+                       {"load_bias", mod.load_bias}});
   }
   json threads = json::array();
   for (const auto& [tid, name] : m.threads) threads.push_back({{"tid", tid}, {"name", name}});
-  return {
-      {"recording", m.path},
-      {"process",
-       {{"pid", m.pid}, {"ppid", m.ppid}, {"exe", m.exe}, {"argv", m.argv},
-        {"forked", m.fork_child}, {"session", m.session_id}, {"kernel", m.kernel},
-        {"start_realtime_ns", m.start_realtime_ns}, {"threads", threads}, {"modules", modules}}},
-      {"still_running", r.still_running},
-      {"filters", filters},
-      {"mode", {{"exact", m.exact}, {"sample_bytes", m.sample_bytes}}},
-      {"end",
-       {{"how", EndingName(m.ending)}, {"exit_status", m.exit_status}, {"exec", m.exec_path},
-        {"duration_ns", m.duration_ns}, {"lost_events", m.lost_events},
-        {"truncated", m.truncated_tail}, {"stopped_at_until", m.stopped_at_until}}},
-      {"totals",
-       {{"alloc_count", Num(t.alloc_count)}, {"alloc_bytes", Num(t.alloc_bytes)},
-        {"live_count", Num(t.live_count)}, {"live_bytes", Num(t.live_bytes)},
-        {"mmap_calls", t.mmap_calls}, {"mapped_bytes", Num(t.mapped_bytes)},
-        {"mapped_live_bytes", Num(t.mapped_live_bytes)}, {"failures", m.failures_total},
-        {"temporary_count", t.temporary_count},
-        {"bounds95", {{"alloc_bytes", Bound(t.alloc_bytes_var)},
-                      {"live_bytes", Bound(t.live_bytes_var)},
-                      {"live_count", Bound(t.live_count_var)}}}}},
-      {"peak",
-       {{"live_bytes", Num(m.peak_live_bytes)}, {"time_ns", m.peak_time_ns},
-        {"rss_bytes", r.peak_rss_bytes}, {"rss_time_ns", r.peak_rss_time_ns},
-        {"sites", SiteArray(r.peak)}}},
-      {"leaks", leaks},
-      {"leak_sites_total", r.leak_sites_total},
-      {"early_window_ns", r.early_window_ns},
-      {"growth", growth},
-      {"limit", limit},
-      {"temporaries", SiteArray(r.temporaries)},
-      {"stacks", stacks},
-      {"suppressed", {{"stacks", r.suppressed.stacks},
-                      {"live_bytes", Num(r.suppressed.live_bytes)},
-                      {"alloc_bytes", Num(r.suppressed.alloc_bytes)},
-                      {"patterns", suppressed_patterns}}},
-      {"mappings", SiteArray(r.mappings)},
-      {"allocators", SiteArray(r.allocators)},
-      {"failures", failures},
-      {"snapshots", snapshots},
-      {"headroom_snapshots", headrooms},
-      {"growth_before_end",
-       {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth_before_end)}}},
-      {"series_times_s", [&] {
-         json times = json::array();
-         for (uint64_t ns : m.series_times_ns) times.push_back(Seconds(ns));
-         return times;
-       }()},
-      {"warnings", r.warnings},
-      {"period_changes", PeriodChangesJson(m)}};
+  return {{"recording", m.path},
+          {"process",
+           {{"pid", m.pid},
+            {"ppid", m.ppid},
+            {"exe", m.exe},
+            {"argv", m.argv},
+            {"forked", m.fork_child},
+            {"session", m.session_id},
+            {"kernel", m.kernel},
+            {"start_realtime_ns", m.start_realtime_ns},
+            {"threads", threads},
+            {"modules", modules}}},
+          {"still_running", r.still_running},
+          {"filters", filters},
+          {"mode", {{"exact", m.exact}, {"sample_bytes", m.sample_bytes}}},
+          {"end",
+           {{"how", EndingName(m.ending)},
+            {"exit_status", m.exit_status},
+            {"exec", m.exec_path},
+            {"duration_ns", m.duration_ns},
+            {"lost_events", m.lost_events},
+            {"truncated", m.truncated_tail},
+            {"stopped_at_until", m.stopped_at_until}}},
+          {"totals",
+           {{"alloc_count", Num(t.alloc_count)},
+            {"alloc_bytes", Num(t.alloc_bytes)},
+            {"live_count", Num(t.live_count)},
+            {"live_bytes", Num(t.live_bytes)},
+            {"mmap_calls", t.mmap_calls},
+            {"mapped_bytes", Num(t.mapped_bytes)},
+            {"mapped_live_bytes", Num(t.mapped_live_bytes)},
+            {"failures", m.failures_total},
+            {"temporary_count", t.temporary_count},
+            {"bounds95",
+             {{"alloc_bytes", Bound(t.alloc_bytes_var)},
+              {"live_bytes", Bound(t.live_bytes_var)},
+              {"live_count", Bound(t.live_count_var)}}}}},
+          {"peak",
+           {{"live_bytes", Num(m.peak_live_bytes)},
+            {"time_ns", m.peak_time_ns},
+            {"rss_bytes", r.peak_rss_bytes},
+            {"rss_time_ns", r.peak_rss_time_ns},
+            {"sites", SiteArray(r.peak)}}},
+          {"leaks", leaks},
+          {"leak_sites_total", r.leak_sites_total},
+          {"early_window_ns", r.early_window_ns},
+          {"growth", growth},
+          {"limit", limit},
+          {"temporaries", SiteArray(r.temporaries)},
+          {"stacks", stacks},
+          {"suppressed",
+           {{"stacks", r.suppressed.stacks},
+            {"live_bytes", Num(r.suppressed.live_bytes)},
+            {"alloc_bytes", Num(r.suppressed.alloc_bytes)},
+            {"patterns", suppressed_patterns}}},
+          {"mappings", SiteArray(r.mappings)},
+          {"allocators", SiteArray(r.allocators)},
+          {"failures", failures},
+          {"snapshots", snapshots},
+          {"headroom_snapshots", headrooms},
+          {"growth_before_end",
+           {{"since_ns", m.growth_since_ns}, {"sites", SiteArray(r.growth_before_end)}}},
+          {"series_times_s",
+           [&] {
+             json times = json::array();
+             for (uint64_t ns : m.series_times_ns) times.push_back(Seconds(ns));
+             return times;
+           }()},
+          {"warnings", r.warnings},
+          {"period_changes", PeriodChangesJson(m)}};
 }
 
 json RenderJsonDocument(const std::vector<ProcessReport>& reports, const CombinedReport* combined) {
@@ -316,12 +378,13 @@ json RenderJsonDocument(const std::vector<ProcessReport>& reports, const Combine
     const SiteFigures& t = combined->totals;
     doc["combined"] = {{"processes", combined->processes},
                        {"exact", combined->exact},
-                       {"totals", {{"alloc_count", Num(t.alloc_count)},
-                                   {"alloc_bytes", Num(t.alloc_bytes)},
-                                   {"live_count", Num(t.live_count)},
-                                   {"live_bytes", Num(t.live_bytes)},
-                                   {"mapped_live_bytes", Num(t.mapped_live_bytes)},
-                                   {"failures", combined->failures}}},
+                       {"totals",
+                        {{"alloc_count", Num(t.alloc_count)},
+                         {"alloc_bytes", Num(t.alloc_bytes)},
+                         {"live_count", Num(t.live_count)},
+                         {"live_bytes", Num(t.live_bytes)},
+                         {"mapped_live_bytes", Num(t.mapped_live_bytes)},
+                         {"failures", combined->failures}}},
                        {"peak_sum_bytes", Num(combined->peak_sum)},
                        {"peak_rss_sum_bytes", combined->peak_rss_sum},
                        {"leaks", SiteArray(combined->leaks)},

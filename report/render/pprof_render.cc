@@ -122,8 +122,8 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
     for (const StackEntry& e : r.stacks) {
       const SiteFigures& f = e.figures;
       std::vector<uint64_t> values = {Round(f.alloc_count) + f.mmap_calls,
-                                      Round(f.alloc_bytes + f.mapped_bytes),
-                                      Round(f.live_count), Round(f.live_bytes + f.mapped_live_bytes)};
+                                      Round(f.alloc_bytes + f.mapped_bytes), Round(f.live_count),
+                                      Round(f.live_bytes + f.mapped_live_bytes)};
       if (values[0] == 0 && values[1] == 0 && values[2] == 0 && values[3] == 0) continue;
       std::vector<uint64_t> locations;
       for (size_t i = 0; i < e.frames.size();) {

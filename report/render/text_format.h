@@ -1,5 +1,5 @@
-// report/render/text_format.h: text for terminals: ANSI styles, clipping, and escaping of strings that
-// come from a recording (untrusted: command lines, paths, symbols).
+// report/render/text_format.h: text for terminals: ANSI styles, clipping, and escaping of strings
+// that come from a recording (untrusted: command lines, paths, symbols).
 //
 // Offline. Pure functions, thread-safe. The number formats (FormatBytes and the others) are in
 // number_format.h.

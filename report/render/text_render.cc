@@ -19,11 +19,14 @@ constexpr size_t kCallerLines = 4;
 std::string EndingText(const ProcessReport& r) {
   const ProcessModel& m = *r.model;
   switch (m.ending) {
-    case Ending::kExit: return "exit()";
-    case Ending::kUnderscoreExit: return "_exit(" + std::to_string(m.exit_status) + ")";
+    case Ending::kExit:
+      return "exit()";
+    case Ending::kUnderscoreExit:
+      return "_exit(" + std::to_string(m.exit_status) + ")";
     case Ending::kExec:
       return "exec of " + Escape(m.exec_path) + " (the new program has its own recording)";
-    case Ending::kCutShort: break;
+    case Ending::kCutShort:
+      break;
   }
   return "cut short: no end record (killed by a signal, or still running); figures are as of "
          "the last record";
@@ -37,8 +40,8 @@ void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t ca
   }
   size_t last = std::min(frames.size(), first + 1 + callers);
   for (size_t i = first; i < last; ++i) {
-    out << (i == first ? "        at " : "      from ") << Clip(DescribeFrame(frames[i]), kWidth - 11)
-        << "\n";
+    out << (i == first ? "        at " : "      from ")
+        << Clip(DescribeFrame(frames[i]), kWidth - 11) << "\n";
   }
   if (last < frames.size()) out << "        ... " << frames.size() - last << " more frames\n";
 }
@@ -234,7 +237,8 @@ void Leaks(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   if (!m.exact) out << "  (± is the 95% bound of the estimate)\n";
   SiteLines(kept, "blocks", m.exact, out);
   if (!since_start.empty()) {
-    out << "\n" << paint.Title("Live since the start, not growing (singletons, pools)")
+    out << "\n"
+        << paint.Title("Live since the start, not growing (singletons, pools)")
         << "\n  every block allocated in the first " << FormatSeconds(r.early_window_ns)
         << " and still live at the end\n";
     SiteLines(since_start, "blocks", m.exact, out);
@@ -258,8 +262,8 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   for (const SiteGrowth& g : r.growth) {
     char line[200];
     std::string first = FormatBytes(g.series.front()), last = FormatBytes(g.series.back());
-    std::snprintf(line, sizeof(line), "  %2d. %s%-30s %s -> %s", rank++,
-                  Estimate(m.exact).c_str(), FitText(g.fit).c_str(), first.c_str(), last.c_str());
+    std::snprintf(line, sizeof(line), "  %2d. %s%-30s %s -> %s", rank++, Estimate(m.exact).c_str(),
+                  FitText(g.fit).c_str(), first.c_str(), last.c_str());
     out << line;
     if (g.sustained) out << "  " << paint.Bad("sustained");
     out << "\n        [" << Sparkline(g.series, 40) << "]\n";
@@ -268,17 +272,18 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
 }
 
 void Temporaries(const ProcessReport& r, const Paint& paint, std::ostream& out) {
-  Heading("Temporary allocations (freed before the thread's next allocation)",
-          r.temporaries.size(), r.temporary_sites_total, paint, out);
+  Heading("Temporary allocations (freed before the thread's next allocation)", r.temporaries.size(),
+          r.temporary_sites_total, paint, out);
   if (r.temporaries.empty()) {
     out << "  none\n";
     return;
   }
   int rank = 1;
   for (const Site& s : r.temporaries) {
-    double share = s.figures.alloc_count > 0
-                       ? 100.0 * static_cast<double>(s.figures.temporary_count) / s.figures.alloc_count
-                       : 0;
+    double share =
+        s.figures.alloc_count > 0
+            ? 100.0 * static_cast<double>(s.figures.temporary_count) / s.figures.alloc_count
+            : 0;
     char line[160];
     std::string calls = FormatCount(s.figures.alloc_count);
     std::snprintf(line, sizeof(line), "  %2d. %s temporary of %s %s (%.0f%%)\n", rank++,
@@ -300,15 +305,18 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   int rank = 1;
   for (const FailureGroup& g : r.failures) {
     const Failure& f = g.first;
-    std::string size = g.min_size == UINT64_MAX ? "overflowing size" : FormatBytes(static_cast<double>(g.min_size));
+    std::string size = g.min_size == UINT64_MAX ? "overflowing size"
+                                                : FormatBytes(static_cast<double>(g.min_size));
     if (g.max_size != g.min_size && g.min_size != UINT64_MAX) {
       size += " to " + FormatBytes(static_cast<double>(g.max_size));
     }
-    out << "  " << rank++ << ". " << CallName(f.call) << " of " << size << " failed: "
-        << paint.Bad(ErrnoName(f.error)) << ", " << g.count << (g.count == 1 ? " time" : " times") << ", first at "
-        << FormatSeconds(f.time_ns) << ", thread " << f.tid;
+    out << "  " << rank++ << ". " << CallName(f.call) << " of " << size
+        << " failed: " << paint.Bad(ErrnoName(f.error)) << ", " << g.count
+        << (g.count == 1 ? " time" : " times") << ", first at " << FormatSeconds(f.time_ns)
+        << ", thread " << f.tid;
     auto name = r.model->threads.find(f.tid);
-    if (name != r.model->threads.end() && !name->second.empty()) out << " (" << Escape(name->second) << ")";
+    if (name != r.model->threads.end() && !name->second.empty())
+      out << " (" << Escape(name->second) << ")";
     out << "\n";
     size_t first = 0;
     while (first + 1 < g.frames.size() && g.frames[first].runtime) ++first;
@@ -366,12 +374,11 @@ void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
                             ? "-"
                             : FormatBytes(static_cast<double>(h->record.mem_available_kb) * 1024);
     char line[200];
-    std::snprintf(line, sizeof(line), "  %10s %11s %11s %11s %16s %13s\n",
-                  FormatSeconds(s.time_ns).c_str(),
-                  FormatBytes(static_cast<double>(s.rss_bytes)).c_str(),
-                  FormatBytes(static_cast<double>(s.vm_size_bytes)).c_str(),
-                  FormatBytes(static_cast<double>(s.heap_live_bytes)).c_str(), room.c_str(),
-                  avail.c_str());
+    std::snprintf(
+        line, sizeof(line), "  %10s %11s %11s %11s %16s %13s\n", FormatSeconds(s.time_ns).c_str(),
+        FormatBytes(static_cast<double>(s.rss_bytes)).c_str(),
+        FormatBytes(static_cast<double>(s.vm_size_bytes)).c_str(),
+        FormatBytes(static_cast<double>(s.heap_live_bytes)).c_str(), room.c_str(), avail.c_str());
     out << line;
   }
 }
@@ -415,22 +422,25 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
   Summary(r, paint, out);
   Leaks(r, paint, out);
   if (!r.mappings.empty()) {
-    SiteList("Mappings live at exit", r.mappings, 0,
-             [](const SiteFigures& f) { return f.mapped_live_bytes; },
-             [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
-             "mmap calls", m.exact, paint, out);
+    SiteList(
+        "Mappings live at exit", r.mappings, 0,
+        [](const SiteFigures& f) { return f.mapped_live_bytes; },
+        [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
+        "mmap calls", m.exact, paint, out);
   }
   Growth(r, paint, out);
   SiteList(("At the peak (" + FormatBytes(m.peak_live_bytes) + " at " +
-            FormatSeconds(m.peak_time_ns) + ")").c_str(),
+            FormatSeconds(m.peak_time_ns) + ")")
+               .c_str(),
            r.peak, 0, [](const SiteFigures& f) { return f.live_bytes + f.mapped_live_bytes; },
            [](const SiteFigures& f) { return f.live_count; },
            [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m.exact, paint, out);
   if (m.exact) Temporaries(r, paint, out);
-  SiteList("Top allocating sites", r.allocators, r.allocator_sites_total,
-           [](const SiteFigures& f) { return f.alloc_bytes; },
-           [](const SiteFigures& f) { return f.alloc_count; },
-           [](const SiteFigures& f) { return f.alloc_bytes_var; }, "calls", m.exact, paint, out);
+  SiteList(
+      "Top allocating sites", r.allocators, r.allocator_sites_total,
+      [](const SiteFigures& f) { return f.alloc_bytes; },
+      [](const SiteFigures& f) { return f.alloc_count; },
+      [](const SiteFigures& f) { return f.alloc_bytes_var; }, "calls", m.exact, paint, out);
   Failures(r, paint, out);
   BeforeTheEnd(r, out);
   if (!r.suppressed.patterns.empty()) {
@@ -448,13 +458,13 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
 void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextStyle& style) {
   Paint paint{style.colour};
   std::string e = c.exact ? "" : "~";
-  out << paint.Title("== allocwatch: all " + std::to_string(c.processes) + " processes ==")
-      << "\n";
+  out << paint.Title("== allocwatch: all " + std::to_string(c.processes) + " processes ==") << "\n";
   out << "  allocated      " << e << FormatCount(c.totals.alloc_count) << " calls, " << e
       << FormatBytes(c.totals.alloc_bytes) << "\n";
   out << "  live at end    " << e << FormatBytes(c.totals.live_bytes) << " in " << e
       << FormatCount(c.totals.live_count) << " blocks";
-  if (c.totals.mapped_live_bytes > 0) out << ", " << FormatBytes(c.totals.mapped_live_bytes) << " mapped";
+  if (c.totals.mapped_live_bytes > 0)
+    out << ", " << FormatBytes(c.totals.mapped_live_bytes) << " mapped";
   out << "\n  peaks, summed  " << e << FormatBytes(c.peak_sum)
       << " (each process's own peak; they need not coincide)\n";
   if (c.peak_rss_sum > 0) {

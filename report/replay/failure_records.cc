@@ -11,8 +11,14 @@ namespace allocwatch::report::detail {
 void Replayer::OnFailure(const RawRecord& r) {
   auto rec = As<format::FailureRecord>(r);
   if (!Kept(rec.time_ns, rec.tid)) return;
-  Failure f{rec.time_ns, static_cast<format::Call>(rec.call), {}, rec.result, rec.error,
-            rec.tid, StackId{rec.stack_id}, std::nullopt};
+  Failure f{rec.time_ns,
+            static_cast<format::Call>(rec.call),
+            {},
+            rec.result,
+            rec.error,
+            rec.tid,
+            StackId{rec.stack_id},
+            std::nullopt};
   std::memcpy(f.args, rec.args, sizeof(f.args));
   ++m_.failures_total;
   if (m_.failures.size() < kMaxFailuresKept) {

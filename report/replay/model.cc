@@ -32,7 +32,8 @@ void SiteFigures::Add(const SiteFigures& o) {
 void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out) {
   for (size_t i = 0; i < points.size(); ++i) {
     size_t end = i + 1 < points.size() ? points[i + 1].sample : out.size();
-    for (size_t k = points[i].sample; k < end && k < out.size(); ++k) out[k] += points[i].live_bytes;
+    for (size_t k = points[i].sample; k < end && k < out.size(); ++k)
+      out[k] += points[i].live_bytes;
   }
 }
 
@@ -59,20 +60,34 @@ ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
 
 const char* CallName(format::Call call) {
   switch (call) {
-    case format::Call::kMalloc: return "malloc";
-    case format::Call::kCalloc: return "calloc";
-    case format::Call::kRealloc: return "realloc";
-    case format::Call::kReallocArray: return "reallocarray";
-    case format::Call::kPosixMemalign: return "posix_memalign";
-    case format::Call::kAlignedAlloc: return "aligned_alloc";
-    case format::Call::kMemalign: return "memalign";
-    case format::Call::kValloc: return "valloc";
-    case format::Call::kPvalloc: return "pvalloc";
-    case format::Call::kFree: return "free";
-    case format::Call::kMmap: return "mmap";
-    case format::Call::kMmap64: return "mmap64";
-    case format::Call::kMunmap: return "munmap";
-    case format::Call::kMremap: return "mremap";
+    case format::Call::kMalloc:
+      return "malloc";
+    case format::Call::kCalloc:
+      return "calloc";
+    case format::Call::kRealloc:
+      return "realloc";
+    case format::Call::kReallocArray:
+      return "reallocarray";
+    case format::Call::kPosixMemalign:
+      return "posix_memalign";
+    case format::Call::kAlignedAlloc:
+      return "aligned_alloc";
+    case format::Call::kMemalign:
+      return "memalign";
+    case format::Call::kValloc:
+      return "valloc";
+    case format::Call::kPvalloc:
+      return "pvalloc";
+    case format::Call::kFree:
+      return "free";
+    case format::Call::kMmap:
+      return "mmap";
+    case format::Call::kMmap64:
+      return "mmap64";
+    case format::Call::kMunmap:
+      return "munmap";
+    case format::Call::kMremap:
+      return "mremap";
   }
   return "unknown";
 }

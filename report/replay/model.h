@@ -40,7 +40,7 @@ struct ModuleInfo {
 // A return address resolved to a module (module < 0 when no module covered it).
 struct RawFrame {
   uint64_t address = 0;
-  int module = -1;  // index into ProcessModel::modules
+  int module = -1;           // index into ProcessModel::modules
   uint64_t elf_address = 0;  // address - load_bias
 };
 
@@ -143,10 +143,10 @@ struct ProcessModel {
   absl::flat_hash_map<StackId, std::vector<RawFrame>> stacks;
   absl::flat_hash_map<StackId, SiteFigures> per_stack;
   std::map<uint32_t, std::string> threads;  // tid -> name
-  std::vector<Failure> failures;     // the first kMaxFailuresKept
-  uint64_t failures_total = 0;       // all failed calls kept by the filters
+  std::vector<Failure> failures;            // the first kMaxFailuresKept
+  uint64_t failures_total = 0;              // all failed calls kept by the filters
   std::vector<Snapshot> snapshots;
-  std::vector<Headroom> headrooms;  // periodic headroom snapshots, in time order
+  std::vector<Headroom> headrooms;           // periodic headroom snapshots, in time order
   std::vector<uint64_t> snapshot_positions;  // record sequence number of each snapshot
   // For a recording cut short: live figures per stack as of an earlier snapshot (see
   // growth_since_ns), to show what was growing before the end.
@@ -159,9 +159,9 @@ struct ProcessModel {
   uint64_t peak_position = 0;  // record sequence number at the peak
   // Live figures per stack at the peak (live_*, mapped_live_bytes; alloc_* are not kept).
   absl::flat_hash_map<StackId, SiteFigures> at_peak;
-  uint64_t duration_ns = 0;    // time of the last record
+  uint64_t duration_ns = 0;  // time of the last record
   Ending ending = Ending::kCutShort;
-  int exit_status = -1;        // for _exit, its argument
+  int exit_status = -1;  // for _exit, its argument
   std::string exec_path;
   uint64_t lost_events = 0;
   uint64_t unknown_frees = 0;  // frees of addresses never recorded (exact mode: before start)
@@ -178,7 +178,7 @@ struct ProcessModel {
   std::vector<uint64_t> series_times_ns;
   std::vector<double> series_total_live;
   absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;
-  bool truncated_tail = false;  // the data ended inside a record (damage, or still being written)
+  bool truncated_tail = false;    // the data ended inside a record (damage, or still being written)
   bool stopped_at_until = false;  // records after LoadOptions::until_ns were left unread
 };
 

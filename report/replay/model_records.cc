@@ -25,8 +25,8 @@ std::string Hex(const uint8_t* data, size_t n) {
 void Replayer::OnProcess(const RawRecord& r) {
   if (have_process_) return;  // only the first one counts
   auto p = As<format::ProcessRecord>(r);
-  uint64_t need = sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size +
-                  p.boot_id_size;
+  uint64_t need =
+      sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size + p.boot_id_size;
   if (need > r.bytes.size()) {
     throw ReadError(m_.path + ": damaged process record at offset " + std::to_string(r.offset));
   }
@@ -125,8 +125,8 @@ void Replayer::OnLost(const RawRecord& r) {
     m_.warnings.push_back(
         "the process ran out of memory at " + std::to_string(rec.time_ns / 1000000) +
         " ms and allocwatch's own tables could not grow: sampled allocations and mappings "
-        "made while memory was short are missing (" + std::to_string(rec.events) +
-        " so far); the program went on");
+        "made while memory was short are missing (" +
+        std::to_string(rec.events) + " so far); the program went on");
   } else if (rec.events > 0) {
     m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
                           std::to_string(rec.time_ns / 1000000) + " ms");
@@ -135,8 +135,8 @@ void Replayer::OnLost(const RawRecord& r) {
 
 void Replayer::OnPeriod(const RawRecord& r) {
   auto rec = As<format::PeriodRecord>(r);
-  m_.period_changes.push_back({rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes,
-                               rec.write_ns, rec.interval_ns});
+  m_.period_changes.push_back(
+      {rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes, rec.write_ns, rec.interval_ns});
 }
 
 void Replayer::ResolveStacks() {

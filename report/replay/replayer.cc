@@ -23,10 +23,9 @@ static_assert(kTimeAfterHeader<format::ModuleLoadRecord> &&
               kTimeAfterHeader<format::ThreadRecord> && kTimeAfterHeader<format::AllocRecord> &&
               kTimeAfterHeader<format::FreeRecord> && kTimeAfterHeader<format::MmapRecord> &&
               kTimeAfterHeader<format::MunmapRecord> && kTimeAfterHeader<format::MremapRecord> &&
-              kTimeAfterHeader<format::SnapshotRecord> &&
-              kTimeAfterHeader<format::FailureRecord> && kTimeAfterHeader<format::ExecRecord> &&
-              kTimeAfterHeader<format::EndRecord> && kTimeAfterHeader<format::LostRecord> &&
-              kTimeAfterHeader<format::PeriodRecord> &&
+              kTimeAfterHeader<format::SnapshotRecord> && kTimeAfterHeader<format::FailureRecord> &&
+              kTimeAfterHeader<format::ExecRecord> && kTimeAfterHeader<format::EndRecord> &&
+              kTimeAfterHeader<format::LostRecord> && kTimeAfterHeader<format::PeriodRecord> &&
               kTimeAfterHeader<format::HeadroomRecord>);
 
 // The time of `r` in nanoseconds since the start, for the record types that carry one.
@@ -93,23 +92,40 @@ void Replayer::Run(RecordingReader& reader) {
 
 void Replayer::Dispatch(const RawRecord& r) {
   switch (r.type) {
-    case RecordType::kProcess: return OnProcess(r);
-    case RecordType::kModuleLoad: return OnModuleLoad(r);
-    case RecordType::kModuleUnload: return OnModuleUnload(r);
-    case RecordType::kThread: return OnThread(r);
-    case RecordType::kStack: return OnStack(r);
-    case RecordType::kAlloc: return OnAlloc(r);
-    case RecordType::kFree: return OnFree(r);
-    case RecordType::kMmap: return OnMmap(r);
-    case RecordType::kMunmap: return OnMunmap(r);
-    case RecordType::kMremap: return OnMremap(r);
-    case RecordType::kSnapshot: return OnSnapshot(r);
-    case RecordType::kFailure: return OnFailure(r);
-    case RecordType::kExec: return OnExec(r);
-    case RecordType::kHeadroom: return OnHeadroom(r);
-    case RecordType::kEnd: return OnEnd(r);
-    case RecordType::kPeriod: return OnPeriod(r);
-    case RecordType::kLost: return OnLost(r);
+    case RecordType::kProcess:
+      return OnProcess(r);
+    case RecordType::kModuleLoad:
+      return OnModuleLoad(r);
+    case RecordType::kModuleUnload:
+      return OnModuleUnload(r);
+    case RecordType::kThread:
+      return OnThread(r);
+    case RecordType::kStack:
+      return OnStack(r);
+    case RecordType::kAlloc:
+      return OnAlloc(r);
+    case RecordType::kFree:
+      return OnFree(r);
+    case RecordType::kMmap:
+      return OnMmap(r);
+    case RecordType::kMunmap:
+      return OnMunmap(r);
+    case RecordType::kMremap:
+      return OnMremap(r);
+    case RecordType::kSnapshot:
+      return OnSnapshot(r);
+    case RecordType::kFailure:
+      return OnFailure(r);
+    case RecordType::kExec:
+      return OnExec(r);
+    case RecordType::kHeadroom:
+      return OnHeadroom(r);
+    case RecordType::kEnd:
+      return OnEnd(r);
+    case RecordType::kPeriod:
+      return OnPeriod(r);
+    case RecordType::kLost:
+      return OnLost(r);
     case RecordType::kLive:    // not used by the report
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself

@@ -138,8 +138,8 @@ class Replayer {
   absl::flat_hash_map<StackId, StackState> states_;
   std::vector<StackId> changed_;  // since the last series sample
   uint32_t epoch_ = 0;
-  uint64_t snapshots_seen_ = 0;  // snapshots in the window
-  uint64_t stride_ = 1;          // every stride_-th snapshot becomes a series sample
+  uint64_t snapshots_seen_ = 0;   // snapshots in the window
+  uint64_t stride_ = 1;           // every stride_-th snapshot becomes a series sample
   std::vector<StackId> pending_;  // live change since the last peak
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;

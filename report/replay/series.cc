@@ -48,7 +48,8 @@ void Replayer::TrackPeak(uint64_t time_ns) {
       at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
       at.mapped_live_bytes += st.pend_mapped;
       at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
-      at.live_samples = static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
+      at.live_samples =
+          static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
       st.pend_count = st.pend_bytes = st.pend_mapped = st.pend_count_var = st.pend_bytes_var = 0;
       st.pend_samples = 0;
       st.pending = false;

@@ -24,9 +24,9 @@ bool IsRuntimeModule(const std::string& path) {
 }
 
 bool IsRuntimeFunction(const std::string& f) {
-  for (const char* prefix : {"std::", "__gnu_cxx::", "operator new", "operator delete",
-                             "__libc_", "__cxa_", "void std::", "__gnu_cxx", "__new_allocator",
-                             "__static_initialization_and_destruction"}) {
+  for (const char* prefix :
+       {"std::", "__gnu_cxx::", "operator new", "operator delete", "__libc_", "__cxa_",
+        "void std::", "__gnu_cxx", "__new_allocator", "__static_initialization_and_destruction"}) {
     if (StartsWith(f, prefix)) return true;
   }
   // Return types come first in some demangled template names ("std::pair<...> std::...").

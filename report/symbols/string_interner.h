@@ -1,5 +1,5 @@
-// report/symbols/string_interner.h: strings stored once and referred to by their index (pprof's string
-// table, the .awsym file's string pool).
+// report/symbols/string_interner.h: strings stored once and referred to by their index (pprof's
+// string table, the .awsym file's string pool).
 //
 // Offline. Not thread-safe.
 #pragma once

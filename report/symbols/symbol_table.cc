@@ -15,7 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-
 [[noreturn]] void Fail(const std::string& path, const std::string& why) {
   throw SymbolTableError(path + ": " + why);
 }
@@ -25,9 +24,9 @@ const json& Member(const json& object, const char* name, json::value_t type,
                    const std::string& path) {
   auto it = object.find(name);
   bool type_ok = it != object.end() &&
-                 (it->type() == type || (type == json::value_t::number_unsigned &&
-                                         it->type() == json::value_t::number_integer &&
-                                         it->get<int64_t>() >= 0));
+                 (it->type() == type ||
+                  (type == json::value_t::number_unsigned &&
+                   it->type() == json::value_t::number_integer && it->get<int64_t>() >= 0));
   if (!type_ok) Fail(path, std::string("damaged symbol table (member \"") + name + "\")");
   return *it;
 }
@@ -101,8 +100,8 @@ void WriteSymbolTable(const SymbolTable& table, const std::string& path) {
   for (const auto& [key, frames] : table.entries) {
     json frame_list = json::array();
     for (const symbolize::Frame& f : frames) {
-      frame_list.push_back(json::array({pool.Intern(f.function), pool.Intern(f.file), f.line,
-                                        f.column, f.inlined ? 1 : 0}));
+      frame_list.push_back(json::array(
+          {pool.Intern(f.function), pool.Intern(f.file), f.line, f.column, f.inlined ? 1 : 0}));
     }
     addresses.push_back(json::array({key.first, key.second, std::move(frame_list)}));
   }

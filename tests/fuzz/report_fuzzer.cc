@@ -16,10 +16,10 @@
 
 #include "preload/format/record_format.h"
 #include "report/analysis/analysis.h"
-#include "report/replay/model.h"
+#include "report/analysis/sites.h"
 #include "report/reader/recording_reader.h"
 #include "report/render/render.h"
-#include "report/analysis/sites.h"
+#include "report/replay/model.h"
 
 namespace {
 
@@ -59,9 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     report::ProcessModel model = report::LoadProcess(path);
     report::StackSymbolizer symbols(symbolize::Options{}, /*enabled=*/false);
-    for (report::Grouping g : {report::Grouping::kFirstOutsideRuntime,
-                               report::Grouping::kAllocatingFunction,
-                               report::Grouping::kFullStack}) {
+    for (report::Grouping g :
+         {report::Grouping::kFirstOutsideRuntime, report::Grouping::kAllocatingFunction,
+          report::Grouping::kFullStack}) {
       report::ReportOptions options;
       options.top = 5;
       options.grouping = g;

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "report/replay/model.h"
-#include "report/reader/recording_reader.h"
 #include "report/analysis/sites.h"
+#include "report/reader/recording_reader.h"
+#include "report/replay/model.h"
 
 namespace allocwatch::preload_test {
 

@@ -1,7 +1,6 @@
 // tests/unit/html_render_test.cc: the HTML page built around a hand-made model whose strings
 // try to break out of the page (markup, comment openers, bytes that are not UTF-8).
 #include <catch2/catch.hpp>
-
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,8 +29,12 @@ report::ProcessModel HandMadeModel(const std::string& exe) {
   m.stacks[report::StackId{1}] = {{0x1000, -1, 0}, {0x2000, -1, 0}};
   m.stacks[report::StackId{2}] = {{0x3000, -1, 0}, {0x2000, -1, 0}};
   m.stacks[report::StackId{3}] = {{0x4000, -1, 0}};
-  m.per_stack[report::StackId{1}] = {.alloc_count = 3, .alloc_bytes = 300, .live_count = 3,
-                                     .live_bytes = 300, .samples = 3, .live_samples = 3};
+  m.per_stack[report::StackId{1}] = {.alloc_count = 3,
+                                     .alloc_bytes = 300,
+                                     .live_count = 3,
+                                     .live_bytes = 300,
+                                     .samples = 3,
+                                     .live_samples = 3};
   m.per_stack[report::StackId{2}] = {.alloc_count = 1, .alloc_bytes = 5000, .samples = 1};
   m.per_stack[report::StackId{3}] = {.alloc_count = 1, .alloc_bytes = 10, .samples = 1};
   m.at_peak[report::StackId{1}] = {.live_count = 1, .live_bytes = 100};

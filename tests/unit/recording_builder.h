@@ -2,9 +2,9 @@
 // the replay and the analyses on runs whose truth is known.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
 #include <vector>

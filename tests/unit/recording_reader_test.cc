@@ -1,8 +1,10 @@
 // tests/unit/recording_reader_test.cc: the record codec, the reader's handling of damage, and
 // the replay into per-stack figures, on recordings written here byte by byte.
-#include <catch2/catch.hpp>
+#include "report/reader/recording_reader.h"
+
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -10,15 +12,14 @@
 
 #include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
-#include "report/replay/model.h"
-#include "report/reader/recording_reader.h"
 #include "recording_builder.h"
+#include "report/replay/model.h"
 
 namespace fmt = allocwatch::format;
-using allocwatch::unit_test::Builder;
 using allocwatch::report::LoadProcess;
 using allocwatch::report::ReadError;
 using allocwatch::report::RecordingReader;
+using allocwatch::unit_test::Builder;
 
 namespace {
 
@@ -97,8 +98,7 @@ TEST_CASE("a record with an impossible size stops the reader", "[reader]") {
 }
 
 TEST_CASE("files that are not recordings are refused with a clear error", "[reader]") {
-  CHECK_THROWS_WITH(RecordingReader("/nonexistent/x.awtrace"),
-                    Catch::Contains("cannot open"));
+  CHECK_THROWS_WITH(RecordingReader("/nonexistent/x.awtrace"), Catch::Contains("cannot open"));
   char path[] = "/tmp/allocwatch-unit-XXXXXX";
   int fd = mkstemp(path);
   REQUIRE(write(fd, "#!/bin/sh\necho hello\n", 21) == 21);
@@ -200,8 +200,7 @@ TEST_CASE("version 2 heap events (LEB128 varints) are still read", "[codec]") {
   // An allocation on thread 77 (tid varint), time +3, address 0x1000 (zigzag 0x2000 = 0x80
   // 0x40), size 300 (0xAC 0x02), stack 5, sample_bytes 1; then a free on the same thread, time
   // +1, address delta -0xFF0 (zigzag 0x1FDF = 0xDF 0x3F).
-  const uint8_t bytes[] = {0x11, 77, 6, 0x80, 0x40, 0xAC, 0x02, 5, 1,
-                           0x1A, 2, 0xDF, 0x3F};
+  const uint8_t bytes[] = {0x11, 77, 6, 0x80, 0x40, 0xAC, 0x02, 5, 1, 0x1A, 2, 0xDF, 0x3F};
   EventCodecState s;
   s.version = 2;
   s.last_time = 100;
@@ -262,12 +261,12 @@ TEST_CASE("a free timed just before its allocation on another CPU is applied aft
   // ns before thread 1's allocation of that block did.
   Builder b(1);
   b.Stack(1, {0x401000});
-  b.Free(1000, 0xA000, /*tid=*/2);        // 0xA000 is not live yet
+  b.Free(1000, 0xA000, /*tid=*/2);           // 0xA000 is not live yet
   b.Alloc(1010, 0xA000, 100, 1, /*tid=*/1);  // ...its allocation follows within the margin
   b.Alloc(5000, 0xB000, 40, 1, /*tid=*/1);
-  b.Free(9000, 0xC000, /*tid=*/2);        // never allocated: a block from before the recording
-  b.Alloc(20000, 0xC000, 8, 1, /*tid=*/1);  // far later: a new block, not the one freed
-  b.Free(21000, 0xD000, /*tid=*/1);         // from before the recording, and at once...
+  b.Free(9000, 0xC000, /*tid=*/2);           // never allocated: a block from before the recording
+  b.Alloc(20000, 0xC000, 8, 1, /*tid=*/1);   // far later: a new block, not the one freed
+  b.Free(21000, 0xD000, /*tid=*/1);          // from before the recording, and at once...
   b.Alloc(21001, 0xD000, 16, 1, /*tid=*/1);  // ...the same thread's new block there: kept
   b.End(30000);
   std::string path = b.Write();

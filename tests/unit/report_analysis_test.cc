@@ -1,7 +1,6 @@
 // tests/unit/report_analysis_test.cc: the report's analyses (growth, leak kinds and bounds,
 // temporaries, filters, the peak, grouping) on recordings written here whose truth is known.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,8 +12,8 @@
 #include "report/analysis/cgroup_limit.h"
 #include "report/analysis/diff.h"
 #include "report/analysis/growth.h"
-#include "report/render/render.h"
 #include "report/analysis/suppressions.h"
+#include "report/render/render.h"
 #include "report_test_support.h"
 
 namespace allocwatch::unit_test {
@@ -58,7 +57,7 @@ TEST_CASE("growth: a steady leak is flagged with its rate, a pool and a temporar
   CHECK(top.fit.slope == Approx(10000).epsilon(0.02));
   CHECK(top.fit.r2 > 0.99);
   REQUIRE(top.series.size() == 12);
-  CHECK(top.series[0] == 10000);   // at 1 s: allocations at 0.05 ... 0.95 s
+  CHECK(top.series[0] == 10000);  // at 1 s: allocations at 0.05 ... 0.95 s
   CHECK(top.series.back() == 105000);
 
   // The pool is flat from the first sample; the third site ends below its maximum.
@@ -139,7 +138,8 @@ std::string SampledRecording(Builder& b, const std::vector<uint64_t>& sizes, uin
   b.Stack(1, {0x1000});
   uint64_t address = 0x100000;
   for (uint64_t s : sizes) {
-    double p = s >= period ? 1.0 : -std::expm1(-static_cast<double>(s) / static_cast<double>(period));
+    double p =
+        s >= period ? 1.0 : -std::expm1(-static_cast<double>(s) / static_cast<double>(period));
     address += 0x10000;
     if (u(rng) < p) b.Alloc(1000, address, s, 1);
   }
@@ -207,21 +207,22 @@ TEST_CASE("temporaries: freed before the same thread's next allocation or free",
   b.Stack(1, {0x1000});
   b.Stack(2, {0x2000});
   b.Alloc(1, 0xA0, 10, 1, 1);
-  b.Free(2, 0xA0, 1);            // temporary (stack 1)
+  b.Free(2, 0xA0, 1);  // temporary (stack 1)
   b.Alloc(3, 0xB0, 10, 1, 1);
   b.Alloc(4, 0xC0, 10, 2, 1);
-  b.Free(5, 0xB0, 1);            // not: another allocation came between
-  b.Free(6, 0xC0, 1);            // not: a free came between
+  b.Free(5, 0xB0, 1);  // not: another allocation came between
+  b.Free(6, 0xC0, 1);  // not: a free came between
   b.Alloc(7, 0xD0, 10, 2, 1);
-  b.Alloc(8, 0xE0, 10, 1, 2);    // another thread's allocation does not count
-  b.Free(9, 0xD0, 1);            // temporary (stack 2)
+  b.Alloc(8, 0xE0, 10, 1, 2);  // another thread's allocation does not count
+  b.Free(9, 0xD0, 1);          // temporary (stack 2)
   b.Alloc(10, 0xF0, 10, 2, 1);
-  b.Free(11, 0xF0, 1, true);     // realloc's release: not a free
+  b.Free(11, 0xF0, 1, true);  // realloc's release: not a free
   b.End(12);
   auto l = Load(b.Write());
   CHECK(l->model.totals.temporary_count == 2);
   std::map<uint64_t, uint64_t> by_site;
-  for (const report::Site& s : l->report.temporaries) by_site[SiteAddress(s)] = s.figures.temporary_count;
+  for (const report::Site& s : l->report.temporaries)
+    by_site[SiteAddress(s)] = s.figures.temporary_count;
   CHECK(by_site == std::map<uint64_t, uint64_t>{{0x1000, 1}, {0x2000, 1}});
 }
 
@@ -277,8 +278,8 @@ TEST_CASE("the peak and who held it then, found in one pass", "[peak]") {
   b.Alloc(1, 0xA0, 100, 1);
   b.Alloc(2, 0xB0, 200, 2);  // peak: 300 at t = 2
   b.Free(3, 0xA0);
-  b.Alloc(4, 0xC0, 50, 2);   // 250: below the peak
-  b.Alloc(5, 0xD0, 30, 1);   // 280
+  b.Alloc(4, 0xC0, 50, 2);  // 250: below the peak
+  b.Alloc(5, 0xD0, 30, 1);  // 280
   b.End(6);
   auto l = Load(b.Write());
   CHECK(l->model.peak_live_bytes == 300);
@@ -290,10 +291,7 @@ TEST_CASE("the peak and who held it then, found in one pass", "[peak]") {
   CHECK(SiteAddress(l->report.peak[0]) == 0x2000);
 }
 
-
-
-TEST_CASE("long runs: series are thinned to a bounded number of samples, values kept",
-          "[growth]") {
+TEST_CASE("long runs: series are thinned to a bounded number of samples, values kept", "[growth]") {
   // 5,000 snapshots 10 ms apart; stack 1 gains 100 B before each; stack 2 changes once, early.
   Builder b;
   b.Stack(1, {0x1000});
@@ -324,8 +322,6 @@ TEST_CASE("long runs: series are thinned to a bounded number of samples, values 
   REQUIRE(!l->report.growth.empty());
   CHECK(l->report.growth[0].fit.slope == Approx(10000).epsilon(0.01));
 }
-
-
 
 TEST_CASE("grouping: by site, by allocating function, by full stack", "[grouping]") {
   // Two stacks share their innermost frame (0x1000) and differ in the caller.
@@ -378,7 +374,8 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
     Put(root / "cg/svc/memory.current", "400000\n");
     Put(root / "cg/svc/app/memory.max", "5000000\n");
     Put(root / "cg/svc/app/memory.current", "300000\n");
-    auto limit = report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    auto limit =
+        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
     REQUIRE(limit.has_value());
     CHECK(limit->limit_bytes == 1000000);
     CHECK(limit->used_bytes == 400000);
@@ -388,7 +385,8 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
     Put(root / "proc/123/cgroup", "4:memory:/elsewhere/abc\n0::/\n");
     Put(root / "cg/memory/memory.limit_in_bytes", "2000000\n");
     Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
-    auto limit = report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    auto limit =
+        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
     REQUIRE(limit.has_value());
     CHECK(limit->limit_bytes == 2000000);
     CHECK(limit->used_bytes == 1500000);
@@ -397,11 +395,13 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
     Put(root / "proc/123/cgroup", "4:memory:/\n");
     Put(root / "cg/memory/memory.limit_in_bytes", "9223372036854771712\n");
     Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
-    CHECK_FALSE(report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model));
+    CHECK_FALSE(
+        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model));
     Builder other(1, 999);
     other.End(1);
     auto o = Load(other.Write());
-    CHECK_FALSE(report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(o->model));
+    CHECK_FALSE(
+        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(o->model));
   }
   fs::remove_all(root);
 }

@@ -1,7 +1,6 @@
 // tests/unit/report_output_test.cc: suppressions, diff, several processes, the text, folded
 // and JSON output, and recordings still being written, on recordings written here.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -11,8 +10,8 @@
 
 #include "report/analysis/diff.h"
 #include "report/analysis/growth.h"
-#include "report/render/render.h"
 #include "report/analysis/suppressions.h"
+#include "report/render/render.h"
 #include "report_test_support.h"
 
 namespace allocwatch::unit_test {
@@ -197,8 +196,6 @@ TEST_CASE("a recording still being written is read up to its last whole record, 
   CHECK(whole->model.ending == report::Ending::kExit);
   CHECK_FALSE(whole->model.truncated_tail);
 }
-
-
 
 TEST_CASE("text report: colour only when asked for", "[text]") {
   Builder b;

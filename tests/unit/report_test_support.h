@@ -73,5 +73,4 @@ inline void GrowthRun(Builder& b) {
   b.End(10 * kSecond + kSecond / 2);
 }
 
-
 }  // namespace allocwatch::unit_test
