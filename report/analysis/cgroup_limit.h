@@ -3,7 +3,10 @@
 // memory.limit_in_bytes / memory.usage_in_bytes).
 //
 // Offline. Only meaningful while the process runs: the caller adds this source for processes
-// it found alive. The tightest level of the hierarchy (least headroom) wins.
+// it found alive. The cgroup is found by preload/procfs/cgroup_reader.h, the reader that
+// `allocwatch doctor --pid` and the recorder use (mountinfo, cgroup namespaces, hybrid hosts),
+// so the report and doctor never disagree. The tightest level of the hierarchy (least headroom,
+// the reader's binding level) wins.
 #pragma once
 
 #include <string>
@@ -12,8 +15,8 @@
 
 namespace allocwatch::report {
 
-// `proc_root` and `cgroup_root` are "/proc" and "/sys/fs/cgroup" but for tests.
-LimitSource LiveCgroupLimit(std::string proc_root = "/proc",
-                            std::string cgroup_root = "/sys/fs/cgroup");
+// `root` is prefixed to every path read (/proc/PID/cgroup, /proc/PID/mountinfo and the mount
+// points it names): "" for the real file system, a fake tree in tests.
+LimitSource LiveCgroupLimit(std::string root = "");
 
 }  // namespace allocwatch::report

@@ -357,6 +357,12 @@ void Put(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
 }
 
+// mountinfo lines that put the fake cgroup file systems at root/cg (v2) and root/cg/memory (v1).
+constexpr const char* kCgroup2Mount =
+    "30 25 0:26 / /cg rw,nosuid,nodev,noexec - cgroup2 cgroup2 rw,nsdelegate\n";
+constexpr const char* kMemoryV1Mount =
+    "35 25 0:30 / /cg/memory rw,nosuid,nodev,noexec - cgroup cgroup rw,memory\n";
+
 TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[limit]") {
   char tmpl[] = "/tmp/allocwatch-cgroup-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
@@ -367,6 +373,7 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
 
   SECTION("v2") {
     Put(root / "proc/123/cgroup", "0::/svc/app\n");
+    Put(root / "proc/123/mountinfo", kCgroup2Mount);
     Put(root / "cg/cgroup.controllers", "memory\n");
     Put(root / "cg/memory.max", "max\n");
     Put(root / "cg/memory.current", "900000000\n");
@@ -374,8 +381,7 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
     Put(root / "cg/svc/memory.current", "400000\n");
     Put(root / "cg/svc/app/memory.max", "5000000\n");
     Put(root / "cg/svc/app/memory.current", "300000\n");
-    auto limit =
-        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    auto limit = report::LiveCgroupLimit(root.string())(l->model);
     REQUIRE(limit.has_value());
     CHECK(limit->limit_bytes == 1000000);
     CHECK(limit->used_bytes == 400000);
@@ -383,25 +389,26 @@ TEST_CASE("cgroup limit of a running process: the tightest level, v2 and v1", "[
   }
   SECTION("v1, recorded path missing (cgroup namespace): the root is used") {
     Put(root / "proc/123/cgroup", "4:memory:/elsewhere/abc\n0::/\n");
+    // Mounted from another cgroup namespace: its root is not a prefix of the process's path.
+    Put(root / "proc/123/mountinfo",
+        "35 25 0:30 /ns/other /cg/memory rw,nosuid,nodev,noexec - cgroup cgroup rw,memory\n");
     Put(root / "cg/memory/memory.limit_in_bytes", "2000000\n");
     Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
-    auto limit =
-        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model);
+    auto limit = report::LiveCgroupLimit(root.string())(l->model);
     REQUIRE(limit.has_value());
     CHECK(limit->limit_bytes == 2000000);
     CHECK(limit->used_bytes == 1500000);
   }
   SECTION("no limit anywhere, or no such process") {
     Put(root / "proc/123/cgroup", "4:memory:/\n");
+    Put(root / "proc/123/mountinfo", kMemoryV1Mount);
     Put(root / "cg/memory/memory.limit_in_bytes", "9223372036854771712\n");
     Put(root / "cg/memory/memory.usage_in_bytes", "1500000\n");
-    CHECK_FALSE(
-        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(l->model));
+    CHECK_FALSE(report::LiveCgroupLimit(root.string())(l->model));
     Builder other(1, 999);
     other.End(1);
     auto o = Load(other.Write());
-    CHECK_FALSE(
-        report::LiveCgroupLimit((root / "proc").string(), (root / "cg").string())(o->model));
+    CHECK_FALSE(report::LiveCgroupLimit(root.string())(o->model));
   }
   fs::remove_all(root);
 }
