@@ -63,8 +63,9 @@ extern bool g_use_tsc;
 // it (seen: a free timed 35 ticks before the allocation it freed, on another thread). A fence
 // before each read would cost more than half again of the whole event (15 ns against 9 here), so
 // the reader repairs the order instead: a free that comes before the allocation of its address
-// within that margin is applied after it (report/model.cc). Flushes fence their ClockRecord's read
-// (nothing in the buffers flushed after it may read a later time than it... see FORMAT.md).
+// within that margin is applied after it (report/replay/heap_records.cc). Flushes fence their
+// ClockRecord's read (nothing in the buffers flushed after it may read a later time than it... see
+// FORMAT.md).
 ALLOCWATCH_ALWAYS_INLINE uint64_t EventTicks() {
 #if defined(__x86_64__)
   if (ALLOCWATCH_LIKELY(g_use_tsc)) return __builtin_ia32_rdtsc();
