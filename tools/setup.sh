@@ -20,7 +20,7 @@ packages=(
   time bc heaptrack
   # tests: the sources must be as .clang-format lays them out (tools/check_format.sh)
   clang-format-14
-  # HTML report: npm fetches its charting libraries at build time (report/html/); the test
+  # HTML report: npm fetches its charting libraries at build time (report/render/html/); the test
   # opens the report in headless Chromium driven from node
   nodejs chromium
   # tests: big real programs (tests/bigprog); gdb prints the stacks of a hung program
