@@ -18,6 +18,10 @@ std::vector<std::string> ExpandRecordings(const std::vector<std::string>& inputs
 std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t session_id,
                                                uint32_t first_pid);
 
+// Merges the tail file a killed process left beside `recording` into it (report/reader/
+// tail_merge.h); warns of what could not be merged.
+void MergeTailOf(const std::string& recording);
+
 // Renders the given recordings as `allocwatch report` would; returns its exit status.
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
                      std::ostream& out);

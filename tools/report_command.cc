@@ -14,6 +14,7 @@
 #include "report/analysis/cgroup_limit.h"
 #include "report/analysis/diff.h"
 #include "report/reader/recording_reader.h"
+#include "report/reader/tail_merge.h"
 #include "report/render/render.h"
 #include "report/replay/model.h"
 #include "report/symbols/symbol_table.h"
@@ -89,30 +90,20 @@ bool UseColour(const std::string& mode, bool to_stdout) {
   return to_stdout && isatty(STDOUT_FILENO) == 1;
 }
 
-std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
 // Whether the recorded process is alive now: same boot, its pid exists and runs the same file.
 bool StillRunning(const report::ProcessModel& m) {
-  if (m.ending != report::Ending::kCutShort || m.pid == 0) return false;
-  if (!m.boot_id.empty() && ReadSmallFile("/proc/sys/kernel/random/boot_id") != m.boot_id) {
-    return false;
-  }
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/" + std::to_string(m.pid) + "/exe", ec);
-  if (ec) return fs::exists("/proc/" + std::to_string(m.pid), ec) && m.exe.empty();
-  std::string now = exe.string();
-  const std::string deleted = " (deleted)";
-  if (now.size() > deleted.size() &&
-      now.compare(now.size() - deleted.size(), deleted.size(), deleted) == 0) {
-    now.resize(now.size() - deleted.size());
-  }
-  return m.exe.empty() || now == m.exe || fs::equivalent(now, m.exe, ec);
+  return m.ending == report::Ending::kCutShort &&
+         report::ProcessStillRunning(m.pid, m.exe, m.boot_id);
 }
+
+}  // namespace
+
+void MergeTailOf(const std::string& recording) {
+  report::TailMerge m = report::MergeTail(recording);
+  if (!m.warning.empty()) spdlog::warn("{}", m.warning);
+}
+
+namespace {
 
 // Loaded and analysed recordings, ready for any renderer.
 struct Loaded {
@@ -136,6 +127,7 @@ struct LoadSettings {
 void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings, Loaded& out) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
+    MergeTailOf(file);
     try {
       out.models.push_back(report::LoadProcess(file, settings.load));
     } catch (const report::ReadError& e) {

@@ -222,6 +222,8 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
            int status, const OomVerdict& ending, const std::string& unrecorded_reason) {
   std::vector<std::string> files =
       FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
+  // A process of the session that was killed left its last records in its tail file.
+  for (const std::string& f : files) MergeTailOf(f);
   std::ofstream file;
   if (!o.report_file.empty()) {
     file.open(o.report_file, std::ios::binary | std::ios::trunc);

@@ -48,6 +48,7 @@ enum class RecordType : uint16_t {
   kEvents = 18,       // EventsRecord + compact heap events (see event_codec.h)
   kClock = 19,        // ClockRecord
   kPeriod = 20,       // PeriodRecord
+  kRecovered = 21,    // RecoveredRecord (written offline, after a killed process's tail)
 };
 
 // The call that produced an event.
@@ -407,6 +408,20 @@ struct HeadroomRecord {
   uint64_t psi_some_avg10_x100, psi_full_avg10_x100, psi_full_total_us;
 };
 static_assert(sizeof(HeadroomRecord) == 344);
+
+// Written by `allocwatch run` and `allocwatch report` (never by the library) after the records
+// they merged from the tail file of a process that was killed (tail_format.h, FORMAT.md
+// "Durability"): what the recording before it did not hold yet. It has no time.
+struct RecoveredRecord {
+  RecordHeader header;
+  uint64_t writer_bytes;        // bytes of whole records taken from the writer's region
+  uint64_t events;              // heap events taken from the threads' buffers
+  uint32_t batches;             // EventsRecords rebuilt from those buffers
+  uint32_t duplicates;          // batches being flushed at the kill that the recording already held
+  uint64_t torn_bytes;          // bytes of a record the kill cut short, dropped
+  uint64_t merged_realtime_ns;  // CLOCK_REALTIME of the merge
+};
+static_assert(sizeof(RecoveredRecord) == 48);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 

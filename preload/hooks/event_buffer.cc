@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <new>
 
 #include "preload/base/errno_saver.h"
@@ -16,12 +17,13 @@
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder_state.h"
+#include "preload/hooks/tail_file.h"
 
 namespace allocwatch::preload {
 namespace {
 
-constexpr uint32_t kBufferBytes = 64 * 1024;
-constexpr uint32_t kDataBytes = kBufferBytes - 128;
+constexpr uint32_t kBufferBytes = format::kTailSlotBytes;
+constexpr uint32_t kDataBytes = format::kTailSlotDataBytes;
 constexpr int kMaxBuffers = 4096;
 
 // The owner appends without a lock while no flush is asked for: it marks itself active, then
@@ -31,18 +33,23 @@ constexpr int kMaxBuffers = 4096;
 // request (and takes the lock) or is seen active (the flusher waits for it to finish). This is
 // the asymmetric form of Dekker's algorithm: the hot path pays no atomic read-modify-write.
 // Where membarrier is not available, owners take the lock for every append.
+//
+// A buffer is a slot of the tail file where there is one (tail_file.h): `batch` and `data` are
+// then the slot's header and data, in the page cache as soon as they are stored. An event's
+// bytes are stored before `used`, and `used` before `count`, so a killed process leaves whole
+// events (format/tail_format.h).
 struct EventBuffer {
+  format::TailSlotHeader batch{};
   Spinlock lock;
   std::atomic<bool> in_use{false};
   std::atomic<uint32_t> owner_active{0};
   std::atomic<uint32_t> flush_requested{0};
-  uint32_t count = 0;
-  uint32_t used = 0;
-  uint64_t base_time = 0;
   format::EventCodecState codec;
   alignas(64) uint8_t data[kDataBytes];
 };
 static_assert(sizeof(EventBuffer) <= kBufferBytes);
+static_assert(offsetof(EventBuffer, data) == format::kTailSlotDataOffset);
+static_assert(offsetof(EventBuffer, batch) == 0);
 
 constinit std::atomic<EventBuffer*> g_buffers[kMaxBuffers] = {};
 constinit std::atomic<int> g_buffer_count{0};
@@ -52,35 +59,50 @@ constinit bool g_asymmetric = false;  // membarrier(PRIVATE_EXPEDITED) is regist
 
 long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
+template <typename T>
+ALLOCWATCH_ALWAYS_INLINE void Publish(T& field, T value) {
+  __atomic_store_n(&field, value, __ATOMIC_RELEASE);
+}
+
 void FlushLocked(EventBuffer& b) {
-  if (b.count == 0) return;
+  if (b.batch.count == 0) return;
   ErrnoSaver saved;  // the exact fast path leaves errno to this (a failed write sets it)
   format::EventsRecord r{};
-  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.used);
-  r.base_time_ns = b.base_time;
-  r.count = b.count;
-  r.bytes = b.used;
-  Chunk chunks[2] = {{&r, sizeof(r)}, {b.data, b.used}};
+  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.batch.used);
+  r.base_time_ns = b.batch.base_time;
+  r.count = b.batch.count;
+  r.bytes = b.batch.used;
+  Chunk chunks[2] = {{&r, sizeof(r)}, {b.data, b.batch.used}};
+  Publish(b.batch.flushing, 1u);  // from here the batch may be in the writer's hands too
   Writer().AppendPadded(chunks, 2);
-  b.count = 0;
-  b.used = 0;
+  Publish(b.batch.count, 0u);
+  Publish(b.batch.used, 0u);
+  Publish(b.batch.flushing, 0u);
 }
 
 ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& event) {
-  if (b.used + format::kMaxEventBytes > kDataBytes) FlushLocked(b);
-  if (b.count == 0) {
-    b.base_time = event.time_ns;
+  if (b.batch.used + format::kMaxEventBytes > kDataBytes) FlushLocked(b);
+  if (b.batch.count == 0) {
+    b.batch.base_time = event.time_ns;
     b.codec = format::EventCodecState{event.time_ns, 0, 0, false};
   }
-  uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.used);
-  b.used = static_cast<uint32_t>(end - b.data);
-  b.count += 1;
+  uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.batch.used);
+  Publish(b.batch.used, static_cast<uint32_t>(end - b.data));
+  Publish(b.batch.count, b.batch.count + 1);
 }
 
+// Private memory for a buffer, at `fixed` when not null.
+void* MapPrivate(void* fixed) {
+  void* p = Real().mmap(fixed, kBufferBytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | (fixed != nullptr ? MAP_FIXED : 0), -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+// A new buffer: a slot of the tail file, else private memory.
 EventBuffer* MapBuffer() {
-  void* p = Real().mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
-  return p == MAP_FAILED ? nullptr : new (p) EventBuffer();
+  void* p = MapTailSlot(nullptr);
+  if (p == nullptr) p = MapPrivate(nullptr);
+  return p == nullptr ? nullptr : new (p) EventBuffer();
 }
 
 // A free buffer for the calling thread: a released one, else a new one; nullptr when none.
@@ -207,23 +229,32 @@ void ReleaseEventBuffer(ThreadState& t) {
 
 void ResetEventBuffersInChild(ThreadState& t) {
   t.event_buffer = nullptr;
+  // A buffer may be a slot of the parent's tail file, shared with the parent: it is replaced by
+  // fresh memory before anything is stored (the parent writes its own events).
+  auto renew = [](EventBuffer* b) {
+    if (MapPrivate(b) != nullptr) {
+      new (b) EventBuffer();
+      return b;
+    }
+    return static_cast<EventBuffer*>(nullptr);  // never stored to: dropped
+  };
   int n = g_buffer_count.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     EventBuffer* b = g_buffers[i].load(std::memory_order_relaxed);
-    if (b == nullptr) continue;
-    b->lock.ResetAfterFork();
-    b->owner_active.store(0, std::memory_order_relaxed);
-    b->flush_requested.store(0, std::memory_order_relaxed);
-    b->count = 0;
-    b->used = 0;
-    b->in_use.store(false, std::memory_order_relaxed);
+    if (b != nullptr) g_buffers[i].store(renew(b), std::memory_order_relaxed);
   }
   g_overflow_lock.ResetAfterFork();
+  if (g_overflow != nullptr) g_overflow = renew(g_overflow);
   EnableLockFreeAppends();  // registration belongs to the address space: the child has a new one
-  if (g_overflow != nullptr) {
-    g_overflow->count = 0;
-    g_overflow->used = 0;
-  }
+}
+
+void MoveEventBuffersToTail() {
+  auto move = [](EventBuffer* b) {
+    if (b != nullptr && MapTailSlot(b) != nullptr) new (b) EventBuffer();
+  };
+  int n = g_buffer_count.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) move(g_buffers[i].load(std::memory_order_relaxed));
+  move(g_overflow);
 }
 
 }  // namespace allocwatch::preload

@@ -41,7 +41,11 @@ void FlushAllEventBuffers();
 // At thread exit: flushes the thread's buffer and gives it back.
 void ReleaseEventBuffer(ThreadState& t);
 
-// In a fork child: drops every buffer's contents (the parent writes them) and frees them all.
+// In a fork child: drops every buffer's contents (the parent writes them) and frees them all;
+// each is private memory again (never the parent's tail).
 void ResetEventBuffersInChild(ThreadState& t);
+
+// In a fork child whose tail file is open: every buffer becomes a slot of it (they are empty).
+void MoveEventBuffersToTail();
 
 }  // namespace allocwatch::preload

@@ -23,6 +23,7 @@
 #include "preload/hooks/recorder.h"
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/stack_bounds.h"
+#include "preload/hooks/tail_file.h"
 #include "preload/procfs/headroom.h"
 
 namespace allocwatch::preload {
@@ -183,6 +184,10 @@ bool BeginProcess(bool fork_child) {
   g_recorder.pid = static_cast<uint32_t>(getpid());
   g_recorder.seed = g_recorder.start_ns * 0x9E3779B97F4A7C15ULL ^ g_recorder.pid;
   if (OpenRecording(g_recorder.config, g_recorder.start_ns, fork_child) < 0) return false;
+  if (format::TailHeader* tail = TailHeaderOrNull()) {
+    tail->tick_source = g_use_tsc ? format::kTickSourceTsc : format::kTickSourceMonotonic;
+  }
+  if (fork_child) MoveEventBuffersToTail();
   RescanModules(0);
   WriteSnapshot(HeapFigures::kMeasure);
   Writer().Flush();
@@ -316,6 +321,7 @@ void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures) {
   end.reason = reason;
   end.exit_status = exit_status;
   Writer().Append(&end, sizeof(end), /*flush=*/true);
+  RemoveTail();  // everything is in the recording
 }
 
 void OnExec(const char* path) {
@@ -329,6 +335,9 @@ void OnExec(const char* path) {
   r.path_size = static_cast<uint32_t>(n);
   Chunk chunks[2] = {{&r, sizeof(r)}, {path, n}};
   Writer().AppendPadded(chunks, 2, /*flush=*/true);
+  // The new image keeps a recording and a tail of its own. Should exec fail, this process goes
+  // on recording, without the durability of a tail file.
+  RemoveTail();
 }
 
 // Locks are taken in one order and held across fork() so the child inherits consistent tables.
@@ -361,6 +370,7 @@ void ForkChild() {
   }
   Writer().ResetInChild();
   ResetEventBuffersInChild(t);
+  ForgetTailInChild();
   g_recorder.mappings->ResetInChild();
   g_recorder.heap->ResetInChild();
   g_recorder.stacks->ResetInChild();

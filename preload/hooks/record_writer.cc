@@ -11,11 +11,23 @@
 
 namespace allocwatch::preload {
 
-void RecordWriter::Open(int fd) {
+void RecordWriter::Open(int fd, format::TailHeader* tail, char* region) {
   SpinlockHolder hold(lock_);
   fd_ = fd;
   used_ = 0;
   records_in_buffer_ = 0;
+  tail_ = region != nullptr ? tail : nullptr;
+  buffer_ = tail_ != nullptr ? region : static_buffer_;
+  PublishWritten();
+}
+
+// The region's bytes are in the recording (or lost with a failed write): first the region is
+// emptied, then the recording's length moves on. A kill between the two leaves a tail whose
+// region is empty and a recording longer than writer_offset, whose extra bytes are whole.
+void RecordWriter::PublishWritten() {
+  if (tail_ == nullptr) return;
+  __atomic_store_n(&tail_->writer_used, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&tail_->writer_offset, RecordingGoodSize(), __ATOMIC_RELEASE);
 }
 
 void RecordWriter::FlushLocked() {
@@ -25,6 +37,7 @@ void RecordWriter::FlushLocked() {
   write_ns_.fetch_add(MonotonicNs() - start, std::memory_order_relaxed);
   used_ = 0;
   records_in_buffer_ = 0;
+  PublishWritten();
 }
 
 void RecordWriter::Append(const Chunk* chunks, int count, bool flush) {
@@ -39,8 +52,11 @@ void RecordWriter::Append(const Chunk* chunks, int count, bool flush) {
   if (total > kBufferSize) {
     // Larger than the whole buffer (a long module path list, say): write it directly.
     bool ok = true;
+    if (tail_ != nullptr) __atomic_store_n(&tail_->direct_write, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < count && ok; ++i) ok = WriteRecording(&fd_, chunks[i].data, chunks[i].size);
     if (!ok) lost_records_ += 1;
+    PublishWritten();
+    if (tail_ != nullptr) __atomic_store_n(&tail_->direct_write, 0, __ATOMIC_RELEASE);
     return;
   }
   for (int i = 0; i < count; ++i) {
@@ -48,6 +64,7 @@ void RecordWriter::Append(const Chunk* chunks, int count, bool flush) {
     used_ += chunks[i].size;
   }
   records_in_buffer_ += 1;
+  PublishUsed();
   if (flush) FlushLocked();
 }
 
@@ -75,6 +92,8 @@ void RecordWriter::ResetInChild() {
   fd_ = -1;
   used_ = 0;
   records_in_buffer_ = 0;
+  tail_ = nullptr;  // the parent's: never written from here
+  buffer_ = static_buffer_;
 }
 
 namespace {

@@ -1,8 +1,12 @@
 // preload/hooks/record_writer.h: appends records to the recording file.
 //
-// Hook-safe. Thread-safe: one spinlock around a static buffer; a record (or a group of records
-// given to one Append) is never split by another thread's. The buffer goes to the file with
-// write(2) when full, on Flush(), and at exit. A failed write counts the records as lost.
+// Hook-safe. Thread-safe: one spinlock around the buffer; a record (or a group of records given
+// to one Append) is never split by another thread's. The buffer goes to the file with write(2)
+// when full, on Flush(), and at exit. A failed write counts the records as lost.
+// The buffer is the writer's region of the tail file when there is one (format/tail_format.h):
+// each whole record appended is then in the page cache at once, and the tail's header says how
+// many bytes of the region follow which bytes of the recording, so a killed process loses
+// nothing. Without a tail file it is a static buffer.
 #pragma once
 #include "preload/base/hook_safe.h"
 
@@ -11,6 +15,7 @@
 #include <cstdint>
 
 #include "preload/base/spinlock.h"
+#include "preload/format/tail_format.h"
 
 namespace allocwatch::preload {
 
@@ -21,8 +26,9 @@ struct Chunk {
 
 class RecordWriter {
  public:
-  // Takes ownership of fd (or -1 for "not recording").
-  void Open(int fd);
+  // Takes ownership of fd (or -1 for "not recording"). With `tail` (and its writer region of
+  // format::kTailWriterBytes), records are buffered there.
+  void Open(int fd, format::TailHeader* tail = nullptr, char* region = nullptr);
   bool IsOpen() const { return fd_ >= 0; }
   int fd() const { return fd_; }
 
@@ -57,15 +63,22 @@ class RecordWriter {
 
  private:
   void FlushLocked();
+  // Tells the tail how the buffer stands against the recording (after the bytes themselves).
+  void PublishUsed() {
+    if (tail_ != nullptr) __atomic_store_n(&tail_->writer_used, used_, __ATOMIC_RELEASE);
+  }
+  void PublishWritten();
 
-  static constexpr size_t kBufferSize = 256 * 1024;
+  static constexpr size_t kBufferSize = format::kTailWriterBytes;
   Spinlock lock_;
   int fd_ = -1;
+  format::TailHeader* tail_ = nullptr;
+  char* buffer_ = static_buffer_;
   size_t used_ = 0;
   size_t records_in_buffer_ = 0;
   uint64_t lost_records_ = 0;
   std::atomic<uint64_t> write_ns_{0};
-  alignas(64) char buffer_[kBufferSize] = {};
+  alignas(64) char static_buffer_[kBufferSize] = {};
 };
 
 RecordWriter& Writer();

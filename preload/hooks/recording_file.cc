@@ -111,4 +111,6 @@ bool WriteRecording(int* fd, const void* data, size_t size) {
 
 uint64_t RecordingReopenCount() { return g_reopens; }
 
+uint64_t RecordingGoodSize() { return g_good_size; }
+
 }  // namespace allocwatch::preload

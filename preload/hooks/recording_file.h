@@ -38,4 +38,7 @@ bool WriteRecording(int* fd, const void* data, size_t size);
 // How many times the recording was reopened in this process.
 uint64_t RecordingReopenCount();
 
+// Bytes of whole records in the recording (written, or there when it was remembered).
+uint64_t RecordingGoodSize();
+
 }  // namespace allocwatch::preload

@@ -15,6 +15,7 @@
 #include "preload/format/record_format.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recording_file.h"
+#include "preload/hooks/tail_file.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -202,7 +203,10 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
                      {g_cmdline, static_cast<size_t>(cmdline_size)},
                      {uts.release, kernel_size},
                      {boot_id, static_cast<size_t>(boot_size)}};
-  Writer().Open(fd);
+  // The tail file holds what is not in the recording yet (tail_file.h); without it the writer
+  // buffers in private memory.
+  OpenTail(g_path, r.pid, r.start_realtime_ns);
+  Writer().Open(fd, TailHeaderOrNull(), TailWriterRegion());
   // The 16-byte file header keeps the padding of the process record right.
   Writer().AppendPadded(chunks, 6, /*flush=*/true);
   return fd;

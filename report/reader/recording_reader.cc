@@ -53,6 +53,8 @@ uint32_t FixedRecordSize(RecordType type) {
       return sizeof(format::PeriodRecord);
     case RecordType::kHeadroom:
       return sizeof(format::HeadroomRecord);
+    case RecordType::kRecovered:
+      return sizeof(format::RecoveredRecord);
   }
   return 0;
 }

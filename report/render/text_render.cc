@@ -412,6 +412,15 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
   } else {
     out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
   }
+  if (m.recovered.merged) {
+    out << "recovered   " << m.recovered.events << " heap events and "
+        << FormatBytes(static_cast<double>(m.recovered.writer_bytes))
+        << " of records from the tail file after the kill";
+    if (m.recovered.torn_bytes > 0) {
+      out << "; " << m.recovered.torn_bytes << " bytes of one record cut by the kill dropped";
+    }
+    out << "\n";
+  }
   if (m.options.since_ns > 0 || m.options.until_ns != UINT64_MAX || m.options.tid) {
     out << "filters    ";
     if (m.options.since_ns > 0) out << " since " << FormatSeconds(m.options.since_ns);

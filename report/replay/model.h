@@ -124,6 +124,16 @@ struct Snapshot {
 
 enum class Ending { kExit, kUnderscoreExit, kExec, kCutShort };
 
+// What was merged into the recording from the tail file of a killed process (RecoveredRecord).
+struct Recovery {
+  bool merged = false;
+  uint64_t writer_bytes = 0;
+  uint64_t events = 0;
+  uint64_t batches = 0;
+  uint64_t duplicates = 0;
+  uint64_t torn_bytes = 0;
+};
+
 struct ProcessModel {
   std::string path;  // recording file
   uint32_t pid = 0;
@@ -164,6 +174,7 @@ struct ProcessModel {
   int exit_status = -1;  // for _exit, its argument
   std::string exec_path;
   uint64_t lost_events = 0;
+  Recovery recovered;          // from the tail file, after a kill
   uint64_t unknown_frees = 0;  // frees of addresses never recorded (exact mode: before start)
   struct PeriodChange {
     uint64_t time_ns, old_sample_bytes, new_sample_bytes, write_ns, interval_ns;

@@ -114,6 +114,17 @@ void Replayer::OnEnd(const RawRecord& r) {
   m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
 }
 
+void Replayer::OnRecovered(const RawRecord& r) {
+  auto rec = As<format::RecoveredRecord>(r);
+  Recovery& v = m_.recovered;
+  v.merged = true;
+  v.writer_bytes += rec.writer_bytes;
+  v.events += rec.events;
+  v.batches += rec.batches;
+  v.duplicates += rec.duplicates;
+  v.torn_bytes += rec.torn_bytes;
+}
+
 void Replayer::OnLost(const RawRecord& r) {
   auto rec = As<format::LostRecord>(r);
   if (r.flags & format::kLostFlagReopened) {

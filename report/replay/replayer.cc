@@ -51,6 +51,7 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
     case RecordType::kProcess:
     case RecordType::kStack:
     case RecordType::kLive:
+    case RecordType::kRecovered:
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself
       break;
@@ -126,6 +127,8 @@ void Replayer::Dispatch(const RawRecord& r) {
       return OnPeriod(r);
     case RecordType::kLost:
       return OnLost(r);
+    case RecordType::kRecovered:
+      return OnRecovered(r);
     case RecordType::kLive:    // not used by the report
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself
