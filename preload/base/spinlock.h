@@ -26,6 +26,11 @@ class Spinlock {
       }
     }
   }
+  // Takes the lock when it is free; never waits.
+  bool TryLock() {
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
   void Unlock() { locked_.store(false, std::memory_order_release); }
   void ResetAfterFork() { locked_.store(false, std::memory_order_relaxed); }
 

@@ -15,6 +15,8 @@ inline constexpr char kIntervalMs[] = "ALLOCWATCH_INTERVAL_MS";  // snapshot int
 inline constexpr char kWriteBudgetPercent[] = "ALLOCWATCH_WRITE_BUDGET_PERCENT";
 inline constexpr char kOnlyPid[] = "ALLOCWATCH_ONLY_PID";               // record only this process
 inline constexpr char kCallSiteCache[] = "ALLOCWATCH_CALL_SITE_CACHE";  // 0: unwind every time
+inline constexpr char kBrinkPercent[] =
+    "ALLOCWATCH_BRINK_PERCENT";  // headroom thresholds: "10,5,2" (default), "off"
 inline constexpr char kFsRoot[] = "ALLOCWATCH_FS_ROOT";  // read /proc and /sys under this
 // Read by the allocwatch command only (never by the library).
 inline constexpr char kPreload[] = "ALLOCWATCH_PRELOAD";     // the library `run` injects

@@ -49,6 +49,7 @@ enum class RecordType : uint16_t {
   kClock = 19,        // ClockRecord
   kPeriod = 20,       // PeriodRecord
   kRecovered = 21,    // RecoveredRecord (written offline, after a killed process's tail)
+  kBrink = 22,        // BrinkRecord
 };
 
 // The call that produced an event.
@@ -339,6 +340,7 @@ static_assert(sizeof(PeriodRecord) == 56);
 inline constexpr uint64_t kHeadroomUnknown = UINT64_MAX;
 inline constexpr uint64_t kHeadroomUnlimited = UINT64_MAX - 1;
 inline constexpr uint16_t kHeadroomFlagPeriodic = 1;  // header.flags: maps not scanned
+inline constexpr uint16_t kHeadroomFlagBrink = 2;     // taken with a BrinkRecord (no maps scan)
 inline constexpr uint32_t kMaxCgroupLevels = 16;      // levels stored, leaf first
 
 inline constexpr uint32_t kCgroupNone = 0;  // no memory cgroup found (or not readable)
@@ -422,6 +424,30 @@ struct RecoveredRecord {
   uint64_t merged_realtime_ns;  // CLOCK_REALTIME of the merge
 };
 static_assert(sizeof(RecoveredRecord) == 48);
+
+// The headroom under one of the limits that end a process (the memory cgroup's, the commit
+// limit under overcommit_memory 2, RLIMIT_AS) fell below a threshold percentage of that limit
+// for the first time since it was last above twice the threshold. Written at once, after every
+// buffered heap event (and their ClockRecord), so the events before it are the live set at
+// that instant; a HeadroomRecord (flag kHeadroomFlagBrink) with the details follows.
+inline constexpr uint32_t kBrinkCgroup = 1;        // limit: memory cgroup (least headroom level)
+inline constexpr uint32_t kBrinkCommit = 2;        // limit: CommitLimit (overcommit_memory 2)
+inline constexpr uint32_t kBrinkAddressSpace = 3;  // limit: RLIMIT_AS
+struct BrinkRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t limit_bytes;
+  uint64_t headroom_bytes;     // limit less usage (cgroup: usage as the kernel charges it)
+  uint64_t reclaimable_bytes;  // cgroup: its file pages (active + inactive), which the kernel
+                               // reclaims before it kills; kHeadroomUnknown elsewhere
+  uint64_t rss_bytes;          // /proc/self/statm resident
+  uint64_t vm_size_bytes;      // /proc/self/statm size
+  uint64_t heap_in_use_bytes;  // as SnapshotRecord's (mallinfo2); 0 unknown
+  uint64_t mmap_live_bytes;    // as SnapshotRecord's
+  uint32_t kind;               // kBrink*
+  uint32_t percent;            // the threshold crossed, percent of limit_bytes
+};
+static_assert(sizeof(BrinkRecord) == 80);
 
 constexpr uint32_t PaddedSize(uint64_t n) { return static_cast<uint32_t>((n + 7) & ~uint64_t{7}); }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "preload/base/errno_saver.h"
+#include "preload/hooks/brink.h"
 #include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
@@ -42,6 +43,7 @@ ALLOCWATCH_ALWAYS_INLINE void RecordNewBlock(ThreadState& t, Call call, const vo
     CountAlloc(t, size);
     AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
                      reinterpret_cast<uint64_t>(p), size, CallSiteStack(t, site));
+    CountBrinkBytes(size, HeapFigures::kMeasure);
     return;
   }
   ErrnoSaver saved;

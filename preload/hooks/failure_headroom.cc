@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "preload/base/raw_io.h"
+#include "preload/hooks/brink.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/procfs/headroom.h"
 
@@ -50,9 +51,18 @@ void AppendPeriodicHeadroom(uint64_t now_ns) {
   if (!g_last_periodic_ns.compare_exchange_strong(last, clock)) return;
   HeadroomSnapshot snapshot;
   TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &snapshot);
+  RefreshBrinkLimits(snapshot);
   Chunk chunks[3];
   HeadroomChunks(snapshot, now_ns, format::kHeadroomFlagPeriodic, chunks);
   Writer().AppendPadded(chunks, 3);
+}
+
+void AppendBrinkWithHeadroom(const format::BrinkRecord& brink) {
+  HeadroomSnapshot snapshot;
+  TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &snapshot);
+  Chunk chunks[4] = {{&brink, sizeof(brink)}};
+  HeadroomChunks(snapshot, brink.time_ns, format::kHeadroomFlagBrink, chunks + 1);
+  Writer().AppendPadded(chunks, 4, /*flush=*/true);
 }
 
 }  // namespace allocwatch::preload

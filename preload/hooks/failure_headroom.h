@@ -19,6 +19,11 @@ void AppendFailureWithHeadroom(const format::FailureRecord& failure);
 // Appends a HeadroomRecord without the maps scan (flag kHeadroomFlagPeriodic), not flushed;
 // written with the periodic snapshots (at most one per 100 ms) so a report can show the
 // headroom trend.
+// Its reading of the limits also refreshes the brink watch's (brink.h).
 void AppendPeriodicHeadroom(uint64_t now_ns);
+
+// Appends `brink` (complete) and a HeadroomRecord taken now (flag kHeadroomFlagBrink, without
+// the maps scan) as one unit, flushed to the file before returning.
+void AppendBrinkWithHeadroom(const format::BrinkRecord& brink);
 
 }  // namespace allocwatch::preload

@@ -13,6 +13,7 @@
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/environment.h"
+#include "preload/hooks/brink.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/failure_headroom.h"
@@ -44,17 +45,6 @@ void BeginInterval() {
 }
 
 bool TablesReady() { return g_recorder.stacks.get() != nullptr; }
-
-uint64_t StatmBytes(uint64_t* resident) {
-  char buf[128];
-  *resident = 0;
-  if (ReadSmallFile("/proc/self/statm", buf, sizeof(buf)) <= 0) return 0;
-  const char* p = buf;
-  uint64_t pages = ParseDecimal(p);
-  while (*p == ' ') ++p;
-  *resident = ParseDecimal(p) * g_page_size;
-  return pages * g_page_size;
-}
 
 // glibc's in-use heap figure, when the real malloc is glibc's (another allocator in the
 // program answers for its own heap, which glibc's mallinfo2 does not see).
@@ -147,17 +137,30 @@ constexpr uint64_t kEventFlushNs = 100 * 1000 * 1000;
 void* TimerThread(void*) {
   CurrentThread().in_hook = true;  // nothing this thread does is recorded
   const uint64_t interval = g_recorder.config.interval_ns;
-  const uint64_t tick = interval < kEventFlushNs ? interval : kEventFlushNs;
+  const uint64_t flush_tick = interval < kEventFlushNs ? interval : kEventFlushNs;
   uint64_t next_snapshot = NowNs() + interval;
+  uint64_t next_flush = NowNs() + flush_tick;
   while (IsRecording()) {
+    // Woken for the next flush or snapshot, or sooner to watch the headroom (brink.h).
+    uint64_t now = NowNs();
+    uint64_t wake = next_flush < next_snapshot ? next_flush : next_snapshot;
+    uint64_t brink_tick = BrinkTickNs();
+    if (brink_tick != UINT64_MAX && now + brink_tick < wake) wake = now + brink_tick;
+    uint64_t tick = wake > now ? wake - now : 0;
     timespec ts{static_cast<time_t>(tick / 1000000000), static_cast<long>(tick % 1000000000)};
     while (nanosleep(&ts, &ts) != 0) {
     }
     if (!IsRecording()) break;
-    if (NowNs() + tick / 2 < next_snapshot) {
-      FlushEventsWithClock();
+    if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
+    now = NowNs();
+    if (now + flush_tick / 2 < next_snapshot) {
+      if (now + 1'000'000 >= next_flush) {
+        FlushEventsWithClock();
+        next_flush = now + flush_tick;
+      }
       continue;
     }
+    next_flush = now + flush_tick;
     PeriodicSnapshot(HeapFigures::kMeasure);
     next_snapshot = g_interval_start_ns + interval;
   }
@@ -188,6 +191,7 @@ bool BeginProcess(bool fork_child) {
     tail->tick_source = g_use_tsc ? format::kTickSourceTsc : format::kTickSourceMonotonic;
   }
   if (fork_child) MoveEventBuffersToTail();
+  SetUpBrink();
   RescanModules(0);
   WriteSnapshot(HeapFigures::kMeasure);
   Writer().Flush();
@@ -229,6 +233,27 @@ void WriteLiveList() {
 
 uint64_t g_page_size = 4096;
 constinit HotConfig g_hot;
+
+uint64_t StatmBytes(uint64_t* resident) {
+  char buf[128];
+  *resident = 0;
+  if (ReadSmallFile("/proc/self/statm", buf, sizeof(buf)) <= 0) return 0;
+  const char* p = buf;
+  uint64_t pages = ParseDecimal(p);
+  while (*p == ' ') ++p;
+  *resident = ParseDecimal(p) * g_page_size;
+  return pages * g_page_size;
+}
+
+void WriteBrink(format::BrinkRecord& r, HeapFigures figures) {
+  FlushEventsWithClock();
+  r.header = format::MakeHeader(RecordType::kBrink, sizeof(r));
+  r.time_ns = NowNs();
+  r.vm_size_bytes = StatmBytes(&r.rss_bytes);
+  r.heap_in_use_bytes = HeapInUse(figures);
+  r.mmap_live_bytes = g_recorder.mappings->live_bytes();
+  AppendBrinkWithHeadroom(r);
+}
 
 namespace {
 

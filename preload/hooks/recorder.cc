@@ -8,6 +8,7 @@
 
 #include "preload/base/raw_io.h"
 #include "preload/hooks/address_table.h"
+#include "preload/hooks/brink.h"
 #include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
@@ -139,6 +140,8 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
   // Exact mode records every block and needs no table.
   if (!IsExactMode() && !Kept(g_recorder.heap->Insert(address, b))) return;
   AppendEvent(t, e);
+  // A sample stands for the period's bytes of allocation.
+  CountBrinkBytes(IsExactMode() || b.size > period ? b.size : period, HeapFigures::kMeasure);
   if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) {
     MaybeSnapshot(EventNs(), HeapFigures::kMeasure);
   }
@@ -237,6 +240,7 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
   r.fd = fd;
   r.call = static_cast<uint16_t>(call);
   Writer().Append(&r, sizeof(r));
+  CountBrinkBytes(length, HeapFigures::kLastMeasured);
   MaybeSnapshot(now, HeapFigures::kLastMeasured);
 }
 

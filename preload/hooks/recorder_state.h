@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "preload/base/raw_io.h"
+#include "preload/format/record_format.h"
 #include "preload/hooks/address_table.h"
 #include "preload/hooks/session.h"
 #include "preload/hooks/stack_table.h"
@@ -94,6 +95,14 @@ void FlushEventsWithClock();
 // Whether a snapshot may measure the C library's heap (mallinfo2, which takes the arena locks):
 // only where the calling thread cannot hold one (see HeapInUse in lifecycle.cc).
 enum class HeapFigures { kMeasure, kLastMeasured };
+
+// /proc/self/statm: the size of the address space, and the resident bytes in *resident (0 and
+// 0 when it cannot be read).
+uint64_t StatmBytes(uint64_t* resident);
+
+// Writes `r` (kind, percent, limit, headroom and reclaimable filled in) with the figures of
+// this instant and a HeadroomRecord, after every buffered heap event (brink.h).
+void WriteBrink(format::BrinkRecord& r, HeapFigures figures);
 
 // Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
 // processes without the timer thread.

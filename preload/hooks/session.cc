@@ -109,6 +109,54 @@ int MoveHigh(int fd) {
   return high;
 }
 
+// ALLOCWATCH_BRINK_PERCENT: "off", "0", or up to Config::kMaxBrinks whole percentages from 1
+// to 99 separated by commas, in any order. Anything else keeps the default (and says so).
+void ParseBrinkPercent(const char* text, Config* config) {
+  if (text == nullptr) return;
+  if (std::strcmp(text, "off") == 0 || std::strcmp(text, "0") == 0) {
+    config->brink_count = 0;
+    return;
+  }
+  uint32_t values[Config::kMaxBrinks];
+  int n = 0;
+  bool ok = true;
+  for (const char* p = text; ok;) {
+    if (*p < '0' || *p > '9' || n == Config::kMaxBrinks) {
+      ok = false;
+      break;
+    }
+    uint64_t v = ParseDecimal(p);
+    if (v < 1 || v > 99) {
+      ok = false;
+      break;
+    }
+    values[n++] = static_cast<uint32_t>(v);
+    if (*p == '\0') break;
+    if (*p++ != ',') ok = false;
+  }
+  if (!ok) {
+    RawLog2(
+        "ALLOCWATCH_BRINK_PERCENT must be \"off\" or up to 4 percentages from 1 to 99 such as "
+        "10,5,2; using 10,5,2 instead of ",
+        text);
+    return;
+  }
+  for (int i = 1; i < n; ++i) {  // largest first
+    for (int j = i; j > 0 && values[j] > values[j - 1]; --j) {
+      uint32_t v = values[j];
+      values[j] = values[j - 1];
+      values[j - 1] = v;
+    }
+  }
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    if (kept == 0 || values[i] != config->brink_percent[kept - 1]) {
+      config->brink_percent[kept++] = values[i];
+    }
+  }
+  config->brink_count = kept;
+}
+
 }  // namespace
 
 bool ReadConfig(Config* config) {
@@ -128,6 +176,7 @@ bool ReadConfig(Config* config) {
     config->call_site_cache = false;
   }
   if (ParseUnsigned(getenv(format::env::kOnlyPid), &v)) config->only_pid = static_cast<uint32_t>(v);
+  ParseBrinkPercent(getenv(format::env::kBrinkPercent), config);
   const char* dir = getenv(format::env::kOutputDir);
   if (dir != nullptr && *dir != '\0') {
     if (std::strlen(dir) >= sizeof(config->output_dir)) {

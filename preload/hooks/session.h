@@ -20,6 +20,11 @@ struct Config {
   uint32_t only_pid = 0;  // when set, only this process records (--no-children)
   // ALLOCWATCH_CALL_SITE_CACHE=0 unwinds every recorded allocation (to check the cache against).
   bool call_site_cache = true;
+  // Headroom thresholds, percent of a limit, largest first (ALLOCWATCH_BRINK_PERCENT; brink.h);
+  // none when brink_count is 0.
+  static constexpr int kMaxBrinks = 4;
+  uint32_t brink_percent[kMaxBrinks] = {10, 5, 2, 0};
+  int brink_count = 3;
   char output_dir[1024] = ".";
 
   // The one test of exact mode (IsExactMode() in recorder_state.h for the running process).

@@ -250,10 +250,38 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
         [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
         options.top, nullptr);
   }
+  for (const Brink& b : model.brinks) {
+    BrinkReport br;
+    br.brink = &b;
+    const StackFigures* live = &b.live;
+    StackFigures kept_live;
+    if (options.suppressions != nullptr && !options.suppressions->empty()) {
+      for (const auto& [id, fig] : b.live) {
+        if (per_stack->contains(id)) kept_live.emplace(id, fig);
+      }
+      live = &kept_live;
+    }
+    br.sites = TopBy(
+        GroupSites(model, *live, symbols, options.grouping),
+        [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
+        options.top, &br.sites_total);
+    report.brinks.push_back(std::move(br));
+  }
+  if (model.brinks_total > model.brinks.size()) {
+    report.warnings.push_back("only the first " + std::to_string(model.brinks.size()) + " of " +
+                              std::to_string(model.brinks_total) +
+                              " brink records are shown (a limit came close again and again)");
+  }
   for (const Snapshot& s : model.snapshots) {
     if (s.rss_bytes > report.peak_rss_bytes) {
       report.peak_rss_bytes = s.rss_bytes;
       report.peak_rss_time_ns = s.time_ns;
+    }
+  }
+  for (const Brink& b : model.brinks) {  // measured too, often closer to the end
+    if (b.record.rss_bytes > report.peak_rss_bytes) {
+      report.peak_rss_bytes = b.record.rss_bytes;
+      report.peak_rss_time_ns = b.record.time_ns;
     }
   }
   if (options.stacks) report.stacks = Stacks(model, symbols, *per_stack, *at_peak);
@@ -287,6 +315,18 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
                               " events could not be written to the recording; figures are low");
   }
   return report;
+}
+
+const char* BrinkLimitName(uint32_t kind) {
+  switch (kind) {
+    case format::kBrinkCgroup:
+      return "the memory cgroup";
+    case format::kBrinkCommit:
+      return "the commit limit";
+    case format::kBrinkAddressSpace:
+      return "RLIMIT_AS";
+  }
+  return "an unknown limit";
 }
 
 CombinedReport BuildCombined(const std::vector<ProcessReport>& reports, size_t top) {

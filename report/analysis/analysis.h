@@ -80,6 +80,16 @@ struct FailureGroup {
   Diagnosis diagnosis;  // of the first failure of the group (the cause is part of the key)
 };
 
+// A limit came close (ProcessModel::brinks): who held the memory then.
+struct BrinkReport {
+  const Brink* brink = nullptr;
+  std::vector<Site> sites;  // heap + mappings live then, by those bytes, --top applied
+  size_t sites_total = 0;
+};
+
+// "the memory cgroup", "the commit limit", "RLIMIT_AS" (format::kBrink*).
+const char* BrinkLimitName(uint32_t kind);
+
 struct ProcessReport {
   const ProcessModel* model = nullptr;
   std::vector<Leak> leaks;       // heap blocks live at the end, by live bytes (every kind)
@@ -93,6 +103,7 @@ struct ProcessReport {
   uint64_t peak_rss_time_ns = 0;
   // Cut short: live bytes gained per site since model->growth_since_ns, largest first.
   std::vector<Site> growth_before_end;
+  std::vector<BrinkReport> brinks;  // in time order
   std::vector<std::string> warnings;
 
   uint64_t early_window_ns = 0;    // "since the start": allocated before this time

@@ -55,6 +55,8 @@ uint32_t FixedRecordSize(RecordType type) {
       return sizeof(format::HeadroomRecord);
     case RecordType::kRecovered:
       return sizeof(format::RecoveredRecord);
+    case RecordType::kBrink:
+      return sizeof(format::BrinkRecord);
   }
   return 0;
 }

@@ -178,7 +178,7 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
       << FormatSeconds(m.peak_time_ns) << " (heap blocks and mappings)\n";
   if (r.peak_rss_bytes > 0) {
     out << "  peak RSS       " << FormatBytes(static_cast<double>(r.peak_rss_bytes)) << " at "
-        << FormatSeconds(r.peak_rss_time_ns) << " (sampled every snapshot)\n";
+        << FormatSeconds(r.peak_rss_time_ns) << " (measured at every snapshot and brink)\n";
   }
   out << "  live at end    " << e << FormatBytes(t.live_bytes) << " in " << e
       << FormatCount(t.live_count) << " blocks";
@@ -337,12 +337,58 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   }
 }
 
-// For a process cut short: what grew over its last snapshots, and the headroom trend.
+// Each time a limit came close: the figures then and who held the memory.
+void Brinks(const ProcessReport& r, std::ostream& out) {
+  const ProcessModel& m = *r.model;
+  for (const BrinkReport& br : r.brinks) {
+    const format::BrinkRecord& b = br.brink->record;
+    std::string left = FormatBytes(static_cast<double>(b.headroom_bytes));
+    if (b.reclaimable_bytes != format::kHeadroomUnknown && b.reclaimable_bytes > 0) {
+      left += " (+ " + FormatBytes(static_cast<double>(b.reclaimable_bytes)) + " of file pages)";
+    }
+    out << "  at " << FormatSeconds(b.time_ns) << " the headroom under " << BrinkLimitName(b.kind)
+        << " fell below " << b.percent << " %: " << left << " of "
+        << FormatBytes(static_cast<double>(b.limit_bytes)) << " left\n";
+    out << "    RSS " << FormatBytes(static_cast<double>(b.rss_bytes)) << ", VmSize "
+        << FormatBytes(static_cast<double>(b.vm_size_bytes)) << ", C heap in use "
+        << (b.heap_in_use_bytes == 0 ? "-" : FormatBytes(static_cast<double>(b.heap_in_use_bytes)))
+        << ", recorded live " << Estimate(m.exact) << FormatBytes(br.brink->live_bytes) << "\n";
+    if (br.sites.empty()) {
+      out << "    nothing recorded was live\n";
+      continue;
+    }
+    out << "    live then, by call site"
+        << (br.sites_total > br.sites.size() ? " (top " + std::to_string(br.sites.size()) + " of " +
+                                                   std::to_string(br.sites_total) + ")"
+                                             : "")
+        << ":\n";
+    int rank = 1;
+    for (const Site& s : br.sites) {
+      char line[200];
+      std::snprintf(line, sizeof(line), "    %2d. %s%s in %s%.0f blocks\n", rank++,
+                    Estimate(m.exact).c_str(),
+                    FormatBytes(s.figures.live_bytes + s.figures.mapped_live_bytes).c_str(),
+                    Estimate(m.exact).c_str(), s.figures.live_count);
+      out << line;
+      StackLines(s.frames, s.site_frame, 2, out);
+    }
+  }
+}
+
+// For a process cut short: what grew over its last snapshots, the brinks and the headroom
+// trend. For another process that came close to a limit: the brinks.
 void BeforeTheEnd(const ProcessReport& r, std::ostream& out) {
   const ProcessModel& m = *r.model;
-  if (m.ending != Ending::kCutShort) return;
+  if (m.ending != Ending::kCutShort) {
+    if (!r.brinks.empty()) {
+      out << "\nClose to a memory limit\n";
+      Brinks(r, out);
+    }
+    return;
+  }
   out << "\nBefore the end (the recording stops at " << FormatSeconds(m.duration_ns)
       << "; the process was killed or is still running)\n";
+  Brinks(r, out);
   if (m.growth_since_ns > 0) {
     out << "  growing since " << FormatSeconds(m.growth_since_ns) << ":\n";
     if (r.growth_before_end.empty()) out << "    nothing recorded grew\n";

@@ -122,6 +122,19 @@ struct Snapshot {
   uint64_t lost_events = 0;
 };
 
+// The headroom under a limit fell below a threshold (format::BrinkRecord): the figures at that
+// instant, the headroom snapshot taken with them, and the live figures of every stack then
+// (live_count, live_bytes, mapped_live_bytes and their variances; nothing else is kept).
+struct Brink {
+  format::BrinkRecord record{};
+  std::optional<Headroom> headroom;
+  absl::flat_hash_map<StackId, SiteFigures> live;
+  double live_bytes = 0;  // recorded (estimated) heap + mappings live then
+};
+
+// Brinks kept one by one (a limit that keeps coming close fires again each time it recedes).
+inline constexpr size_t kMaxBrinksKept = 32;
+
 enum class Ending { kExit, kUnderscoreExit, kExec, kCutShort };
 
 // What was merged into the recording from the tail file of a killed process (RecoveredRecord).
@@ -156,7 +169,9 @@ struct ProcessModel {
   std::vector<Failure> failures;            // the first kMaxFailuresKept
   uint64_t failures_total = 0;              // all failed calls kept by the filters
   std::vector<Snapshot> snapshots;
-  std::vector<Headroom> headrooms;           // periodic headroom snapshots, in time order
+  std::vector<Headroom> headrooms;  // periodic headroom snapshots, in time order
+  std::vector<Brink> brinks;        // the first kMaxBrinksKept, in time order
+  uint64_t brinks_total = 0;
   std::vector<uint64_t> snapshot_positions;  // record sequence number of each snapshot
   // For a recording cut short: live figures per stack as of an earlier snapshot (see
   // growth_since_ns), to show what was growing before the end.

@@ -26,7 +26,7 @@ static_assert(kTimeAfterHeader<format::ModuleLoadRecord> &&
               kTimeAfterHeader<format::SnapshotRecord> && kTimeAfterHeader<format::FailureRecord> &&
               kTimeAfterHeader<format::ExecRecord> && kTimeAfterHeader<format::EndRecord> &&
               kTimeAfterHeader<format::LostRecord> && kTimeAfterHeader<format::PeriodRecord> &&
-              kTimeAfterHeader<format::HeadroomRecord>);
+              kTimeAfterHeader<format::HeadroomRecord> && kTimeAfterHeader<format::BrinkRecord>);
 
 // The time of `r` in nanoseconds since the start, for the record types that carry one.
 std::optional<uint64_t> RecordTime(const RawRecord& r) {
@@ -46,6 +46,7 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
     case RecordType::kLost:
     case RecordType::kPeriod:
     case RecordType::kHeadroom:
+    case RecordType::kBrink:
       if (r.bytes.size() < sizeof(TimedRecord)) return std::nullopt;
       return As<TimedRecord>(r).time_ns;
     case RecordType::kProcess:
@@ -129,6 +130,8 @@ void Replayer::Dispatch(const RawRecord& r) {
       return OnLost(r);
     case RecordType::kRecovered:
       return OnRecovered(r);
+    case RecordType::kBrink:
+      return OnBrink(r);
     case RecordType::kLive:    // not used by the report
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself

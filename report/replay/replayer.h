@@ -123,6 +123,7 @@ class Replayer {
   // failure_records.cc
   void OnFailure(const RawRecord& r);
   void OnHeadroom(const RawRecord& r);
+  void OnBrink(const RawRecord& r);
 
   // series.cc
   void OnSnapshot(const RawRecord& r);
@@ -145,6 +146,7 @@ class Replayer {
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;
   uint64_t failure_position_ = 0;  // position of the last failure record
+  uint64_t brink_position_ = 0;    // position of the last brink record kept
   bool have_process_ = false;
   absl::flat_hash_map<uint64_t, LiveBlock> live_;
   absl::flat_hash_map<uint64_t, Reordered> parked_;      // frees of addresses not live
