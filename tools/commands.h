@@ -55,6 +55,7 @@ struct RunCommandOptions {
   bool exact = false;
   double interval_seconds = 1.0;
   unsigned write_budget_percent = 5;  // sampled mode: the period doubles above this share
+  std::string brink = "10,5,2";       // headroom thresholds (percent of a limit), or "off"
   bool no_children = false;
   bool no_report = false;   // only record; list the recordings
   std::string report_file;  // empty: stderr

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,26 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
                   "the recording took more than PERCENT of the time")
       ->check(CLI::Range(0u, 100u))
       ->capture_default_str();
+  cmd->add_option("--brink", o.brink,
+                  "Headroom thresholds, percent of a limit (memory cgroup, commit limit, "
+                  "RLIMIT_AS), at which the live set is recorded at once; or off")
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            if (v == "off") return "";
+            std::stringstream in(v);
+            std::string item;
+            int n = 0;
+            while (std::getline(in, item, ',')) {
+              if (item.empty() || item.size() > 2 ||
+                  item.find_first_not_of("0123456789") != std::string::npos ||
+                  std::stoi(item) < 1 || ++n > 4) {
+                return "want off or up to 4 percentages from 1 to 99, such as 10,5,2";
+              }
+            }
+            return n == 0 ? "want off or up to 4 percentages from 1 to 99, such as 10,5,2" : "";
+          },
+          "PERCENT[,PERCENT...]|off"))
+      ->capture_default_str();
   cmd->add_flag("--no-children", o.no_children,
                 "Record only the launched process, not the processes it forks or executes");
   cmd->add_option("--report", o.report_file, "Write the report to FILE instead of stderr");
@@ -216,7 +237,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (std::optional<int> rc = usage_error()) return *rc;  // before "recordings is required"
-    return app.exit(e);
+    app.exit(e);  // prints the message and the --help hint
+    return 2;     // a usage error, whatever CLI11's own code for it
   }
   if (std::optional<int> rc = usage_error()) return *rc;
   if (run_cmd->parsed()) {

@@ -120,6 +120,7 @@ std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std:
   env.push_back(
       Assignment(envvar::kIntervalMs, std::to_string(std::max<uint64_t>(interval_ms, 1))));
   env.push_back(Assignment(envvar::kWriteBudgetPercent, std::to_string(o.write_budget_percent)));
+  env.push_back(Assignment(envvar::kBrinkPercent, o.brink));
   return env;
 }
 

@@ -271,6 +271,40 @@ TEST_CASE("allocwatch run rejects an unknown option and starts nothing", "[cli]"
   }
 }
 
+TEST_CASE("allocwatch run rejects a bad option value with status 2 and starts nothing", "[cli]") {
+  const std::string cmd = ALLOCWATCH_COMMAND, subject = PROGRAM_CLI_SUBJECT;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--brink", "0"}, "--brink"},
+      {{"--brink", "1,2,3,4,5"}, "--brink"},
+      {{"--brink", "10,,5"}, "--brink"},
+      {{"--brink", "100"}, "--brink"},
+      {{"--write-budget", "200"}, "--write-budget"},
+      {{"--interval", "0"}, "--interval"}};
+  for (const auto& [args, option] : cases) {
+    TempDir cwd;
+    std::vector<std::string> argv = {cmd, "run"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--", subject, "print"});
+    RunOptions options;
+    options.cwd = cwd.path();
+    RunResult run = Run(argv, options);
+    INFO(args[0] << " " << args[1] << ": " << run.Describe());
+    CHECK(run.ExitedWith(2));
+    CHECK(run.err.rfind(option + ": ", 0) == 0);
+    CHECK(run.out.empty());
+    CHECK(std::filesystem::is_empty(cwd.path()));
+  }
+  // Valid values start the program.
+  for (const char* value : {"off", "10,5,2", "3"}) {
+    TempDir dir;
+    RunResult run = Run(
+        {cmd, "run", "--brink", value, "--no-report", "-o", dir.path(), "--", subject, "print"});
+    INFO(value << ": " << run.Describe());
+    CHECK(run.ExitedWith(0));
+    CHECK(Recordings(dir.path()).size() == 1);
+  }
+}
+
 TEST_CASE("allocwatch report, diff, symbolize and doctor reject an unknown option", "[cli]") {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
