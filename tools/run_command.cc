@@ -171,44 +171,62 @@ int WaitFor(pid_t child) {
   std::exit(128 + sig);
 }
 
-// What the recordings lack: a process whose file has no end record was killed, or its
-// recording could not be written to the end.
-// True when the recording's last record is its End record (read from the file's tail, so a
-// large recording is not replayed again); *pid is the process it belongs to.
-bool EndsWithEndRecord(const std::string& path, uint32_t* pid) {
+// How a recording ends, from its record headers (the bodies are skipped, so a large recording
+// is not replayed again).
+struct RecordingEnd {
+  uint32_t pid = 0;
+  bool ended = false;      // its last record is an End or an Exec record
+  bool recovered = false;  // a tail file was merged into it (the process was killed)
+};
+
+RecordingEnd ReadRecordingEnd(const std::string& path) {
+  RecordingEnd e;
   std::ifstream in(path, std::ios::binary);
   format::FileHeader header{};
   format::ProcessRecord process{};
   if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)) || !in.seekg(header.header_size) ||
       !in.read(reinterpret_cast<char*>(&process), sizeof(process))) {
-    return false;
+    return e;
   }
-  *pid = process.pid;
-  format::EndRecord end{};
-  if (!in.seekg(-static_cast<std::streamoff>(sizeof(end)), std::ios::end) ||
-      !in.read(reinterpret_cast<char*>(&end), sizeof(end))) {
-    return false;
+  e.pid = process.pid;
+  std::streamoff offset = header.header_size;
+  uint16_t last = 0;
+  for (format::RecordHeader h{};
+       in.seekg(offset) && in.read(reinterpret_cast<char*>(&h), sizeof(h));) {
+    if (h.size < sizeof(h) || h.size % 8 != 0 || h.size > format::kMaxRecordSize) break;
+    last = h.type;
+    if (h.type == static_cast<uint16_t>(format::RecordType::kRecovered)) e.recovered = true;
+    offset += h.size;
   }
-  return end.header.type == static_cast<uint16_t>(format::RecordType::kEnd) &&
-         end.header.size == sizeof(end);
+  e.ended = last == static_cast<uint16_t>(format::RecordType::kEnd) ||
+            last == static_cast<uint16_t>(format::RecordType::kExec);
+  return e;
 }
 
+// What the recordings lack: a process whose file has no end record was killed (what its tail
+// file held is in the recording now), or its recording could not be written to the end.
 void LossNotes(const std::vector<std::string>& files, const std::string& dir, pid_t child,
                int status, std::ostream& out) {
   bool any_cut = false;
   for (const std::string& f : files) {
-    uint32_t pid = 0;
-    if (EndsWithEndRecord(f, &pid)) continue;
-    any_cut = true;
+    RecordingEnd end = ReadRecordingEnd(f);
+    if (end.ended) continue;
     std::error_code ec;
     uint64_t size = fs::file_size(f, ec);
-    if (pid == static_cast<uint32_t>(child) && WIFEXITED(status)) {
-      out << "allocwatch: process " << pid << " exited, but its recording " << f << " stops after "
-          << size
+    if (end.recovered) {
+      out << "allocwatch: process " << end.pid << " was killed; its recording " << f
+          << " holds what it did up to the kill (its last records were recovered from its tail "
+             "file)\n";
+      continue;
+    }
+    any_cut = true;
+    if (end.pid == static_cast<uint32_t>(child) && WIFEXITED(status)) {
+      out << "allocwatch: process " << end.pid << " exited, but its recording " << f
+          << " stops after " << size
           << " bytes: writing it failed (file system full, or the file was removed); what the "
              "program did after that is lost\n";
     } else {
-      out << "allocwatch: " << f << " has no end record: process " << pid
+      out << "allocwatch: " << f << " has no end record: process " << end.pid
           << " was killed, or its recording could not be written to the end; what it did "
              "after its last record is lost\n";
     }

@@ -364,11 +364,17 @@ void Brinks(const ProcessReport& r, std::ostream& out) {
         << ":\n";
     int rank = 1;
     for (const Site& s : br.sites) {
+      const std::string e = Estimate(m.exact);
+      std::string what;
+      if (s.figures.live_bytes >= 0.5) {
+        what = e + FormatBytes(s.figures.live_bytes) + " in " + e +
+               FormatCount(s.figures.live_count) + " blocks";
+      }
+      if (s.figures.mapped_live_bytes >= 0.5) {
+        what += (what.empty() ? "" : " + ") + FormatBytes(s.figures.mapped_live_bytes) + " mapped";
+      }
       char line[200];
-      std::snprintf(line, sizeof(line), "    %2d. %s%s in %s%.0f blocks\n", rank++,
-                    Estimate(m.exact).c_str(),
-                    FormatBytes(s.figures.live_bytes + s.figures.mapped_live_bytes).c_str(),
-                    Estimate(m.exact).c_str(), s.figures.live_count);
+      std::snprintf(line, sizeof(line), "    %2d. %s\n", rank++, what.c_str());
       out << line;
       StackLines(s.frames, s.site_frame, 2, out);
     }

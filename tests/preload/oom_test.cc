@@ -146,6 +146,8 @@ TEST_CASE("allocwatch run names the growing site and its live bytes at the brink
   INFO("report:\n" << text);
   CHECK(text.find("program was killed by the OOM killer") != std::string::npos);
   CHECK(text.find("recovered   ") != std::string::npos);
+  CHECK(text.find("holds what it did up to the kill") != std::string::npos);
+  CHECK(text.find("what it did after its last record is lost") == std::string::npos);
   size_t before_end = text.find("Before the end");
   REQUIRE(before_end != std::string::npos);
   size_t brink = text.find("the headroom under the memory cgroup fell below 10 %", before_end);

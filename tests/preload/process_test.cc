@@ -88,6 +88,18 @@ TEST_CASE("fork: parent and child each get a recording with their own leaks", "[
   }
 }
 
+TEST_CASE("allocwatch run says nothing is missing from a recording that ends with an exec",
+          "[exec]") {
+  TempDir dir;
+  RunResult run = Run({ALLOCWATCH_COMMAND, "run", "--no-report", "-o", dir.path(), "--",
+                       PROGRAM_EXEC_FIRST, PROGRAM_EXEC_TARGET});
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  CHECK(Recordings(dir.path()).size() == 2);
+  CHECK(run.err.find("no end record") == std::string::npos);
+  CHECK(run.err.find("was killed") == std::string::npos);
+}
+
 TEST_CASE("exec: the old image's recording ends with the exec, the new one has its own", "[exec]") {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
