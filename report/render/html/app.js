@@ -91,7 +91,7 @@
         formatBytes(peak.live_bytes) +
         (isNum(peak.time_ns) ? ' at ' + formatSeconds(peak.time_ns) : ''),
     );
-    tile('peak RSS (snapshots)', peak.rss_bytes ? formatBytes(peak.rss_bytes) : 'none');
+    tile('peak RSS (snapshots and brinks)', peak.rss_bytes ? formatBytes(peak.rss_bytes) : 'none');
     tile('heap live at exit', est + formatBytes(t.live_bytes));
     tile('mappings live at exit', formatBytes(t.mapped_live_bytes));
     const failures = isNum(t.failures) ? t.failures : list(proc.failures).length;

@@ -23,9 +23,16 @@
 
   // The memory limit in force, when the report has one: `limit` with `limit_bytes` (or
   // `bytes`), `source`, and optionally `headroom_bytes`, `rate_bytes_per_s`, `seconds_to_limit`.
+  // Without one, the limit the last brink was measured against.
   function limitOf(proc) {
     const l = proc.limit;
-    if (!l || typeof l !== 'object') return null;
+    if (!l || typeof l !== 'object') {
+      const brinks = list(proc.brinks).filter((b) => b && isNum(b.limit_bytes) && b.limit_bytes > 0);
+      if (brinks.length === 0) return null;
+      const b = brinks[brinks.length - 1];
+      const source = { cgroup: 'memory cgroup', commit: 'commit limit', address_space: 'RLIMIT_AS' };
+      return { bytes: b.limit_bytes, source: (source[b.limit] || 'limit') + ', from the brinks' };
+    }
     const bytes = isNum(l.limit_bytes) ? l.limit_bytes : l.bytes;
     return isNum(bytes) && bytes > 0 ? Object.assign({}, l, { bytes }) : null;
   }
@@ -55,6 +62,17 @@
         name: 'failed ' + (f.call || '?') + ' ' + (f.errno_name || '') + times,
         lineStyle: { color: '#b3261e', type: 'solid', width: 2 },
         label: { color: '#b3261e', position: 'insideStartTop' },
+      });
+    }
+    const limitNames = { cgroup: 'cgroup', commit: 'commit limit', address_space: 'RLIMIT_AS' };
+    for (const b of list(proc.brinks)) {
+      const t = seconds(b.time_ns);
+      if (t === null) continue;
+      markers.push({
+        xAxis: t,
+        name: (limitNames[b.limit] || 'limit') + ' headroom < ' + b.percent + ' %',
+        lineStyle: { color: '#c77700', type: 'dashed', width: 1 },
+        label: { color: '#c77700', position: 'insideMiddleTop' },
       });
     }
     const peak = proc.peak || {};
@@ -147,9 +165,23 @@
       'Memory over time',
       'Heap in use (as the C library counts it, every block), live mmap/mremap mappings and resident ' +
         'memory (RSS) at each snapshot; a point at the peak of live recorded memory. Vertical ' +
-        'lines: failed allocations (red), the peak, and how the process ended.',
+        'lines: failed allocations (red), brinks (orange: the headroom under a limit fell ' +
+        'below a threshold; their figures are points of the curves), the peak, and how the ' +
+        'process ended.',
     );
-    const snaps = list(proc.snapshots).filter((x) => x && isNum(x.time_ns));
+    // Brinks measured the same figures at the moments a limit came close: points of the curves.
+    const brinkFigures = list(proc.brinks)
+      .filter((b) => b && isNum(b.time_ns))
+      .map((b) => ({
+        time_ns: b.time_ns,
+        heap_live_bytes: b.heap_in_use_bytes > 0 ? b.heap_in_use_bytes : null,
+        mmap_live_bytes: b.mmap_live_bytes,
+        rss_bytes: b.rss_bytes,
+      }));
+    const snaps = list(proc.snapshots)
+      .filter((x) => x && isNum(x.time_ns))
+      .concat(brinkFigures)
+      .sort((a, b) => a.time_ns - b.time_ns);
     if (snaps.length === 0) {
       s.append(
         none('none: the recording has no snapshots (the process ended before the first one)'),
