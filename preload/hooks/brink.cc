@@ -1,6 +1,10 @@
 // preload/hooks/brink.cc: see brink.h.
 #include "preload/hooks/brink.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "preload/base/raw_io.h"
@@ -21,10 +25,28 @@ constexpr int kMaxWatchedLevels = 4;  // limited cgroup levels watched, leaf fir
 constexpr uint32_t kKinds = 4;        // index: format::kBrink*
 constexpr int64_t kMinBudget = 64 * 1024;
 constexpr int64_t kMaxBudget = int64_t{1} << 30;
+// At most one check per this interval: a process that churns close to its limit pays for a
+// check (about 2 us) at most every 250 us however small its budget, and a limit is still
+// seen within 256 KiB at 1 GiB/s of growth.
+constexpr uint64_t kMinCheckIntervalNs = 250'000;
+// The file pages of memory.stat (tens of microseconds to read on v1) are read again only after
+// this long, and always before a threshold fires.
+constexpr uint64_t kStatMaxAgeNs = 20'000'000;
+
+// A usage file kept open (pread at offset 0 reads it anew) above the descriptors programs
+// use. Before each read fstat checks that the descriptor is still this file: a program that
+// closed it or put a file of its own there gets its descriptor left alone, and the file is
+// opened again.
+struct UsageFile {
+  int fd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
 
 struct WatchedLevel {
   char dir[kFsPathMax];
   uint64_t limit;
+  UsageFile usage;
 };
 
 struct BrinkState {
@@ -36,6 +58,11 @@ struct BrinkState {
   bool commit_strict = false;      // overcommit_memory 2: the commit limit refuses allocations
   uint32_t fired[kKinds] = {};     // per kind, bit i: Config::brink_percent[i] has fired
   uint64_t least_permille = 1000;  // the smallest headroom share seen at the last check
+  uint64_t last_check_ns = 0;
+  uint64_t stat_read_ns = 0;  // when the cached file pages were read (0: never)
+  uint64_t stat_reclaimable = kUnknown;
+  int stat_level = -1;  // the level they were read at
+  uint32_t misses = 0;  // checks in a row that could not read some limit's usage
 };
 constinit BrinkState g_state;
 
@@ -44,28 +71,80 @@ struct Room {
   uint64_t limit = 0;
   uint64_t headroom = 0;
   uint64_t reclaimable = kUnknown;
-  int level = -1;  // cgroup: the watched level with the least headroom
+  int level = -1;                   // cgroup: the watched level with the least headroom
+  bool reclaimable_cached = false;  // from an earlier read of memory.stat
 };
 
-uint64_t ReadNumber(const char* dir, const char* name) {
+bool Ours(const UsageFile& f) {
+  struct stat st {};
+  return f.fd >= 0 && fstat(f.fd, &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino;
+}
+
+void CloseUsage(UsageFile& f) {
+  if (Ours(f)) close(f.fd);
+  f.fd = -1;
+}
+
+bool OpenUsage(const char* dir, const char* name, UsageFile& f) {
   char file[kFsPathMax + 32];
   size_t n = std::strlen(dir), m = std::strlen(name);
-  if (n + 1 + m + 1 > sizeof(file)) return kUnknown;
+  if (n + 1 + m + 1 > sizeof(file)) return false;
   std::memcpy(file, dir, n);
   file[n] = '/';
   std::memcpy(file + n + 1, name, m + 1);
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 500);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return false;
+  }
+  f = UsageFile{fd, st.st_dev, st.st_ino};
+  return true;
+}
+
+// __attribute__((noinline)): preload/base/hook_safe_calls.txt names it.
+__attribute__((noinline)) uint64_t ReadUsage(WatchedLevel& l, bool v2) {
+  const char* name = v2 ? "memory.current" : "memory.usage_in_bytes";
+  if (!Ours(l.usage)) {
+    l.usage.fd = -1;  // closed, or the program's now: never touched again
+    if (!OpenUsage(l.dir, name, l.usage)) return kUnknown;
+  }
   char buf[64];
-  if (ReadSmallFile(file, buf, sizeof(buf)) <= 0) return kUnknown;
+  ssize_t got = pread(l.usage.fd, buf, sizeof(buf) - 1, 0);
+  if (got <= 0) return kUnknown;
+  buf[got] = '\0';
   return ParseCgroupValue(buf);
 }
 
+// The file pages of a level: memory.stat's active and inactive file (v1: total_*, which cover
+// the level's whole subtree, as v2's figures do).
+uint64_t ReadReclaimable(const char* dir, bool v2) {
+  char file[kFsPathMax + 32];
+  size_t n = std::strlen(dir);
+  if (n + sizeof("/memory.stat") > sizeof(file)) return kUnknown;
+  std::memcpy(file, dir, n);
+  std::memcpy(file + n, "/memory.stat", sizeof("/memory.stat"));
+  char text[4096];
+  if (ReadSmallFile(file, text, sizeof(text)) <= 0) return kUnknown;
+  uint64_t active = FindKeyValue(text, v2 ? "active_file" : "total_active_file");
+  uint64_t inactive = FindKeyValue(text, v2 ? "inactive_file" : "total_inactive_file");
+  return active != kUnknown && inactive != kUnknown ? active + inactive : kUnknown;
+}
+
 // The level with the least headroom; its file pages are read only when that headroom alone is
-// below the largest threshold (they can only add to it).
-bool MeasureCgroup(uint32_t largest_percent, Room* out) {
+// below the largest threshold (they can only add to it), and taken from the last read when it
+// is recent and `fresh` is not asked for.
+bool MeasureCgroup(uint32_t largest_percent, uint64_t now_ns, bool fresh, Room* out) {
   bool v2 = g_state.cgroup_version == format::kCgroupV2;
   for (int i = 0; i < g_state.level_count; ++i) {
-    const WatchedLevel& l = g_state.levels[i];
-    uint64_t usage = ReadNumber(l.dir, v2 ? "memory.current" : "memory.usage_in_bytes");
+    WatchedLevel& l = g_state.levels[i];
+    uint64_t usage = ReadUsage(l, v2);
     if (usage == kUnknown || usage == kUnlimited) continue;
     uint64_t room = l.limit > usage ? l.limit - usage : 0;
     if (out->level < 0 || room * 1.0 / l.limit < out->headroom * 1.0 / out->limit) {
@@ -77,18 +156,16 @@ bool MeasureCgroup(uint32_t largest_percent, Room* out) {
       static_cast<double>(largest_percent) * out->limit) {
     return true;
   }
-  char file[kFsPathMax + 32];
-  const char* dir = g_state.levels[out->level].dir;
-  size_t n = std::strlen(dir);
-  if (n + sizeof("/memory.stat") > sizeof(file)) return true;
-  std::memcpy(file, dir, n);
-  std::memcpy(file + n, "/memory.stat", sizeof("/memory.stat"));
-  char text[4096];
-  if (ReadSmallFile(file, text, sizeof(text)) <= 0) return true;
-  // v1's total_* figures cover the level's whole subtree, as v2's figures do.
-  uint64_t active = FindKeyValue(text, v2 ? "active_file" : "total_active_file");
-  uint64_t inactive = FindKeyValue(text, v2 ? "inactive_file" : "total_inactive_file");
-  if (active != kUnknown && inactive != kUnknown) out->reclaimable = active + inactive;
+  if (!fresh && g_state.stat_level == out->level && g_state.stat_read_ns != 0 &&
+      now_ns < g_state.stat_read_ns + kStatMaxAgeNs) {
+    out->reclaimable = g_state.stat_reclaimable;
+    out->reclaimable_cached = true;
+    return true;
+  }
+  out->reclaimable = ReadReclaimable(g_state.levels[out->level].dir, v2);
+  g_state.stat_level = out->level;
+  g_state.stat_read_ns = now_ns;
+  g_state.stat_reclaimable = out->reclaimable;
   return true;
 }
 
@@ -118,22 +195,31 @@ bool MeasureAddressSpace(Room* out) {
   return true;
 }
 
+double Share(const Room& room) {
+  uint64_t available = room.headroom;
+  if (room.reclaimable != kUnknown) available += room.reclaimable;
+  if (available > room.limit) available = room.limit;
+  return static_cast<double>(available) / static_cast<double>(room.limit);
+}
+
+// The smallest threshold `share` is newly below (one that has not fired), or -1.
+int Crossed(uint32_t kind, double share) {
+  const Config& c = g_recorder.config;
+  int crossed = -1;
+  for (int i = 0; i < c.brink_count; ++i) {
+    if (share < c.brink_percent[i] / 100.0 && (g_state.fired[kind] & (1u << i)) == 0) crossed = i;
+  }
+  return crossed;
+}
+
 // Writes a brink record when `room` is below a threshold that has not fired; re-arms those the
 // headroom is above twice of. Returns the headroom's share of the limit, in permille.
 uint64_t Judge(uint32_t kind, const Room& room, HeapFigures figures) {
   const Config& c = g_recorder.config;
-  uint64_t available = room.headroom;
-  if (room.reclaimable != kUnknown) available += room.reclaimable;
-  if (available > room.limit) available = room.limit;
-  double share = static_cast<double>(available) / static_cast<double>(room.limit);
-  int crossed = -1;
+  double share = Share(room);
+  int crossed = Crossed(kind, share);
   for (int i = 0; i < c.brink_count; ++i) {
-    double threshold = c.brink_percent[i] / 100.0;
-    if (share < threshold) {
-      if ((g_state.fired[kind] & (1u << i)) == 0) crossed = i;
-    } else if (share > 2 * threshold) {
-      g_state.fired[kind] &= ~(1u << i);
-    }
+    if (share > 2 * (c.brink_percent[i] / 100.0)) g_state.fired[kind] &= ~(1u << i);
   }
   if (crossed >= 0) {
     g_state.fired[kind] |= (2u << crossed) - 1;  // the larger thresholds are crossed too
@@ -154,6 +240,7 @@ bool HasLimit(uint64_t v) { return v != kUnknown && v != kUnlimited && v != 0; }
 void Configure(const HeadroomSnapshot& s) {
   const CgroupReading& cg = s.cgroup;
   g_state.cgroup_version = cg.version;
+  int old_count = g_state.level_count;
   g_state.level_count = 0;
   char dir[kFsPathMax];
   if (!CopyString(dir, sizeof(dir), cg.dir)) dir[0] = '\0';
@@ -162,12 +249,20 @@ void Configure(const HeadroomSnapshot& s) {
     const format::CgroupLevel& l = cg.levels[i];
     if (HasLimit(l.limit) && g_state.level_count < kMaxWatchedLevels) {
       WatchedLevel& w = g_state.levels[g_state.level_count++];
-      CopyString(w.dir, sizeof(w.dir), dir);
+      if (std::strcmp(w.dir, dir) != 0) {  // another level here than before: its own file
+        CloseUsage(w.usage);
+        CopyString(w.dir, sizeof(w.dir), dir);
+        g_state.stat_read_ns = 0;
+      }
       w.limit = l.limit;
     }
     char* slash = std::strrchr(dir, '/');
     if (slash == nullptr) break;
     *slash = '\0';
+  }
+  for (int i = g_state.level_count; i < old_count; ++i) {
+    CloseUsage(g_state.levels[i].usage);
+    g_state.levels[i].dir[0] = '\0';
   }
   g_state.rlimit_as = HasLimit(s.record.rlimit_as_cur) ? s.record.rlimit_as_cur : kUnlimited;
   g_state.commit_strict = s.record.overcommit_memory == 2;
@@ -187,6 +282,9 @@ void SetUpBrink() {
   g_state.lock.ResetAfterFork();  // also the first call: no check runs yet
   for (uint32_t& f : g_state.fired) f = 0;
   g_state.least_permille = 1000;
+  g_state.last_check_ns = 0;
+  g_state.stat_read_ns = 0;
+  g_state.misses = 0;
   g_brink.armed.store(false, std::memory_order_relaxed);
   if (g_recorder.config.brink_count == 0) return;
   TakeLimits();
@@ -204,6 +302,13 @@ void CheckBrink(HeapFigures figures) {
     g_brink.budget_bytes.store(kMinBudget, std::memory_order_relaxed);
     return;
   }
+  uint64_t now = MonotonicNs();
+  if (g_state.last_check_ns != 0 && now < g_state.last_check_ns + kMinCheckIntervalNs) {
+    g_brink.budget_bytes.store(kMinBudget, std::memory_order_relaxed);
+    g_state.lock.Unlock();
+    return;
+  }
+  g_state.last_check_ns = now;
   const Config& c = g_recorder.config;
   uint64_t least = 1000;
   double least_bytes = static_cast<double>(kMaxBudget) * 32;
@@ -214,15 +319,44 @@ void CheckBrink(HeapFigures figures) {
                        (room.reclaimable == kUnknown ? 0.0 : static_cast<double>(room.reclaimable));
     if (available < least_bytes) least_bytes = available;
   };
+  // A limit that could not be read now (a file being rewritten, a descriptor taken) is tried
+  // again soon, not after the budget of the other limits.
+  bool missed = false;
   Room room;
-  if (g_state.level_count > 0 && MeasureCgroup(c.brink_percent[0], &room)) {
-    judge(format::kBrinkCgroup, room);
+  if (g_state.level_count > 0) {
+    if (MeasureCgroup(c.brink_percent[0], now, false, &room)) {
+      // A threshold fires on file pages read now, never on an earlier reading.
+      if (room.reclaimable_cached && Crossed(format::kBrinkCgroup, Share(room)) >= 0) {
+        MeasureCgroup(c.brink_percent[0], now, true, &(room = Room{}));
+      }
+      judge(format::kBrinkCgroup, room);
+    } else {
+      missed = true;
+    }
   }
-  if (g_state.commit_strict && MeasureCommit(&(room = Room{}))) judge(format::kBrinkCommit, room);
-  if (g_state.rlimit_as != kUnlimited && MeasureAddressSpace(&(room = Room{}))) {
-    judge(format::kBrinkAddressSpace, room);
+  if (g_state.commit_strict) {
+    if (MeasureCommit(&(room = Room{}))) {
+      judge(format::kBrinkCommit, room);
+    } else {
+      missed = true;
+    }
   }
-  g_state.least_permille = least;
+  if (g_state.rlimit_as != kUnlimited) {
+    if (MeasureAddressSpace(&(room = Room{}))) {
+      judge(format::kBrinkAddressSpace, room);
+    } else {
+      missed = true;
+    }
+  }
+  if (!missed || least < g_state.least_permille) g_state.least_permille = least;
+  // Retried after 64 KiB, then twice as much each time it fails again (a file that stays
+  // unreadable costs nothing for long).
+  g_state.misses = missed ? g_state.misses + 1 : 0;
+  if (missed) {
+    double retry = static_cast<double>(kMinBudget) *
+                   (1u << (g_state.misses < 15 ? g_state.misses - 1 : 14)) * 32;
+    if (retry < least_bytes) least_bytes = retry;
+  }
   auto budget = static_cast<int64_t>(least_bytes / 32);
   if (budget < kMinBudget) budget = kMinBudget;
   if (budget > kMaxBudget) budget = kMaxBudget;

@@ -9,11 +9,12 @@
 // the memory at that instant (preload/FORMAT.md, "The brink"). A threshold fires again only after
 // the headroom has been above twice it.
 //
-// The check costs a few reads of small cgroupfs or /proc files. It runs after a budget of
-// allocated bytes (a 32nd of the smallest headroom, at least 64 KiB) counted on the recorded
-// paths (every allocation in exact mode, each sample for the period it stands for in sampled
-// mode, and every mapping), and from the timer thread every BrinkTickNs(). Nothing is watched
-// (one relaxed load per recorded allocation) when no limit applies.
+// The check costs a pread of each limited level's usage file (kept open) and, close to a
+// limit, a read of memory.stat at most every 20 ms. It runs after a budget of allocated bytes
+// (a 32nd of the smallest headroom, at least 64 KiB) counted on the recorded paths (every
+// allocation in exact mode, each sample for the period it stands for in sampled mode, and
+// every mapping), at most once per 250 us, and from the timer thread every BrinkTickNs().
+// Nothing is watched (one relaxed load per recorded allocation) when no limit applies.
 #pragma once
 #include "preload/base/hook_safe.h"
 

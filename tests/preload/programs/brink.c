@@ -3,7 +3,7 @@
  *   brink fake USAGE_FILE LIMIT [STAT_FILE]
  *     Before each step writes a usage figure (a share of LIMIT) into USAGE_FILE, a fake
  *     cgroup's memory.usage_in_bytes (ALLOCWATCH_FS_ROOT points allocwatch at the fake tree),
- *     then keeps 2 MiB more from step_site (8 blocks of 256 KiB). The shares, in percent:
+ *     and waits 2 ms, then keeps 2 MiB more from step_site (8 blocks of 256 KiB). The shares, in percent:
  *     50, 91, 92, 96, 99, 40, 91, then 95 with STAT_FILE saying 30 % of LIMIT is file pages.
  *     Prints the bytes kept after each step, one line per step.
  *   brink grow [MIB]
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -71,6 +72,9 @@ static int fake(int argc, char** argv) {
       fclose(f);
     }
     write_number(usage_file, limit * (unsigned long long)shares[s] / 100);
+    /* allocwatch checks at most every 250 us: the step's first check sees the new figure */
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
     for (int i = 0; i < 8; ++i) {
       if (step_site(256 * 1024) == NULL) return 1;
       kept += 256 * 1024;
