@@ -319,10 +319,11 @@ TailMerge MergeTail(const std::string& recording) {
     }
     added.assign(region.begin() + static_cast<std::ptrdiff_t>(written.size()), region.end());
   }
-  // Whole records from `offset` on; a record cut short by the kill is dropped.
+  // Whole records from `offset` on; a record cut short by the kill is dropped. The file header
+  // is not a record: a kill during the first write leaves offset 0.
   {
     Combined c{rec.get(), keep, added};
-    uint64_t end = WholeRecordsEnd(c, offset);
+    uint64_t end = WholeRecordsEnd(c, std::max<uint64_t>(offset, sizeof(format::FileHeader)));
     if (end < c.size()) {
       m.torn_bytes = c.size() - end;
       if (end <= keep) {
