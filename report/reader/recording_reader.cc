@@ -129,61 +129,53 @@ bool RecordingReader::ExpandEvents(const RawRecord& events) {
     if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
       return false;
     }
-    held_.push_back(HeldEvent{e, events.offset});
+    held_.Add(e, events.offset);
   }
   return p == end;
 }
 
-uint64_t RecordingReader::TicksToNs(uint64_t ticks) const {
-  if (!clock_) return 0;
+void RecordingReader::SetClock(uint64_t ns, uint64_t ticks) {
+  prev_clock_ = clock_;
+  clock_ = ClockPoint{ns, ticks};
   const ClockPoint& b = *clock_;
-  if (!prev_clock_ || prev_clock_->ticks >= b.ticks || prev_clock_->ns > b.ns) return b.ns;
+  line_ = prev_clock_ && prev_clock_->ticks < b.ticks && prev_clock_->ns <= b.ns;
+  if (!line_) return;
   const ClockPoint& a = *prev_clock_;
-  double slope = static_cast<double>(b.ns - a.ns) / static_cast<double>(b.ticks - a.ticks);
-  double ns = static_cast<double>(a.ns) +
-              (static_cast<double>(ticks) - static_cast<double>(a.ticks)) * slope;
-  if (ns < 0) return 0;
-  if (ns > 1.8e19) return UINT64_MAX;
-  return static_cast<uint64_t>(ns);
+  line_ns_ = static_cast<double>(a.ns);
+  line_ticks_ = static_cast<double>(a.ticks);
+  slope_ = static_cast<double>(b.ns - a.ns) / static_cast<double>(b.ticks - a.ticks);
 }
 
 void RecordingReader::ReleaseEvents(uint64_t up_to) {
-  // Events of one address are already in order and never share a tick; a stable sort keeps it.
-  std::stable_sort(held_.begin(), held_.end(), [](const HeldEvent& x, const HeldEvent& y) {
-    return x.event.time_ns < y.event.time_ns;
-  });
-  size_t n = 0;
-  while (n < held_.size() && held_[n].event.time_ns <= up_to) ++n;
-  for (size_t i = 0; i < n; ++i) {
-    HeldEvent e = held_[i];
-    e.event.time_ns = TicksToNs(e.event.time_ns);
-    ready_.push_back(e);
+  held_.Release(up_to, ready_);
+  ready_next_ = 0;
+}
+
+const RawRecord* RecordingReader::PopReady() {
+  const HeldEvent& h = ready_[ready_next_++];
+  const format::Event& e = h.event;
+  current_.offset = h.offset;
+  current_.bytes.clear();
+  if (format::IsAllocKind(e.kind)) {
+    current_.type = RecordType::kAlloc;
+    current_.flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
+  } else {
+    current_.type = RecordType::kFree;
+    current_.flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
   }
-  held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
+  current_.event = e;
+  current_.event->time_ns = TicksToNs(e.time_ns);
+  return &current_;
 }
 
 namespace {
 
-// Makes `out` the record `r` (its type and flags from r's header).
-template <typename T>
-void SetRecord(RawRecord& out, const T& r) {
-  out.type = static_cast<RecordType>(r.header.type);
-  out.flags = r.header.flags;
-  out.bytes.resize(sizeof(r));
-  std::memcpy(out.bytes.data(), &r, sizeof(r));
-}
-
-}  // namespace
-
-const RawRecord* RecordingReader::PopReady() {
-  const HeldEvent h = ready_.front();
-  ready_.pop_front();
-  const format::Event& e = h.event;
-  current_.offset = h.offset;
-  if (format::IsAllocKind(e.kind)) {
+// Writes into `out` the AllocRecord or FreeRecord its event stands for.
+void WriteWireRecord(RawRecord& out) {
+  const format::Event& e = *out.event;
+  if (out.type == RecordType::kAlloc) {
     format::AllocRecord r{};
-    uint16_t flags = e.kind == format::EventKind::kRestoredAlloc ? format::kAllocFlagRestored : 0;
-    r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), flags);
+    r.header = format::MakeHeader(RecordType::kAlloc, sizeof(r), out.flags);
     r.time_ns = e.time_ns;
     r.address = e.address;
     r.size = e.size;
@@ -192,28 +184,32 @@ const RawRecord* RecordingReader::PopReady() {
     r.call = e.call;
     r.sample_bytes =
         e.sample_bytes > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(e.sample_bytes);
-    SetRecord(current_, r);
+    out.bytes.resize(sizeof(r));
+    std::memcpy(out.bytes.data(), &r, sizeof(r));
   } else {
     format::FreeRecord r{};
-    uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
-    r.header = format::MakeHeader(RecordType::kFree, sizeof(r), flags);
+    r.header = format::MakeHeader(RecordType::kFree, sizeof(r), out.flags);
     r.time_ns = e.time_ns;
     r.address = e.address;
     r.tid = e.tid;
     r.call = e.call;
-    SetRecord(current_, r);
+    out.bytes.resize(sizeof(r));
+    std::memcpy(out.bytes.data(), &r, sizeof(r));
   }
-  return &current_;
 }
+
+}  // namespace
 
 std::optional<RawRecord> RecordingReader::Next() {
   const RawRecord* r = NextView();
   if (r == nullptr) return std::nullopt;
-  return *r;
+  RawRecord out = *r;
+  if (out.event) WriteWireRecord(out);
+  return out;
 }
 
 const RawRecord* RecordingReader::NextView() {
-  if (!ready_.empty()) return PopReady();
+  if (ready_next_ < ready_.size()) return PopReady();
   while (!done_) {
     format::RecordHeader header{};
     size_t got = 0;
@@ -240,6 +236,7 @@ const RawRecord* RecordingReader::NextView() {
     current_.type = type;
     current_.flags = header.flags;
     current_.offset = offset_;
+    current_.event.reset();
     current_.bytes.resize(header.size);
     std::memcpy(current_.bytes.data(), &header, sizeof(header));
     if (!ReadExactly(current_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
@@ -253,7 +250,7 @@ const RawRecord* RecordingReader::NextView() {
     if (type == RecordType::kEvents) {
       size_t before = held_.size();
       if (!ExpandEvents(current_)) {
-        held_.resize(before);
+        held_.Truncate(before);
         Stop("damaged events record");
         break;
       }
@@ -267,11 +264,10 @@ const RawRecord* RecordingReader::NextView() {
     if (type == RecordType::kClock) {
       format::ClockRecord c;
       std::memcpy(&c, current_.bytes.data(), sizeof(c));
-      prev_clock_ = clock_;
-      clock_ = ClockPoint{c.time_ns, c.ticks};
+      SetClock(c.time_ns, c.ticks);
       offset_ += header.size;
       ReleaseEvents(c.ticks);
-      if (!ready_.empty()) return PopReady();
+      if (ready_next_ < ready_.size()) return PopReady();
       continue;
     }
     offset_ += header.size;
@@ -281,7 +277,7 @@ const RawRecord* RecordingReader::NextView() {
     // The file ended (cut short, or damaged) before the events' ClockRecord.
     ReleaseEvents(UINT64_MAX);
   }
-  if (!ready_.empty()) return PopReady();
+  if (ready_next_ < ready_.size()) return PopReady();
   return nullptr;
 }
 

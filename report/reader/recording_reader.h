@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
+#include "report/reader/held_events.h"
 
 namespace allocwatch::report {
 
@@ -28,7 +28,12 @@ struct RawRecord {
   format::RecordType type;
   uint16_t flags;
   uint64_t offset;             // of the record in the file
-  std::vector<uint8_t> bytes;  // the whole record, header included
+  std::vector<uint8_t> bytes;  // the whole record, header included (see event)
+  // A heap event of an Events record, handed out as type kAlloc or kFree with the flags of
+  // the AllocRecord or FreeRecord it stands for, its time in nanoseconds. From NextView()
+  // bytes is then empty; Next() also writes the AllocRecord or FreeRecord into bytes (whose
+  // sample_bytes is clamped to 32 bits; the event has all 64).
+  std::optional<format::Event> event;
 };
 
 class RecordingReader {
@@ -40,13 +45,14 @@ class RecordingReader {
   RecordingReader& operator=(const RecordingReader&) = delete;
 
   // The next record, or nullopt at the end of the data (clean or not: see warning()).
-  // Records of unknown types are skipped. An EventsRecord is handed out as the AllocRecords and
-  // FreeRecords it holds (each with the EventsRecord's offset), never as itself: its events
+  // Records of unknown types are skipped. An EventsRecord is handed out as the heap events it
+  // holds (RawRecord::event, each with the EventsRecord's offset), never as itself: its events
   // are held until the ClockRecord that follows them, then handed out in time order with
   // times in nanoseconds (ClockRecords themselves are not handed out). Other records come in
   // file order as they are read.
   std::optional<RawRecord> Next();
   // The same, without a copy: the record stays valid until the next call (nullptr at the end).
+  // A heap event comes without its wire record (bytes is empty).
   const RawRecord* NextView();
 
   // Set when reading stopped before the end of the file.
@@ -60,9 +66,17 @@ class RecordingReader {
   bool ReadExactly(void* out, size_t size, size_t* got);
   bool ExpandEvents(const RawRecord& events);
   const RawRecord* PopReady();
-  // Hands out (to pending_) the held events with ticks <= up_to, in time order.
+  // Hands out (to ready_) the held events with ticks <= up_to, in time order.
   void ReleaseEvents(uint64_t up_to);
-  uint64_t TicksToNs(uint64_t ticks) const;
+  void SetClock(uint64_t ns, uint64_t ticks);
+  // By the straight line through the last two ClockRecords (see SetClock).
+  uint64_t TicksToNs(uint64_t ticks) const {
+    if (!line_) return clock_ ? clock_->ns : 0;
+    double ns = line_ns_ + (static_cast<double>(ticks) - line_ticks_) * slope_;
+    if (ns < 0) return 0;
+    if (ns > 1.8e19) return UINT64_MAX;
+    return static_cast<uint64_t>(ns);
+  }
   void Stop(const std::string& why);
 
   std::string path_;
@@ -71,13 +85,10 @@ class RecordingReader {
   bool done_ = false;
   bool clean_end_ = false;
   std::optional<std::string> warning_;
-  struct HeldEvent {
-    format::Event event;
-    uint64_t offset;
-  };
-  std::vector<HeldEvent> held_;          // heap events waiting for their ClockRecord
+  HeldEvents held_;                      // heap events waiting for their ClockRecord
   uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)
-  std::deque<HeldEvent> ready_;          // released, in time order, times in ns
+  std::vector<HeldEvent> ready_;         // released, in time order, times still in ticks
+  size_t ready_next_ = 0;                // the next of ready_ to hand out
   RawRecord current_{};                  // what NextView returns
   struct ClockPoint {
     uint64_t ns;
@@ -85,6 +96,9 @@ class RecordingReader {
   };
   std::optional<ClockPoint> clock_;       // the last ClockRecord
   std::optional<ClockPoint> prev_clock_;  // the one before it
+  // The line through them, when they make one: ns = line_ns_ + (ticks - line_ticks_) * slope_.
+  bool line_ = false;
+  double line_ns_ = 0, line_ticks_ = 0, slope_ = 0;
 };
 
 // Minimum size of each known record type's fixed part (0 for unknown types).

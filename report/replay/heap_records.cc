@@ -20,8 +20,33 @@ void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it)
   live_.erase(it);
 }
 
-void Replayer::OnAlloc(const RawRecord& r) {
-  auto rec = As<format::AllocRecord>(r);
+format::Event HeapEvent(const RawRecord& r) {
+  if (r.event) return *r.event;
+  format::Event e{};
+  if (r.type == RecordType::kAlloc) {
+    auto rec = As<format::AllocRecord>(r);
+    bool restored = (r.flags & format::kAllocFlagRestored) != 0;
+    e.kind = restored ? format::EventKind::kRestoredAlloc : format::EventKind::kAlloc;
+    e.call = rec.call;
+    e.tid = rec.tid;
+    e.time_ns = rec.time_ns;
+    e.address = rec.address;
+    e.size = rec.size;
+    e.stack_id = rec.stack_id;
+    e.sample_bytes = rec.sample_bytes;
+  } else {
+    auto rec = As<format::FreeRecord>(r);
+    bool realloc = (r.flags & format::kFreeFlagRealloc) != 0;
+    e.kind = realloc ? format::EventKind::kReallocFree : format::EventKind::kFree;
+    e.call = rec.call;
+    e.tid = rec.tid;
+    e.time_ns = rec.time_ns;
+    e.address = rec.address;
+  }
+  return e;
+}
+
+void Replayer::OnAlloc(const format::Event& rec) {
   if (!Kept(rec.time_ns, rec.tid)) {
     // Left out by a filter; a block still listed at this address was freed unseen.
     auto it = live_.find(rec.address);
@@ -42,7 +67,7 @@ void Replayer::OnAlloc(const RawRecord& r) {
   }
   StackState& st = State(stack);
   SiteFigures& site = st.fig;
-  if ((r.flags & format::kAllocFlagRestored) == 0) {
+  if (rec.kind != format::EventKind::kRestoredAlloc) {
     site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
     site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
     m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
@@ -70,9 +95,9 @@ void Replayer::OnAlloc(const RawRecord& r) {
   }
 }
 
-void Replayer::OnFree(const RawRecord& r) {
-  auto rec = As<format::FreeRecord>(r);
-  FreeAddress(rec.address, rec.tid, r.flags, rec.time_ns);
+void Replayer::OnFree(const format::Event& e) {
+  uint16_t flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
+  FreeAddress(e.address, e.tid, flags, e.time_ns);
 }
 
 void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns) {

@@ -30,6 +30,7 @@ static_assert(kTimeAfterHeader<format::ModuleLoadRecord> &&
 
 // The time of `r` in nanoseconds since the start, for the record types that carry one.
 std::optional<uint64_t> RecordTime(const RawRecord& r) {
+  if (r.event) return r.event->time_ns;
   switch (r.type) {
     case RecordType::kModuleLoad:
     case RecordType::kModuleUnload:
@@ -105,9 +106,9 @@ void Replayer::Dispatch(const RawRecord& r) {
     case RecordType::kStack:
       return OnStack(r);
     case RecordType::kAlloc:
-      return OnAlloc(r);
+      return r.event ? OnAlloc(*r.event) : OnAlloc(HeapEvent(r));
     case RecordType::kFree:
-      return OnFree(r);
+      return r.event ? OnFree(*r.event) : OnFree(HeapEvent(r));
     case RecordType::kMmap:
       return OnMmap(r);
     case RecordType::kMunmap:

@@ -32,6 +32,10 @@ T As(const RawRecord& r) {
   return out;
 }
 
+// The heap event an AllocRecord or FreeRecord (`r`, of either type) stands for; an event the
+// reader decoded from an Events record as it is.
+format::Event HeapEvent(const RawRecord& r);
+
 struct LiveBlock {
   uint64_t size;
   StackId stack;
@@ -105,9 +109,10 @@ class Replayer {
   // for modules first written after the stack, the first one loaded later).
   void ResolveStacks();
 
-  // heap_records.cc
-  void OnAlloc(const RawRecord& r);
-  void OnFree(const RawRecord& r);
+  // heap_records.cc: heap events (times in ns), from Events records or, in old recordings,
+  // from AllocRecords and FreeRecords (HeapEvent).
+  void OnAlloc(const format::Event& e);
+  void OnFree(const format::Event& e);
   void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
   void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
   // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
