@@ -27,8 +27,11 @@ constexpr int64_t kMinBudget = 64 * 1024;
 constexpr int64_t kMaxBudget = int64_t{1} << 30;
 // At most one check per this interval: a process that churns close to its limit pays for a
 // check (about 2 us) at most every 250 us however small its budget, and a limit is still
-// seen within 256 KiB at 1 GiB/s of growth.
+// seen within 256 KiB at 1 GiB/s of growth. Unless the bytes allocated since the last check
+// reach an eighth of the headroom it saw: address space (RLIMIT_AS, the commit limit) grows
+// by untouched mappings far faster than 1 GiB/s, and a threshold must not be jumped over.
 constexpr uint64_t kMinCheckIntervalNs = 250'000;
+constexpr double kDeferShareOfHeadroom = 1.0 / 8;
 // The file pages of memory.stat (tens of microseconds to read on v1) are read again only after
 // this long, and always before a threshold fires.
 constexpr uint64_t kStatMaxAgeNs = 20'000'000;
@@ -61,8 +64,11 @@ struct BrinkState {
   uint64_t last_check_ns = 0;
   uint64_t stat_read_ns = 0;  // when the cached file pages were read (0: never)
   uint64_t stat_reclaimable = kUnknown;
-  int stat_level = -1;  // the level they were read at
-  uint32_t misses = 0;  // checks in a row that could not read some limit's usage
+  int stat_level = -1;       // the level they were read at
+  uint32_t misses = 0;       // checks in a row that could not read some limit's usage
+  int64_t budget_set = 0;    // the budget last stored in g_brink.budget_bytes
+  uint64_t since_check = 0;  // bytes counted since the last check
+  double defer_limit = 0;    // since_check from which the interval is not waited for
 };
 constinit BrinkState g_state;
 
@@ -74,6 +80,12 @@ struct Room {
   int level = -1;                   // cgroup: the watched level with the least headroom
   bool reclaimable_cached = false;  // from an earlier read of memory.stat
 };
+
+// Under g_state.lock.
+void SetBudget(int64_t budget) {
+  g_state.budget_set = budget;
+  g_brink.budget_bytes.store(budget, std::memory_order_relaxed);
+}
 
 bool Ours(const UsageFile& f) {
   struct stat st {};
@@ -288,7 +300,9 @@ void SetUpBrink() {
   g_brink.armed.store(false, std::memory_order_relaxed);
   if (g_recorder.config.brink_count == 0) return;
   TakeLimits();
-  g_brink.budget_bytes.store(0, std::memory_order_relaxed);  // the first recorded call checks
+  g_state.since_check = 0;
+  g_state.defer_limit = 0;
+  SetBudget(0);  // the first recorded call checks
 }
 
 void RefreshBrinkLimits(const HeadroomSnapshot& snapshot) {
@@ -302,13 +316,18 @@ void CheckBrink(HeapFigures figures) {
     g_brink.budget_bytes.store(kMinBudget, std::memory_order_relaxed);
     return;
   }
+  // The bytes counted since the budget was stored (it ran down to zero or below).
+  int64_t spent = g_state.budget_set - g_brink.budget_bytes.load(std::memory_order_relaxed);
+  if (spent > 0) g_state.since_check += static_cast<uint64_t>(spent);
   uint64_t now = MonotonicNs();
-  if (g_state.last_check_ns != 0 && now < g_state.last_check_ns + kMinCheckIntervalNs) {
-    g_brink.budget_bytes.store(kMinBudget, std::memory_order_relaxed);
+  if (g_state.last_check_ns != 0 && now < g_state.last_check_ns + kMinCheckIntervalNs &&
+      static_cast<double>(g_state.since_check) < g_state.defer_limit) {
+    SetBudget(kMinBudget);
     g_state.lock.Unlock();
     return;
   }
   g_state.last_check_ns = now;
+  g_state.since_check = 0;
   const Config& c = g_recorder.config;
   uint64_t least = 1000;
   double least_bytes = static_cast<double>(kMaxBudget) * 32;
@@ -357,10 +376,11 @@ void CheckBrink(HeapFigures figures) {
                    (1u << (g_state.misses < 15 ? g_state.misses - 1 : 14)) * 32;
     if (retry < least_bytes) least_bytes = retry;
   }
+  g_state.defer_limit = least_bytes * kDeferShareOfHeadroom;
   auto budget = static_cast<int64_t>(least_bytes / 32);
   if (budget < kMinBudget) budget = kMinBudget;
   if (budget > kMaxBudget) budget = kMaxBudget;
-  g_brink.budget_bytes.store(budget, std::memory_order_relaxed);
+  SetBudget(budget);
   g_state.lock.Unlock();
 }
 
