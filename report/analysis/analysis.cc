@@ -107,7 +107,7 @@ KeptStacks Suppress(const ProcessModel& model, StackSymbolizer& symbols,
 // The fit of every site's live bytes over the series samples, and whether it is sustained.
 struct SiteFits {
   std::vector<LinearFit> fits;
-  std::vector<char> sustained;
+  std::vector<char> sustained;  // or grew and was released (FindReleasedGrowth)
 };
 
 std::vector<double> SiteSeries(const ProcessModel& model, const Site& site, size_t samples) {
@@ -126,10 +126,20 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
   double min_rise = MinimumRise(model);
   SiteFits f{std::vector<LinearFit>(sites.size()), std::vector<char>(sites.size(), 0)};
   std::vector<size_t> rising;
+  absl::flat_hash_map<size_t, ReleasedGrowth> released;
   for (size_t i = 0; i < sites.size(); ++i) {
     std::vector<double> y = SiteSeries(model, sites[i], x.size());
     f.fits[i] = FitLine(x, y);
     f.sustained[i] = IsSustainedGrowth(f.fits[i], x, y, min_rise) ? 1 : 0;
+    if (!f.sustained[i]) {
+      if (std::optional<ReleasedGrowth> g = FindReleasedGrowth(x, y, min_rise)) {
+        f.fits[i] = g->fit;
+        f.sustained[i] = 1;
+        released.emplace(i, *g);
+        rising.push_back(i);
+        continue;
+      }
+    }
     // Listed when the fit rises, at least roughly like a line (a step at start-up is not
     // growth), and the site holds more at the end than at the start.
     if (f.fits[i].slope > 0 && f.fits[i].r2 >= kMinListedR2 && f.fits[i].points >= 2 &&
@@ -144,8 +154,14 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
   report.growth_sites_total = rising.size();
   if (top > 0 && rising.size() > top) rising.resize(top);
   for (size_t i : rising) {
-    report.growth.push_back(SiteGrowth{sites[i], f.fits[i], f.sustained[i] != 0,
-                                       SiteSeries(model, sites[i], x.size())});
+    SiteGrowth g{sites[i], f.fits[i], false, SiteSeries(model, sites[i], x.size()), {}};
+    auto r = released.find(i);
+    if (r != released.end()) {
+      g.released = r->second;
+    } else {
+      g.sustained = f.sustained[i] != 0;
+    }
+    report.growth.push_back(std::move(g));
   }
   return f;
 }
@@ -211,6 +227,8 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   SiteFits fits = Growth(model, sites, options.top, report);
   report.total_fit = FitLine(SeriesSeconds(model), model.series_total_live);
   report.recent_fit = FitRecent(SeriesSeconds(model), model.series_total_live);
+  report.total_released =
+      FindReleasedGrowth(SeriesSeconds(model), model.series_total_live, MinimumRise(model));
   report.limit = ProjectLimit(model, report.recent_fit, options.limits);
   Leaks(model, sites, fits, options.top, report);
 

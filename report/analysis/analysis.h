@@ -34,6 +34,7 @@ double Bound(double variance);
 
 enum class LeakKind {
   kGrowing,     // the site's live bytes grew steadily until the end (see IsSustainedGrowth)
+                // or until its release at the end left some of it live (FindReleasedGrowth)
   kSinceStart,  // every block still live was allocated in the early window, and no growth
   kOther,
 };
@@ -49,9 +50,12 @@ struct Leak {
 
 struct SiteGrowth {
   Site site;
-  LinearFit fit;
+  LinearFit fit;  // of the series; of its rise (ReleasedGrowth::fit) when released
   bool sustained = false;
   std::vector<double> series;  // live bytes at every ProcessModel::series_times_ns
+  // Grew steadily for most of the run and was released at its end (FindReleasedGrowth).
+  std::optional<ReleasedGrowth> released;
+  bool growing() const { return sustained || released.has_value(); }
 };
 
 // A stack with its symbolized frames and figures at the end and at the peak.
@@ -111,6 +115,7 @@ struct ProcessReport {
   size_t growth_sites_total = 0;   // before --top
   LinearFit total_fit;             // of the recorded live total (ProcessModel::series_total_live)
   LinearFit recent_fit;            // the same over the last quarter of the samples
+  std::optional<ReleasedGrowth> total_released;  // the live total grew, then was released
   std::optional<LimitProjection> limit;
   std::vector<Site> temporaries;  // exact mode: by temporary_count
   size_t temporary_sites_total = 0;

@@ -37,7 +37,7 @@ void Collect(const std::vector<ProcessReport>& reports, bool is_base,
       side.present = true;
       side.slope += g.fit.slope;
       side.r2 = std::max(side.r2, g.fit.r2);
-      side.growing = side.growing || g.sustained;
+      side.growing = side.growing || g.growing();
     }
   }
 }

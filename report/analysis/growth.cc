@@ -46,6 +46,32 @@ bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
   return y.back() >= 0.9 * max;
 }
 
+std::optional<ReleasedGrowth> FindReleasedGrowth(const std::vector<double>& x,
+                                                 const std::vector<double>& y, double min_rise) {
+  size_t n = std::min(x.size(), y.size());
+  if (n < kMinGrowthPoints) return std::nullopt;
+  auto peak = std::max_element(y.begin(), y.begin() + static_cast<ptrdiff_t>(n));
+  double max = *peak;
+  if (max <= 0 || y[n - 1] >= 0.9 * max) return std::nullopt;  // still high: not released
+  size_t p = static_cast<size_t>(peak - y.begin());
+  size_t last_high = n - 1;
+  while (y[last_high] < 0.9 * max) --last_high;
+  double span = x[n - 1] - x[0];
+  if (span <= 0 || x[p] - x[0] < kReleasedMinRiseShare * span ||
+      x[last_high] - x[0] < kReleasedHighUntilShare * span) {
+    return std::nullopt;
+  }
+  std::vector<double> rx(x.begin(), x.begin() + static_cast<ptrdiff_t>(p + 1));
+  std::vector<double> ry(y.begin(), y.begin() + static_cast<ptrdiff_t>(p + 1));
+  ReleasedGrowth g;
+  g.fit = FitLine(rx, ry);
+  if (!IsSustainedGrowth(g.fit, rx, ry, min_rise)) return std::nullopt;
+  g.peak_index = p;
+  g.peak_bytes = max;
+  g.end_bytes = y[n - 1];
+  return g;
+}
+
 double MinimumRise(const ProcessModel& model) {
   return model.exact ? 4096.0 : 10.0 * static_cast<double>(model.sample_bytes);
 }

@@ -2,9 +2,9 @@
 // projection of when a memory limit would be reached.
 //
 // Offline. Pure functions, but for ProjectLimit, which calls the LimitSources it is given (the
-// one of cgroup_limit.h reads /proc and cgroupfs). A series is the live bytes at every snapshot of
-// the recording (and at the end of the data); the fit is an ordinary least-squares line through
-// (seconds, bytes).
+// one of cgroup_limit.h reads /proc and cgroupfs). A series is the live bytes at every sample of
+// the recording's series grid (evenly spaced in time, and the end of the data); the fit is an
+// ordinary least-squares line through (seconds, bytes).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,22 @@ inline constexpr double kMinGrowthR2 = 0.8;
 inline constexpr double kMinListedR2 = 0.5;
 bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
                        const std::vector<double>& y, double min_rise);
+
+// Growth that the end undid: the series rose steadily to its maximum, over at least
+// kReleasedMinRiseShare of the run (IsSustainedGrowth of the samples up to the maximum, with
+// the fit of those samples), stayed within 10% of it until at least kReleasedHighUntilShare
+// of the run, and then fell below (a program that frees what it built up during its
+// shutdown). A rise that fell back earlier in the run is not this.
+inline constexpr double kReleasedMinRiseShare = 0.5;
+inline constexpr double kReleasedHighUntilShare = 0.9;
+struct ReleasedGrowth {
+  LinearFit fit;          // of the samples up to the maximum
+  size_t peak_index = 0;  // the first sample at the maximum
+  double peak_bytes = 0;
+  double end_bytes = 0;  // the last sample
+};
+std::optional<ReleasedGrowth> FindReleasedGrowth(const std::vector<double>& x,
+                                                 const std::vector<double>& y, double min_rise);
 
 // The smallest rise counted as growth: 4 KiB in exact mode; in sampled mode 10 sampling
 // periods (below that a rise is within the sampling noise, reference: about sqrt(T/B)).

@@ -13,7 +13,8 @@ std::string FormatBytes(double bytes) {
   while (v >= 1024 && u < 6) v /= 1024, ++u;
   char buf[32];
   if (u == 0) {
-    std::snprintf(buf, sizeof(buf), "%s%.0f B", bytes < 0 ? "-" : "", v);
+    // Estimates summed in floating point leave -1e-9 where nothing is live: that is 0 B.
+    std::snprintf(buf, sizeof(buf), "%s%.0f B", bytes <= -0.5 ? "-" : "", v);
   } else {
     std::snprintf(buf, sizeof(buf), "%s%.2f %s", bytes < 0 ? "-" : "", v, units[u]);
   }

@@ -39,6 +39,14 @@ json FitJson(const LinearFit& fit) {
           {"points", fit.points}};
 }
 
+// null, or where the rise peaked and what the end left.
+json ReleasedJson(const ProcessModel& m, const std::optional<ReleasedGrowth>& g) {
+  if (!g) return nullptr;
+  return {{"peak_bytes", g->peak_bytes},
+          {"peak_s", Seconds(m.series_times_ns[g->peak_index])},
+          {"end_bytes", g->end_bytes}};
+}
+
 json SiteJson(const Site& s) {
   const SiteFigures& f = s.figures;
   json j = {{"site", s.site_frame < s.frames.size() ? DescribeFrame(s.frames[s.site_frame]) : "?"},
@@ -244,6 +252,7 @@ json RenderJson(const ProcessReport& r) {
     json j = SiteJson(g.site);
     j["fit"] = FitJson(g.fit);
     j["sustained"] = g.sustained;
+    j["released"] = ReleasedJson(m, g.released);
     j["series"] = Series(m.series_times_ns, g.series);
     growth_sites.push_back(std::move(j));
   }
@@ -254,6 +263,7 @@ json RenderJson(const ProcessReport& r) {
                  {"total",
                   {{"fit", FitJson(r.total_fit)},
                    {"recent_fit", FitJson(r.recent_fit)},
+                   {"released", ReleasedJson(m, r.total_released)},
                    {"series", Series(m.series_times_ns, m.series_total_live)}}},
                  {"sites", growth_sites},
                  {"sites_total", r.growth_sites_total}};

@@ -16,6 +16,18 @@ namespace {
 constexpr size_t kWidth = 100;
 constexpr size_t kCallerLines = 4;
 
+// "grew to 95.3 MiB over 1.40 s, released at exit" (down to what the series ends at).
+std::string ReleasedText(const ProcessReport& r, const ReleasedGrowth& g) {
+  const ProcessModel& m = *r.model;
+  uint64_t t0 = m.series_times_ns.front(), peak = m.series_times_ns[g.peak_index];
+  std::string text =
+      "grew to " + FormatBytes(g.peak_bytes) + " over " + FormatSeconds(peak - t0) + ", released ";
+  text +=
+      m.ending == Ending::kExit || m.ending == Ending::kUnderscoreExit ? "at exit" : "at the end";
+  if (g.end_bytes >= 1) text += " (down to " + FormatBytes(g.end_bytes) + ")";
+  return text;
+}
+
 std::string EndingText(const ProcessReport& r) {
   const ProcessModel& m = *r.model;
   switch (m.ending) {
@@ -185,7 +197,10 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   if (!m.exact) out << " (±" << FormatBytes(Bound(t.live_bytes_var)) << ")";
   if (t.mapped_live_bytes > 0) out << ", " << FormatBytes(t.mapped_live_bytes) << " mapped";
   out << "\n";
-  if (r.total_fit.points >= 2) {
+  if (r.total_released) {
+    out << "  growth         " << e << FitText(r.total_released->fit) << " (live total, "
+        << ReleasedText(r, *r.total_released) << ")\n";
+  } else if (r.total_fit.points >= 2) {
     out << "  growth         " << e << FitText(r.total_fit) << " (live total over "
         << r.total_fit.points << " samples); recent " << e << FormatRate(r.recent_fit.slope)
         << "\n";
@@ -250,8 +265,8 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   Heading("Growth by call site (live bytes over time, by rate)", r.growth.size(),
           r.growth_sites_total, paint, out);
   if (m.series_times_ns.size() < kMinGrowthPoints) {
-    out << "  too few snapshots (" << m.series_times_ns.size()
-        << "); run longer or with a shorter --interval\n";
+    out << "  too few samples (" << m.series_times_ns.size() << "): the recording spans less than "
+        << kMinGrowthPoints << " ms of recorded activity\n";
     return;
   }
   if (r.growth.empty()) {
@@ -266,6 +281,7 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
                   FitText(g.fit).c_str(), first.c_str(), last.c_str());
     out << line;
     if (g.sustained) out << "  " << paint.Bad("sustained");
+    if (g.released) out << "  " << paint.Bad(ReleasedText(r, *g.released));
     out << "\n        [" << Sparkline(g.series, 40) << "]\n";
     StackLines(g.site.frames, g.site.site_frame, kCallerLines - 1, out);
   }

@@ -85,9 +85,14 @@ struct SeriesPoint {
   double live_bytes = 0;
 };
 
-// Growth series hold at most this many samples (plus the end): past it, every other sample is
-// dropped and later snapshots are taken at twice the stride.
-inline constexpr size_t kMaxSeriesSamples = 1024;
+// Growth series are sampled on a grid of recorded time, every kFirstSeriesStepNs at first (so
+// a run of 0.2 s has 200 samples). They hold at most kMaxSeriesSamples samples (plus the end)
+// and kMaxSeriesPoints points over all stacks: past either, every other sample is dropped and
+// the grid's step doubles. A run of any length has between a quarter and all of
+// kMaxSeriesSamples once it is longer than kMaxSeriesSamples / 4 steps.
+inline constexpr uint64_t kFirstSeriesStepNs = 1'000'000;
+inline constexpr size_t kMaxSeriesSamples = 512;
+inline constexpr size_t kMaxSeriesPoints = size_t{4} << 20;  // 64 MiB
 
 // Failed calls kept one by one; later ones are only counted (failures_total).
 inline constexpr size_t kMaxFailuresKept = 100000;
@@ -198,9 +203,10 @@ struct ProcessModel {
   std::vector<std::string> warnings;
 
   LoadOptions options;  // what was kept
-  // Growth: at every snapshot (every 2nd, 4th... past kMaxSeriesSamples) and at the end of the
-  // data, the live bytes of every stack that changed since the previous sample, and the
-  // recorded live total.
+  // Growth: at every point of the series grid (see kFirstSeriesStepNs) that the records
+  // reached, and at the end of the data, the live bytes of every stack that changed since the
+  // previous sample, and the recorded live total. A sample holds what was live just before
+  // its time.
   std::vector<uint64_t> series_times_ns;
   std::vector<double> series_total_live;
   absl::flat_hash_map<StackId, std::vector<SeriesPoint>> live_series;

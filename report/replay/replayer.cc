@@ -81,6 +81,7 @@ void Replayer::Run(RecordingReader& reader) {
         break;
       }
       m_.duration_ns = std::max(m_.duration_ns, *t);
+      SampleSeriesBefore(*t);
     }
     Dispatch(*r);
   }

@@ -137,6 +137,13 @@ class Replayer {
   void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
              double count_var, double bytes_var, int64_t samples);
   void TrackPeak(uint64_t time_ns);
+  // Takes a series sample at the last grid point at or before `time_ns` when the grid has
+  // reached it (before the record of that time is replayed: a sample holds what was live just
+  // before its time).
+  void SampleSeriesBefore(uint64_t time_ns) {
+    if (time_ns >= next_sample_ns_ && time_ns >= options_.since_ns) SampleGrid(time_ns);
+  }
+  void SampleGrid(uint64_t time_ns);
   void SeriesSample(uint64_t time_ns);
   void HalveSeries();
 
@@ -145,8 +152,11 @@ class Replayer {
   absl::flat_hash_map<StackId, StackState> states_;
   std::vector<StackId> changed_;  // since the last series sample
   uint32_t epoch_ = 0;
-  uint64_t snapshots_seen_ = 0;   // snapshots in the window
-  uint64_t stride_ = 1;           // every stride_-th snapshot becomes a series sample
+  // The growth series' grid: a sample every sample_step_ns_ of recorded time (doubled each
+  // time the series are halved), the next one due at next_sample_ns_.
+  uint64_t sample_step_ns_ = kFirstSeriesStepNs;
+  uint64_t next_sample_ns_ = 0;
+  size_t series_points_ = 0;      // SeriesPoints held, all stacks together
   std::vector<StackId> pending_;  // live change since the last peak
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
   uint64_t position_ = 0;

@@ -17,9 +17,6 @@ void Replayer::OnSnapshot(const RawRecord& r) {
   m_.lost_events = std::max(m_.lost_events, rec.lost_events);
   m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
   ExpireReordered(rec.time_ns, /*all=*/false);
-  if (rec.time_ns >= options_.since_ns && snapshots_seen_++ % stride_ == 0) {
-    SeriesSample(rec.time_ns);
-  }
 }
 
 void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
@@ -58,8 +55,8 @@ void Replayer::TrackPeak(uint64_t time_ns) {
   }
 }
 
-// Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples; later
-// snapshots are taken at the doubled stride.
+// Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples and
+// kMaxSeriesPoints; later samples are taken at the doubled step.
 void Replayer::HalveSeries() {
   size_t n = m_.series_times_ns.size();
   for (size_t i = 0; 2 * i < n; ++i) {
@@ -70,6 +67,7 @@ void Replayer::HalveSeries() {
   m_.series_total_live.resize((n + 1) / 2);
   // Old sample s holds from s on; new sample j is old 2j, so a point moves to ceil(s / 2) and,
   // of points landing together, the last one holds.
+  series_points_ = 0;
   for (auto& [id, points] : m_.live_series) {
     size_t out = 0;
     for (const SeriesPoint& p : points) {
@@ -81,12 +79,32 @@ void Replayer::HalveSeries() {
       }
     }
     points.resize(out);
+    series_points_ += out;
   }
-  stride_ *= 2;
+  sample_step_ns_ *= 2;
+  next_sample_ns_ = (next_sample_ns_ + sample_step_ns_ - 1) / sample_step_ns_ * sample_step_ns_;
+}
+
+// Every grid point up to time_ns gets a sample (those of an idle stretch included, so that the
+// samples stay evenly spaced in time: a fit weighs every stretch of the run alike); the
+// halving that a long stretch brings about doubles the step as it goes.
+void Replayer::SampleGrid(uint64_t time_ns) {
+  if (next_sample_ns_ < options_.since_ns) {
+    next_sample_ns_ = options_.since_ns / sample_step_ns_ * sample_step_ns_;
+  }
+  while (next_sample_ns_ <= time_ns) {
+    uint64_t at = next_sample_ns_;
+    SeriesSample(std::max(at, options_.since_ns));
+    // HalveSeries may have moved next_sample_ns_ on to the doubled grid.
+    next_sample_ns_ = std::max(next_sample_ns_, at + sample_step_ns_);
+  }
 }
 
 void Replayer::SeriesSample(uint64_t time_ns) {
-  if (m_.series_times_ns.size() >= kMaxSeriesSamples) HalveSeries();
+  while (m_.series_times_ns.size() >= kMaxSeriesSamples ||
+         (series_points_ + changed_.size() > kMaxSeriesPoints && m_.series_times_ns.size() > 1)) {
+    HalveSeries();
+  }
   auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
   m_.series_times_ns.push_back(time_ns);
   m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
@@ -98,6 +116,7 @@ void Replayer::SeriesSample(uint64_t time_ns) {
       points.back().live_bytes = live;  // a point moved here by HalveSeries
     } else {
       points.push_back(SeriesPoint{sample, live});
+      ++series_points_;
     }
   }
   changed_.clear();

@@ -346,8 +346,14 @@
         ? formatBytes(fit.slope_bytes_per_s) + '/s'
         : 'none';
       const r2 = isNum(fit.r2) ? fit.r2.toFixed(2) : 'none';
-      const verdict =
-        x.sustained === true ? 'sustained' : x.sustained === false ? 'not sustained' : '';
+      const released = x.released && typeof x.released === 'object' ? x.released : null;
+      const verdict = released
+        ? 'grew to ' + formatBytes(released.peak_bytes) + ', released at the end'
+        : x.sustained === true
+          ? 'sustained'
+          : x.sustained === false
+            ? 'not sustained'
+            : '';
       table.append(
         el(
           'tr',
