@@ -2,77 +2,131 @@
 #include "report/reader/held_events.h"
 
 #include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "preload/format/record_format.h"
 
 namespace allocwatch::report {
 
-void HeldEvents::Truncate(size_t size) {
-  if (size >= events_.size()) return;
-  events_.resize(size);
-  while (!run_starts_.empty() && run_starts_.back() >= size) run_starts_.pop_back();
-}
-
-void HeldEvents::Release(uint64_t up_to, std::vector<HeldEvent>& out) {
-  out.clear();
-  if (events_.empty()) return;
-  if (run_starts_.size() > 1) return Merge(up_to, out);
-  // One run: the events released are a prefix of it, and only the rest is copied.
-  auto rest =
-      std::upper_bound(events_.begin(), events_.end(), up_to,
-                       [](uint64_t ticks, const HeldEvent& e) { return ticks < e.event.time_ns; });
-  size_t n = static_cast<size_t>(rest - events_.begin());
-  out.swap(events_);
-  events_.assign(out.begin() + static_cast<std::ptrdiff_t>(n), out.end());
-  out.resize(n);
-  run_starts_.clear();
-  if (!events_.empty()) run_starts_.push_back(0);
-}
-
-void HeldEvents::Merge(uint64_t up_to, std::vector<HeldEvent>& out) {
-  // The heap's front is the run whose next event comes first: least ticks, then first added.
-  auto later = [](const Head& a, const Head& b) {
-    return a.ticks != b.ticks ? a.ticks > b.ticks : a.run > b.run;
-  };
-  cursors_.clear();
-  heap_.clear();
-  for (size_t r = 0; r < run_starts_.size(); ++r) {
-    size_t end = r + 1 < run_starts_.size() ? run_starts_[r + 1] : events_.size();
-    cursors_.push_back(Cursor{run_starts_[r], end});
-    uint64_t ticks = events_[run_starts_[r]].event.time_ns;
-    if (ticks <= up_to) heap_.push_back(Head{ticks, static_cast<uint32_t>(r)});
-  }
-  std::make_heap(heap_.begin(), heap_.end(), later);
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    uint32_t run = heap_.back().run;
-    heap_.pop_back();
-    Cursor& c = cursors_[run];
-    // Take the run's events as long as they come before every other run's next one (runs of
-    // different threads seldom overlap by much), then give the heap the next.
-    auto before_others = [&](uint64_t ticks) {
-      if (heap_.empty()) return ticks <= up_to;
-      const Head& top = heap_.front();
-      return ticks < top.ticks || (ticks == top.ticks && run < top.run);
-    };
-    do {
-      out.push_back(events_[c.next++]);
-    } while (c.next < c.end && before_others(events_[c.next].event.time_ns));
-    if (c.next < c.end && events_[c.next].event.time_ns <= up_to) {
-      heap_.push_back(Head{events_[c.next].event.time_ns, run});
-      std::push_heap(heap_.begin(), heap_.end(), later);
+bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t version) {
+  format::EventsRecord head;
+  if (record.size() < sizeof(head)) return false;
+  std::memcpy(&head, record.data(), sizeof(head));
+  if (head.bytes > record.size() - sizeof(head) || head.count > head.bytes) return false;
+  const uint8_t* p = record.data() + sizeof(head);
+  const uint8_t* end = p + head.bytes;
+  format::EventCodecState state;
+  state.last_time = head.base_time_ns;
+  state.version = version;
+  // Every event must decode before any is added; runs start where the ticks go back.
+  starts_.clear();
+  uint64_t previous = 0;
+  for (uint32_t i = 0; i < head.count; ++i) {
+    RunStart start{p, state, i};
+    format::Event e{};
+    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
+      return false;
     }
+    if (i == 0 || e.time_ns < previous) starts_.push_back(start);
+    previous = e.time_ns;
   }
-  // What stays held moves to the front, run by run, still in the order added.
-  size_t kept = 0;
-  run_starts_.clear();
-  for (const Cursor& c : cursors_) {
-    if (c.next == c.end) continue;
-    run_starts_.push_back(kept);
-    std::copy(events_.begin() + static_cast<std::ptrdiff_t>(c.next),
-              events_.begin() + static_cast<std::ptrdiff_t>(c.end),
-              events_.begin() + static_cast<std::ptrdiff_t>(kept));
-    kept += c.end - c.next;
+  if (p != end) return false;
+  if (head.count == 0) {
+    spare_.push_back(std::move(record));
+    return true;
   }
-  events_.resize(kept);
+  uint32_t b;
+  if (!free_buffers_.empty()) {
+    b = free_buffers_.back();
+    free_buffers_.pop_back();
+  } else {
+    b = static_cast<uint32_t>(buffers_.size());
+    buffers_.emplace_back();
+  }
+  buffers_[b].bytes = std::move(record);
+  buffers_[b].runs = static_cast<uint32_t>(starts_.size());
+  for (size_t k = 0; k < starts_.size(); ++k) {
+    uint32_t last = k + 1 < starts_.size() ? starts_[k + 1].index : head.count;
+    Run r;
+    r.buffer = b;
+    r.left = last - starts_[k].index - 1;
+    r.p = starts_[k].p;
+    r.end = end;
+    r.state = starts_[k].state;
+    r.offset = offset;
+    format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked above
+    uint32_t index;
+    if (!free_runs_.empty()) {
+      index = free_runs_.back();
+      free_runs_.pop_back();
+      runs_[index] = r;
+    } else {
+      index = static_cast<uint32_t>(runs_.size());
+      runs_.push_back(r);
+    }
+    heap_.push_back(Head{r.head.time_ns, seq_++, index});
+    std::push_heap(heap_.begin(), heap_.end(), Later);
+  }
+  held_ += head.count;
+  return true;
+}
+
+std::vector<uint8_t> HeldEvents::TakeBuffer() {
+  if (spare_.empty()) return {};
+  std::vector<uint8_t> out = std::move(spare_.back());
+  spare_.pop_back();
+  out.clear();
+  return out;
+}
+
+void HeldEvents::Retire(uint32_t run) {
+  uint32_t b = runs_[run].buffer;
+  free_runs_.push_back(run);
+  if (--buffers_[b].runs == 0) {
+    spare_.push_back(std::move(buffers_[b].bytes));
+    buffers_[b].bytes = {};
+    free_buffers_.push_back(b);
+  }
+}
+
+void HeldEvents::SiftDown(size_t i) {
+  size_t n = heap_.size();
+  Head moving = heap_[i];
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && Later(heap_[child], heap_[child + 1])) ++child;
+    if (!Later(moving, heap_[child])) break;
+    heap_[i] = heap_[child];
+    i = child;
+  }
+  heap_[i] = moving;
+}
+
+bool HeldEvents::Next(uint64_t up_to, HeldEvent* out) {
+  if (heap_.empty() || heap_.front().ticks > up_to) return false;
+  Head& top = heap_.front();
+  Run& r = runs_[top.run];
+  out->event = r.head;
+  out->offset = r.offset;
+  --held_;
+  if (r.left > 0) {
+    // The run's next event takes its place at the top and sinks to where it belongs (most
+    // often it stays: one thread's events seldom interleave with another's at this grain).
+    format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked by Add
+    --r.left;
+    top.ticks = r.head.time_ns;
+    size_t n = heap_.size();
+    if (n > 1 && (Later(top, heap_[1]) || (n > 2 && Later(top, heap_[2])))) SiftDown(0);
+  } else {
+    uint32_t run = top.run;
+    heap_.front() = heap_.back();
+    heap_.pop_back();
+    if (heap_.size() > 1) SiftDown(0);
+    Retire(run);
+  }
+  return true;
 }
 
 }  // namespace allocwatch::report

@@ -1,11 +1,11 @@
-// report/reader/held_events.h: the heap events a reader has decoded but not yet handed out.
+// report/reader/held_events.h: the heap events a reader has read but not yet handed out.
 //
-// Offline. Not thread-safe. Events are added in file order; each Events record is one
-// thread's batch, already in time order, so they are kept as runs in time order (a new run
-// starts only where the ticks go back: another thread's batch, or a thread whose clock went
-// back). Release() merges the runs by ticks (a k-way merge over a small heap) instead of
-// sorting: the events it hands out come in the order a stable sort by ticks of everything
-// added would give (ties in file order), and those it keeps stay runs for the next release.
+// Offline. Not thread-safe. Events records are added in file order; each is one thread's
+// batch, already in time order, and is kept as it was read (a few bytes an event, not a
+// decoded struct): its events are decoded when they are handed out. Next() merges the records
+// by ticks (a k-way merge over a small heap): the events come in the order a stable sort by
+// ticks of everything added would give (ties in the order added). A record whose ticks go back
+// somewhere (a thread whose clock went back) is split into runs there.
 #pragma once
 
 #include <cstddef>
@@ -23,39 +23,64 @@ struct HeldEvent {
 
 class HeldEvents {
  public:
-  // Adds an event after every event held so far.
-  void Add(const format::Event& event, uint64_t offset) {
-    if (events_.empty() || event.time_ns < events_.back().event.time_ns) {
-      run_starts_.push_back(events_.size());
-    }
-    events_.push_back(HeldEvent{event, offset});
-  }
+  // Checks that the Events record `record` (the whole record, header included, of a recording
+  // of version `version`) decodes whole, then adds its events after every event held so far.
+  // False, and nothing added, when it is damaged. The record's buffer is kept until its last
+  // event is handed out, then offered again by TakeBuffer.
+  bool Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t version);
 
-  size_t size() const { return events_.size(); }
-  bool empty() const { return events_.empty(); }
+  // An empty buffer to read a record into: one given back by the records handed out, when
+  // there is one (its memory is reused), else a new one.
+  std::vector<uint8_t> TakeBuffer();
 
-  // Forgets the events added after the first `size` held ones (a damaged Events record's).
-  void Truncate(size_t size);
+  size_t size() const { return held_; }
+  bool empty() const { return held_ == 0; }
 
-  // Moves the held events with ticks <= up_to into `out` (replacing what it held), in ticks
-  // order, ties in the order they were added; the others stay held.
-  void Release(uint64_t up_to, std::vector<HeldEvent>& out);
+  // The first held event in ticks order (ties in the order added) when its ticks are <= up_to;
+  // false otherwise.
+  bool Next(uint64_t up_to, HeldEvent* out);
 
  private:
-  // Release() for more than one run.
-  void Merge(uint64_t up_to, std::vector<HeldEvent>& out);
-
-  std::vector<HeldEvent> events_;   // the runs, one after another, in the order added
-  std::vector<size_t> run_starts_;  // index in events_ of each run's first event
-  struct Cursor {
-    size_t next, end;
+  struct Buffer {
+    std::vector<uint8_t> bytes;
+    uint32_t runs = 0;  // runs still reading it
   };
-  std::vector<Cursor> cursors_;  // Merge()'s, kept for their memory
+  // Events of one record in ticks order, decoded one at a time.
+  struct Run {
+    uint32_t buffer = 0;
+    uint32_t left = 0;  // events after `head`
+    const uint8_t* p = nullptr;
+    const uint8_t* end = nullptr;
+    format::EventCodecState state;
+    format::Event head{};  // the next event to hand out
+    uint64_t offset = 0;
+  };
   struct Head {
     uint64_t ticks;
+    uint64_t seq;  // runs in the order added: the tie-break
     uint32_t run;
   };
-  std::vector<Head> heap_;  // likewise
+  struct RunStart {
+    const uint8_t* p;
+    format::EventCodecState state;
+    uint32_t index;
+  };
+  static inline bool Later(const Head& a, const Head& b) {
+    return a.ticks != b.ticks ? a.ticks > b.ticks : a.seq > b.seq;
+  }
+  void Retire(uint32_t run);
+  // Moves heap_[i] down to its place (heap_ is a binary min-heap by Later, front first).
+  void SiftDown(size_t i);
+
+  std::vector<Buffer> buffers_;
+  std::vector<uint32_t> free_buffers_;
+  std::vector<Run> runs_;
+  std::vector<uint32_t> free_runs_;
+  std::vector<Head> heap_;  // one entry per run with events left
+  std::vector<std::vector<uint8_t>> spare_;
+  std::vector<RunStart> starts_;  // Add()'s, kept for its memory
+  uint64_t seq_ = 0;
+  size_t held_ = 0;
 };
 
 }  // namespace allocwatch::report

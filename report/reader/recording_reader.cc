@@ -110,29 +110,11 @@ void RecordingReader::Stop(const std::string& why) {
 
 namespace {
 // More held events than this are handed out without waiting for their ClockRecord (a writer
-// that never wrote one, or a damaged file): memory stays bounded (about 64 bytes an event),
-// order between threads may suffer. The recorder writes a ClockRecord at least every 100 ms.
-constexpr size_t kMaxHeldEvents = 2u << 20;
+// that never wrote one, or a damaged file): memory stays bounded (the records as read, about
+// 8 bytes an event), order between threads may suffer. The recorder writes a ClockRecord at
+// least every 100 ms.
+constexpr size_t kMaxHeldEvents = 8u << 20;
 }  // namespace
-
-bool RecordingReader::ExpandEvents(const RawRecord& events) {
-  format::EventsRecord head;
-  std::memcpy(&head, events.bytes.data(), sizeof(head));
-  if (head.bytes > events.bytes.size() - sizeof(head) || head.count > head.bytes) return false;
-  const uint8_t* p = events.bytes.data() + sizeof(head);
-  const uint8_t* end = p + head.bytes;
-  format::EventCodecState state;
-  state.last_time = head.base_time_ns;
-  state.version = version_;
-  for (uint32_t i = 0; i < head.count; ++i) {
-    format::Event e{};
-    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
-      return false;
-    }
-    held_.Add(e, events.offset);
-  }
-  return p == end;
-}
 
 void RecordingReader::SetClock(uint64_t ns, uint64_t ticks) {
   prev_clock_ = clock_;
@@ -147,12 +129,11 @@ void RecordingReader::SetClock(uint64_t ns, uint64_t ticks) {
 }
 
 void RecordingReader::ReleaseEvents(uint64_t up_to) {
-  held_.Release(up_to, ready_);
-  ready_next_ = 0;
+  releasing_ = true;
+  release_up_to_ = up_to;
 }
 
-const RawRecord* RecordingReader::PopReady() {
-  const HeldEvent& h = ready_[ready_next_++];
+const RawRecord* RecordingReader::PopReady(const HeldEvent& h) {
   const format::Event& e = h.event;
   current_.offset = h.offset;
   current_.bytes.clear();
@@ -209,8 +190,19 @@ std::optional<RawRecord> RecordingReader::Next() {
 }
 
 const RawRecord* RecordingReader::NextView() {
-  if (ready_next_ < ready_.size()) return PopReady();
-  while (!done_) {
+  HeldEvent h;
+  for (;;) {
+    // Released events go out before anything else is read.
+    if (releasing_) {
+      if (held_.Next(release_up_to_, &h)) return PopReady(h);
+      releasing_ = false;
+    }
+    if (done_) {
+      if (held_.empty()) return nullptr;
+      // The file ended (cut short, or damaged) before the events' ClockRecord.
+      ReleaseEvents(UINT64_MAX);
+      continue;
+    }
     format::RecordHeader header{};
     size_t got = 0;
     if (!ReadExactly(&header, sizeof(header), &got)) {
@@ -220,18 +212,18 @@ const RawRecord* RecordingReader::NextView() {
       } else {
         Stop("truncated record header");
       }
-      break;
+      continue;
     }
     if (header.size < sizeof(header) || header.size % 8 != 0 ||
         header.size > format::kMaxRecordSize) {
       Stop("damaged record (size " + std::to_string(header.size) + ")");
-      break;
+      continue;
     }
     auto type = static_cast<RecordType>(header.type);
     uint32_t fixed = FixedRecordSize(type);
     if (fixed != 0 && header.size < fixed) {
       Stop("damaged record (type " + std::to_string(header.type) + " too short)");
-      break;
+      continue;
     }
     current_.type = type;
     current_.flags = header.flags;
@@ -241,24 +233,22 @@ const RawRecord* RecordingReader::NextView() {
     std::memcpy(current_.bytes.data(), &header, sizeof(header));
     if (!ReadExactly(current_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
       Stop("truncated record");
-      break;
+      continue;
     }
     if (fixed == 0) {  // a record type this version does not know: skip it
       offset_ += header.size;
       continue;
     }
     if (type == RecordType::kEvents) {
-      size_t before = held_.size();
-      if (!ExpandEvents(current_)) {
-        held_.Truncate(before);
+      // The record's buffer goes to the held events; the next record is read into another.
+      if (!held_.Add(std::move(current_.bytes), offset_, version_)) {
+        current_.bytes = held_.TakeBuffer();
         Stop("damaged events record");
-        break;
+        continue;
       }
+      current_.bytes = held_.TakeBuffer();
       offset_ += header.size;
-      if (held_.size() > kMaxHeldEvents) {
-        ReleaseEvents(UINT64_MAX);
-        return PopReady();
-      }
+      if (held_.size() > kMaxHeldEvents) ReleaseEvents(UINT64_MAX);
       continue;
     }
     if (type == RecordType::kClock) {
@@ -267,18 +257,11 @@ const RawRecord* RecordingReader::NextView() {
       SetClock(c.time_ns, c.ticks);
       offset_ += header.size;
       ReleaseEvents(c.ticks);
-      if (ready_next_ < ready_.size()) return PopReady();
       continue;
     }
     offset_ += header.size;
     return &current_;
   }
-  if (!held_.empty()) {
-    // The file ended (cut short, or damaged) before the events' ClockRecord.
-    ReleaseEvents(UINT64_MAX);
-  }
-  if (ready_next_ < ready_.size()) return PopReady();
-  return nullptr;
 }
 
 }  // namespace allocwatch::report

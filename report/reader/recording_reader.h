@@ -64,9 +64,10 @@ class RecordingReader {
 
  private:
   bool ReadExactly(void* out, size_t size, size_t* got);
-  bool ExpandEvents(const RawRecord& events);
-  const RawRecord* PopReady();
-  // Hands out (to ready_) the held events with ticks <= up_to, in time order.
+  // Makes current_ the heap event `h` (times in ns).
+  const RawRecord* PopReady(const HeldEvent& h);
+  // The held events with ticks <= up_to go out next, in time order, before another record
+  // is read.
   void ReleaseEvents(uint64_t up_to);
   void SetClock(uint64_t ns, uint64_t ticks);
   // By the straight line through the last two ClockRecords (see SetClock).
@@ -87,9 +88,9 @@ class RecordingReader {
   std::optional<std::string> warning_;
   HeldEvents held_;                      // heap events waiting for their ClockRecord
   uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)
-  std::vector<HeldEvent> ready_;         // released, in time order, times still in ticks
-  size_t ready_next_ = 0;                // the next of ready_ to hand out
-  RawRecord current_{};                  // what NextView returns
+  bool releasing_ = false;               // held events up to release_up_to_ go out first
+  uint64_t release_up_to_ = 0;
+  RawRecord current_{};  // what NextView returns
   struct ClockPoint {
     uint64_t ns;
     uint64_t ticks;

@@ -6,7 +6,11 @@
 namespace allocwatch::report::detail {
 
 void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it) {
-  const LiveBlock& b = it->second;
+  Unaccount(it->second);
+  live_.erase(it);
+}
+
+void Replayer::Unaccount(const LiveBlock& b) {
   StackState& st = State(b.stack);
   SiteFigures& site = st.fig;
   double bytes = b.weight * static_cast<double>(b.size);
@@ -17,7 +21,6 @@ void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it)
   m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
   m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
   Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
-  live_.erase(it);
 }
 
 format::Event HeapEvent(const RawRecord& r) {
@@ -58,11 +61,13 @@ void Replayer::OnAlloc(const format::Event& rec) {
   double size = static_cast<double>(rec.size);
   double var_count = w * w - w;
   double var_bytes = var_count * size * size;
-  auto it = live_.find(rec.address);
+  LiveBlock block{rec.size, stack, w, rec.time_ns};
+  auto [it, inserted] = live_.try_emplace(rec.address, block);
   // Not freed as far as the recording knows: its free was lost, or comes next (timed just
   // after this allocation on another CPU). Drop the older block.
-  if (it != live_.end()) {
-    RemoveLive(it);
+  if (!inserted) {
+    Unaccount(it->second);
+    it->second = block;
     superseded_[rec.address] = Reordered{rec.time_ns, rec.tid, 0};
   }
   StackState& st = State(stack);
@@ -73,14 +78,14 @@ void Replayer::OnAlloc(const format::Event& rec) {
     m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
     m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
   }
-  live_.emplace(rec.address, LiveBlock{rec.size, stack, w, rec.time_ns});
   site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
   site.live_count_var += var_count, site.live_bytes_var += var_bytes;
   m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
   m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
   Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
-  last_alloc_[rec.tid] = LastAlloc{rec.address, stack, true};
+  LastAllocOf(rec.tid) = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
+  if (parked_.empty()) return;
   auto parked = parked_.find(rec.address);
   if (parked != parked_.end()) {
     // A free of this address came first, timed just before this allocation on another CPU.
@@ -102,17 +107,17 @@ void Replayer::OnFree(const format::Event& e) {
 
 void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns) {
   if ((flags & format::kFreeFlagRealloc) == 0) {
-    auto last = last_alloc_.find(tid);
-    if (last != last_alloc_.end() && last->second.valid) {
-      if (last->second.address == address) {
+    LastAlloc& last = LastAllocOf(tid);
+    if (last.valid) {
+      if (last.address == address) {
         // Only a block the filters kept can be the thread's last allocation.
-        State(last->second.stack).fig.temporary_count += 1;
+        State(last.stack).fig.temporary_count += 1;
         m_.totals.temporary_count += 1;
       }
-      last->second.valid = false;
+      last.valid = false;
     }
   }
-  auto superseded = superseded_.find(address);
+  auto superseded = superseded_.empty() ? superseded_.end() : superseded_.find(address);
   if (superseded != superseded_.end()) {
     bool late = superseded->second.tid != tid && time_ns <= superseded->second.time_ns + kReorderNs;
     superseded_.erase(superseded);

@@ -147,7 +147,7 @@ void Replayer::Finish() {
     SeriesSample(m_.duration_ns);
   }
   for (const auto& [address, block] : live_) {
-    SiteFigures& f = states_[block.stack].fig;
+    SiteFigures& f = State(block.stack).fig;
     f.newest_live_ns = std::max(f.newest_live_ns, block.time_ns);
     f.oldest_live_ns = std::min(f.oldest_live_ns, block.time_ns);
     m_.totals.newest_live_ns = std::max(m_.totals.newest_live_ns, block.time_ns);
@@ -156,6 +156,7 @@ void Replayer::Finish() {
   m_.per_stack.reserve(states_.size());
   for (auto& [id, st] : states_) m_.per_stack.emplace(id, st.fig);
   states_.clear();
+  state_cached_ = nullptr;
 }
 
 }  // namespace allocwatch::report::detail

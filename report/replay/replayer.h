@@ -115,6 +115,17 @@ class Replayer {
   void OnFree(const format::Event& e);
   void FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint64_t time_ns);
   void RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it);
+  // Takes block `b` out of its stack's and the totals' live figures.
+  void Unaccount(const LiveBlock& b);
+  // The thread's last allocation (one entry remembered: most events come from the thread of
+  // the one before). Entries are only added here, so the pointer kept stays valid.
+  LastAlloc& LastAllocOf(uint32_t tid) {
+    if (last_alloc_cached_ == nullptr || last_alloc_tid_ != tid) {
+      last_alloc_cached_ = &last_alloc_[tid];
+      last_alloc_tid_ = tid;
+    }
+    return *last_alloc_cached_;
+  }
   // Forgets the reordering candidates older than kReorderNs (all of them with `all`).
   void ExpireReordered(uint64_t now_ns, bool all);
 
@@ -132,7 +143,16 @@ class Replayer {
 
   // series.cc
   void OnSnapshot(const RawRecord& r);
-  StackState& State(StackId id) { return states_[id]; }
+  // One entry remembered, as long as no stack was added since (an insertion may move them).
+  StackState& State(StackId id) {
+    if (state_cached_ == nullptr || !(state_cached_id_ == id) ||
+        state_cached_size_ != states_.size()) {
+      state_cached_ = &states_[id];
+      state_cached_id_ = id;
+      state_cached_size_ = states_.size();
+    }
+    return *state_cached_;
+  }
   // Records a change of a stack's live figures (for the series and the peak).
   void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
              double count_var, double bytes_var, int64_t samples);
@@ -159,6 +179,11 @@ class Replayer {
   size_t series_points_ = 0;      // SeriesPoints held, all stacks together
   std::vector<StackId> pending_;  // live change since the last peak
   absl::flat_hash_map<uint32_t, LastAlloc> last_alloc_;
+  LastAlloc* last_alloc_cached_ = nullptr;
+  uint32_t last_alloc_tid_ = 0;
+  StackState* state_cached_ = nullptr;
+  StackId state_cached_id_{};
+  size_t state_cached_size_ = 0;
   uint64_t position_ = 0;
   uint64_t failure_position_ = 0;  // position of the last failure record
   uint64_t brink_position_ = 0;    // position of the last brink record kept

@@ -40,7 +40,7 @@ void Replayer::TrackPeak(uint64_t time_ns) {
     m_.peak_time_ns = time_ns;
     m_.peak_position = position_;
     for (StackId id : pending_) {
-      StackState& st = states_[id];
+      StackState& st = State(id);
       SiteFigures& at = m_.at_peak[id];
       at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
       at.mapped_live_bytes += st.pend_mapped;
@@ -109,7 +109,7 @@ void Replayer::SeriesSample(uint64_t time_ns) {
   m_.series_times_ns.push_back(time_ns);
   m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
   for (StackId id : changed_) {
-    const SiteFigures& f = states_[id].fig;
+    const SiteFigures& f = State(id).fig;
     std::vector<SeriesPoint>& points = m_.live_series[id];
     double live = f.live_bytes + f.mapped_live_bytes;
     if (!points.empty() && points.back().sample == sample) {

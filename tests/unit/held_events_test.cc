@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
+
+#include "preload/format/record_format.h"
 
 using allocwatch::report::HeldEvent;
 using allocwatch::report::HeldEvents;
@@ -14,77 +17,141 @@ namespace fmt = allocwatch::format;
 
 namespace {
 
-fmt::Event At(uint64_t ticks, uint64_t id) {
-  fmt::Event e{};
-  e.kind = fmt::EventKind::kAlloc;
-  e.time_ns = ticks;
-  e.address = id;  // identifies the event: the order of ties is checked by it
-  return e;
+// An Events record of one thread holding allocations at `ticks`, the i-th identified by
+// address ids[i] (the order of ties is checked by it).
+std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vector<uint64_t>& ids) {
+  fmt::EventsRecord head{};
+  head.base_time_ns = ticks.empty() ? 0 : ticks[0];
+  head.count = static_cast<uint32_t>(ticks.size());
+  std::vector<uint8_t> body(ticks.size() * fmt::kMaxEventBytes + 8);
+  fmt::EventCodecState state;
+  state.last_time = head.base_time_ns;
+  uint8_t* p = body.data();
+  for (size_t i = 0; i < ticks.size(); ++i) {
+    fmt::Event e{};
+    e.kind = fmt::EventKind::kAlloc;
+    e.call = 1;
+    e.tid = 7;
+    e.time_ns = ticks[i];
+    e.address = ids[i];
+    e.size = 16;
+    e.stack_id = 1;
+    e.sample_bytes = 1;
+    p = fmt::EncodeEvent(state, e, p);
+  }
+  head.bytes = static_cast<uint32_t>(p - body.data());
+  size_t size = sizeof(head) + head.bytes;
+  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, size);
+  std::vector<uint8_t> out(head.header.size, 0);
+  std::memcpy(out.data(), &head, sizeof(head));
+  std::memcpy(out.data() + sizeof(head), body.data(), head.bytes);
+  return out;
 }
 
-std::vector<uint64_t> Ids(const std::vector<HeldEvent>& events) {
+struct Pending {
+  uint64_t ticks, id, offset;
+};
+
+// Adds a record of `events` (ticks, id) at `offset` to `held` and to the reference list.
+void AddBoth(HeldEvents& held, std::vector<Pending>& pending,
+             const std::vector<std::pair<uint64_t, uint64_t>>& events, uint64_t offset) {
+  std::vector<uint64_t> ticks, ids;
+  for (auto [t, id] : events) {
+    ticks.push_back(t), ids.push_back(id);
+    pending.push_back(Pending{t, id, offset});
+  }
+  REQUIRE(held.Add(Record(ticks, ids), offset, fmt::kVersion));
+}
+
+std::vector<uint64_t> Drain(HeldEvents& held, uint64_t up_to,
+                            std::vector<uint64_t>* offsets = nullptr) {
   std::vector<uint64_t> ids;
-  for (const HeldEvent& h : events) ids.push_back(h.event.address);
+  HeldEvent h;
+  while (held.Next(up_to, &h)) {
+    ids.push_back(h.event.address);
+    if (offsets != nullptr) offsets->push_back(h.offset);
+  }
   return ids;
 }
 
-// What the reader handed out before: a stable sort by ticks, then the prefix up to `up_to`.
-std::vector<uint64_t> Reference(std::vector<HeldEvent>& pending, uint64_t up_to) {
-  std::stable_sort(pending.begin(), pending.end(), [](const HeldEvent& a, const HeldEvent& b) {
-    return a.event.time_ns < b.event.time_ns;
-  });
+// What the reader handed out before the merge: a stable sort by ticks, then the prefix up to
+// `up_to`.
+std::vector<uint64_t> Reference(std::vector<Pending>& pending, uint64_t up_to) {
+  std::stable_sort(pending.begin(), pending.end(),
+                   [](const Pending& a, const Pending& b) { return a.ticks < b.ticks; });
   size_t n = 0;
-  while (n < pending.size() && pending[n].event.time_ns <= up_to) ++n;
-  std::vector<HeldEvent> out(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+  while (n < pending.size() && pending[n].ticks <= up_to) ++n;
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < n; ++i) ids.push_back(pending[i].id);
   pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
-  return Ids(out);
+  return ids;
 }
 
 }  // namespace
 
-TEST_CASE("held events: one run releases its prefix and keeps the rest", "[held_events]") {
+TEST_CASE("held events: one record hands out its prefix and keeps the rest", "[held_events]") {
   HeldEvents held;
-  for (uint64_t t = 1; t <= 5; ++t) held.Add(At(t * 10, t), 0);
-  std::vector<HeldEvent> out;
-  held.Release(30, out);
-  CHECK(Ids(out) == std::vector<uint64_t>{1, 2, 3});
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}, {30, 3}, {40, 4}, {50, 5}}, 0);
+  CHECK(Drain(held, 30) == std::vector<uint64_t>{1, 2, 3});
   CHECK(held.size() == 2);
-  held.Release(UINT64_MAX, out);
-  CHECK(Ids(out) == std::vector<uint64_t>{4, 5});
+  CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{4, 5});
   CHECK(held.empty());
 }
 
-TEST_CASE("held events: runs of two threads interleave by ticks, ties in the order added",
+TEST_CASE("held events: records of two threads interleave by ticks, ties in the order added",
           "[held_events]") {
   HeldEvents held;
-  held.Add(At(10, 1), 0), held.Add(At(20, 2), 0), held.Add(At(40, 3), 0);     // thread A's batch
-  held.Add(At(20, 4), 64), held.Add(At(30, 5), 64), held.Add(At(50, 6), 64);  // thread B's
-  std::vector<HeldEvent> out;
-  held.Release(40, out);
-  CHECK(Ids(out) == std::vector<uint64_t>{1, 2, 4, 5, 3});
-  CHECK(out[2].offset == 64);
-  held.Add(At(45, 7), 128);  // a later batch of A: before B's kept event
-  held.Release(UINT64_MAX, out);
-  CHECK(Ids(out) == std::vector<uint64_t>{7, 6});
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}, {40, 3}}, 0);   // thread A's batch
+  AddBoth(held, pending, {{20, 4}, {30, 5}, {50, 6}}, 64);  // thread B's
+  std::vector<uint64_t> offsets;
+  CHECK(Drain(held, 40, &offsets) == std::vector<uint64_t>{1, 2, 4, 5, 3});
+  CHECK(offsets == std::vector<uint64_t>{0, 0, 64, 64, 0});
+  AddBoth(held, pending, {{45, 7}}, 128);  // a later batch of A: before B's kept event
+  CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{7, 6});
 }
 
-TEST_CASE("held events: a truncated batch is forgotten with its run", "[held_events]") {
+TEST_CASE("held events: a record whose ticks go back is split there", "[held_events]") {
   HeldEvents held;
-  held.Add(At(10, 1), 0), held.Add(At(20, 2), 0);
-  size_t before = held.size();
-  held.Add(At(5, 3), 64), held.Add(At(15, 4), 64);  // a new run, then found damaged
-  held.Truncate(before);
-  held.Add(At(30, 5), 128);
-  std::vector<HeldEvent> out;
-  held.Release(UINT64_MAX, out);
-  CHECK(Ids(out) == std::vector<uint64_t>{1, 2, 5});
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {30, 2}, {5, 3}, {40, 4}}, 0);
+  CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{3, 1, 2, 4});
+}
+
+TEST_CASE("held events: a damaged record is refused whole", "[held_events]") {
+  HeldEvents held;
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}}, 0);
+  std::vector<uint8_t> bad = Record({30, 40}, {3, 4});
+  fmt::EventsRecord head;
+  std::memcpy(&head, bad.data(), sizeof(head));
+  SECTION("cut inside its last event") { head.bytes -= 1; }
+  SECTION("claiming more events than it holds") { head.count += 1; }
+  SECTION("claiming more bytes than the record") { head.bytes = static_cast<uint32_t>(bad.size()); }
+  std::memcpy(bad.data(), &head, sizeof(head));
+  CHECK_FALSE(held.Add(std::move(bad), 64, fmt::kVersion));
+  CHECK(held.size() == 2);
+  CHECK_FALSE(held.Add(std::vector<uint8_t>(8, 0), 128, fmt::kVersion));  // shorter than a head
+  CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{1, 2});
+}
+
+TEST_CASE("held events: the buffers of records handed out are offered again", "[held_events]") {
+  HeldEvents held;
+  std::vector<Pending> pending;
+  CHECK(held.TakeBuffer().capacity() == 0);
+  AddBoth(held, pending, {{10, 1}}, 0);
+  CHECK(held.TakeBuffer().capacity() == 0);  // still read by its run
+  Drain(held, UINT64_MAX);
+  std::vector<uint8_t> again = held.TakeBuffer();
+  CHECK(again.empty());
+  CHECK(again.capacity() > 0);
 }
 
 TEST_CASE("held events: random batches give what a stable sort gives", "[held_events]") {
   std::mt19937_64 rng(GENERATE(1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u));
   HeldEvents held;
-  std::vector<HeldEvent> pending;  // the reference's held events
-  std::vector<HeldEvent> out;
+  std::vector<Pending> pending;  // the reference's held events
   std::vector<uint64_t> thread_clock(1 + rng() % 6, 0);
   uint64_t id = 0, released_up_to = 0;
   for (int round = 0; round < 200; ++round) {
@@ -92,24 +159,18 @@ TEST_CASE("held events: random batches give what a stable sort gives", "[held_ev
     int batches = static_cast<int>(rng() % 4);
     for (int b = 0; b < batches; ++b) {
       uint64_t& clock = thread_clock[rng() % thread_clock.size()];
-      if (rng() % 20 == 0) clock = clock > 50 ? clock - 50 : 0;  // a clock that went back
+      std::vector<std::pair<uint64_t, uint64_t>> events;
       int n = static_cast<int>(rng() % 12);
       for (int i = 0; i < n; ++i) {
+        if (rng() % 40 == 0) clock = clock > 50 ? clock - 50 : 0;  // a clock that went back
         clock += rng() % 4;
-        fmt::Event e = At(clock, ++id);
-        held.Add(e, static_cast<uint64_t>(round));
-        pending.push_back(HeldEvent{e, static_cast<uint64_t>(round)});
+        events.emplace_back(clock, ++id);
       }
-    }
-    if (rng() % 7 == 0) {  // a damaged batch: added, then truncated away
-      size_t before = held.size();
-      for (int i = 0; i < 3; ++i) held.Add(At(rng() % 100, 1u << 30), 0);
-      held.Truncate(before);
+      AddBoth(held, pending, events, static_cast<uint64_t>(round));
     }
     released_up_to += rng() % 30;
     uint64_t up_to = round == 199 ? UINT64_MAX : released_up_to;
-    held.Release(up_to, out);
-    REQUIRE(Ids(out) == Reference(pending, up_to));
+    REQUIRE(Drain(held, up_to) == Reference(pending, up_to));
     REQUIRE(held.size() == pending.size());
   }
   CHECK(held.empty());
