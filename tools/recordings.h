@@ -2,10 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "report/replay/model.h"
 #include "tools/commands.h"
 
 namespace allocwatch::tools {
@@ -19,11 +23,35 @@ std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t 
                                                uint32_t first_pid);
 
 // Merges the tail file a killed process left beside `recording` into it (report/reader/
-// tail_merge.h); warns of what could not be merged.
-void MergeTailOf(const std::string& recording);
+// tail_merge.h); warns of what could not be merged. True when records were added.
+bool MergeTailOf(const std::string& recording);
 
-// Renders the given recordings as `allocwatch report` would; returns its exit status.
+// Recordings followed while they are written (report::FollowedRecording), so that a report
+// reads only what was appended since the last one. Not thread-safe.
+class FollowedRecordings {
+ public:
+  explicit FollowedRecordings(const report::LoadOptions& load = {}) : load_(load) {}
+  // Replays what was appended to `file` since the last call (opening it the first time).
+  // Throws report::ReadError as report::LoadProcess does.
+  void Update(const std::string& file);
+  // The model of `file` (updated first): the final one once its process ended (its end or
+  // exec record was read, or it no longer runs), else the one of what was read so far.
+  report::ProcessModel Model(const std::string& file);
+  // Reads `file` anew next time (records were merged into it from a tail file).
+  void Forget(const std::string& file) { entries_.erase(file); }
+
+ private:
+  struct Entry {
+    std::unique_ptr<report::FollowedRecording> followed;
+    std::optional<report::ProcessModel> final;
+  };
+  report::LoadOptions load_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Renders the given recordings as `allocwatch report` would; returns its exit status. With
+// `followed`, the recordings it follows are not read again from their start.
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
-                     std::ostream& out);
+                     std::ostream& out, FollowedRecordings* followed = nullptr);
 
 }  // namespace allocwatch::tools

@@ -98,9 +98,30 @@ bool StillRunning(const report::ProcessModel& m) {
 
 }  // namespace
 
-void MergeTailOf(const std::string& recording) {
+bool MergeTailOf(const std::string& recording) {
   report::TailMerge m = report::MergeTail(recording);
   if (!m.warning.empty()) spdlog::warn("{}", m.warning);
+  return m.outcome == report::TailMerge::Outcome::kMerged;
+}
+
+void FollowedRecordings::Update(const std::string& file) {
+  Entry& e = entries_[file];
+  if (e.final) return;
+  if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
+  e.followed->Update();
+}
+
+report::ProcessModel FollowedRecordings::Model(const std::string& file) {
+  Update(file);
+  Entry& e = entries_[file];
+  if (e.final) return *e.final;
+  const report::ProcessModel& now = e.followed->progress();
+  bool running = now.ending == report::Ending::kCutShort &&
+                 report::ProcessStillRunning(now.pid, now.exe, now.boot_id);
+  if (running) return e.followed->Current();
+  e.final = e.followed->Finish();
+  e.followed.reset();
+  return *e.final;
 }
 
 namespace {
@@ -124,12 +145,14 @@ struct LoadSettings {
   bool symbol_tables = true;  // use RECORDING.awsym when present
 };
 
-void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings, Loaded& out) {
+void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings, Loaded& out,
+             FollowedRecordings* followed = nullptr) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
-    MergeTailOf(file);
+    if (MergeTailOf(file) && followed != nullptr) followed->Forget(file);
     try {
-      out.models.push_back(report::LoadProcess(file, settings.load));
+      out.models.push_back(followed != nullptr ? followed->Model(file)
+                                               : report::LoadProcess(file, settings.load));
     } catch (const report::ReadError& e) {
       spdlog::error("{}", e.what());
       out.ok = false;
@@ -255,12 +278,14 @@ int Follow(const ReportCommandOptions& options) {
   const Format& format = *FindFormat("text");
   bool tty = options.output.empty() && isatty(STDOUT_FILENO) == 1;
   auto interval = std::chrono::duration<double>(options.follow_interval);
+  // Each update reads only what the recordings gained since the last one.
+  FollowedRecordings followed(SettingsFor(options, format).load);
   for (;;) {
     bool ok = true;
     std::vector<std::string> files = ExpandRecordings(options.recordings, &ok);
     Loaded loaded;
     try {
-      LoadAll(files, SettingsFor(options, format), loaded);
+      LoadAll(files, SettingsFor(options, format), loaded, &followed);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return 1;
@@ -287,7 +312,7 @@ int Follow(const ReportCommandOptions& options) {
 }  // namespace
 
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
-                     std::ostream& out) {
+                     std::ostream& out, FollowedRecordings* followed) {
   const Format* format = FindFormat(options.format);
   if (format == nullptr) {
     spdlog::error("unknown report format '{}'", options.format);
@@ -295,7 +320,7 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   }
   Loaded loaded;
   try {
-    LoadAll(files, SettingsFor(options, *format), loaded);
+    LoadAll(files, SettingsFor(options, *format), loaded, followed);
     if (!loaded.models.empty()) format->render(loaded, options, out);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -9,18 +9,24 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "preload/format/environment.h"
 #include "report/reader/recording_reader.h"
@@ -171,6 +177,92 @@ int WaitFor(pid_t child) {
   std::exit(128 + sig);
 }
 
+// The session and pid of a recording's process record; nullopt when it has none (yet).
+std::optional<std::pair<uint64_t, uint32_t>> SessionOf(const std::string& path) {
+  try {
+    report::RecordingReader reader(path);
+    auto first = reader.Next();
+    if (!first || first->type != format::RecordType::kProcess) return std::nullopt;
+    format::ProcessRecord p;
+    std::memcpy(&p, first->bytes.data(), sizeof(p));
+    return std::make_pair(p.session_id, p.pid);
+  } catch (const report::ReadError&) {
+    return std::nullopt;
+  }
+}
+
+// Replays the session's recordings while the program runs, at a lower priority than the
+// program's, so that the report at its end reads only what was written since the last pass
+// (on two cores the replay of a busy exact-mode recording keeps up with its writing).
+class BackgroundReplay {
+ public:
+  BackgroundReplay(std::string dir, uint64_t session)
+      : dir_(std::move(dir)), session_(session), thread_([this] { Loop(); }) {}
+  ~BackgroundReplay() { Stop(); }
+  BackgroundReplay(const BackgroundReplay&) = delete;
+  BackgroundReplay& operator=(const BackgroundReplay&) = delete;
+
+  // Ends the replay (after the step under way) and hands over what it followed.
+  FollowedRecordings& Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return followed_;
+  }
+
+ private:
+  void Loop() {
+    // Nice 10 for this thread only (Linux: a thread's id names it to setpriority).
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      lock.unlock();
+      Step();
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_; });
+    }
+  }
+
+  void Step() {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      if (Stopping()) return;
+      if (entry.path().extension() != ".awtrace") continue;
+      std::string path = entry.path().string();
+      auto known = mine_.find(path);
+      if (known == mine_.end()) {
+        auto id = SessionOf(path);
+        if (!id) continue;  // no process record yet: looked at again next time
+        known = mine_.emplace(path, id->first == session_).first;
+      }
+      if (!known->second) continue;
+      try {
+        followed_.Update(path);
+      } catch (const report::ReadError&) {
+        followed_.Forget(path);  // the report reads it again, and says what is wrong
+        mine_[path] = false;
+      }
+    }
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stop_;
+  }
+
+  std::string dir_;
+  uint64_t session_;
+  FollowedRecordings followed_;
+  std::map<std::string, bool> mine_;  // recordings seen: of this session or not
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
 // How a recording ends, from its record headers (the bodies are skipped, so a large recording
 // is not replayed again).
 struct RecordingEnd {
@@ -238,7 +330,8 @@ void LossNotes(const std::vector<std::string>& files, const std::string& dir, pi
 }
 
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
-           int status, const OomVerdict& ending, const std::string& unrecorded_reason) {
+           int status, const OomVerdict& ending, const std::string& unrecorded_reason,
+           FollowedRecordings* followed) {
   std::vector<std::string> files =
       FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   // A process of the session that was killed left its last records in its tail file.
@@ -276,7 +369,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
                 (no_colour == nullptr || no_colour[0] == '\0');
   report.colour = colour ? "always" : "never";
-  int rc = RenderRecordings(files, report, out);
+  int rc = RenderRecordings(files, report, out, followed);
   (void)status;
   if (o.format == "text") {
     out << "\nprogram " << ending.summary << "\n";
@@ -368,13 +461,17 @@ int RunRun(const RunCommandOptions& o) {
   }
   if (child == 0) ExecChild(o, std::move(env), old_mask);
   g_child.store(child);
+  // Started with every signal blocked: they stay the main thread's to take.
+  std::optional<BackgroundReplay> replay;
+  if (!o.no_report && unrecorded.empty()) replay.emplace(dir, session);
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   int status = WaitFor(child);
   if (status < 0) return 2;
   OomVerdict ending = JudgeEnding(status, child, before, ReadOomCounters());
   if (o.format != "text" && ending.oom_killed) spdlog::warn("program {}", ending.summary);
-  Report(o, dir, session, child, status, ending, unrecorded);
+  FollowedRecordings* followed = replay ? &replay->Stop() : nullptr;
+  Report(o, dir, session, child, status, ending, unrecorded, followed);
   ExitLike(status);
 }
 

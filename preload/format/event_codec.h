@@ -111,6 +111,13 @@ inline uint8_t* PutBytes(uint8_t* p, uint64_t v, unsigned n) {
 }
 
 inline bool GetBytes(const uint8_t*& p, const uint8_t* end, unsigned n, uint64_t* out) {
+  if (end - p >= 8) {  // one load of a whole word, masked to its n low bytes (n is 1 to 8)
+    uint64_t word;
+    __builtin_memcpy(&word, p, 8);
+    *out = n >= 8 ? word : word & ((uint64_t{1} << (8 * n)) - 1);
+    p += n;
+    return true;
+  }
   if (end - p < static_cast<long>(n)) return false;
   uint64_t v = 0;
   for (unsigned i = 0; i < n; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
@@ -200,6 +207,49 @@ inline bool DecodeEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* en
   s.last_address = e->address;
   s.last_tid = e->tid;
   s.have_tid = true;
+  return true;
+}
+
+// Steps over one event as DecodeEvent would read it, with the same checks (and a call in
+// 1..kMaxCall), keeping only its time (ticks) and the state; cheaper than a decode.
+inline bool SkipEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end, uint16_t max_call,
+                      uint64_t* time_ns) {
+  if (s.version < 3 || end - p < 2) {
+    Event e{};
+    if (!DecodeEvent(s, p, end, &e) || e.call == 0 || e.call > max_call) return false;
+    *time_ns = e.time_ns;
+    return true;
+  }
+  uint8_t tag = *p++;
+  uint8_t kind = tag & 0x07;
+  unsigned call = tag >> 4;
+  if (kind < 1 || kind > 4 || call == 0 || call > max_call) return false;
+  uint64_t v = 0;
+  if ((tag & kEventSameThread) != 0) {
+    if (!s.have_tid) return false;
+  } else {
+    if (!GetVarint(p, end, &v) || v > UINT32_MAX) return false;
+    s.last_tid = static_cast<uint32_t>(v);
+  }
+  if (p == end) return false;
+  uint8_t lengths = *p++;
+  if ((lengths & 0xC0) != 0) return false;
+  uint64_t time = 0, address = 0;
+  if (!GetBytes(p, end, (lengths & 7) + 1u, &time) ||
+      !GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) {
+    return false;
+  }
+  if (IsAllocKind(static_cast<EventKind>(kind))) {  // size, stack and period: not needed here
+    if (p == end) return false;
+    uint8_t alloc_lengths = *p++;
+    long skip = (alloc_lengths & 7) + 1 + ((alloc_lengths >> 3) & 3) + 1 + (alloc_lengths >> 5) + 1;
+    if (end - p < skip) return false;
+    p += skip;
+  }
+  s.last_time += static_cast<uint64_t>(UnZigZag(time));
+  s.last_address += static_cast<uint64_t>(UnZigZag(address));
+  s.have_tid = true;
+  *time_ns = s.last_time;
   return true;
 }
 

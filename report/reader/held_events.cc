@@ -24,12 +24,10 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
   uint64_t previous = 0;
   for (uint32_t i = 0; i < head.count; ++i) {
     RunStart start{p, state, i};
-    format::Event e{};
-    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
-      return false;
-    }
-    if (i == 0 || e.time_ns < previous) starts_.push_back(start);
-    previous = e.time_ns;
+    uint64_t ticks = 0;
+    if (!format::SkipEvent(state, p, end, format::kMaxCall, &ticks)) return false;
+    if (i == 0 || ticks < previous) starts_.push_back(start);
+    previous = ticks;
   }
   if (p != end) return false;
   if (head.count == 0) {

@@ -102,6 +102,14 @@ bool RecordingReader::ReadExactly(void* out, size_t size, size_t* got) {
   return *got == size;
 }
 
+const RawRecord* RecordingReader::WaitForMore() {
+  std::clearerr(file_);
+  if (fseeko(file_, static_cast<off_t>(offset_), SEEK_SET) != 0) {
+    Stop(std::string("cannot seek back: ") + std::strerror(errno));
+  }
+  return nullptr;
+}
+
 void RecordingReader::Stop(const std::string& why) {
   done_ = true;
   warning_ = path_ + ": " + why + " at offset " + std::to_string(offset_) +
@@ -206,6 +214,7 @@ const RawRecord* RecordingReader::NextView() {
     format::RecordHeader header{};
     size_t got = 0;
     if (!ReadExactly(&header, sizeof(header), &got)) {
+      if (follow_) return WaitForMore();
       done_ = true;
       if (got == 0) {
         clean_end_ = true;
@@ -214,6 +223,7 @@ const RawRecord* RecordingReader::NextView() {
       }
       continue;
     }
+    if (follow_ && header.size == 0 && header.type == 0) return WaitForMore();  // not yet written
     if (header.size < sizeof(header) || header.size % 8 != 0 ||
         header.size > format::kMaxRecordSize) {
       Stop("damaged record (size " + std::to_string(header.size) + ")");
@@ -232,6 +242,7 @@ const RawRecord* RecordingReader::NextView() {
     current_.bytes.resize(header.size);
     std::memcpy(current_.bytes.data(), &header, sizeof(header));
     if (!ReadExactly(current_.bytes.data() + sizeof(header), header.size - sizeof(header), &got)) {
+      if (follow_) return WaitForMore();
       Stop("truncated record");
       continue;
     }

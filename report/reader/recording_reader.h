@@ -55,6 +55,13 @@ class RecordingReader {
   // A heap event comes without its wire record (bytes is empty).
   const RawRecord* NextView();
 
+  // Following a recording still being written: the end of the data read so far is not its
+  // end. A record not yet written whole there is read again by a later call, which carries on
+  // where the last one stopped (NextView returns nullptr in between: "nothing more for now"),
+  // and held events wait for their Clock record. follow(false) says the writer is done: the
+  // next calls read to the end of the data as a reader that never followed would.
+  void follow(bool on) { follow_ = on; }
+
   // Set when reading stopped before the end of the file.
   const std::optional<std::string>& warning() const { return warning_; }
   // True when the file ended exactly on a record boundary.
@@ -64,6 +71,8 @@ class RecordingReader {
 
  private:
   bool ReadExactly(void* out, size_t size, size_t* got);
+  // Following: the record at offset_ is not whole yet; it is read again from its start.
+  const RawRecord* WaitForMore();
   // Makes current_ the heap event `h` (times in ns).
   const RawRecord* PopReady(const HeldEvent& h);
   // The held events with ticks <= up_to go out next, in time order, before another record
@@ -84,6 +93,7 @@ class RecordingReader {
   FILE* file_ = nullptr;
   uint64_t offset_ = 0;
   bool done_ = false;
+  bool follow_ = false;
   bool clean_end_ = false;
   std::optional<std::string> warning_;
   HeldEvents held_;                      // heap events waiting for their ClockRecord

@@ -21,16 +21,16 @@ void Replayer::OnFailure(const RawRecord& r) {
             StackId{rec.stack_id},
             std::nullopt};
   std::memcpy(f.args, rec.args, sizeof(f.args));
-  ++m_.failures_total;
-  if (m_.failures.size() < kMaxFailuresKept) {
-    m_.failures.push_back(f);
+  ++m_->failures_total;
+  if (m_->failures.size() < kMaxFailuresKept) {
+    m_->failures.push_back(f);
     failure_position_ = position_;
   }
 }
 
 void Replayer::OnBrink(const RawRecord& r) {
-  ++m_.brinks_total;
-  if (m_.brinks.size() >= kMaxBrinksKept) return;
+  ++m_->brinks_total;
+  if (m_->brinks.size() >= kMaxBrinksKept) return;
   Brink b;
   b.record = As<format::BrinkRecord>(r);
   for (const auto& [id, st] : states_) {
@@ -44,8 +44,8 @@ void Replayer::OnBrink(const RawRecord& r) {
     live.live_bytes_var = f.live_bytes_var;
     live.live_samples = f.live_samples;
   }
-  b.live_bytes = m_.totals.live_bytes + m_.totals.mapped_live_bytes;
-  m_.brinks.push_back(std::move(b));
+  b.live_bytes = m_->totals.live_bytes + m_->totals.mapped_live_bytes;
+  m_->brinks.push_back(std::move(b));
   brink_position_ = position_;
 }
 
@@ -55,7 +55,7 @@ void Replayer::OnHeadroom(const RawRecord& r) {
   uint64_t levels = uint64_t{h.record.cgroup_level_count} * sizeof(format::CgroupLevel);
   if (h.record.cgroup_level_count > format::kMaxCgroupLevels ||
       sizeof(h.record) + levels + h.record.cgroup_path_size > r.bytes.size()) {
-    m_.warnings.push_back("damaged headroom record at offset " + std::to_string(r.offset));
+    m_->warnings.push_back("damaged headroom record at offset " + std::to_string(r.offset));
     return;
   }
   h.levels.resize(h.record.cgroup_level_count);
@@ -66,13 +66,13 @@ void Replayer::OnHeadroom(const RawRecord& r) {
   // A brink's snapshot, like a failure's, is the record right after it; it is also one of the
   // headroom trend's.
   if ((r.flags & format::kHeadroomFlagBrink) != 0 && brink_position_ + 1 == position_ &&
-      !m_.brinks.empty()) {
-    m_.brinks.back().headroom = h;
+      !m_->brinks.empty()) {
+    m_->brinks.back().headroom = h;
   }
-  if (!h.periodic && failure_position_ + 1 == position_ && !m_.failures.empty()) {
-    m_.failures.back().headroom = std::move(h);
+  if (!h.periodic && failure_position_ + 1 == position_ && !m_->failures.empty()) {
+    m_->failures.back().headroom = std::move(h);
   } else {
-    m_.headrooms.push_back(std::move(h));
+    m_->headrooms.push_back(std::move(h));
   }
 }
 

@@ -18,8 +18,8 @@ void Replayer::Unaccount(const LiveBlock& b) {
   double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
   site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
   site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
-  m_.totals.live_count -= b.weight, m_.totals.live_bytes -= bytes, m_.totals.live_samples -= 1;
-  m_.totals.live_count_var -= var_count, m_.totals.live_bytes_var -= var_bytes;
+  m_->totals.live_count -= b.weight, m_->totals.live_bytes -= bytes, m_->totals.live_samples -= 1;
+  m_->totals.live_count_var -= var_count, m_->totals.live_bytes_var -= var_bytes;
   Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
 }
 
@@ -57,7 +57,7 @@ void Replayer::OnAlloc(const format::Event& rec) {
     return;
   }
   StackId stack{rec.stack_id};
-  double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_.sample_bytes);
+  double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_->sample_bytes);
   double size = static_cast<double>(rec.size);
   double var_count = w * w - w;
   double var_bytes = var_count * size * size;
@@ -75,13 +75,13 @@ void Replayer::OnAlloc(const format::Event& rec) {
   if (rec.kind != format::EventKind::kRestoredAlloc) {
     site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
     site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
-    m_.totals.alloc_count += w, m_.totals.alloc_bytes += w * size, m_.totals.samples += 1;
-    m_.totals.alloc_count_var += var_count, m_.totals.alloc_bytes_var += var_bytes;
+    m_->totals.alloc_count += w, m_->totals.alloc_bytes += w * size, m_->totals.samples += 1;
+    m_->totals.alloc_count_var += var_count, m_->totals.alloc_bytes_var += var_bytes;
   }
   site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
   site.live_count_var += var_count, site.live_bytes_var += var_bytes;
-  m_.totals.live_count += w, m_.totals.live_bytes += w * size, m_.totals.live_samples += 1;
-  m_.totals.live_count_var += var_count, m_.totals.live_bytes_var += var_bytes;
+  m_->totals.live_count += w, m_->totals.live_bytes += w * size, m_->totals.live_samples += 1;
+  m_->totals.live_count_var += var_count, m_->totals.live_bytes_var += var_bytes;
   Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
   LastAllocOf(rec.tid) = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
@@ -95,7 +95,7 @@ void Replayer::OnAlloc(const format::Event& rec) {
     if (free.tid != rec.tid && rec.time_ns <= free.time_ns + kReorderNs) {
       FreeAddress(rec.address, free.tid, free.flags, rec.time_ns);
     } else {
-      ++m_.unknown_frees;
+      ++m_->unknown_frees;
     }
   }
 }
@@ -112,7 +112,7 @@ void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint6
       if (last.address == address) {
         // Only a block the filters kept can be the thread's last allocation.
         State(last.stack).fig.temporary_count += 1;
-        m_.totals.temporary_count += 1;
+        m_->totals.temporary_count += 1;
       }
       last.valid = false;
     }
@@ -136,7 +136,7 @@ void Replayer::FreeAddress(uint64_t address, uint32_t tid, uint16_t flags, uint6
 
 void Replayer::ExpireReordered(uint64_t now_ns, bool all) {
   auto stale = [&](const auto& entry) { return all || entry.second.time_ns + kReorderNs < now_ns; };
-  m_.unknown_frees += absl::erase_if(parked_, stale);  // frees of blocks never seen
+  m_->unknown_frees += absl::erase_if(parked_, stale);  // frees of blocks never seen
   absl::erase_if(superseded_, stale);
 }
 

@@ -44,7 +44,7 @@ void Replayer::Unmap(uint64_t address, uint64_t length) {
     StackState& st = State(m.stack);
     st.fig.mapped_live_bytes -= cut;
     Touch(m.stack, st, 0, 0, -cut, 0, 0, 0);
-    m_.totals.mapped_live_bytes -= cut;
+    m_->totals.mapped_live_bytes -= cut;
     if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack};
     if (cut_end < m_end) {
       mappings_[cut_end] = Mapping{m_end - cut_end, m.stack};
@@ -62,7 +62,7 @@ void Replayer::Map(uint64_t address, uint64_t length, StackId stack) {
   double len = static_cast<double>(length);
   site.mapped_bytes += len, site.mapped_live_bytes += len, site.mmap_calls += 1;
   Touch(stack, st, 0, 0, len, 0, 0, 0);
-  m_.totals.mapped_bytes += len, m_.totals.mapped_live_bytes += len, m_.totals.mmap_calls += 1;
+  m_->totals.mapped_bytes += len, m_->totals.mapped_live_bytes += len, m_->totals.mmap_calls += 1;
 }
 
 }  // namespace allocwatch::report::detail

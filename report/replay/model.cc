@@ -37,14 +37,10 @@ void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out)
   }
 }
 
-ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
-  ProcessModel model;
-  model.path = path;
-  {
-    RecordingReader reader(path);
-    detail::Replayer(model, options).Run(reader);
-  }
-  // Cut short (killed): what was live some snapshots before the end, to show what grew.
+namespace {
+
+// Cut short (killed): what was live some snapshots before the end, to show what grew.
+void AddBeforeEnd(ProcessModel& model, const std::string& path, const LoadOptions& options) {
   if (model.ending == Ending::kCutShort && options.until_ns == UINT64_MAX &&
       model.snapshots.size() >= 2) {
     size_t n = model.snapshots.size();
@@ -55,6 +51,59 @@ ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
     model.before_end = std::move(earlier.per_stack);
     model.growth_since_ns = model.snapshots[index].time_ns;
   }
+}
+
+}  // namespace
+
+struct FollowedRecording::State {
+  std::string path;
+  LoadOptions options;
+  ProcessModel model;
+  RecordingReader reader;
+  detail::Replayer replayer;
+  State(const std::string& p, const LoadOptions& o)
+      : path(p), options(o), reader(p), replayer(model, o) {
+    model.path = p;
+  }
+};
+
+FollowedRecording::FollowedRecording(const std::string& path, const LoadOptions& options)
+    : s_(std::make_unique<State>(path, options)) {
+  s_->reader.follow(true);
+}
+
+FollowedRecording::~FollowedRecording() = default;
+
+void FollowedRecording::Update() { s_->replayer.Pump(s_->reader); }
+
+ProcessModel FollowedRecording::Current() const {
+  ProcessModel copy = s_->model;
+  detail::Replayer replay(s_->replayer, copy);
+  replay.Complete(s_->reader.warning());
+  return copy;
+}
+
+ProcessModel FollowedRecording::Finish() {
+  s_->reader.follow(false);
+  s_->replayer.Pump(s_->reader);
+  s_->replayer.Complete(s_->reader.warning());
+  ProcessModel model = std::move(s_->model);
+  AddBeforeEnd(model, s_->path, s_->options);
+  return model;
+}
+
+const ProcessModel& FollowedRecording::progress() const { return s_->model; }
+uint64_t FollowedRecording::offset() const { return s_->reader.offset(); }
+const std::string& FollowedRecording::path() const { return s_->path; }
+
+ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
+  ProcessModel model;
+  model.path = path;
+  {
+    RecordingReader reader(path);
+    detail::Replayer(model, options).Run(reader);
+  }
+  AddBeforeEnd(model, path, options);
   return model;
 }
 

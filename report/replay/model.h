@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -219,8 +220,43 @@ struct ProcessModel {
 void AddSeries(const std::vector<SeriesPoint>& points, std::vector<double>& out);
 
 // Reads and replays a recording. Throws ReadError when the file is not a usable recording;
-// damage after the process record becomes a warning in the model.
+// damage after the process record becomes a warning in the model. For a recording cut short,
+// the file is read a second time up to an earlier snapshot (ProcessModel::before_end).
 ProcessModel LoadProcess(const std::string& path, const LoadOptions& options = {});
+
+// A recording read while it is written: each Update() replays only what was appended since the
+// last one (whole records; one still being written waits for the next call). Current() gives
+// the model of what has been read so far, Finish() the model LoadProcess gives once the writer
+// is done. Not thread-safe; it may move between threads.
+class FollowedRecording {
+ public:
+  // Opens the file. Throws ReadError as LoadProcess does.
+  explicit FollowedRecording(const std::string& path, const LoadOptions& options = {});
+  ~FollowedRecording();
+  FollowedRecording(const FollowedRecording&) = delete;
+  FollowedRecording& operator=(const FollowedRecording&) = delete;
+
+  // Replays the records appended since the last call. Throws ReadError as LoadProcess does.
+  void Update();
+  // The model of the records replayed so far, as LoadProcess would give it for a file that
+  // ended there, but for the second reading of a recording cut short (before_end stays empty).
+  // Events still waiting for their Clock record (the last 100 ms at most) are not in it yet.
+  ProcessModel Current() const;
+  // The writer is done: replays the rest and gives what LoadProcess(path, options) would.
+  // Nothing else may be called after it.
+  ProcessModel Finish();
+  // The model being replayed, as far as the replay has got: what the process record and the
+  // records since set as they come (pid, exe, boot_id, ending, duration_ns, snapshots...); the
+  // per-stack figures and stacks are only filled by Current() and Finish().
+  const ProcessModel& progress() const;
+  // Bytes of the file consumed so far.
+  uint64_t offset() const;
+  const std::string& path() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 // Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
 double SampleWeight(uint64_t size, uint64_t period);

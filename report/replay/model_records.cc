@@ -28,37 +28,37 @@ void Replayer::OnProcess(const RawRecord& r) {
   uint64_t need =
       sizeof(p) + uint64_t{p.exe_size} + p.cmdline_size + p.kernel_size + p.boot_id_size;
   if (need > r.bytes.size()) {
-    throw ReadError(m_.path + ": damaged process record at offset " + std::to_string(r.offset));
+    throw ReadError(m_->path + ": damaged process record at offset " + std::to_string(r.offset));
   }
   const char* s = reinterpret_cast<const char*>(r.bytes.data()) + sizeof(p);
-  m_.pid = p.pid;
-  m_.ppid = p.ppid;
-  m_.session_id = p.session_id;
-  m_.start_realtime_ns = p.start_realtime_ns;
-  m_.sample_bytes = p.sample_bytes == 0 ? 1 : p.sample_bytes;
-  m_.page_size = p.page_size;
-  m_.exact = (p.flags & format::kProcessFlagExact) != 0;
-  m_.fork_child = (p.flags & format::kProcessFlagForkChild) != 0;
-  m_.exe.assign(s, p.exe_size);
+  m_->pid = p.pid;
+  m_->ppid = p.ppid;
+  m_->session_id = p.session_id;
+  m_->start_realtime_ns = p.start_realtime_ns;
+  m_->sample_bytes = p.sample_bytes == 0 ? 1 : p.sample_bytes;
+  m_->page_size = p.page_size;
+  m_->exact = (p.flags & format::kProcessFlagExact) != 0;
+  m_->fork_child = (p.flags & format::kProcessFlagForkChild) != 0;
+  m_->exe.assign(s, p.exe_size);
   s += p.exe_size;
   std::string cmdline(s, p.cmdline_size);
   s += p.cmdline_size;
   for (size_t start = 0; start < cmdline.size();) {
     size_t end = cmdline.find('\0', start);
     if (end == std::string::npos) end = cmdline.size();
-    m_.argv.push_back(cmdline.substr(start, end - start));
+    m_->argv.push_back(cmdline.substr(start, end - start));
     start = end + 1;
   }
-  m_.kernel.assign(s, p.kernel_size);
+  m_->kernel.assign(s, p.kernel_size);
   s += p.kernel_size;
-  m_.boot_id.assign(s, p.boot_id_size);
+  m_->boot_id.assign(s, p.boot_id_size);
   have_process_ = true;
 }
 
 void Replayer::OnModuleLoad(const RawRecord& r) {
   auto rec = As<format::ModuleLoadRecord>(r);
   if (sizeof(rec) + rec.path_size > r.bytes.size() || rec.build_id_size > format::kMaxBuildIdSize) {
-    m_.warnings.push_back("damaged module record at offset " + std::to_string(r.offset));
+    m_->warnings.push_back("damaged module record at offset " + std::to_string(r.offset));
     return;
   }
   ModuleInfo info;
@@ -69,12 +69,12 @@ void Replayer::OnModuleLoad(const RawRecord& r) {
   info.start = rec.start;
   info.end = rec.end;
   info.load_position = position_;
-  m_.modules.push_back(std::move(info));
+  m_->modules.push_back(std::move(info));
 }
 
 void Replayer::OnModuleUnload(const RawRecord& r) {
   auto rec = As<format::ModuleUnloadRecord>(r);
-  for (ModuleInfo& mod : m_.modules) {
+  for (ModuleInfo& mod : m_->modules) {
     if (mod.id == rec.module_id && mod.unload_position == UINT64_MAX) {
       mod.unload_position = position_;
     }
@@ -83,13 +83,13 @@ void Replayer::OnModuleUnload(const RawRecord& r) {
 
 void Replayer::OnThread(const RawRecord& r) {
   auto rec = As<format::ThreadRecord>(r);
-  m_.threads[rec.tid] = std::string(rec.name, strnlen(rec.name, sizeof(rec.name)));
+  m_->threads[rec.tid] = std::string(rec.name, strnlen(rec.name, sizeof(rec.name)));
 }
 
 void Replayer::OnStack(const RawRecord& r) {
   auto rec = As<format::StackRecord>(r);
   if (sizeof(rec) + uint64_t{rec.depth} * 8 > r.bytes.size()) {
-    m_.warnings.push_back("damaged stack record at offset " + std::to_string(r.offset));
+    m_->warnings.push_back("damaged stack record at offset " + std::to_string(r.offset));
     return;
   }
   std::vector<uint64_t> ips(rec.depth);
@@ -100,23 +100,23 @@ void Replayer::OnStack(const RawRecord& r) {
 void Replayer::OnExec(const RawRecord& r) {
   auto rec = As<format::ExecRecord>(r);
   size_t n = std::min<size_t>(rec.path_size, r.bytes.size() - sizeof(rec));
-  m_.exec_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(rec), n);
-  m_.ending = Ending::kExec;
-  m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+  m_->exec_path.assign(reinterpret_cast<const char*>(r.bytes.data()) + sizeof(rec), n);
+  m_->ending = Ending::kExec;
+  m_->duration_ns = std::max(m_->duration_ns, rec.time_ns);
 }
 
 void Replayer::OnEnd(const RawRecord& r) {
   auto rec = As<format::EndRecord>(r);
-  m_.ending = rec.reason == format::kEndReasonUExit ? Ending::kUnderscoreExit : Ending::kExit;
-  m_.exec_path.clear();  // an Exec record before the end means that exec failed
-  m_.exit_status = rec.exit_status;
-  m_.lost_events = rec.lost_events;
-  m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+  m_->ending = rec.reason == format::kEndReasonUExit ? Ending::kUnderscoreExit : Ending::kExit;
+  m_->exec_path.clear();  // an Exec record before the end means that exec failed
+  m_->exit_status = rec.exit_status;
+  m_->lost_events = rec.lost_events;
+  m_->duration_ns = std::max(m_->duration_ns, rec.time_ns);
 }
 
 void Replayer::OnRecovered(const RawRecord& r) {
   auto rec = As<format::RecoveredRecord>(r);
-  Recovery& v = m_.recovered;
+  Recovery& v = m_->recovered;
   v.merged = true;
   v.writer_bytes += rec.writer_bytes;
   v.events += rec.events;
@@ -128,25 +128,25 @@ void Replayer::OnRecovered(const RawRecord& r) {
 void Replayer::OnLost(const RawRecord& r) {
   auto rec = As<format::LostRecord>(r);
   if (r.flags & format::kLostFlagReopened) {
-    m_.warnings.push_back("the program closed or replaced the recording's descriptor (at " +
-                          std::to_string(rec.time_ns / 1000000) +
-                          " ms); allocwatch reopened the file and went on recording");
+    m_->warnings.push_back("the program closed or replaced the recording's descriptor (at " +
+                           std::to_string(rec.time_ns / 1000000) +
+                           " ms); allocwatch reopened the file and went on recording");
   }
   if (r.flags & format::kLostFlagNoMemory) {
-    m_.warnings.push_back(
+    m_->warnings.push_back(
         "the process ran out of memory at " + std::to_string(rec.time_ns / 1000000) +
         " ms and allocwatch's own tables could not grow: sampled allocations and mappings "
         "made while memory was short are missing (" +
         std::to_string(rec.events) + " so far); the program went on");
   } else if (rec.events > 0) {
-    m_.warnings.push_back(std::to_string(rec.events) + " events were lost before " +
-                          std::to_string(rec.time_ns / 1000000) + " ms");
+    m_->warnings.push_back(std::to_string(rec.events) + " events were lost before " +
+                           std::to_string(rec.time_ns / 1000000) + " ms");
   }
 }
 
 void Replayer::OnPeriod(const RawRecord& r) {
   auto rec = As<format::PeriodRecord>(r);
-  m_.period_changes.push_back(
+  m_->period_changes.push_back(
       {rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes, rec.write_ns, rec.interval_ns});
 }
 
@@ -158,8 +158,8 @@ void Replayer::ResolveStacks() {
     for (uint64_t ip : ips) {
       RawFrame f{ip, -1, 0};
       int later = -1;
-      for (size_t i = 0; i < m_.modules.size(); ++i) {
-        const ModuleInfo& mod = m_.modules[i];
+      for (size_t i = 0; i < m_->modules.size(); ++i) {
+        const ModuleInfo& mod = m_->modules[i];
         if (ip < mod.start || ip >= mod.end) continue;
         if (mod.load_position <= position && position < mod.unload_position) {
           f.module = static_cast<int>(i);
@@ -168,10 +168,10 @@ void Replayer::ResolveStacks() {
         if (mod.load_position > position && later < 0) later = static_cast<int>(i);
       }
       if (f.module < 0) f.module = later;
-      if (f.module >= 0) f.elf_address = ip - m_.modules[f.module].load_bias;
+      if (f.module >= 0) f.elf_address = ip - m_->modules[f.module].load_bias;
       frames.push_back(f);
     }
-    m_.stacks[id] = std::move(frames);
+    m_->stacks[id] = std::move(frames);
   }
 }
 

@@ -63,32 +63,35 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 
 }  // namespace
 
-void Replayer::Run(RecordingReader& reader) {
-  m_.options = options_;
-  bool past_until = false;
+void Replayer::Pump(RecordingReader& reader) {
+  m_->options = options_;
+  if (past_until_) return;
   while (const RawRecord* r = reader.NextView()) {
     ++position_;
     if (position_ == 1 && r->type != RecordType::kProcess) {
-      throw ReadError(m_.path + ": damaged recording (no process record at offset " +
+      throw ReadError(m_->path + ": damaged recording (no process record at offset " +
                       std::to_string(r->offset) + ")");
     }
     // Time of the last record seen, for processes cut short.
     std::optional<uint64_t> t = RecordTime(*r);
     if (t && *t < (uint64_t{1} << 62)) {
       if (*t > options_.until_ns) {
-        past_until = true;
-        m_.stopped_at_until = true;
-        break;
+        past_until_ = true;
+        m_->stopped_at_until = true;
+        return;
       }
-      m_.duration_ns = std::max(m_.duration_ns, *t);
+      m_->duration_ns = std::max(m_->duration_ns, *t);
       SampleSeriesBefore(*t);
     }
     Dispatch(*r);
   }
-  if (!have_process_) throw ReadError(m_.path + ": empty recording (no process record)");
-  if (!past_until && reader.warning()) {
-    m_.warnings.push_back(*reader.warning());
-    m_.truncated_tail = true;
+}
+
+void Replayer::Complete(const std::optional<std::string>& warning) {
+  if (!have_process_) throw ReadError(m_->path + ": empty recording (no process record)");
+  if (!past_until_ && warning) {
+    m_->warnings.push_back(*warning);
+    m_->truncated_tail = true;
   }
   ResolveStacks();
   Finish();
@@ -143,18 +146,18 @@ void Replayer::Dispatch(const RawRecord& r) {
 
 void Replayer::Finish() {
   ExpireReordered(0, /*all=*/true);
-  if (m_.series_times_ns.empty() || m_.series_times_ns.back() < m_.duration_ns) {
-    SeriesSample(m_.duration_ns);
+  if (m_->series_times_ns.empty() || m_->series_times_ns.back() < m_->duration_ns) {
+    SeriesSample(m_->duration_ns);
   }
   for (const auto& [address, block] : live_) {
     SiteFigures& f = State(block.stack).fig;
     f.newest_live_ns = std::max(f.newest_live_ns, block.time_ns);
     f.oldest_live_ns = std::min(f.oldest_live_ns, block.time_ns);
-    m_.totals.newest_live_ns = std::max(m_.totals.newest_live_ns, block.time_ns);
-    m_.totals.oldest_live_ns = std::min(m_.totals.oldest_live_ns, block.time_ns);
+    m_->totals.newest_live_ns = std::max(m_->totals.newest_live_ns, block.time_ns);
+    m_->totals.oldest_live_ns = std::min(m_->totals.oldest_live_ns, block.time_ns);
   }
-  m_.per_stack.reserve(states_.size());
-  for (auto& [id, st] : states_) m_.per_stack.emplace(id, st.fig);
+  m_->per_stack.reserve(states_.size());
+  for (auto& [id, st] : states_) m_->per_stack.emplace(id, st.fig);
   states_.clear();
   state_cached_ = nullptr;
 }

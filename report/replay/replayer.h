@@ -12,6 +12,8 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -80,11 +82,25 @@ struct Mapping {
 
 class Replayer {
  public:
-  Replayer(ProcessModel& model, const LoadOptions& options) : m_(model), options_(options) {}
+  Replayer(ProcessModel& model, const LoadOptions& options) : m_(&model), options_(options) {}
+  // A copy of `other`'s state that replays into `model` (a copy of other's model).
+  Replayer(const Replayer& other, ProcessModel& model) : Replayer(other) {
+    m_ = &model;
+    last_alloc_cached_ = nullptr;
+    state_cached_ = nullptr;
+  }
 
   // Replays every record `reader` hands out (up to LoadOptions::until_ns) into the model.
   // Throws ReadError when the first record is not a process record, or there is none.
-  void Run(RecordingReader& reader);
+  void Run(RecordingReader& reader) {
+    Pump(reader);
+    Complete(reader.warning());
+  }
+  // Replays the records `reader` hands out until it has no more (for now: a reader following
+  // a recording being written may have more later). Throws ReadError as Run does.
+  void Pump(RecordingReader& reader);
+  // Ends the replay: the model is complete. `warning` is the reader's, if it stopped early.
+  void Complete(const std::optional<std::string>& warning);
 
  private:
   // replayer.cc
@@ -167,7 +183,7 @@ class Replayer {
   void SeriesSample(uint64_t time_ns);
   void HalveSeries();
 
-  ProcessModel& m_;
+  ProcessModel* m_;
   LoadOptions options_;
   absl::flat_hash_map<StackId, StackState> states_;
   std::vector<StackId> changed_;  // since the last series sample
@@ -185,6 +201,7 @@ class Replayer {
   StackId state_cached_id_{};
   size_t state_cached_size_ = 0;
   uint64_t position_ = 0;
+  bool past_until_ = false;        // a record after LoadOptions::until_ns was reached
   uint64_t failure_position_ = 0;  // position of the last failure record
   uint64_t brink_position_ = 0;    // position of the last brink record kept
   bool have_process_ = false;

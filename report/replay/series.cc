@@ -10,12 +10,12 @@ namespace allocwatch::report::detail {
 void Replayer::OnSnapshot(const RawRecord& r) {
   auto rec = As<format::SnapshotRecord>(r);
   if (rec.time_ns < options_.since_ns) return;
-  m_.snapshot_positions.push_back(position_);
-  m_.snapshots.push_back(Snapshot{rec.time_ns, rec.heap_in_use_bytes, rec.alloc_calls,
-                                  rec.free_calls, rec.heap_allocated_bytes, rec.mmap_live_bytes,
-                                  rec.rss_bytes, rec.vm_size_bytes, rec.lost_events});
-  m_.lost_events = std::max(m_.lost_events, rec.lost_events);
-  m_.duration_ns = std::max(m_.duration_ns, rec.time_ns);
+  m_->snapshot_positions.push_back(position_);
+  m_->snapshots.push_back(Snapshot{rec.time_ns, rec.heap_in_use_bytes, rec.alloc_calls,
+                                   rec.free_calls, rec.heap_allocated_bytes, rec.mmap_live_bytes,
+                                   rec.rss_bytes, rec.vm_size_bytes, rec.lost_events});
+  m_->lost_events = std::max(m_->lost_events, rec.lost_events);
+  m_->duration_ns = std::max(m_->duration_ns, rec.time_ns);
   ExpireReordered(rec.time_ns, /*all=*/false);
 }
 
@@ -34,14 +34,14 @@ void Replayer::Touch(StackId id, StackState& st, double count, double bytes, dou
 }
 
 void Replayer::TrackPeak(uint64_t time_ns) {
-  double total = m_.totals.live_bytes + m_.totals.mapped_live_bytes;
-  if (total > m_.peak_live_bytes) {
-    m_.peak_live_bytes = total;
-    m_.peak_time_ns = time_ns;
-    m_.peak_position = position_;
+  double total = m_->totals.live_bytes + m_->totals.mapped_live_bytes;
+  if (total > m_->peak_live_bytes) {
+    m_->peak_live_bytes = total;
+    m_->peak_time_ns = time_ns;
+    m_->peak_position = position_;
     for (StackId id : pending_) {
       StackState& st = State(id);
-      SiteFigures& at = m_.at_peak[id];
+      SiteFigures& at = m_->at_peak[id];
       at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
       at.mapped_live_bytes += st.pend_mapped;
       at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
@@ -58,17 +58,17 @@ void Replayer::TrackPeak(uint64_t time_ns) {
 // Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples and
 // kMaxSeriesPoints; later samples are taken at the doubled step.
 void Replayer::HalveSeries() {
-  size_t n = m_.series_times_ns.size();
+  size_t n = m_->series_times_ns.size();
   for (size_t i = 0; 2 * i < n; ++i) {
-    m_.series_times_ns[i] = m_.series_times_ns[2 * i];
-    m_.series_total_live[i] = m_.series_total_live[2 * i];
+    m_->series_times_ns[i] = m_->series_times_ns[2 * i];
+    m_->series_total_live[i] = m_->series_total_live[2 * i];
   }
-  m_.series_times_ns.resize((n + 1) / 2);
-  m_.series_total_live.resize((n + 1) / 2);
+  m_->series_times_ns.resize((n + 1) / 2);
+  m_->series_total_live.resize((n + 1) / 2);
   // Old sample s holds from s on; new sample j is old 2j, so a point moves to ceil(s / 2) and,
   // of points landing together, the last one holds.
   series_points_ = 0;
-  for (auto& [id, points] : m_.live_series) {
+  for (auto& [id, points] : m_->live_series) {
     size_t out = 0;
     for (const SeriesPoint& p : points) {
       uint32_t j = (p.sample + 1) / 2;
@@ -101,16 +101,16 @@ void Replayer::SampleGrid(uint64_t time_ns) {
 }
 
 void Replayer::SeriesSample(uint64_t time_ns) {
-  while (m_.series_times_ns.size() >= kMaxSeriesSamples ||
-         (series_points_ + changed_.size() > kMaxSeriesPoints && m_.series_times_ns.size() > 1)) {
+  while (m_->series_times_ns.size() >= kMaxSeriesSamples ||
+         (series_points_ + changed_.size() > kMaxSeriesPoints && m_->series_times_ns.size() > 1)) {
     HalveSeries();
   }
-  auto sample = static_cast<uint32_t>(m_.series_times_ns.size());
-  m_.series_times_ns.push_back(time_ns);
-  m_.series_total_live.push_back(m_.totals.live_bytes + m_.totals.mapped_live_bytes);
+  auto sample = static_cast<uint32_t>(m_->series_times_ns.size());
+  m_->series_times_ns.push_back(time_ns);
+  m_->series_total_live.push_back(m_->totals.live_bytes + m_->totals.mapped_live_bytes);
   for (StackId id : changed_) {
     const SiteFigures& f = State(id).fig;
-    std::vector<SeriesPoint>& points = m_.live_series[id];
+    std::vector<SeriesPoint>& points = m_->live_series[id];
     double live = f.live_bytes + f.mapped_live_bytes;
     if (!points.empty() && points.back().sample == sample) {
       points.back().live_bytes = live;  // a point moved here by HalveSeries

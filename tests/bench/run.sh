@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Benchmarks allocwatch against the same workloads run plainly, under an empty malloc/free
 # LD_PRELOAD shim (the floor for any interposer) and under heaptrack (if installed). Runs
-# alternate (plain, shim, default, exact, heaptrack, plain, ...) so drift in machine speed hits
-# all alike; prints the median wall time, CPU time and peak RSS of each, the ratios against the
+# alternate (plain, shim, default, exact, ..., plain, ...) so drift in machine speed hits all
+# alike; prints the median wall time, CPU time and peak RSS of each, the ratios against the
 # plain run, and the recording sizes. allocwatch is timed as `allocwatch run --no-report`
-# (recording only); the time of `allocwatch report` on the exact recording is printed apart.
-# Not part of ctest: timings on shared machines are noisy.
+# (recording only: default, exact) and as the user runs it, `allocwatch run` with its text
+# report (default+rep, exact+rep); heaptrack as its recording alone and with `heaptrack_print`
+# after it (heaptrack+prn). Then the fixed cost of `allocwatch run` with its report on
+# /bin/true and on `sleep 0.1`, and the time of `allocwatch report` alone on each exact
+# recording. Not part of ctest: timings on shared machines are noisy.
 #
 # Usage: tests/bench/run.sh [RUNS] [WORKLOAD...]   (RUNS default 5; build first: tools/setup.sh)
-#   workloads: churn-1t churn-2t stl mmap grower (default: all)
+#   workloads: churn-0.2s churn-1t churn-2s churn-2t stl mmap grower
+#   (default: all but churn-2s, whose exact recording is about 2 GB)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
@@ -22,6 +26,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # About half a second to a second each plainly on a 2-core VM.
 declare -A workload_cmd=(
+  [churn-0.2s]="$bin/allocwatch_bench_churn 1 13"
+  [churn-2s]="$bin/allocwatch_bench_churn 1 130"
   [churn-1t]="$bin/allocwatch_bench_churn 1 40"
   [churn-2t]="$bin/allocwatch_bench_churn 2 20"
   [stl]="$bin/allocwatch_bench_stl 90"
@@ -29,9 +35,9 @@ declare -A workload_cmd=(
   [grower]="$bin/allocwatch_bench_grower 12"
 )
 selected=("$@")
-[ ${#selected[@]} -gt 0 ] || selected=(churn-1t churn-2t stl mmap grower)
-configs=(plain shim default exact)
-command -v heaptrack >/dev/null && configs+=(heaptrack)
+[ ${#selected[@]} -gt 0 ] || selected=(churn-0.2s churn-1t churn-2t stl mmap grower)
+configs=(plain shim default exact default+rep exact+rep)
+command -v heaptrack >/dev/null && configs+=(heaptrack heaptrack+prn)
 
 # One timed run: prints "wall cpu peak_kib recording_bytes".
 measure() {
@@ -43,7 +49,12 @@ measure() {
     shim) cmd=(env "LD_PRELOAD=$PWD/$bin/liballocwatch_bench_empty_shim.so" "$@") ;;
     default) cmd=("$aw" run --no-report -o "$tmp/rec" -- "$@") ;;
     exact) cmd=("$aw" run --exact --no-report -o "$tmp/rec" -- "$@") ;;
+    default+rep) cmd=("$aw" run -o "$tmp/rec" --report "$tmp/rec/report.txt" -- "$@") ;;
+    exact+rep) cmd=("$aw" run --exact -o "$tmp/rec" --report "$tmp/rec/report.txt" -- "$@") ;;
     heaptrack) cmd=(heaptrack -o "$tmp/rec/ht" "$@") ;;
+    heaptrack+prn)
+      cmd=(sh -c 'heaptrack -o "$0/ht" "$@" && heaptrack_print "$0/ht.zst" >"$0/print.txt"' \
+        "$tmp/rec" "$@") ;;
   esac
   # Wall time from the clock around the run (/usr/bin/time prints it in hundredths); CPU time
   # and peak RSS from /usr/bin/time.
@@ -65,7 +76,7 @@ col() { cut -d' ' -f"$2" "$1" | median; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
   "$(uname -r), $(date -u +%F), $runs runs each, medians"
-printf "%-9s %-9s %8s %8s %9s %7s %7s %10s\n" workload config "wall s" "cpu s" "peak MiB" \
+printf "%-10s %-13s %8s %8s %9s %7s %7s %10s\n" workload config "wall s" "cpu s" "peak MiB" \
   "wall x" "cpu x" "record MiB"
 for name in "${selected[@]}"; do
   read -r -a cmd <<<"${workload_cmd[$name]}"
@@ -77,7 +88,7 @@ for name in "${selected[@]}"; do
   for c in "${configs[@]}"; do
     wall=$(col "$tmp/$name.$c" 1); cpu=$(col "$tmp/$name.$c" 2)
     peak=$(col "$tmp/$name.$c" 3); rec=$(col "$tmp/$name.$c" 4)
-    printf "%-9s %-9s %8.3f %8.3f %9.1f %7.2f %7.2f %10.1f\n" "$name" "$c" "$wall" "$cpu" \
+    printf "%-10s %-13s %8.3f %8.3f %9.1f %7.2f %7.2f %10.1f\n" "$name" "$c" "$wall" "$cpu" \
       "$(echo "$peak / 1024" | bc -l)" "$(echo "$wall / $base_wall" | bc -l)" \
       "$(echo "$cpu / ($base_cpu + 0.0001)" | bc -l)" "$(echo "$rec / 1048576" | bc -l)"
   done
@@ -120,4 +131,18 @@ PY
   printf "%-9s exact: %s; default: %.2f MiB/min; report on exact: %.2f s\n" \
     "$name" "$per_event" "$(echo "$default_bytes / 1048576 / ($default_wall / 60)" | bc -l)" \
     "$report_s"
+done
+
+echo
+echo "fixed cost of allocwatch run with its report (default mode), medians over $runs runs"
+for fixed in /bin/true "sleep 0.1"; do
+  read -r -a cmd <<<"$fixed"
+  : >"$tmp/fixed.plain"; : >"$tmp/fixed.rep"
+  for ((i = 0; i < runs; i++)); do
+    measure plain fixed "${cmd[@]}" >>"$tmp/fixed.plain"
+    measure default+rep fixed "${cmd[@]}" >>"$tmp/fixed.rep"
+  done
+  plain=$(col "$tmp/fixed.plain" 1); rep=$(col "$tmp/fixed.rep" 1)
+  printf "%-10s plain %.3f s, allocwatch run %.3f s: +%.0f ms\n" "$fixed" "$plain" "$rep" \
+    "$(echo "($rep - $plain) * 1000" | bc -l)"
 done
