@@ -39,6 +39,10 @@ class FollowedRecordings {
   report::ProcessModel Model(const std::string& file);
   // Reads `file` anew next time (records were merged into it from a tail file).
   void Forget(const std::string& file) { entries_.erase(file); }
+  // Whether `file` is followed already.
+  bool Has(const std::string& file) const { return entries_.count(file) != 0; }
+  // Recordings followed and still open (their process has not ended yet).
+  size_t open() const;
 
  private:
   struct Entry {

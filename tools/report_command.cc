@@ -109,6 +109,19 @@ void FollowedRecordings::Update(const std::string& file) {
   if (e.final) return;
   if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
   e.followed->Update();
+  // Its end record was read: nothing more comes (after an exec record more may, should the
+  // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
+  report::Ending ending = e.followed->progress().ending;
+  if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit) {
+    e.final = e.followed->Finish();
+    e.followed.reset();
+  }
+}
+
+size_t FollowedRecordings::open() const {
+  size_t n = 0;
+  for (const auto& [file, e] : entries_) n += e.followed != nullptr ? 1 : 0;
+  return n;
 }
 
 report::ProcessModel FollowedRecordings::Model(const std::string& file) {

@@ -196,6 +196,7 @@ std::optional<std::pair<uint64_t, uint32_t>> SessionOf(const std::string& path) 
 // (on two cores the replay of a busy exact-mode recording keeps up with its writing).
 class BackgroundReplay {
  public:
+  static constexpr size_t kMaxFollowedOpen = 64;
   BackgroundReplay(std::string dir, uint64_t session)
       : dir_(std::move(dir)), session_(session), thread_([this] { Loop(); }) {}
   ~BackgroundReplay() { Stop(); }
@@ -239,6 +240,8 @@ class BackgroundReplay {
         known = mine_.emplace(path, id->first == session_).first;
       }
       if (!known->second) continue;
+      // Past this many open at once, new ones are left for the end (descriptors are few).
+      if (!followed_.Has(path) && followed_.open() >= kMaxFollowedOpen) continue;
       try {
         followed_.Update(path);
       } catch (const report::ReadError&) {
