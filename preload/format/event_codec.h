@@ -155,7 +155,8 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
 }
 
 // Reads one event; false on malformed input (unknown kind, truncated, out-of-range values).
-inline bool DecodeEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end, Event* e) {
+[[gnu::always_inline]] inline bool DecodeEvent(EventCodecState& s, const uint8_t*& p,
+                                               const uint8_t* end, Event* e) {
   if (p == end) return false;
   uint8_t tag = *p++;
   uint8_t kind = tag & 0x07;

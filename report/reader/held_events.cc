@@ -102,12 +102,12 @@ void HeldEvents::SiftDown(size_t i) {
   heap_[i] = moving;
 }
 
-bool HeldEvents::Next(uint64_t up_to, HeldEvent* out) {
+bool HeldEvents::Next(uint64_t up_to, format::Event* event, uint64_t* offset) {
   if (heap_.empty() || heap_.front().ticks > up_to) return false;
   Head& top = heap_.front();
   Run& r = runs_[top.run];
-  out->event = r.head;
-  out->offset = r.offset;
+  *event = r.head;
+  *offset = r.offset;
   --held_;
   if (r.left > 0) {
     // The run's next event takes its place at the top and sinks to where it belongs (most

@@ -36,9 +36,10 @@ class HeldEvents {
   size_t size() const { return held_; }
   bool empty() const { return held_ == 0; }
 
-  // The first held event in ticks order (ties in the order added) when its ticks are <= up_to;
-  // false otherwise.
-  bool Next(uint64_t up_to, HeldEvent* out);
+  // The first held event in ticks order (ties in the order added) when its ticks are <= up_to,
+  // into *event and *offset; false otherwise.
+  bool Next(uint64_t up_to, format::Event* event, uint64_t* offset);
+  bool Next(uint64_t up_to, HeldEvent* out) { return Next(up_to, &out->event, &out->offset); }
 
  private:
   struct Buffer {

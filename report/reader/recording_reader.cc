@@ -141,9 +141,8 @@ void RecordingReader::ReleaseEvents(uint64_t up_to) {
   release_up_to_ = up_to;
 }
 
-const RawRecord* RecordingReader::PopReady(const HeldEvent& h) {
-  const format::Event& e = h.event;
-  current_.offset = h.offset;
+const RawRecord* RecordingReader::PopReady() {
+  format::Event& e = *current_.event;
   current_.bytes.clear();
   if (format::IsAllocKind(e.kind)) {
     current_.type = RecordType::kAlloc;
@@ -152,8 +151,7 @@ const RawRecord* RecordingReader::PopReady(const HeldEvent& h) {
     current_.type = RecordType::kFree;
     current_.flags = e.kind == format::EventKind::kReallocFree ? format::kFreeFlagRealloc : 0;
   }
-  current_.event = e;
-  current_.event->time_ns = TicksToNs(e.time_ns);
+  e.time_ns = TicksToNs(e.time_ns);
   return &current_;
 }
 
@@ -198,11 +196,11 @@ std::optional<RawRecord> RecordingReader::Next() {
 }
 
 const RawRecord* RecordingReader::NextView() {
-  HeldEvent h;
   for (;;) {
     // Released events go out before anything else is read.
     if (releasing_) {
-      if (held_.Next(release_up_to_, &h)) return PopReady(h);
+      if (!current_.event) current_.event.emplace();
+      if (held_.Next(release_up_to_, &*current_.event, &current_.offset)) return PopReady();
       releasing_ = false;
     }
     if (done_) {

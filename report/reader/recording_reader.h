@@ -73,8 +73,8 @@ class RecordingReader {
   bool ReadExactly(void* out, size_t size, size_t* got);
   // Following: the record at offset_ is not whole yet; it is read again from its start.
   const RawRecord* WaitForMore();
-  // Makes current_ the heap event `h` (times in ns).
-  const RawRecord* PopReady(const HeldEvent& h);
+  // Makes current_ the heap event Next() put into it (its time into ns).
+  const RawRecord* PopReady();
   // The held events with ticks <= up_to go out next, in time order, before another record
   // is read.
   void ReleaseEvents(uint64_t up_to);
