@@ -127,14 +127,30 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
   SiteFits f{std::vector<LinearFit>(sites.size()), std::vector<char>(sites.size(), 0)};
   std::vector<size_t> rising;
   absl::flat_hash_map<size_t, ReleasedGrowth> released;
+  std::vector<size_t> from(sites.size(), 0);
   for (size_t i = 0; i < sites.size(); ++i) {
     std::vector<double> y = SiteSeries(model, sites[i], x.size());
-    f.fits[i] = FitLine(x, y);
-    f.sustained[i] = IsSustainedGrowth(f.fits[i], x, y, min_rise) ? 1 : 0;
+    // Fitted from the sample before the site's live bytes first changed: a site that began to
+    // grow late in the run (after start-up, say) is judged on its own time.
+    // The fit of the whole run is kept when it is the better one (sustained, or a higher R²).
+    size_t start = RiseStart(y);
+    std::vector<double> wx(x.begin() + static_cast<ptrdiff_t>(start), x.end());
+    std::vector<double> wy(y.begin() + static_cast<ptrdiff_t>(start), y.end());
+    LinearFit whole = FitLine(x, y), window = FitLine(wx, wy);
+    bool whole_sustained = IsSustainedGrowth(whole, x, y, min_rise);
+    bool window_sustained =
+        start > 0 && !wx.empty() &&
+        wx.back() - wx.front() >= kMinGrowthShareOfRun * (x.back() - x.front()) &&
+        IsSustainedGrowth(window, wx, wy, min_rise);
+    bool use_window = start > 0 && !whole_sustained && (window_sustained || window.r2 > whole.r2);
+    from[i] = use_window ? start : 0;
+    f.fits[i] = use_window ? window : whole;
+    f.sustained[i] = whole_sustained || window_sustained ? 1 : 0;
     if (!f.sustained[i]) {
       if (std::optional<ReleasedGrowth> g = FindReleasedGrowth(x, y, min_rise)) {
         f.fits[i] = g->fit;
         f.sustained[i] = 1;
+        from[i] = 0;
         released.emplace(i, *g);
         rising.push_back(i);
         continue;
@@ -155,6 +171,7 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
   if (top > 0 && rising.size() > top) rising.resize(top);
   for (size_t i : rising) {
     SiteGrowth g{sites[i], f.fits[i], false, SiteSeries(model, sites[i], x.size()), {}};
+    g.fit_from = from[i];
     auto r = released.find(i);
     if (r != released.end()) {
       g.released = r->second;

@@ -55,6 +55,7 @@ struct SiteGrowth {
   std::vector<double> series;  // live bytes at every ProcessModel::series_times_ns
   // Grew steadily for most of the run and was released at its end (FindReleasedGrowth).
   std::optional<ReleasedGrowth> released;
+  size_t fit_from = 0;  // the first sample of the fit (RiseStart), unless released
   bool growing() const { return sustained || released.has_value(); }
 };
 

@@ -46,6 +46,13 @@ bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
   return y.back() >= 0.9 * max;
 }
 
+size_t RiseStart(const std::vector<double>& y) {
+  for (size_t i = 1; i < y.size(); ++i) {
+    if (y[i] != y[0]) return i - 1;
+  }
+  return 0;
+}
+
 std::optional<ReleasedGrowth> FindReleasedGrowth(const std::vector<double>& x,
                                                  const std::vector<double>& y, double min_rise) {
   size_t n = std::min(x.size(), y.size());

@@ -41,6 +41,12 @@ inline constexpr double kMinListedR2 = 0.5;
 bool IsSustainedGrowth(const LinearFit& fit, const std::vector<double>& x,
                        const std::vector<double>& y, double min_rise);
 
+// A site's fit starts at the sample before its series first changes (RiseStart): growth that
+// began late in the run is judged over its own time, when that is at least this share of the
+// run.
+inline constexpr double kMinGrowthShareOfRun = 0.1;
+size_t RiseStart(const std::vector<double>& y);
+
 // Growth that the end undid: the series rose steadily to its maximum, over at least
 // kReleasedMinRiseShare of the run (IsSustainedGrowth of the samples up to the maximum, with
 // the fit of those samples), stayed within 10% of it until at least kReleasedHighUntilShare

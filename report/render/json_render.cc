@@ -253,6 +253,7 @@ json RenderJson(const ProcessReport& r) {
     j["fit"] = FitJson(g.fit);
     j["sustained"] = g.sustained;
     j["released"] = ReleasedJson(m, g.released);
+    j["fit_from_s"] = Seconds(m.series_times_ns[g.fit_from]);
     j["series"] = Series(m.series_times_ns, g.series);
     growth_sites.push_back(std::move(j));
   }

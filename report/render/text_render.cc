@@ -281,6 +281,7 @@ void Growth(const ProcessReport& r, const Paint& paint, std::ostream& out) {
                   FitText(g.fit).c_str(), first.c_str(), last.c_str());
     out << line;
     if (g.sustained) out << "  " << paint.Bad("sustained");
+    if (g.fit_from > 0) out << " since " << FormatSeconds(m.series_times_ns[g.fit_from]);
     if (g.released) out << "  " << paint.Bad(ReleasedText(r, *g.released));
     out << "\n        [" << Sparkline(g.series, 40) << "]\n";
     StackLines(g.site.frames, g.site.site_frame, kCallerLines - 1, out);

@@ -106,6 +106,34 @@ TEST_CASE("growth: a steady leak is flagged with its rate, a pool and a temporar
   CHECK_FALSE(r.limit->seconds.has_value());
 }
 
+TEST_CASE("growth: a site that starts growing late in the run is judged from then on", "[growth]") {
+  // Stack 1 holds nothing for 6 s (start-up), then gains 1,000 B every 10 ms until 10 s.
+  // Stack 2 churns: one 500 B block allocated and freed every 10 ms for the whole run.
+  Builder b;
+  b.Stack(1, {0x1000});
+  b.Stack(2, {0x2000});
+  for (uint64_t i = 0; i < 1000; ++i) {
+    uint64_t t = i * kSecond / 100 + 1;
+    b.Alloc(t, 0x900000, 500, 2);
+    b.Free(t + 1000, 0x900000);
+    if (t >= 6 * kSecond) b.Alloc(t + 2000, 0x100000 + i * 0x1000, 1000, 1);
+  }
+  b.End(10 * kSecond);
+  auto l = Load(b.Write());
+  const report::SiteGrowth* late = FindGrowth(l->report, 0x1000);
+  REQUIRE(late != nullptr);
+  CHECK(late->sustained);
+  CHECK(late->fit.r2 > 0.99);
+  CHECK(late->fit.slope == Approx(100000).epsilon(0.02));  // 1,000 B per 10 ms
+  double since = static_cast<double>(l->model.series_times_ns.at(late->fit_from)) / 1e9;
+  CHECK(since > 5.9);
+  CHECK(since < 6.0);
+  CHECK(FindGrowth(l->report, 0x2000) == nullptr);
+  const report::Leak* leak = FindLeak(l->report, 0x1000);
+  REQUIRE(leak != nullptr);
+  CHECK(leak->kind == LeakKind::kGrowing);
+}
+
 TEST_CASE("growth: time to the limit at the current rate", "[growth]") {
   // 4,000 B every second (one block before each snapshot), 20 snapshots, RSS 1 MB at the end.
   Builder b;
