@@ -82,7 +82,11 @@ struct Mapping {
 
 class Replayer {
  public:
-  Replayer(ProcessModel& model, const LoadOptions& options) : m_(&model), options_(options) {}
+  Replayer(ProcessModel& model, const LoadOptions& options) : m_(&model), options_(options) {
+    // Room for some thousand live blocks: a churning program erases and inserts at a high
+    // rate, and a small table spends that time clearing its tombstones.
+    live_.reserve(4096);
+  }
   // A copy of `other`'s state that replays into `model` (a copy of other's model).
   Replayer(const Replayer& other, ProcessModel& model) : Replayer(other) {
     m_ = &model;
