@@ -23,29 +23,36 @@ void Replayer::Unaccount(const LiveBlock& b) {
   Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
 }
 
+namespace {
+
+// The fields an AllocRecord and a FreeRecord share.
+template <typename Record>
+format::Event Common(const Record& rec, format::EventKind kind) {
+  format::Event e{};
+  e.kind = kind;
+  e.call = rec.call;
+  e.tid = rec.tid;
+  e.time_ns = rec.time_ns;
+  e.address = rec.address;
+  return e;
+}
+
+}  // namespace
+
 format::Event HeapEvent(const RawRecord& r) {
   if (r.event) return *r.event;
-  format::Event e{};
-  if (r.type == RecordType::kAlloc) {
-    auto rec = As<format::AllocRecord>(r);
-    bool restored = (r.flags & format::kAllocFlagRestored) != 0;
-    e.kind = restored ? format::EventKind::kRestoredAlloc : format::EventKind::kAlloc;
-    e.call = rec.call;
-    e.tid = rec.tid;
-    e.time_ns = rec.time_ns;
-    e.address = rec.address;
-    e.size = rec.size;
-    e.stack_id = rec.stack_id;
-    e.sample_bytes = rec.sample_bytes;
-  } else {
-    auto rec = As<format::FreeRecord>(r);
+  if (r.type != RecordType::kAlloc) {
     bool realloc = (r.flags & format::kFreeFlagRealloc) != 0;
-    e.kind = realloc ? format::EventKind::kReallocFree : format::EventKind::kFree;
-    e.call = rec.call;
-    e.tid = rec.tid;
-    e.time_ns = rec.time_ns;
-    e.address = rec.address;
+    return Common(As<format::FreeRecord>(r),
+                  realloc ? format::EventKind::kReallocFree : format::EventKind::kFree);
   }
+  auto rec = As<format::AllocRecord>(r);
+  bool restored = (r.flags & format::kAllocFlagRestored) != 0;
+  format::Event e =
+      Common(rec, restored ? format::EventKind::kRestoredAlloc : format::EventKind::kAlloc);
+  e.size = rec.size;
+  e.stack_id = rec.stack_id;
+  e.sample_bytes = rec.sample_bytes;
   return e;
 }
 

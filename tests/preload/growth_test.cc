@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "json_support.h"
 #include "nlohmann/json.hpp"
 #include "preload_support.h"
 
@@ -32,29 +33,13 @@ GrowRun RunGrowRelease(const TempDir& dir, const std::string& seconds, bool grow
   return GrowRun{ReadFile(dir.path() + "/report.txt"), std::stod(r.out)};
 }
 
-json Json(const std::vector<std::string>& args) {
-  RunResult r = Run(args);
-  INFO(r.Describe());
-  REQUIRE(r.ExitedWith(0));
-  return json::parse(r.out);
-}
-
-const json* SiteIn(const json& sites, const std::string& function) {
-  for (const json& s : sites) {
-    size_t index = s.at("site_frame").get<size_t>();
-    const json& frames = s.at("frames");
-    if (index < frames.size() && frames[index].value("function", "") == function) return &s;
-  }
-  return nullptr;
-}
-
 void CheckGrewAndReleased(const std::string& seconds, bool exact) {
   TempDir dir;
   GrowRun run = RunGrowRelease(dir, seconds, true, exact);
   INFO(run.report);
   CHECK(run.report.find("released at exit") != std::string::npos);
   CHECK(run.report.find("none: no site's live bytes rose") == std::string::npos);
-  json doc = Json({ALLOCWATCH_COMMAND, "report", "--format", "json", dir.path()});
+  json doc = RunJson({ALLOCWATCH_COMMAND, "report", "--format", "json", dir.path()});
   const json& p = doc.at("processes").at(0);
   // At least 50 points for a run of 0.2 s or more (1 ms apart at first, never fewer than 128).
   CHECK(p.at("series_times_s").size() >= 50);
@@ -104,7 +89,7 @@ TEST_CASE("diff: short runs show a site that started growing and one that stoppe
     INFO(text.Describe() << text.out);
     REQUIRE(text.ExitedWith(0));
     CHECK(text.out.find(forward ? "started growing" : "stopped growing") != std::string::npos);
-    json doc = Json({ALLOCWATCH_COMMAND, "diff", "--format", "json", base, next});
+    json doc = RunJson({ALLOCWATCH_COMMAND, "diff", "--format", "json", base, next});
     const json* grow = SiteIn(doc.at("sites"), "grow_site");
     REQUIRE(grow != nullptr);
     CHECK(grow->at("base").at("growing") == !forward);

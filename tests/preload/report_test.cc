@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "json_support.h"
 #include "nlohmann/json.hpp"
 #include "preload_support.h"
 
@@ -50,19 +51,7 @@ void RunGrower(const std::string& dir, int steps, int leak, bool fork = false) {
 json ReportJson(const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "report", "--format", "json"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  RunResult r = Run(argv);
-  INFO(r.Describe());
-  REQUIRE(r.ExitedWith(0));
-  return json::parse(r.out);
-}
-
-const json* SiteIn(const json& sites, const std::string& function) {
-  for (const json& s : sites) {
-    size_t index = s.at("site_frame").get<size_t>();
-    const json& frames = s.at("frames");
-    if (index < frames.size() && frames[index].value("function", "") == function) return &s;
-  }
-  return nullptr;
+  return RunJson(argv);
 }
 
 std::string GoCommand() {
