@@ -14,6 +14,8 @@
 #include "preload/procfs/cgroup_reader.h"
 #include "preload/procfs/proc_text.h"
 #include "report/analysis/diagnosis.h"
+#include "report/analysis/number_format.h"
+#include "report/analysis/process_memory.h"
 #include "report/render/render.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
@@ -271,6 +273,50 @@ void MapsAndLimits(const std::string& root, const std::string& proc, Facts& f) {
   }
 }
 
+// --pid: where the process's resident memory is, by kind of mapping, and the causes named.
+void ResidentMemory(const std::string& root, const std::string& proc, Facts& f) {
+  bool ok = false;
+  std::string smaps = ReadText(root, proc + "/smaps", &ok);
+  if (!ok || smaps.empty()) {
+    f.text.push_back("resident    unknown (" + root + proc + "/smaps is not readable)");
+    f.j["resident"] = nullptr;
+    return;
+  }
+  report::ProcessMemory m = report::ReadProcessMemory(smaps, ReadText(root, proc + "/status"));
+  f.j["resident"] = {{"rss_anon_bytes", m.rss_anon},
+                     {"rss_file_bytes", m.rss_file},
+                     {"rss_shmem_bytes", m.rss_shmem},
+                     {"swap_bytes", m.swap},
+                     {"threads", m.threads},
+                     {"main_heap_bytes", m.main_heap_rss},
+                     {"arena_heaps_bytes", m.arena_rss},
+                     {"arena_heaps", m.arena_heaps},
+                     {"stacks_bytes", m.stack_rss},
+                     {"thread_stacks", m.thread_stacks},
+                     {"other_anon_bytes", m.other_anon_rss},
+                     {"shared_anon_bytes", m.shared_rss},
+                     {"file_bytes", m.file_rss},
+                     {"reserved_bytes", m.reserved_bytes},
+                     {"own_heaps", m.own_heaps}};
+  auto b = [](uint64_t v) { return report::FormatBytes(static_cast<double>(v)); };
+  f.text.push_back("resident    anonymous " + b(m.rss_anon) + ", file-backed " + b(m.rss_file) +
+                   ", shared " + b(m.rss_shmem) + ", swapped out " + b(m.swap));
+  f.text.push_back("            glibc heap " + b(m.main_heap_rss) + " main arena + " +
+                   b(m.arena_rss) + " in " + std::to_string(m.arena_heaps) +
+                   " other arena heaps; stacks " + b(m.stack_rss) + " (" +
+                   std::to_string(m.thread_stacks) + " thread stacks, " +
+                   std::to_string(m.threads) + " threads); other anonymous " +
+                   b(m.other_anon_rss));
+  std::string heaps;
+  for (const std::string& n : m.own_heaps) heaps += (heaps.empty() ? "" : ", ") + n;
+  f.text.push_back("            reserved address space " + b(m.reserved_bytes) +
+                   " (PROT_NONE: not memory; counts only against RLIMIT_AS)" +
+                   (heaps.empty() ? "" : "; heaps of their own: " + heaps));
+  for (const report::ProcessMemoryFinding& finding : report::ProcessMemoryFindings(m)) {
+    f.risks.push_back({finding.what, finding.fix});
+  }
+}
+
 }  // namespace
 
 int RunDoctor(const DoctorCommandOptions& o) {
@@ -291,6 +337,7 @@ int RunDoctor(const DoctorCommandOptions& o) {
   OomKills(o.root, f);
   TopProcesses(o.root, f);
   MapsAndLimits(o.root, proc, f);
+  if (o.pid > 0) ResidentMemory(o.root, proc, f);
   json risks = json::array();
   for (const Risk& r : f.risks) risks.push_back({{"risk", r.what}, {"fix", r.fix}});
   f.j["risks"] = risks;

@@ -17,7 +17,7 @@
 //
 //   heap:     malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign
 //             valloc pvalloc, malloc_usable_size (passes through)
-//   mappings: mmap mmap64 munmap mremap
+//   mappings: mmap mmap64 munmap mremap, mprotect madvise (what part of a mapping is memory)
 //   process:  dlclose (module map), _exit _Exit (end record), the exec family (exec record)
 //   threads:  pthread_create (the new thread's stack bounds; the timer thread of a program
 //             that was single-threaded until then)
@@ -53,6 +53,8 @@ typedef void (*NoReturnFunction)(int) __attribute__((noreturn));
   X(mmap64, mmap64, Optional, void* (*)(void*, size_t, int, int, int, off_t))       \
   X(munmap, munmap, Required, int (*)(void*, size_t))                               \
   X(mremap, mremap, Required, void* (*)(void*, size_t, size_t, int, ...))           \
+  X(mprotect, mprotect, Required, int (*)(void*, size_t, int))                      \
+  X(madvise, madvise, Required, int (*)(void*, size_t, int))                        \
   X(dlclose, dlclose, Required, int (*)(void*))                                     \
   X(_exit, exit_now, Required, ::allocwatch::format::NoReturnFunction)              \
   X(_Exit, exit_now2, Required, ::allocwatch::format::NoReturnFunction)             \

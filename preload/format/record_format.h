@@ -12,7 +12,7 @@
 namespace allocwatch::format {
 
 inline constexpr char kMagic[8] = {'A', 'W', 'T', 'R', 'A', 'C', 'E', '\0'};
-inline constexpr uint32_t kVersion = 3;
+inline constexpr uint32_t kVersion = 4;
 // The oldest version a reader still reads (2: heap events as LEB128 varints; see event_codec.h).
 inline constexpr uint32_t kOldestReadableVersion = 2;
 inline constexpr uint32_t kMaxRecordSize = 1u << 24;  // readers treat larger sizes as damage
@@ -50,6 +50,9 @@ enum class RecordType : uint16_t {
   kPeriod = 20,       // PeriodRecord
   kRecovered = 21,    // RecoveredRecord (written offline, after a killed process's tail)
   kBrink = 22,        // BrinkRecord
+  kProtect = 23,      // ProtectRecord (version 4)
+  kAdvise = 24,       // AdviseRecord (version 4)
+  kMemory = 25,       // MemoryRecord (version 4)
 };
 
 // The call that produced an event.
@@ -68,7 +71,9 @@ enum class Call : uint16_t {
   kMmap64 = 12,
   kMunmap = 13,
   kMremap = 14,
+  kMprotect = 15,  // version 4: an mprotect that failed with ENOMEM
 };
+// The largest Call a heap event may carry (4 bits of event_codec.h).
 inline constexpr uint16_t kMaxCall = 14;
 
 struct RecordHeader {
@@ -206,6 +211,34 @@ struct MremapRecord {
 };
 static_assert(sizeof(MremapRecord) == 64);
 
+// mprotect changed whether part of a recorded mapping is accessible: `length` bytes from
+// `address` are now inaccessible (prot PROT_NONE: reserved address space, holding no memory) or
+// accessible (committed). Written only when the call turned some recorded bytes from one to the
+// other; the committed bytes are then charged to `stack_id` (the caller of mprotect).
+struct ProtectRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint64_t length;
+  uint32_t stack_id;
+  uint32_t tid;
+  int32_t prot;
+  uint32_t reserved;
+};
+static_assert(sizeof(ProtectRecord) == 48);
+
+// madvise gave pages of a recorded mapping back to the kernel (MADV_DONTNEED, MADV_FREE,
+// MADV_REMOVE): they stay mapped and committed but no longer resident until touched again.
+struct AdviseRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint64_t address;
+  uint64_t length;
+  uint32_t tid;
+  int32_t advice;
+};
+static_assert(sizeof(AdviseRecord) == 40);
+
 // Whole-process figures at one instant. The call counts and requested bytes count every call
 // (sampled or not), so they are exact in every mode.
 struct SnapshotRecord {
@@ -216,12 +249,52 @@ struct SnapshotRecord {
                                   // chunks incl. their headers, plus mmapped blocks); 0 unknown
   uint64_t alloc_calls;           // cumulative
   uint64_t free_calls;            // cumulative
-  uint64_t mmap_live_bytes;       // bytes mapped through the hooked mmap calls, not yet unmapped
+  uint64_t mmap_live_bytes;       // bytes mapped through the hooked mmap calls, not yet unmapped,
+                                  // and accessible (before version 4: PROT_NONE ones too)
   uint64_t rss_bytes;             // /proc/self/statm resident
   uint64_t vm_size_bytes;         // /proc/self/statm size
   uint64_t lost_events;           // cumulative events that could not be written
 };
 static_assert(sizeof(SnapshotRecord) == 80);
+
+// Where the resident memory is, written right after each SnapshotRecord (same time) and before
+// the EndRecord. Bytes; 0 when unknown.
+inline constexpr uint32_t kMemoryFlagStatus = 1;    // the rss_* and swap figures were read
+inline constexpr uint32_t kMemoryFlagMallinfo = 2;  // the arena_* / heap figures were read (the
+                                                    // program's malloc is glibc's)
+inline constexpr uint32_t kMemoryFlagArenas = 4;    // arenas was counted (/proc/self/maps)
+inline constexpr uint32_t kMemoryFlagForeignMalloc = 8;  // the malloc the program calls is not
+                                                         // the one allocwatch wraps (defined in
+                                                         // the executable or an earlier library)
+struct MemoryRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  // /proc/self/status: RssAnon, RssFile, RssShmem, VmSwap
+  uint64_t rss_anon_bytes;
+  uint64_t rss_file_bytes;
+  uint64_t rss_shmem_bytes;
+  uint64_t swap_bytes;
+  // glibc mallinfo2: arena (bytes the arenas hold from the kernel, in use or free), fordblks
+  // (free chunks in them), uordblks (chunks in use, their headers included), hblkhd (blocks
+  // mapped on their own for large requests), keepcost (the main arena's releasable top)
+  uint64_t arena_bytes;
+  uint64_t arena_free_bytes;
+  uint64_t arena_in_use_bytes;
+  uint64_t heap_mmapped_bytes;
+  uint64_t releasable_bytes;
+  // The program's own mappings (hooked mmap & co.) still mapped, by kind: accessible
+  // private anonymous, accessible file-backed, accessible shared anonymous, and inaccessible
+  // (PROT_NONE) address space of any kind
+  uint64_t mapped_anon_bytes;
+  uint64_t mapped_file_bytes;
+  uint64_t mapped_shared_bytes;
+  uint64_t mapped_reserved_bytes;
+  uint32_t threads;  // Threads: in /proc/self/status
+  uint32_t arenas;   // glibc arenas: the main one and one per 64 MiB-aligned arena heap found
+  uint32_t flags;    // kMemoryFlag*
+  uint32_t reserved;
+};
+static_assert(sizeof(MemoryRecord) == 136);
 
 // An allocation call that failed: NULL / MAP_FAILED / non-zero from posix_memalign / -1 from
 // munmap. Written and flushed to the file before the hook returns.
@@ -242,6 +315,7 @@ static_assert(sizeof(FailureRecord) == 72);
 // several LiveRecords; together they form the list.
 inline constexpr uint16_t kLiveKindHeap = 1;
 inline constexpr uint16_t kLiveKindMmap = 2;
+inline constexpr uint16_t kLiveKindReserved = 3;  // a mapping's inaccessible (PROT_NONE) range
 struct LiveEntry {
   uint64_t address;
   uint64_t size;

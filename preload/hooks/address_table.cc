@@ -89,37 +89,47 @@ void HeapTable::ResetInChild() {
   for (auto& word : g_heap_bits) {  // reads every line, writes (copies) only the set ones
     if (word.load(std::memory_order_relaxed) != 0) word.store(0, std::memory_order_relaxed);
   }
-  if (g_filter_counts != nullptr) madvise(g_filter_counts, kCountBytes, MADV_DONTNEED);
+  if (g_filter_counts != nullptr) Real().madvise(g_filter_counts, kCountBytes, MADV_DONTNEED);
 }
 
-bool MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call) {
+bool MappingTable::Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call,
+                          uint16_t kind) {
   SpinlockHolder hold(lock_);
-  RemoveLocked(address, length);  // MAP_FIXED replaces what was there
+  RemoveLocked(address, length, nullptr);  // MAP_FIXED replaces what was there
   if (!TableMemoryAvailable()) return false;
-  map_.insert_or_assign(address, LiveBlock{length, stack_id, call});
-  live_bytes_ += length;
+  LiveBlock m{length, stack_id, call, kind};
+  map_.insert_or_assign(address, m);
+  Count(m, 1);
   return true;
 }
 
-uint64_t MappingTable::Remove(uint64_t address, uint64_t length) {
+uint64_t MappingTable::Remove(uint64_t address, uint64_t length, uint16_t* first_kind) {
   SpinlockHolder hold(lock_);
-  return RemoveLocked(address, length);
+  return RemoveLocked(address, length, first_kind);
 }
 
-uint64_t MappingTable::RemoveLocked(uint64_t address, uint64_t length) {
+MappingTable::Map::iterator MappingTable::FirstEndingAfter(uint64_t address) {
+  auto it = map_.upper_bound(address);
+  if (it != map_.begin()) {
+    auto before = std::prev(it);
+    if (before->first + before->second.size > address) return before;
+  }
+  return it;
+}
+
+uint64_t MappingTable::RemoveLocked(uint64_t address, uint64_t length, uint16_t* first_kind) {
   const uint64_t end = address + length;
   uint64_t removed = 0;
-  auto it = map_.upper_bound(address);
-  if (it != map_.begin()) --it;
+  auto it = FirstEndingAfter(address);
+  if (first_kind != nullptr && it != map_.end() && it->first <= address) {
+    *first_kind = it->second.kind;
+  }
   while (it != map_.end() && it->first < end) {
     const uint64_t m_start = it->first;
     const LiveBlock m = it->second;
     const uint64_t m_end = m_start + m.size;
-    if (m_end <= address) {
-      ++it;
-      continue;
-    }
     it = map_.erase(it);
+    Count(m, -1);
     const uint64_t cut_start = std::max(m_start, address);
     const uint64_t cut_end = std::min(m_end, end);
     removed += cut_end - cut_start;
@@ -128,14 +138,18 @@ uint64_t MappingTable::RemoveLocked(uint64_t address, uint64_t length) {
     const bool keep = TableCanAllocateSmall();
     if (m_start < cut_start) {
       if (keep) {
-        map_.insert_or_assign(m_start, LiveBlock{cut_start - m_start, m.stack_id, m.call});
+        LiveBlock piece{cut_start - m_start, m.stack_id, m.call, m.kind};
+        map_.insert_or_assign(m_start, piece);
+        Count(piece, 1);
       } else {
         removed += cut_start - m_start;
       }
     }
     if (cut_end < m_end) {
       if (keep) {
-        map_.insert_or_assign(cut_end, LiveBlock{m_end - cut_end, m.stack_id, m.call});
+        LiveBlock piece{m_end - cut_end, m.stack_id, m.call, m.kind};
+        map_.insert_or_assign(cut_end, piece);
+        Count(piece, 1);
       } else {
         removed += m_end - cut_end;
       }
@@ -143,14 +157,70 @@ uint64_t MappingTable::RemoveLocked(uint64_t address, uint64_t length) {
     }
     it = map_.lower_bound(cut_end);
   }
-  live_bytes_ -= removed;
   return removed;
+}
+
+uint64_t MappingTable::Unlike(uint64_t address, uint64_t length, bool accessible) {
+  SpinlockHolder hold(lock_);
+  const uint64_t end = address + length;
+  uint64_t unlike = 0;
+  for (auto it = FirstEndingAfter(address); it != map_.end() && it->first < end; ++it) {
+    bool reserved = (it->second.kind & kMappingReserved) != 0;
+    if (reserved != accessible) continue;
+    uint64_t m_end = it->first + it->second.size;
+    unlike += std::min(m_end, end) - std::max(it->first, address);
+  }
+  return unlike;
+}
+
+uint64_t MappingTable::Protect(uint64_t address, uint64_t length, bool accessible,
+                               uint32_t stack_id) {
+  SpinlockHolder hold(lock_);
+  const uint64_t end = address + length;
+  uint64_t changed = 0;
+  auto it = FirstEndingAfter(address);
+  while (it != map_.end() && it->first < end) {
+    const uint64_t m_start = it->first;
+    const LiveBlock m = it->second;
+    const uint64_t m_end = m_start + m.size;
+    const bool reserved = (m.kind & kMappingReserved) != 0;
+    if (reserved != accessible) {
+      it = map_.upper_bound(m_start);
+      continue;
+    }
+    // Up to three pieces replace it: before, changed, after. Without memory for their nodes the
+    // range keeps its state (the figures stay consistent, only less exact).
+    if (!TableCanAllocateSmall()) break;
+    const uint64_t cut_start = std::max(m_start, address);
+    const uint64_t cut_end = std::min(m_end, end);
+    map_.erase(it);
+    Count(m, -1);
+    if (m_start < cut_start) {
+      LiveBlock piece{cut_start - m_start, m.stack_id, m.call, m.kind};
+      map_.insert_or_assign(m_start, piece);
+      Count(piece, 1);
+    }
+    LiveBlock now{
+        cut_end - cut_start, accessible && stack_id != 0 ? stack_id : m.stack_id, m.call,
+        static_cast<uint16_t>(accessible ? m.kind & ~kMappingReserved : m.kind | kMappingReserved)};
+    map_.insert_or_assign(cut_start, now);
+    Count(now, 1);
+    changed += now.size;
+    if (cut_end < m_end) {
+      LiveBlock piece{m_end - cut_end, m.stack_id, m.call, m.kind};
+      map_.insert_or_assign(cut_end, piece);
+      Count(piece, 1);
+      break;
+    }
+    it = map_.lower_bound(cut_end);
+  }
+  return changed;
 }
 
 void MappingTable::ResetInChild() {
   lock_.ResetAfterFork();
   map_.clear();
-  live_bytes_ = 0;
+  for (uint64_t& b : bytes_) b = 0;
 }
 
 }  // namespace allocwatch::preload

@@ -23,7 +23,21 @@ struct LiveBlock {
   uint64_t size;
   uint32_t stack_id;
   uint16_t call;
+  uint16_t kind = 0;  // mappings: kMapping* bits
 };
+
+// LiveBlock::kind of a mapping. A mapping is weighed as memory by its class (MappingClassOf):
+// inaccessible ranges (PROT_NONE) are reserved address space and hold no memory.
+inline constexpr uint16_t kMappingFile = 1;      // backed by a file (not MAP_ANONYMOUS)
+inline constexpr uint16_t kMappingShared = 2;    // MAP_SHARED
+inline constexpr uint16_t kMappingReserved = 4;  // inaccessible now (PROT_NONE)
+enum MappingClass { kMappedAnon, kMappedFile, kMappedShared, kMappedReserved, kMappingClasses };
+inline MappingClass MappingClassOf(uint16_t kind) {
+  if (kind & kMappingReserved) return kMappedReserved;
+  if (kind & kMappingFile) return kMappedFile;
+  if (kind & kMappingShared) return kMappedShared;
+  return kMappedAnon;
+}
 
 class HeapTable {
  public:
@@ -79,10 +93,22 @@ class HeapTable {
 class MappingTable {
  public:
   // False (nothing inserted) when the table could not grow: the process is out of memory.
-  bool Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call);
+  bool Insert(uint64_t address, uint64_t length, uint32_t stack_id, uint16_t call,
+              uint16_t kind = 0);
   // Removes [address, address+length) from every recorded mapping; returns the bytes removed.
-  uint64_t Remove(uint64_t address, uint64_t length);
-  uint64_t live_bytes() const { return live_bytes_; }
+  // `first_kind`, when given, gets the kind of the recorded range at `address` (unchanged when
+  // none starts or covers it there).
+  uint64_t Remove(uint64_t address, uint64_t length, uint16_t* first_kind = nullptr);
+  // Bytes of [address, address+length) in recorded mappings that are not yet `accessible`.
+  uint64_t Unlike(uint64_t address, uint64_t length, bool accessible);
+  // Makes the recorded ranges in [address, address+length) accessible or not (mprotect); the
+  // ranges made accessible are charged to `stack_id`. Returns the bytes that changed.
+  uint64_t Protect(uint64_t address, uint64_t length, bool accessible, uint32_t stack_id);
+  // Accessible bytes (every class but kMappedReserved), and the bytes of one class.
+  uint64_t live_bytes() const {
+    return bytes_[kMappedAnon] + bytes_[kMappedFile] + bytes_[kMappedShared];
+  }
+  uint64_t bytes(MappingClass c) const { return bytes_[c]; }
 
   template <typename Fn>
   void ForEach(Fn fn) {
@@ -94,12 +120,17 @@ class MappingTable {
   void ResetInChild();
 
  private:
-  uint64_t RemoveLocked(uint64_t address, uint64_t length);
   using Map = absl::btree_map<uint64_t, LiveBlock, std::less<uint64_t>,
                               RealAllocator<std::pair<const uint64_t, LiveBlock>>>;
+  uint64_t RemoveLocked(uint64_t address, uint64_t length, uint16_t* first_kind);
+  // The first recorded range that ends after `address`.
+  Map::iterator FirstEndingAfter(uint64_t address);
+  void Count(const LiveBlock& m, int64_t sign) {
+    bytes_[MappingClassOf(m.kind)] += static_cast<uint64_t>(sign) * m.size;
+  }
   Spinlock lock_;
   Map map_;
-  uint64_t live_bytes_ = 0;
+  uint64_t bytes_[kMappingClasses] = {};
 };
 
 }  // namespace allocwatch::preload

@@ -255,4 +255,27 @@ inline void* HookMremap(const RealFunctions& real, void* old, size_t old_length,
   return p;
 }
 
+inline int HookMprotect(const RealFunctions& real, void* addr, size_t length, int prot) {
+  HookGuard guard;
+  int rc = real.mprotect(addr, length, prot);
+  if (guard.Reentered() || !IsRecording()) return rc;
+  ErrnoSaver saved;
+  if (rc == 0) {
+    RecordProtect(guard.state(), addr, length, prot);
+  } else if (saved.value() == ENOMEM) {  // out of map count or commit charge, or not mapped
+    RecordFailure(guard.state(), Call::kMprotect, reinterpret_cast<uint64_t>(addr), length,
+                  static_cast<uint64_t>(prot), 0, saved.value(), rc);
+  }
+  return rc;
+}
+
+inline int HookMadvise(const RealFunctions& real, void* addr, size_t length, int advice) {
+  HookGuard guard;
+  int rc = real.madvise(addr, length, advice);
+  if (guard.Reentered() || !IsRecording() || rc != 0) return rc;
+  ErrnoSaver saved;
+  RecordAdvise(guard.state(), addr, length, advice);
+  return rc;
+}
+
 }  // namespace allocwatch::preload

@@ -50,8 +50,18 @@ bool TablesReady() { return g_recorder.stacks.get() != nullptr; }
 // program answers for its own heap, which glibc's mallinfo2 does not see).
 using Mallinfo2Fn = struct mallinfo2 (*)();
 Mallinfo2Fn g_mallinfo2 = nullptr;
+// The malloc the program's calls reach first is not allocwatch's: the executable (or a library
+// loaded before liballocwatch.so) defines its own, and allocwatch sees none of its heap.
+bool g_foreign_malloc = false;
 
 void ResolveHeapFigures() {
+  Dl_info first_info{}, own_info{};
+  void* first = dlsym(RTLD_DEFAULT, "malloc");
+  if (first != nullptr && dladdr(first, &first_info) != 0 &&
+      dladdr(reinterpret_cast<void*>(&ResolveHeapFigures), &own_info) != 0 &&
+      first_info.dli_fbase != own_info.dli_fbase) {
+    g_foreign_malloc = true;
+  }
   void* fn = dlsym(RTLD_NEXT, "mallinfo2");
   Dl_info malloc_info{}, mallinfo_info{};
   if (fn == nullptr || dladdr(reinterpret_cast<void*>(Real().malloc), &malloc_info) == 0 ||
@@ -61,7 +71,11 @@ void ResolveHeapFigures() {
   g_mallinfo2 = reinterpret_cast<Mallinfo2Fn>(fn);
 }
 
-constinit std::atomic<uint64_t> g_last_heap_in_use{0};  // the last mallinfo2 figure
+// The last mallinfo2 figures: in use (uordblks + hblkhd, the snapshot's heap_in_use_bytes),
+// and each field a MemoryRecord carries.
+constinit std::atomic<uint64_t> g_last_heap_in_use{0};
+constinit std::atomic<uint64_t> g_last_arena{0}, g_last_free{0}, g_last_uord{0}, g_last_hblkhd{0},
+    g_last_keepcost{0};
 
 // mallinfo2 takes every arena's lock. It is called only where this thread cannot hold one:
 // the timer thread, the malloc family's hooks (glibc's allocator is not reentrant: a program
@@ -77,10 +91,58 @@ __attribute__((noinline)) uint64_t HeapInUse(HeapFigures figures) {
   struct mallinfo2 mi = g_mallinfo2();
   uint64_t in_use = mi.uordblks + mi.hblkhd;
   g_last_heap_in_use.store(in_use, std::memory_order_relaxed);
+  g_last_arena.store(mi.arena, std::memory_order_relaxed);
+  g_last_free.store(mi.fordblks, std::memory_order_relaxed);
+  g_last_uord.store(mi.uordblks, std::memory_order_relaxed);
+  g_last_hblkhd.store(mi.hblkhd, std::memory_order_relaxed);
+  g_last_keepcost.store(mi.keepcost, std::memory_order_relaxed);
   return in_use;
 }
 
-void WriteSnapshot(HeapFigures figures) {
+// Resident memory at the last arena count, and that count: /proc/self/maps is read again only
+// when resident memory grew by a quarter since (or at the end), which keeps most snapshots to
+// one read of /proc/self/status.
+uint64_t g_rss_at_arena_count = 0;
+uint32_t g_arenas = 0;
+bool g_arenas_known = false;
+
+// Where the resident memory is, after a snapshot that measured the heap figures (HeapInUse).
+void WriteMemory(uint64_t now, bool final) {
+  format::MemoryRecord m{};
+  m.header = format::MakeHeader(RecordType::kMemory, sizeof(m));
+  m.time_ns = now;
+  if (ReadStatusMemory(FsRoot(), &m)) m.flags |= format::kMemoryFlagStatus;
+  if (g_foreign_malloc) m.flags |= format::kMemoryFlagForeignMalloc;
+  if (g_mallinfo2 != nullptr && !g_foreign_malloc) {
+    m.flags |= format::kMemoryFlagMallinfo;
+    m.arena_bytes = g_last_arena.load(std::memory_order_relaxed);
+    m.arena_free_bytes = g_last_free.load(std::memory_order_relaxed);
+    m.arena_in_use_bytes = g_last_uord.load(std::memory_order_relaxed);
+    m.heap_mmapped_bytes = g_last_hblkhd.load(std::memory_order_relaxed);
+    m.releasable_bytes = g_last_keepcost.load(std::memory_order_relaxed);
+    const uint64_t rss = m.rss_anon_bytes + m.rss_file_bytes + m.rss_shmem_bytes;
+    if (final || !g_arenas_known || rss > g_rss_at_arena_count + g_rss_at_arena_count / 4) {
+      uint64_t heaps = 0;
+      if (CountArenaHeaps(FsRoot(), &heaps)) {
+        g_arenas = static_cast<uint32_t>(1 + heaps);
+        g_arenas_known = true;
+        g_rss_at_arena_count = rss;
+      }
+    }
+    if (g_arenas_known) {
+      m.flags |= format::kMemoryFlagArenas;
+      m.arenas = g_arenas;
+    }
+  }
+  const MappingTable& maps = *g_recorder.mappings.get();
+  m.mapped_anon_bytes = maps.bytes(kMappedAnon);
+  m.mapped_file_bytes = maps.bytes(kMappedFile);
+  m.mapped_shared_bytes = maps.bytes(kMappedShared);
+  m.mapped_reserved_bytes = maps.bytes(kMappedReserved);
+  Writer().Append(&m, sizeof(m));
+}
+
+void WriteSnapshot(HeapFigures figures, bool final = false) {
   uint64_t now = NowNs();
   FlushEventsWithClock();
   RescanModules(now);
@@ -96,6 +158,7 @@ void WriteSnapshot(HeapFigures figures) {
   r.vm_size_bytes = StatmBytes(&r.rss_bytes);
   r.lost_events = Writer().lost_records();
   Writer().Append(&r, sizeof(r));
+  WriteMemory(now, final);
   AppendPeriodicHeadroom(now);
 }
 
@@ -223,8 +286,9 @@ void WriteLiveList() {
   g_recorder.heap->ForEach(
       [&](uint64_t a, const LiveBlock& b) { add(a, b, format::kLiveKindHeap); });
   flush();
-  g_recorder.mappings->ForEach(
-      [&](uint64_t a, const LiveBlock& b) { add(a, b, format::kLiveKindMmap); });
+  g_recorder.mappings->ForEach([&](uint64_t a, const LiveBlock& b) {
+    add(a, b, (b.kind & kMappingReserved) ? format::kLiveKindReserved : format::kLiveKindMmap);
+  });
   flush();
   g_live_written = total;
 }
@@ -336,7 +400,7 @@ void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures) {
       !g_recorder.state.compare_exchange_strong(expected, RecorderState::kFinished)) {
     return;
   }
-  WriteSnapshot(figures);  // also sends every buffered event
+  WriteSnapshot(figures, /*final=*/true);  // also sends every buffered event
   WriteLiveList();
   format::EndRecord end{};
   end.header = format::MakeHeader(RecordType::kEnd, sizeof(end));

@@ -3,6 +3,7 @@
 #include "preload/hooks/recorder.h"
 
 #include <libunwind.h>
+#include <sys/mman.h>
 
 #include <cstring>
 
@@ -222,7 +223,12 @@ void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int pro
                 int fd, uint64_t offset) {
   uint32_t stack = CaptureStack(t);
   auto address = reinterpret_cast<uint64_t>(p);
-  if (!Kept(g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call)))) {
+  uint16_t kind = 0;
+  if ((flags & MAP_ANONYMOUS) == 0) kind |= kMappingFile;
+  if ((flags & MAP_SHARED) != 0) kind |= kMappingShared;
+  if (prot == PROT_NONE) kind |= kMappingReserved;
+  if (!Kept(
+          g_recorder.mappings->Insert(address, length, stack, static_cast<uint16_t>(call), kind))) {
     return;
   }
   uint64_t now = EventNs();
@@ -267,10 +273,11 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   auto old_address = reinterpret_cast<uint64_t>(old_p);
   auto new_address = reinterpret_cast<uint64_t>(new_p);
   old_length = RoundUpToPage(old_length);
-  g_recorder.mappings->Remove(old_address, old_length);
+  uint16_t kind = 0;  // the kernel moves or grows one mapping: its kind stays
+  g_recorder.mappings->Remove(old_address, old_length, &kind);
   // Recorded even when the table cannot keep it, so the reader sees the old mapping go.
   Kept(g_recorder.mappings->Insert(new_address, new_length, stack,
-                                   static_cast<uint16_t>(Call::kMremap)));
+                                   static_cast<uint16_t>(Call::kMremap), kind));
   uint64_t now = EventNs();
   Announce(t, now);
   format::MremapRecord r{};
@@ -283,6 +290,50 @@ void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const vo
   r.stack_id = stack;
   r.tid = Tid(t);
   r.flags = flags;
+  Writer().Append(&r, sizeof(r));
+}
+
+void RecordProtect(ThreadState& t, const void* p, size_t length, int prot) {
+  auto address = reinterpret_cast<uint64_t>(p);
+  if (length == 0 || address % g_page_size != 0) return;
+  length = RoundUpToPage(length);
+  const bool accessible = prot != PROT_NONE;
+  // Most calls (a JIT flipping its code between writable and executable) leave every recorded
+  // byte as accessible as it was: they cost one look at the table and no stack.
+  if (g_recorder.mappings->Unlike(address, length, accessible) == 0) return;
+  uint32_t stack = accessible ? CaptureStack(t) : 0;
+  if (g_recorder.mappings->Protect(address, length, accessible, stack) == 0) return;
+  uint64_t now = EventNs();
+  Announce(t, now);
+  format::ProtectRecord r{};
+  r.header = format::MakeHeader(RecordType::kProtect, sizeof(r));
+  r.time_ns = now;
+  r.address = address;
+  r.length = length;
+  r.stack_id = stack;
+  r.tid = Tid(t);
+  r.prot = prot;
+  Writer().Append(&r, sizeof(r));
+  if (accessible) CountBrinkBytes(length, HeapFigures::kLastMeasured);
+}
+
+void RecordAdvise(ThreadState& t, const void* p, size_t length, int advice) {
+  auto address = reinterpret_cast<uint64_t>(p);
+  if (advice != MADV_DONTNEED && advice != MADV_FREE && advice != MADV_REMOVE) return;
+  if (length == 0 || address % g_page_size != 0) return;
+  length = RoundUpToPage(length);
+  // Only what lies in recorded accessible mappings is of interest.
+  uint64_t inside = g_recorder.mappings->Unlike(address, length, /*accessible=*/false);
+  if (inside == 0) return;
+  uint64_t now = EventNs();
+  Announce(t, now);
+  format::AdviseRecord r{};
+  r.header = format::MakeHeader(RecordType::kAdvise, sizeof(r));
+  r.time_ns = now;
+  r.address = address;
+  r.length = length;
+  r.tid = Tid(t);
+  r.advice = advice;
   Writer().Append(&r, sizeof(r));
 }
 

@@ -58,6 +58,9 @@ void EndRealloc(ThreadState& t, Call call, const void* old, const ReallocTicket&
 void RecordMmap(ThreadState& t, Call call, const void* p, size_t length, int prot, int flags,
                 int fd, uint64_t offset);
 void RecordMunmap(ThreadState& t, const void* p, size_t length);
+// After a successful mprotect / madvise: recorded only where it touches recorded mappings.
+void RecordProtect(ThreadState& t, const void* p, size_t length, int prot);
+void RecordAdvise(ThreadState& t, const void* p, size_t length, int advice);
 void RecordMremap(ThreadState& t, const void* old_p, size_t old_length, const void* new_p,
                   size_t new_length, int flags);
 

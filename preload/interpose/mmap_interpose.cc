@@ -31,3 +31,11 @@ ALLOCWATCH_EXPORT void* mremap(void* old, size_t old_length, size_t new_length, 
   }
   return HookMremap(Real(), old, old_length, new_length, flags, new_address);
 }
+
+ALLOCWATCH_EXPORT int mprotect(void* addr, size_t length, int prot) {
+  return HookMprotect(Real(), addr, length, prot);
+}
+
+ALLOCWATCH_EXPORT int madvise(void* addr, size_t length, int advice) {
+  return HookMadvise(Real(), addr, length, advice);
+}

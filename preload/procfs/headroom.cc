@@ -161,6 +161,35 @@ ALLOCWATCH_NOINLINE void ScanMaps(const char* root, format::HeadroomRecord* r) {
 
 }  // namespace
 
+bool ReadStatusMemory(const char* root, format::MemoryRecord* out) {
+  char status[4096];
+  int error = 0;
+  if (ReadRootedFile(root, "/proc/self/status", status, sizeof(status), &error) <= 0) return false;
+  auto bytes = [&](const char* key) {
+    uint64_t kb = FindKeyValue(status, key);
+    return kb == kUnknown ? 0 : kb * 1024;
+  };
+  out->rss_anon_bytes = bytes("RssAnon");
+  out->rss_file_bytes = bytes("RssFile");
+  out->rss_shmem_bytes = bytes("RssShmem");
+  out->swap_bytes = bytes("VmSwap");
+  uint64_t threads = FindKeyValue(status, "Threads");
+  out->threads = threads == kUnknown ? 0 : static_cast<uint32_t>(threads);
+  return true;
+}
+
+bool CountArenaHeaps(const char* root, uint64_t* heaps) {
+  char file[kFsPathMax];
+  size_t n = std::strlen(root);
+  if (n + sizeof("/proc/self/maps") > sizeof(file)) return false;
+  std::memcpy(file, root, n);
+  std::memcpy(file + n, "/proc/self/maps", sizeof("/proc/self/maps"));
+  ArenaHeapCounter counter;
+  if (!FeedFile(file, counter)) return false;
+  *heaps = counter.heaps();
+  return true;
+}
+
 void SetFsRoot(const char* root) {
   g_fs_root[0] = '\0';
   if (root != nullptr) CopyString(g_fs_root, sizeof(g_fs_root), root);

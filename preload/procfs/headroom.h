@@ -24,6 +24,14 @@ struct HeadroomSnapshot {
 // and largest_gap_bytes are unknown) to keep periodic snapshots cheap.
 void TakeHeadroom(const char* root, uint64_t huge_page_kb, bool scan_maps, HeadroomSnapshot* out);
 
+// The memory lines of /proc/self/status (RssAnon, RssFile, RssShmem, VmSwap, Threads) into
+// `out`'s rss_*, swap_bytes and threads; false (nothing set) when the file cannot be read.
+bool ReadStatusMemory(const char* root, format::MemoryRecord* out);
+
+// The heaps of glibc's arenas other than the main one in /proc/self/maps (ArenaHeapCounter);
+// false when the file cannot be read.
+bool CountArenaHeaps(const char* root, uint64_t* heaps);
+
 // The huge page size (KiB) an mmap with `flags` asks for: 0 without MAP_HUGETLB, the
 // MAP_HUGE_* size when given, else the default from meminfo's Hugepagesize (read under root).
 uint64_t HugePageKbForFlags(const char* root, int flags);

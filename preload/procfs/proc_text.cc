@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "preload/base/raw_io.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::preload {
@@ -243,6 +244,65 @@ void MapsScanner::Line(const char* line, size_t size, bool cut) {
     if (gap > largest_gap_) largest_gap_ = gap;
   }
   if (end > previous_end_) previous_end_ = end;
+}
+
+void ArenaHeapCounter::Feed(const char* data, size_t size) {
+  lines_in_.Feed(data, size, [this](const char* l, size_t n, bool cut) { Line(l, n, cut); });
+}
+
+void ArenaHeapCounter::Finish() {
+  lines_in_.Finish([this](const char* l, size_t n, bool cut) { Line(l, n, cut); });
+  open_ = false;
+}
+
+void ArenaHeapCounter::Line(const char* line, size_t size, bool cut) {
+  const bool was_open = open_;
+  open_ = false;
+  if (cut) return;
+  // "start-end perms offset dev inode [path]": anonymous when the inode is 0 and no path.
+  char copy[MapsScanner::kLineBytes];
+  std::memcpy(copy, line, size);
+  copy[size] = '\0';
+  const char* p = copy;
+  uint64_t start = Hex(p);
+  if (*p != '-') return;
+  ++p;
+  uint64_t end = Hex(p);
+  if (*p != ' ' || end <= start) return;
+  ++p;
+  char perms[5] = {};
+  for (int i = 0; i < 4 && p[i] != '\0'; ++i) perms[i] = p[i];
+  p += 4;
+  int fields = 0;  // offset, device, inode
+  uint64_t inode = 1;
+  while (fields < 3) {
+    while (*p == ' ') ++p;
+    if (*p == '\0') return;
+    if (fields == 2) {
+      inode = ParseDecimal(p);
+    } else {
+      while (*p != ' ' && *p != '\0') ++p;
+    }
+    ++fields;
+  }
+  while (*p == ' ') ++p;
+  const bool anonymous = inode == 0 && *p == '\0';
+  if (!anonymous) return;
+  if (was_open && start == open_end_ && std::memcmp(perms, "---p", 4) == 0 &&
+      end == open_start_ + kHeapSize) {
+    ++heaps_;
+    writable_bytes_ += open_end_ - open_start_;
+    return;
+  }
+  if (std::memcmp(perms, "rw-p", 4) != 0 || start % kHeapSize != 0) return;
+  if (end == start + kHeapSize) {
+    ++heaps_;
+    writable_bytes_ += end - start;
+  } else if (end < start + kHeapSize) {
+    open_ = true;
+    open_start_ = start;
+    open_end_ = end;
+  }
 }
 
 void MappedPathFinder::Start(uint64_t address) {

@@ -109,6 +109,28 @@ class MapsScanner {
   uint64_t largest_gap_ = 0;
 };
 
+// Feeds /proc/PID/maps text in chunks of any size; finds the heaps of glibc's arenas other than
+// the main one. glibc maps each such heap as 64 MiB (HEAP_MAX_SIZE on 64-bit) of anonymous
+// memory aligned to 64 MiB, the part in use read-write and the rest PROT_NONE: a read-write
+// anonymous mapping at a 64 MiB boundary whose run (it, then one inaccessible anonymous mapping
+// right after it) ends at the next boundary. An arena grown past 64 MiB has more than one heap.
+class ArenaHeapCounter {
+ public:
+  static constexpr uint64_t kHeapSize = uint64_t{64} << 20;
+  void Feed(const char* data, size_t size);
+  void Finish();  // call once after the last Feed
+  uint64_t heaps() const { return heaps_; }
+  uint64_t writable_bytes() const { return writable_bytes_; }  // of those heaps, read-write
+
+ private:
+  void Line(const char* line, size_t size, bool cut);
+  LineSplitter<MapsScanner::kLineBytes> lines_in_;
+  uint64_t heaps_ = 0;
+  uint64_t writable_bytes_ = 0;
+  uint64_t open_start_ = 0, open_end_ = 0;  // a read-write candidate waiting for its rest
+  bool open_ = false;
+};
+
 // Feeds /proc/self/maps text in chunks of any size; finds the file mapped at one address, by
 // the kernel's name for it (absolute, symbolic links resolved; a " (deleted)" suffix and the
 // \012 escape of a newline undone). Lines longer than the buffer are skipped.

@@ -255,6 +255,8 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   report.live_sites = TopBy(
       sites, [](const Site& s) { return s.figures.live_bytes; }, 0, nullptr);
   report.mappings = by([](const Site& s) { return s.figures.mapped_live_bytes; }, nullptr);
+  report.reserved = by([](const Site& s) { return s.figures.reserved_live_bytes; }, nullptr);
+  report.memory = BuildMemoryReport(model, report.mappings);
   if (model.exact) {
     report.temporaries =
         by([](const Site& s) { return static_cast<double>(s.figures.temporary_count); },

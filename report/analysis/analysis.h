@@ -14,6 +14,7 @@
 
 #include "report/analysis/diagnosis.h"
 #include "report/analysis/growth.h"
+#include "report/analysis/memory.h"
 #include "report/analysis/sites.h"
 #include "report/analysis/suppressions.h"
 #include "report/replay/model.h"
@@ -98,7 +99,8 @@ const char* BrinkLimitName(uint32_t kind);
 struct ProcessReport {
   const ProcessModel* model = nullptr;
   std::vector<Leak> leaks;       // heap blocks live at the end, by live bytes (every kind)
-  std::vector<Site> mappings;    // mappings live at the end, by live bytes
+  std::vector<Site> mappings;    // mappings live at the end, by live (committed) bytes
+  std::vector<Site> reserved;    // reserved address space (PROT_NONE) at the end, by its bytes
   std::vector<Site> allocators;  // by bytes allocated over the run
   std::vector<Site> peak;        // heap + mappings live at the peak
   std::vector<FailureGroup> failures;
@@ -123,6 +125,7 @@ struct ProcessReport {
   std::vector<StackEntry> stacks;  // when ReportOptions::stacks
   std::vector<Site> live_sites;    // every site live at the end, by live bytes (no --top)
   SuppressedSummary suppressed;
+  MemoryReport memory;         // where the resident memory went (version 4 recordings)
   bool still_running = false;  // set by the caller (the process was seen alive)
 };
 

@@ -25,6 +25,7 @@ uint64_t FailureSize(const Failure& f) {
     case Call::kMmap:
     case Call::kMmap64:
     case Call::kMunmap:
+    case Call::kMprotect:
       return f.args[1];
     case Call::kPosixMemalign:
     case Call::kMremap:

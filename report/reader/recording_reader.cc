@@ -57,6 +57,12 @@ uint32_t FixedRecordSize(RecordType type) {
       return sizeof(format::RecoveredRecord);
     case RecordType::kBrink:
       return sizeof(format::BrinkRecord);
+    case RecordType::kProtect:
+      return sizeof(format::ProtectRecord);
+    case RecordType::kAdvise:
+      return sizeof(format::AdviseRecord);
+    case RecordType::kMemory:
+      return sizeof(format::MemoryRecord);
   }
   return 0;
 }

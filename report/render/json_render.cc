@@ -61,6 +61,8 @@ json SiteJson(const Site& s) {
             {"mmap_calls", f.mmap_calls},
             {"mapped_bytes", Num(f.mapped_bytes)},
             {"mapped_live_bytes", Num(f.mapped_live_bytes)},
+            {"reserved_live_bytes", Num(f.reserved_live_bytes)},
+            {"advised_bytes", Num(f.advised_bytes)},
             {"temporary_count", f.temporary_count},
             {"bounds95",
              {{"alloc_count", Bound(f.alloc_count_var)},
@@ -79,7 +81,8 @@ json FiguresJson(const SiteFigures& f) {
           {"alloc_bytes", Num(f.alloc_bytes)},
           {"live_count", Num(f.live_count)},
           {"live_bytes", Num(f.live_bytes)},
-          {"mapped_live_bytes", Num(f.mapped_live_bytes)}};
+          {"mapped_live_bytes", Num(f.mapped_live_bytes)},
+          {"reserved_live_bytes", Num(f.reserved_live_bytes)}};
 }
 
 json Series(const std::vector<uint64_t>& times, const std::vector<double>& y) {
@@ -88,6 +91,53 @@ json Series(const std::vector<uint64_t>& times, const std::vector<double>& y) {
     out.push_back(json::array({Seconds(times[i]), Num(y[i])}));
   }
   return out;
+}
+
+json BreakdownJson(const RssBreakdown& b) {
+  return {{"time_s", Seconds(b.time_ns)},
+          {"rss_bytes", Num(b.rss)},
+          {"anon_bytes", Num(b.anon)},
+          {"file_bytes", Num(b.file)},
+          {"shmem_bytes", Num(b.shmem)},
+          {"swap_bytes", Num(b.swap)},
+          {"threads", b.threads},
+          {"live_heap_bytes", Num(b.live_heap)},
+          {"live_heap_bound95", Num(b.live_heap_bound)},
+          {"heap_known", b.heap_known},
+          {"heap_overhead_bytes", Num(b.overhead)},
+          {"arena_bytes", Num(b.arena_bytes)},
+          {"arena_free_bytes", Num(b.arena_free)},
+          {"releasable_bytes", Num(b.releasable)},
+          {"heap_mmapped_bytes", Num(b.heap_mmapped)},
+          {"arenas", b.arenas},
+          {"mapped_anon_bytes", Num(b.mapped_anon)},
+          {"mapped_shared_bytes", Num(b.mapped_shared)},
+          {"mapped_file_bytes", Num(b.mapped_file)},
+          {"reserved_bytes", Num(b.reserved)},
+          {"unexplained_bytes", Num(b.unexplained)},
+          {"foreign_malloc", b.foreign_malloc}};
+}
+
+// null for a recording without memory snapshots (before version 4).
+json MemoryJson(const MemoryReport& mr) {
+  if (!mr.at_peak || !mr.at_end) return nullptr;
+  json causes = json::array();
+  for (const MemoryCause& c : mr.causes) {
+    json site = nullptr;
+    if (c.site) site = SiteJson(*c.site);
+    causes.push_back({{"cause", MemoryCauseName(c.kind)},
+                      {"summary", c.summary},
+                      {"evidence", c.evidence},
+                      {"remedy", c.remedy},
+                      {"site", site}});
+  }
+  json series = json::array();
+  for (const RssBreakdown& b : mr.series) series.push_back(BreakdownJson(b));
+  return {{"at_peak", BreakdownJson(*mr.at_peak)},
+          {"at_end", BreakdownJson(*mr.at_end)},
+          {"runtime", mr.runtime},
+          {"causes", causes},
+          {"series", series}};
 }
 
 json LeakJson(const Leak& l) {
@@ -348,6 +398,8 @@ json RenderJson(const ProcessReport& r) {
         {"mmap_calls", t.mmap_calls},
         {"mapped_bytes", Num(t.mapped_bytes)},
         {"mapped_live_bytes", Num(t.mapped_live_bytes)},
+        {"reserved_live_bytes", Num(t.reserved_live_bytes)},
+        {"advised_bytes", Num(t.advised_bytes)},
         {"failures", m.failures_total},
         {"temporary_count", t.temporary_count},
         {"bounds95",
@@ -373,6 +425,8 @@ json RenderJson(const ProcessReport& r) {
         {"alloc_bytes", Num(r.suppressed.alloc_bytes)},
         {"patterns", suppressed_patterns}}},
       {"mappings", SiteArray(r.mappings)},
+      {"reserved", SiteArray(r.reserved)},
+      {"memory", MemoryJson(r.memory)},
       {"allocators", SiteArray(r.allocators)},
       {"failures", failures},
       {"snapshots", snapshots},
@@ -429,6 +483,7 @@ json RenderJsonDocument(const std::vector<ProcessReport>& reports, const Combine
                          {"live_count", Num(t.live_count)},
                          {"live_bytes", Num(t.live_bytes)},
                          {"mapped_live_bytes", Num(t.mapped_live_bytes)},
+                         {"reserved_live_bytes", Num(t.reserved_live_bytes)},
                          {"failures", combined->failures}}},
                        {"peak_sum_bytes", Num(combined->peak_sum)},
                        {"peak_rss_sum_bytes", combined->peak_rss_sum},

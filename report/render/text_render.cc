@@ -197,6 +197,10 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   if (!m.exact) out << " (±" << FormatBytes(Bound(t.live_bytes_var)) << ")";
   if (t.mapped_live_bytes > 0) out << ", " << FormatBytes(t.mapped_live_bytes) << " mapped";
   out << "\n";
+  if (t.reserved_live_bytes > 0) {
+    out << "  reserved       " << FormatBytes(t.reserved_live_bytes)
+        << " of address space at the end (PROT_NONE: not memory, in no figure above)\n";
+  }
   if (r.total_released) {
     out << "  growth         " << e << FitText(r.total_released->fit) << " (live total, "
         << ReleasedText(r, *r.total_released) << ")\n";
@@ -355,6 +359,87 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
 }
 
 // Each time a limit came close: the figures then and who held the memory.
+// One row of the RSS table: a label and the figure at the peak and at the end.
+void MemoryRow(const char* label, double at_peak, double at_end, const std::string& note,
+               std::ostream& out) {
+  char line[200];
+  std::snprintf(line, sizeof(line), "  %-40s %12s %12s", label, FormatBytes(at_peak).c_str(),
+                FormatBytes(at_end).c_str());
+  out << line;
+  if (!note.empty()) out << "  " << note;
+  out << "\n";
+}
+
+void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& out) {
+  const MemoryReport& mr = r.memory;
+  if (!mr.at_peak || !mr.at_end) return;
+  const RssBreakdown& p = *mr.at_peak;
+  const RssBreakdown& e = *mr.at_end;
+  const std::string est = Estimate(r.model->exact);
+  out << "\n" << paint.Title("Where the resident memory goes") << "\n";
+  char head[200];
+  std::snprintf(head, sizeof(head), "  %-40s %12s %12s", "",
+                ("peak " + FormatSeconds(p.time_ns)).c_str(),
+                ("end " + FormatSeconds(e.time_ns)).c_str());
+  out << head << "\n";
+  MemoryRow("resident (RSS)", p.rss, e.rss, "", out);
+  MemoryRow("  anonymous", p.anon, e.anon, "", out);
+  MemoryRow("  file-backed (code, data files)", p.file, e.file, "", out);
+  MemoryRow("  shared memory", p.shmem, e.shmem, "", out);
+  if (p.swap > 0 || e.swap > 0) MemoryRow("swapped out (not in RSS)", p.swap, e.swap, "", out);
+  out << "  anonymous memory, by what holds it:\n";
+  std::string live_note = est.empty() ? "" : "estimated";
+  if (!est.empty() && (p.live_heap_bound > 0 || e.live_heap_bound > 0)) {
+    live_note = "±" + FormatBytes(e.live_heap_bound) + " at the end";
+  }
+  MemoryRow("  live heap blocks (bytes requested)", p.live_heap, e.live_heap, live_note, out);
+  if (p.heap_known || e.heap_known) {
+    MemoryRow("  the allocator's overhead on them", p.overhead, e.overhead,
+              "chunk headers, rounding", out);
+    std::string arenas = e.arenas == 1  ? "1 arena at the end"
+                         : e.arenas > 0 ? std::to_string(e.arenas) + " arenas at the end"
+                                        : "";
+    MemoryRow("  free inside glibc's arenas", p.arena_free, e.arena_free, arenas, out);
+    if (e.releasable > 0 || p.releasable > 0) {
+      MemoryRow("    of it, at the main arena's top", p.releasable, e.releasable,
+                "trimmed back at once", out);
+    }
+  } else {
+    out << "    (the heap's own figures are unknown: "
+        << (e.foreign_malloc ? "the program's malloc is not the C library's"
+                             : "the C library's malloc is not glibc's")
+        << ")\n";
+  }
+  MemoryRow("  the program's own mappings", p.mapped_anon + p.mapped_shared,
+            e.mapped_anon + e.mapped_shared, "committed (mmap & co.)", out);
+  auto unexplained = [](double v) { return std::max(0.0, v); };
+  MemoryRow("  not explained", unexplained(p.unexplained), unexplained(e.unexplained), "", out);
+  if (p.unexplained < 0 || e.unexplained < 0) {
+    Wrapped("      ",
+            "(the rows above hold more than is resident: some of it was never touched or "
+            "was given back)",
+            out);
+  } else {
+    Wrapped("      ",
+            "(thread stacks of " + std::to_string(e.threads) +
+                " threads, the loader's data, memory allocwatch does not see)",
+            out);
+  }
+  if (p.mapped_file > 0 || e.mapped_file > 0) {
+    MemoryRow("file mappings of the program (mapped)", p.mapped_file, e.mapped_file, "", out);
+  }
+  if (p.reserved > 0 || e.reserved > 0) {
+    MemoryRow("reserved address space (PROT_NONE)", p.reserved, e.reserved, "not memory", out);
+  }
+  for (const MemoryCause& c : mr.causes) {
+    out << "\n";
+    Wrapped("  ", paint.Bad(c.summary), out);
+    Wrapped("    why     ", c.evidence, out);
+    Wrapped("    remedy  ", c.remedy, out);
+    if (c.site) StackLines(c.site->frames, c.site->site_frame, kCallerLines, out);
+  }
+}
+
 void Brinks(const ProcessReport& r, std::ostream& out) {
   const ProcessModel& m = *r.model;
   for (const BrinkReport& br : r.brinks) {
@@ -506,6 +591,13 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
         [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
         "mmap calls", m.exact, paint, out);
   }
+  if (!r.reserved.empty()) {
+    SiteList(
+        "Reserved address space at exit (PROT_NONE: not memory)", r.reserved, 0,
+        [](const SiteFigures& f) { return f.reserved_live_bytes; },
+        [](const SiteFigures& f) { return static_cast<double>(f.mmap_calls); }, nullptr,
+        "mmap calls", m.exact, paint, out);
+  }
   Growth(r, paint, out);
   SiteList(("At the peak (" + FormatBytes(m.peak_live_bytes) + " at " +
             FormatSeconds(m.peak_time_ns) + ")")
@@ -513,6 +605,7 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
            r.peak, 0, [](const SiteFigures& f) { return f.live_bytes + f.mapped_live_bytes; },
            [](const SiteFigures& f) { return f.live_count; },
            [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m.exact, paint, out);
+  ResidentMemory(r, paint, out);
   if (m.exact) Temporaries(r, paint, out);
   SiteList(
       "Top allocating sites", r.allocators, r.allocator_sites_total,
@@ -543,6 +636,10 @@ void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextSt
       << FormatCount(c.totals.live_count) << " blocks";
   if (c.totals.mapped_live_bytes > 0)
     out << ", " << FormatBytes(c.totals.mapped_live_bytes) << " mapped";
+  if (c.totals.reserved_live_bytes > 0) {
+    out << "\n  reserved       " << FormatBytes(c.totals.reserved_live_bytes)
+        << " of address space (PROT_NONE: not memory, in no figure here)";
+  }
   out << "\n  peaks, summed  " << e << FormatBytes(c.peak_sum)
       << " (each process's own peak; they need not coincide)\n";
   if (c.peak_rss_sum > 0) {

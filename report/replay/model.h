@@ -51,10 +51,14 @@ struct SiteFigures {
   double alloc_bytes = 0;  // estimated bytes requested
   double live_count = 0;   // estimated blocks live at the end of the data
   double live_bytes = 0;
-  uint64_t samples = 0;       // recorded allocations
-  uint64_t live_samples = 0;  // recorded allocations still live
-  double mapped_bytes = 0;    // mmap/mremap bytes mapped (cumulative)
-  double mapped_live_bytes = 0;
+  uint64_t samples = 0;          // recorded allocations
+  uint64_t live_samples = 0;     // recorded allocations still live
+  double mapped_bytes = 0;       // bytes mapped accessible: mmap, mremap, mprotect (cumulative)
+  double mapped_live_bytes = 0;  // accessible (committed) mapped bytes live
+  // Mapped but inaccessible (PROT_NONE) bytes live: reserved address space, which holds no
+  // memory. Counted apart from mapped_live_bytes and in no peak.
+  double reserved_live_bytes = 0;
+  double advised_bytes = 0;  // of its mapped bytes, given back by madvise (cumulative)
   uint64_t mmap_calls = 0;
   // Estimated variances of the estimates above (Horvitz-Thompson: each recorded allocation of
   // weight w = 1/p adds y^2 * (w^2 - w)); 0 in exact mode.
@@ -128,6 +132,15 @@ struct Snapshot {
   uint64_t lost_events = 0;
 };
 
+// Where the resident memory was at one snapshot (format::MemoryRecord, version 4).
+struct MemorySnapshot {
+  format::MemoryRecord record{};
+  uint64_t rss_bytes = 0;          // the snapshot's (statm) resident figure
+  double live_heap_bytes = 0;      // recorded (estimated) live heap bytes at that instant
+  double live_heap_bytes_var = 0;  // its variance (0 in exact mode)
+  uint64_t heap_in_use_bytes = 0;  // the snapshot's mallinfo2 in-use figure
+};
+
 // The headroom under a limit fell below a threshold (format::BrinkRecord): the figures at that
 // instant, the headroom snapshot taken with them, and the live figures of every stack then
 // (live_count, live_bytes, mapped_live_bytes and their variances; nothing else is kept).
@@ -175,8 +188,9 @@ struct ProcessModel {
   std::vector<Failure> failures;            // the first kMaxFailuresKept
   uint64_t failures_total = 0;              // all failed calls kept by the filters
   std::vector<Snapshot> snapshots;
-  std::vector<Headroom> headrooms;  // periodic headroom snapshots, in time order
-  std::vector<Brink> brinks;        // the first kMaxBrinksKept, in time order
+  std::vector<MemorySnapshot> memory;  // one per snapshot of a version 4 recording
+  std::vector<Headroom> headrooms;     // periodic headroom snapshots, in time order
+  std::vector<Brink> brinks;           // the first kMaxBrinksKept, in time order
   uint64_t brinks_total = 0;
   std::vector<uint64_t> snapshot_positions;  // record sequence number of each snapshot
   // For a recording cut short: live figures per stack as of an earlier snapshot (see

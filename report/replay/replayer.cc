@@ -26,7 +26,9 @@ static_assert(kTimeAfterHeader<format::ModuleLoadRecord> &&
               kTimeAfterHeader<format::SnapshotRecord> && kTimeAfterHeader<format::FailureRecord> &&
               kTimeAfterHeader<format::ExecRecord> && kTimeAfterHeader<format::EndRecord> &&
               kTimeAfterHeader<format::LostRecord> && kTimeAfterHeader<format::PeriodRecord> &&
-              kTimeAfterHeader<format::HeadroomRecord> && kTimeAfterHeader<format::BrinkRecord>);
+              kTimeAfterHeader<format::HeadroomRecord> && kTimeAfterHeader<format::BrinkRecord> &&
+              kTimeAfterHeader<format::ProtectRecord> && kTimeAfterHeader<format::AdviseRecord> &&
+              kTimeAfterHeader<format::MemoryRecord>);
 
 // The time of `r` in nanoseconds since the start, for the record types that carry one.
 std::optional<uint64_t> RecordTime(const RawRecord& r) {
@@ -48,6 +50,9 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
     case RecordType::kPeriod:
     case RecordType::kHeadroom:
     case RecordType::kBrink:
+    case RecordType::kProtect:
+    case RecordType::kAdvise:
+    case RecordType::kMemory:
       if (r.bytes.size() < sizeof(TimedRecord)) return std::nullopt;
       return As<TimedRecord>(r).time_ns;
     case RecordType::kProcess:
@@ -137,6 +142,12 @@ void Replayer::Dispatch(const RawRecord& r) {
       return OnRecovered(r);
     case RecordType::kBrink:
       return OnBrink(r);
+    case RecordType::kProtect:
+      return OnProtect(r);
+    case RecordType::kAdvise:
+      return OnAdvise(r);
+    case RecordType::kMemory:
+      return OnMemory(r);
     case RecordType::kLive:    // not used by the report
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself

@@ -78,6 +78,7 @@ inline constexpr size_t kMaxReordered = 1 << 16;
 struct Mapping {
   uint64_t length;
   StackId stack;
+  bool reserved = false;  // inaccessible (PROT_NONE): address space, not memory
 };
 
 class Replayer {
@@ -153,8 +154,17 @@ class Replayer {
   void OnMmap(const RawRecord& r);
   void OnMunmap(const RawRecord& r);
   void OnMremap(const RawRecord& r);
-  void Map(uint64_t address, uint64_t length, StackId stack);
-  void Unmap(uint64_t address, uint64_t length);
+  void OnProtect(const RawRecord& r);
+  void OnAdvise(const RawRecord& r);
+  void Map(uint64_t address, uint64_t length, StackId stack, bool reserved);
+  // Unmaps [address, address+length); `reserved`, when given, gets whether the range at
+  // `address` was inaccessible.
+  void Unmap(uint64_t address, uint64_t length, bool* reserved = nullptr);
+  // Adds a mapped range's bytes to (sign 1) or takes them from (sign -1) its stack's and the
+  // totals' live mapped or reserved figures.
+  void CountMapping(const Mapping& m, double bytes, double sign);
+  // The first recorded range that ends after `address`.
+  std::map<uint64_t, Mapping>::iterator FirstMappingEndingAfter(uint64_t address);
 
   // failure_records.cc
   void OnFailure(const RawRecord& r);
@@ -163,6 +173,7 @@ class Replayer {
 
   // series.cc
   void OnSnapshot(const RawRecord& r);
+  void OnMemory(const RawRecord& r);
   // One entry remembered, as long as no stack was added since (an insertion may move them).
   StackState& State(StackId id) {
     if (state_cached_ == nullptr || !(state_cached_id_ == id) ||

@@ -19,6 +19,21 @@ void Replayer::OnSnapshot(const RawRecord& r) {
   ExpireReordered(rec.time_ns, /*all=*/false);
 }
 
+void Replayer::OnMemory(const RawRecord& r) {
+  auto rec = As<format::MemoryRecord>(r);
+  if (rec.time_ns < options_.since_ns) return;
+  MemorySnapshot m;
+  m.record = rec;
+  // The snapshot written just before it, at the same time, holds its statm and heap figures.
+  if (!m_->snapshots.empty() && m_->snapshots.back().time_ns == rec.time_ns) {
+    m.rss_bytes = m_->snapshots.back().rss_bytes;
+    m.heap_in_use_bytes = m_->snapshots.back().heap_live_bytes;
+  }
+  m.live_heap_bytes = m_->totals.live_bytes;
+  m.live_heap_bytes_var = m_->totals.live_bytes_var;
+  m_->memory.push_back(m);
+}
+
 void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
                      double count_var, double bytes_var, int64_t samples) {
   if (st.epoch != epoch_) {

@@ -296,6 +296,78 @@
     );
   }
 
+  // ---------- where the resident memory goes ----------
+
+  // RSS at each memory snapshot, stacked by what holds it (`memory.series` of the JSON report).
+  function rssChart(proc, parent) {
+    const s = section(
+      parent,
+      'Where the resident memory goes',
+      'Resident memory (RSS) at each snapshot, stacked by what holds it: the live heap blocks ' +
+        '(bytes requested), the allocator\'s overhead on them, free memory kept inside the C ' +
+        'library\'s arenas, the program\'s own committed mappings, anonymous memory allocwatch ' +
+        'does not see (thread stacks, another allocator, a runtime\'s heap), and file-backed ' +
+        'and shared pages. Reserved address space (PROT_NONE) is not memory and is not drawn.',
+    );
+    const memory = proc.memory || {};
+    const rows = list(memory.series).filter((x) => x && isNum(x.time_s));
+    if (rows.length === 0) {
+      s.append(none('none: the recording has no memory snapshots (made before format 4)'));
+      return;
+    }
+    // The anonymous part is split so that its pieces never exceed what is resident: what the
+    // heap figures hold beyond resident memory (never touched, given back) is left out.
+    const parts = rows.map((x) => {
+      const heapKnown = !!x.heap_known;
+      let room = Math.max(0, x.anon_bytes || 0);
+      const take = (v) => {
+        const t = Math.min(room, Math.max(0, v || 0));
+        room -= t;
+        return t;
+      };
+      const out = { t: x.time_s };
+      out.live = take(x.live_heap_bytes);
+      out.overhead = heapKnown ? take(x.heap_overhead_bytes) : 0;
+      out.free = heapKnown ? take(x.arena_free_bytes) : 0;
+      out.mapped = take((x.mapped_anon_bytes || 0) + (x.mapped_shared_bytes || 0));
+      out.unseen = room;
+      out.file = Math.max(0, x.file_bytes || 0);
+      out.shmem = Math.max(0, x.shmem_bytes || 0);
+      return out;
+    });
+    const layers = [
+      ['live heap', 'live'],
+      ['allocator overhead', 'overhead'],
+      ['free in arenas', 'free'],
+      ['own mappings', 'mapped'],
+      ['not seen by allocwatch', 'unseen'],
+      ['file-backed', 'file'],
+      ['shared memory', 'shmem'],
+    ];
+    const series = layers.map(([name, key]) => ({
+      name,
+      type: 'line',
+      stack: 'rss',
+      areaStyle: {},
+      showSymbol: parts.length < 3,
+      data: parts.map((x) => [x.t, x[key]]),
+    }));
+    const totals = parts.map((x) => layers.reduce((sum, [, key]) => sum + x[key], 0));
+    const box = el('div', 'chart');
+    box.dataset.chart = 'rss';
+    s.append(box);
+    for (const c of list(memory.causes)) {
+      if (c && c.summary) s.append(el('p', 'hint', c.summary + (c.remedy ? ' (' + c.remedy + ')' : '')));
+    }
+    makeChart(box).setOption(
+      Object.assign(commonOptions(), {
+        xAxis: timeAxis(parts[parts.length - 1].t),
+        yAxis: bytesAxis(Math.max(...totals)),
+        series,
+      }),
+    );
+  }
+
   // ---------- growth per call site ----------
 
   // Per-site series of [time_s, live_bytes]: `growth` as a list of sites or as {sites: [...]},
@@ -512,6 +584,7 @@
 
   Object.assign(window.allocwatchReport, {
     memoryChart,
+    rssChart,
     growthChart,
     flameGraph,
     flamesSettled,
