@@ -305,8 +305,7 @@ void ResidentMemory(const std::string& root, const std::string& proc, Facts& f) 
                    b(m.arena_rss) + " in " + std::to_string(m.arena_heaps) +
                    " other arena heaps; stacks " + b(m.stack_rss) + " (" +
                    std::to_string(m.thread_stacks) + " thread stacks, " +
-                   std::to_string(m.threads) + " threads); other anonymous " +
-                   b(m.other_anon_rss));
+                   std::to_string(m.threads) + " threads); other anonymous " + b(m.other_anon_rss));
   std::string heaps;
   for (const std::string& n : m.own_heaps) heaps += (heaps.empty() ? "" : ", ") + n;
   f.text.push_back("            reserved address space " + b(m.reserved_bytes) +

@@ -26,7 +26,7 @@ std::string B(double bytes) { return FormatBytes(bytes); }
 // known, else the live heap) and the program's committed anonymous and shared mappings.
 double Seen(const RssBreakdown& b) {
   double heap = b.heap_known ? b.arena_bytes + b.heap_mmapped : b.live_heap;
-  return heap + b.mapped_anon + b.mapped_shared;
+  return heap + b.OwnPrivate();
 }
 
 std::string Plural(uint64_t n, const char* one, const char* many) {
@@ -75,8 +75,9 @@ RssBreakdown BreakdownOf(const ProcessModel& model, const MemorySnapshot& s) {
   b.mapped_file = static_cast<double>(r.mapped_file_bytes);
   b.mapped_shared = static_cast<double>(r.mapped_shared_bytes);
   b.reserved = static_cast<double>(r.mapped_reserved_bytes);
+  b.discarded = s.discarded_bytes;
   b.unexplained =
-      b.anon - (b.heap_known ? b.arena_bytes + b.heap_mmapped : b.live_heap) - b.mapped_anon;
+      b.anon - (b.heap_known ? b.arena_bytes + b.heap_mmapped : b.live_heap) - b.OwnPrivate();
   return b;
 }
 
@@ -140,13 +141,12 @@ MemoryReport BuildMemoryReport(const ProcessModel& model, const std::vector<Site
   }
 
   const double grew = top.anon - first.anon;
-  const double mapped_grew =
-      (top.mapped_anon + top.mapped_shared) - (first.mapped_anon + first.mapped_shared);
+  const double mapped_grew = top.OwnPrivate() - first.OwnPrivate();
   const double seen_grew = Seen(top) - Seen(first);
   if (grew >= kMinGrowth && mapped_grew >= kMappedShareOfGrowth * grew) {
     MemoryCause c{MemoryCauseKind::kMappingGrowth, "", "", "", std::nullopt};
     c.summary = "RSS grows through mappings, not the heap: +" + B(mapped_grew) +
-                " mapped by the program's own mmap calls";
+                " committed by the program's own mmap and mprotect calls";
     if (!mappings.empty()) {
       c.site = mappings.front();
       const Site& top_site = mappings.front();
@@ -161,6 +161,12 @@ MemoryReport BuildMemoryReport(const ProcessModel& model, const std::vector<Site
                  ": anonymous RSS +" + B(grew) + ", committed mappings +" + B(mapped_grew) +
                  ", the heap +" + B(seen_grew - mapped_grew);
     c.remedy = "see \"Mappings live at exit\": unmap what is no longer used, or reuse mappings";
+    if (!out.runtime.empty()) {
+      c.evidence += "; loaded: " + out.runtime + ", whose heap is made of such mappings";
+      c.remedy +=
+          "; a runtime's heap is sized by its own options (the JVM: -Xmx, "
+          "-XX:MaxMetaspaceSize, -XX:ReservedCodeCacheSize)";
+    }
     out.causes.push_back(std::move(c));
   } else if (grew >= kMinUnseenGrowth && seen_grew < kSeenShareOfGrowth * grew) {
     MemoryCause c{MemoryCauseKind::kUnseenGrowth, "", "", "", std::nullopt};
@@ -179,8 +185,9 @@ MemoryReport BuildMemoryReport(const ProcessModel& model, const std::vector<Site
                      : ": memory obtained by raw system calls or another allocator";
     c.remedy =
         "use that allocator's or runtime's own profiler (jemalloc's prof, "
-        "-XX:NativeMemoryTracking=summary for the JVM, V8's heap snapshots), or a build that "
-        "uses the C library's malloc";
+        "-XX:NativeMemoryTracking=summary for the JVM, V8's heap snapshots, tracemalloc for "
+        "Python), or a build "
+        "that uses the C library's malloc";
     out.causes.push_back(std::move(c));
   }
   return out;

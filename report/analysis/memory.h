@@ -30,6 +30,10 @@ struct RssBreakdown {
   uint32_t arenas = 0;  // 0: not counted
   // The program's own mappings (mmap & co.), committed, by kind; and reserved address space.
   double mapped_anon = 0, mapped_file = 0, mapped_shared = 0, reserved = 0;
+  // Of the committed mappings, what madvise gave back (not resident unless touched again).
+  double discarded = 0;
+  // The private anonymous mappings that can be resident: mapped_anon less discarded.
+  double OwnPrivate() const { return mapped_anon > discarded ? mapped_anon - discarded : 0; }
   // Anonymous resident memory none of the above accounts for; negative when they hold more
   // than is resident (mapped or free memory that was never touched or was given back).
   double unexplained = 0;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "preload/format/record_format.h"
 #include "preload/procfs/proc_text.h"
 #include "report/analysis/number_format.h"
 
@@ -62,6 +63,15 @@ std::vector<Range> ReadRanges(const std::string& smaps) {
   return ranges;
 }
 
+// Shared memory the kernel counts as RssShmem: shared anonymous mappings (shown as /dev/zero),
+// System V segments, memfd and POSIX shared memory.
+bool SharedMemoryPath(const std::string& path) {
+  for (const char* prefix : {"/dev/zero", "/SYSV", "/memfd:", "/dev/shm/"}) {
+    if (path.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 uint64_t StatusBytes(const std::string& status, const char* key) {
   uint64_t kb = preload::FindKeyValue(status.c_str(), key);
   return kb == format::kHeadroomUnknown ? 0 : kb * 1024;
@@ -86,6 +96,8 @@ std::string OwnHeapName(const std::string& path) {
       {"libv8", "V8 (its own heap)"},
       {"/chrome", "Chromium (PartitionAlloc and V8's heap)"},
       {"/chromium", "Chromium (PartitionAlloc and V8's heap)"},
+      {"libpython3", "CPython (pymalloc's arenas)"},
+      {"/python3", "CPython (pymalloc's arenas)"},
   };
   for (const Known& k : kKnown) {
     if (path.find(k.part) != std::string::npos) return k.name;
@@ -108,17 +120,17 @@ ProcessMemory ReadProcessMemory(const std::string& smaps, const std::string& sta
   m.mappings = ranges.size();
   for (size_t i = 0; i < ranges.size(); ++i) {
     const Range& r = ranges[i];
+    if (r.shared() && (r.anonymous || SharedMemoryPath(r.path))) {
+      m.shared_rss += r.rss;
+      continue;
+    }
     if (!r.anonymous) {
       m.file_rss += r.rss;
       std::string name = OwnHeapName(r.path);
-      if (!name.empty() && std::find(m.own_heaps.begin(), m.own_heaps.end(), name) ==
-                               m.own_heaps.end()) {
+      if (!name.empty() &&
+          std::find(m.own_heaps.begin(), m.own_heaps.end(), name) == m.own_heaps.end()) {
         m.own_heaps.push_back(name);
       }
-      continue;
-    }
-    if (r.shared()) {
-      m.shared_rss += r.rss;
       continue;
     }
     if (r.inaccessible()) {
@@ -135,11 +147,10 @@ ProcessMemory ReadProcessMemory(const std::string& smaps, const std::string& sta
     }
     const Range* next = i + 1 < ranges.size() ? &ranges[i + 1] : nullptr;
     const Range* prev = i > 0 ? &ranges[i - 1] : nullptr;
-    const bool arena_heap =
-        r.start % kArenaHeapSize == 0 && r.end - r.start <= kArenaHeapSize &&
-        (r.end - r.start == kArenaHeapSize ||
-         (next != nullptr && next->anonymous && next->inaccessible() && next->start == r.end &&
-          next->end == r.start + kArenaHeapSize));
+    const bool arena_heap = r.start % kArenaHeapSize == 0 && r.end - r.start <= kArenaHeapSize &&
+                            (r.end - r.start == kArenaHeapSize ||
+                             (next != nullptr && next->anonymous && next->inaccessible() &&
+                              next->start == r.end && next->end == r.start + kArenaHeapSize));
     if (arena_heap && r.path.empty()) {
       m.arena_rss += r.rss;
       ++m.arena_heaps;
@@ -178,7 +189,7 @@ std::vector<ProcessMemoryFinding> ProcessMemoryFindings(const ProcessMemory& m) 
                        "heap of its own: " +
                        names,
                    "use its own profiler (jemalloc's prof, -XX:NativeMemoryTracking=summary "
-                   "for the JVM, V8's heap snapshots)"});
+                   "for the JVM, V8's heap snapshots, tracemalloc for Python)"});
   }
   return out;
 }

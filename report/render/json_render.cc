@@ -62,7 +62,7 @@ json SiteJson(const Site& s) {
             {"mapped_bytes", Num(f.mapped_bytes)},
             {"mapped_live_bytes", Num(f.mapped_live_bytes)},
             {"reserved_live_bytes", Num(f.reserved_live_bytes)},
-            {"advised_bytes", Num(f.advised_bytes)},
+            {"discarded_live_bytes", Num(f.discarded_live_bytes)},
             {"temporary_count", f.temporary_count},
             {"bounds95",
              {{"alloc_count", Bound(f.alloc_count_var)},
@@ -114,6 +114,7 @@ json BreakdownJson(const RssBreakdown& b) {
           {"mapped_shared_bytes", Num(b.mapped_shared)},
           {"mapped_file_bytes", Num(b.mapped_file)},
           {"reserved_bytes", Num(b.reserved)},
+          {"discarded_bytes", Num(b.discarded)},
           {"unexplained_bytes", Num(b.unexplained)},
           {"foreign_malloc", b.foreign_malloc}};
 }
@@ -399,7 +400,7 @@ json RenderJson(const ProcessReport& r) {
         {"mapped_bytes", Num(t.mapped_bytes)},
         {"mapped_live_bytes", Num(t.mapped_live_bytes)},
         {"reserved_live_bytes", Num(t.reserved_live_bytes)},
-        {"advised_bytes", Num(t.advised_bytes)},
+        {"discarded_live_bytes", Num(t.discarded_live_bytes)},
         {"failures", m.failures_total},
         {"temporary_count", t.temporary_count},
         {"bounds95",
@@ -484,6 +485,7 @@ json RenderJsonDocument(const std::vector<ProcessReport>& reports, const Combine
                          {"live_bytes", Num(t.live_bytes)},
                          {"mapped_live_bytes", Num(t.mapped_live_bytes)},
                          {"reserved_live_bytes", Num(t.reserved_live_bytes)},
+                         {"discarded_live_bytes", Num(t.discarded_live_bytes)},
                          {"failures", combined->failures}}},
                        {"peak_sum_bytes", Num(combined->peak_sum)},
                        {"peak_rss_sum_bytes", combined->peak_rss_sum},

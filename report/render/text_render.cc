@@ -196,6 +196,9 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
       << FormatCount(t.live_count) << " blocks";
   if (!m.exact) out << " (±" << FormatBytes(Bound(t.live_bytes_var)) << ")";
   if (t.mapped_live_bytes > 0) out << ", " << FormatBytes(t.mapped_live_bytes) << " mapped";
+  if (t.discarded_live_bytes >= 0.5) {
+    out << " (+ " << FormatBytes(t.discarded_live_bytes) << " given back by madvise)";
+  }
   out << "\n";
   if (t.reserved_live_bytes > 0) {
     out << "  reserved       " << FormatBytes(t.reserved_live_bytes)
@@ -410,8 +413,12 @@ void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& ou
                              : "the C library's malloc is not glibc's")
         << ")\n";
   }
-  MemoryRow("  the program's own mappings", p.mapped_anon + p.mapped_shared,
-            e.mapped_anon + e.mapped_shared, "committed (mmap & co.)", out);
+  MemoryRow("  the program's own mappings", p.mapped_anon, e.mapped_anon,
+            "committed, private (mmap & co.)", out);
+  if (p.discarded > 0 || e.discarded > 0) {
+    MemoryRow("    of it, given back by madvise", p.discarded, e.discarded,
+              "not resident unless touched again", out);
+  }
   auto unexplained = [](double v) { return std::max(0.0, v); };
   MemoryRow("  not explained", unexplained(p.unexplained), unexplained(e.unexplained), "", out);
   if (p.unexplained < 0 || e.unexplained < 0) {
@@ -424,6 +431,10 @@ void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& ou
             "(thread stacks of " + std::to_string(e.threads) +
                 " threads, the loader's data, memory allocwatch does not see)",
             out);
+  }
+  if (p.mapped_shared > 0 || e.mapped_shared > 0) {
+    MemoryRow("shared memory mapped by the program", p.mapped_shared, e.mapped_shared,
+              "committed (MAP_SHARED)", out);
   }
   if (p.mapped_file > 0 || e.mapped_file > 0) {
     MemoryRow("file mappings of the program (mapped)", p.mapped_file, e.mapped_file, "", out);
@@ -636,6 +647,9 @@ void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextSt
       << FormatCount(c.totals.live_count) << " blocks";
   if (c.totals.mapped_live_bytes > 0)
     out << ", " << FormatBytes(c.totals.mapped_live_bytes) << " mapped";
+  if (c.totals.discarded_live_bytes >= 0.5) {
+    out << " (+ " << FormatBytes(c.totals.discarded_live_bytes) << " given back by madvise)";
+  }
   if (c.totals.reserved_live_bytes > 0) {
     out << "\n  reserved       " << FormatBytes(c.totals.reserved_live_bytes)
         << " of address space (PROT_NONE: not memory, in no figure here)";

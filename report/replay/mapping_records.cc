@@ -1,10 +1,14 @@
 // report/replay/mapping_records.cc: mappings: Mmap, Munmap, Mremap, Protect and Advise records,
 // and the mapped ranges they leave (an unmap may cut a range in two, an mprotect in three).
 // An inaccessible range (PROT_NONE) is reserved address space: it is counted apart
-// (reserved_live_bytes) and never as memory.
+// (reserved_live_bytes) and never as memory. An accessible range given back by madvise
+// (MADV_DONTNEED, MADV_FREE) stays committed but is not resident until touched again, which
+// no record shows: it is counted apart as discarded (discarded_live_bytes, not in
+// mapped_live_bytes) until an mprotect, mmap or mremap makes it anew.
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "report/replay/replayer.h"
 
@@ -34,50 +38,58 @@ void Replayer::OnMremap(const RawRecord& r) {
 void Replayer::OnProtect(const RawRecord& r) {
   auto rec = As<format::ProtectRecord>(r);
   const bool reserve = rec.prot == PROT_NONE;
-  const uint64_t end = rec.address + rec.length;
-  auto it = FirstMappingEndingAfter(rec.address);
-  while (it != mappings_.end() && it->first < end) {
-    const uint64_t m_start = it->first;
-    const Mapping m = it->second;
-    const uint64_t m_end = m_start + m.length;
-    if (m.reserved == reserve) {
-      ++it;
-      continue;
-    }
-    const uint64_t cut_start = std::max(m_start, rec.address), cut_end = std::min(m_end, end);
-    const double cut = static_cast<double>(cut_end - cut_start);
-    it = mappings_.erase(it);
-    CountMapping(m, cut, -1);
-    if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack, m.reserved};
-    if (cut_end < m_end) mappings_[cut_end] = Mapping{m_end - cut_end, m.stack, m.reserved};
-    // Committed bytes are charged to the caller of mprotect when it was kept (the mapping's own
-    // stack otherwise); reserved ones stay with the mapping's stack.
-    StackId owner = m.stack;
-    if (!reserve && rec.stack_id != 0 && Kept(rec.time_ns, rec.tid)) owner = StackId{rec.stack_id};
-    Mapping changed{cut_end - cut_start, owner, reserve};
-    mappings_[cut_start] = changed;
-    CountMapping(changed, cut, 1);
-    if (!reserve) {
-      SiteFigures& site = State(owner).fig;
-      site.mapped_bytes += cut;
-      m_->totals.mapped_bytes += cut;
-    }
-    it = mappings_.lower_bound(cut_end);
-  }
+  // Committed bytes are charged to the caller of mprotect when it was kept (the mapping's own
+  // stack otherwise); reserved ones stay with the mapping's stack.
+  const bool charge = !reserve && rec.stack_id != 0 && Kept(rec.time_ns, rec.tid);
+  Retag(rec.address, rec.length, [&](const Mapping& m, Mapping* now) {
+    if (m.reserved == reserve && (reserve || !m.discarded)) return false;
+    const bool newly_committed = m.reserved && !reserve;
+    *now = Mapping{m.length, newly_committed && charge ? StackId{rec.stack_id} : m.stack, reserve,
+                   false};
+    return true;
+  });
   TrackPeak(rec.time_ns);
 }
 
 void Replayer::OnAdvise(const RawRecord& r) {
   auto rec = As<format::AdviseRecord>(r);
-  const uint64_t end = rec.address + rec.length;
-  for (auto it = FirstMappingEndingAfter(rec.address); it != mappings_.end() && it->first < end;
-       ++it) {
-    const Mapping& m = it->second;
-    if (m.reserved) continue;
-    const uint64_t m_end = it->first + m.length;
-    double cut = static_cast<double>(std::min(m_end, end) - std::max(it->first, rec.address));
-    State(m.stack).fig.advised_bytes += cut;
-    m_->totals.advised_bytes += cut;
+  Retag(rec.address, rec.length, [](const Mapping& m, Mapping* now) {
+    if (m.reserved || m.discarded) return false;
+    *now = m;
+    now->discarded = true;
+    return true;
+  });
+}
+
+void Replayer::Retag(uint64_t address, uint64_t length,
+                     const std::function<bool(const Mapping&, Mapping*)>& change) {
+  const uint64_t end = address + length;
+  auto it = FirstMappingEndingAfter(address);
+  while (it != mappings_.end() && it->first < end) {
+    const uint64_t m_start = it->first;
+    const Mapping m = it->second;
+    const uint64_t m_end = m_start + m.length;
+    Mapping changed;
+    if (!change(m, &changed)) {
+      ++it;
+      continue;
+    }
+    const uint64_t cut_start = std::max(m_start, address), cut_end = std::min(m_end, end);
+    const double cut = static_cast<double>(cut_end - cut_start);
+    it = mappings_.erase(it);
+    CountMapping(m, cut, -1);
+    if (m_start < cut_start)
+      mappings_[m_start] = Mapping{cut_start - m_start, m.stack, m.reserved, m.discarded};
+    if (cut_end < m_end)
+      mappings_[cut_end] = Mapping{m_end - cut_end, m.stack, m.reserved, m.discarded};
+    changed.length = cut_end - cut_start;
+    mappings_[cut_start] = changed;
+    CountMapping(changed, cut, 1);
+    if (m.reserved && !changed.reserved) {  // newly committed: mapped over the run
+      State(changed.stack).fig.mapped_bytes += cut;
+      m_->totals.mapped_bytes += cut;
+    }
+    it = mappings_.lower_bound(cut_end);
   }
 }
 
@@ -95,6 +107,11 @@ void Replayer::CountMapping(const Mapping& m, double bytes, double sign) {
   if (m.reserved) {
     st.fig.reserved_live_bytes += sign * bytes;
     m_->totals.reserved_live_bytes += sign * bytes;
+    return;
+  }
+  if (m.discarded) {
+    st.fig.discarded_live_bytes += sign * bytes;
+    m_->totals.discarded_live_bytes += sign * bytes;
     return;
   }
   st.fig.mapped_live_bytes += sign * bytes;
@@ -115,9 +132,11 @@ void Replayer::Unmap(uint64_t address, uint64_t length, bool* reserved) {
     it = mappings_.erase(it);
     uint64_t cut_start = std::max(m_start, address), cut_end = std::min(m_end, end);
     CountMapping(m, static_cast<double>(cut_end - cut_start), -1);
-    if (m_start < cut_start) mappings_[m_start] = Mapping{cut_start - m_start, m.stack, m.reserved};
+    if (m_start < cut_start) {
+      mappings_[m_start] = Mapping{cut_start - m_start, m.stack, m.reserved, m.discarded};
+    }
     if (cut_end < m_end) {
-      mappings_[cut_end] = Mapping{m_end - cut_end, m.stack, m.reserved};
+      mappings_[cut_end] = Mapping{m_end - cut_end, m.stack, m.reserved, m.discarded};
       break;
     }
     it = mappings_.lower_bound(cut_end);

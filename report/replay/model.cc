@@ -21,7 +21,7 @@ void SiteFigures::Add(const SiteFigures& o) {
   live_count += o.live_count, live_bytes += o.live_bytes;
   samples += o.samples, live_samples += o.live_samples;
   mapped_bytes += o.mapped_bytes, mapped_live_bytes += o.mapped_live_bytes;
-  reserved_live_bytes += o.reserved_live_bytes, advised_bytes += o.advised_bytes;
+  reserved_live_bytes += o.reserved_live_bytes, discarded_live_bytes += o.discarded_live_bytes;
   mmap_calls += o.mmap_calls;
   alloc_count_var += o.alloc_count_var, alloc_bytes_var += o.alloc_bytes_var;
   live_count_var += o.live_count_var, live_bytes_var += o.live_bytes_var;

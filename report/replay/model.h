@@ -54,11 +54,14 @@ struct SiteFigures {
   uint64_t samples = 0;          // recorded allocations
   uint64_t live_samples = 0;     // recorded allocations still live
   double mapped_bytes = 0;       // bytes mapped accessible: mmap, mremap, mprotect (cumulative)
-  double mapped_live_bytes = 0;  // accessible (committed) mapped bytes live
+  double mapped_live_bytes = 0;  // accessible (committed) mapped bytes live, less discarded
   // Mapped but inaccessible (PROT_NONE) bytes live: reserved address space, which holds no
   // memory. Counted apart from mapped_live_bytes and in no peak.
   double reserved_live_bytes = 0;
-  double advised_bytes = 0;  // of its mapped bytes, given back by madvise (cumulative)
+  // Accessible mapped bytes that madvise gave back (MADV_DONTNEED, MADV_FREE) and nothing made
+  // anew since: committed, not resident unless touched again. Counted apart from
+  // mapped_live_bytes and in no peak.
+  double discarded_live_bytes = 0;
   uint64_t mmap_calls = 0;
   // Estimated variances of the estimates above (Horvitz-Thompson: each recorded allocation of
   // weight w = 1/p adds y^2 * (w^2 - w)); 0 in exact mode.
@@ -139,6 +142,7 @@ struct MemorySnapshot {
   double live_heap_bytes = 0;      // recorded (estimated) live heap bytes at that instant
   double live_heap_bytes_var = 0;  // its variance (0 in exact mode)
   uint64_t heap_in_use_bytes = 0;  // the snapshot's mallinfo2 in-use figure
+  double discarded_bytes = 0;      // recorded mapped bytes given back by madvise then
 };
 
 // The headroom under a limit fell below a threshold (format::BrinkRecord): the figures at that

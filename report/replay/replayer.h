@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -78,7 +79,8 @@ inline constexpr size_t kMaxReordered = 1 << 16;
 struct Mapping {
   uint64_t length;
   StackId stack;
-  bool reserved = false;  // inaccessible (PROT_NONE): address space, not memory
+  bool reserved = false;   // inaccessible (PROT_NONE): address space, not memory
+  bool discarded = false;  // accessible, but given back by madvise since it was made so
 };
 
 class Replayer {
@@ -163,6 +165,11 @@ class Replayer {
   // Adds a mapped range's bytes to (sign 1) or takes them from (sign -1) its stack's and the
   // totals' live mapped or reserved figures.
   void CountMapping(const Mapping& m, double bytes, double sign);
+  // Calls `change` on each recorded range overlapping [address, address+length); where it
+  // returns true, the overlap takes the state it wrote (its length is set here), the rest keeps
+  // the old one, and the live figures move with it.
+  void Retag(uint64_t address, uint64_t length,
+             const std::function<bool(const Mapping&, Mapping*)>& change);
   // The first recorded range that ends after `address`.
   std::map<uint64_t, Mapping>::iterator FirstMappingEndingAfter(uint64_t address);
 

@@ -31,6 +31,7 @@ void Replayer::OnMemory(const RawRecord& r) {
   }
   m.live_heap_bytes = m_->totals.live_bytes;
   m.live_heap_bytes_var = m_->totals.live_bytes_var;
+  m.discarded_bytes = m_->totals.discarded_live_bytes;
   m_->memory.push_back(m);
 }
 

@@ -23,9 +23,9 @@ struct RssRun {
 
 // `allocwatch run [--exact] --interval 0.05 -o DIR --report DIR/report.txt -- PROGRAM ARGS`.
 RssRun RunCase(const TempDir& dir, const std::vector<std::string>& program, bool exact) {
-  std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "run",        "-o",
-                                   dir.path(),         "--interval", "0.05",
-                                   "--report",         dir.path() + "/report.txt"};
+  std::vector<std::string> argv = {
+      ALLOCWATCH_COMMAND, "run",  "-o",       dir.path(),
+      "--interval",       "0.05", "--report", dir.path() + "/report.txt"};
   if (exact) argv.push_back("--exact");
   argv.push_back("--");
   argv.insert(argv.end(), program.begin(), program.end());

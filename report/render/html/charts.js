@@ -305,7 +305,8 @@
       'Where the resident memory goes',
       'Resident memory (RSS) at each snapshot, stacked by what holds it: the live heap blocks ' +
         '(bytes requested), the allocator\'s overhead on them, free memory kept inside the C ' +
-        'library\'s arenas, the program\'s own committed mappings, anonymous memory allocwatch ' +
+        'library\'s arenas, the program\'s own private mappings (committed, less what madvise gave ' +
+        'back), anonymous memory allocwatch ' +
         'does not see (thread stacks, another allocator, a runtime\'s heap), and file-backed ' +
         'and shared pages. Reserved address space (PROT_NONE) is not memory and is not drawn.',
     );
@@ -329,7 +330,7 @@
       out.live = take(x.live_heap_bytes);
       out.overhead = heapKnown ? take(x.heap_overhead_bytes) : 0;
       out.free = heapKnown ? take(x.arena_free_bytes) : 0;
-      out.mapped = take((x.mapped_anon_bytes || 0) + (x.mapped_shared_bytes || 0));
+      out.mapped = take((x.mapped_anon_bytes || 0) - (x.discarded_bytes || 0));
       out.unseen = room;
       out.file = Math.max(0, x.file_bytes || 0);
       out.shmem = Math.max(0, x.shmem_bytes || 0);
