@@ -28,7 +28,7 @@ void RenderCombinedText(const CombinedReport& combined, std::ostream& out,
                         const TextStyle& style = {});
 
 // JSON schema "allocwatch.report"; see report/JSON.md.
-inline constexpr int kJsonVersion = 2;
+inline constexpr int kJsonVersion = 3;
 nlohmann::json RenderJson(const ProcessReport& report);
 // One frame as the JSON report writes it (also embedded in the HTML page).
 nlohmann::json FrameJson(const DisplayFrame& frame);

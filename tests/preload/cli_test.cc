@@ -128,7 +128,7 @@ TEST_CASE("allocwatch report --format json holds the leak sites with exact figur
   CHECK(report.err.empty());
   json doc = json::parse(report.out);  // throws (and fails the test) when it does not parse
   CHECK(doc.at("schema") == "allocwatch.report");
-  CHECK(doc.at("version") == 2);
+  CHECK(doc.at("version") == 3);
   REQUIRE(doc.at("processes").size() == 1);
   const json& p = doc.at("processes")[0];
   CHECK(p.at("recording") == files[0]);
