@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "report/analysis/gates.h"
+
 namespace allocwatch::tools {
 
 struct ReportCommandOptions {
@@ -61,6 +63,8 @@ struct RunCommandOptions {
   std::string report_file;  // empty: stderr
   std::string format = "text";
   size_t top = 10;
+  report::GateLimits gates;  // --fail-on-leak, --max-peak, --fail-on-failed-alloc
+  int gate_status = 23;      // as LeakSanitizer's exit code
 };
 
 struct DoctorCommandOptions {

@@ -161,6 +161,30 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
       ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
   cmd->add_option("--top", o.top, "Call sites listed per section (0: all)")->capture_default_str();
+  auto size_option = [cmd](const char* name, std::optional<uint64_t>* target, const char* help) {
+    cmd->add_option_function<std::string>(
+           name,
+           [name, target](const std::string& text) {
+             uint64_t bytes = 0;
+             if (!allocwatch::tools::ParseByteSize(text, &bytes)) {
+               throw CLI::ValidationError(name, "'" + text + "' is not a size (e.g. 0, 64K, 2G)");
+             }
+             *target = bytes;
+           },
+           help)
+        ->type_name("BYTES");
+  };
+  size_option("--fail-on-leak", &o.gates.leak_bytes,
+              "Exit with the gate status when more heap bytes than this are live at the end");
+  size_option("--max-peak", &o.gates.peak_bytes,
+              "Exit with the gate status when a process's peak of heap and committed mappings "
+              "is over this");
+  cmd->add_flag("--fail-on-failed-alloc", o.gates.failed_alloc,
+                "Exit with the gate status when an allocation call failed");
+  cmd->add_option("--gate-status", o.gate_status,
+                  "Exit status when a gate fails and the program exited 0")
+      ->check(CLI::Range(1, 255))
+      ->capture_default_str();
 }
 
 }  // namespace

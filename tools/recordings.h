@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,8 +55,12 @@ class FollowedRecordings {
 };
 
 // Renders the given recordings as `allocwatch report` would; returns its exit status. With
-// `followed`, the recordings it follows are not read again from their start.
+// `followed`, the recordings it follows are not read again from their start. `inspect`, when
+// given, is called with the reports once they are built; with `render` false nothing is
+// written to `out` (the reports are built for `inspect` alone).
+using InspectReports = std::function<void(const std::vector<report::ProcessReport>&)>;
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
-                     std::ostream& out, FollowedRecordings* followed = nullptr);
+                     std::ostream& out, FollowedRecordings* followed = nullptr,
+                     const InspectReports& inspect = {}, bool render = true);
 
 }  // namespace allocwatch::tools

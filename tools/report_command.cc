@@ -325,7 +325,8 @@ int Follow(const ReportCommandOptions& options) {
 }  // namespace
 
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
-                     std::ostream& out, FollowedRecordings* followed) {
+                     std::ostream& out, FollowedRecordings* followed, const InspectReports& inspect,
+                     bool render) {
   const Format* format = FindFormat(options.format);
   if (format == nullptr) {
     spdlog::error("unknown report format '{}'", options.format);
@@ -334,7 +335,8 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   Loaded loaded;
   try {
     LoadAll(files, SettingsFor(options, *format), loaded, followed);
-    if (!loaded.models.empty()) format->render(loaded, options, out);
+    if (!loaded.models.empty() && render) format->render(loaded, options, out);
+    if (inspect) inspect(loaded.reports);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

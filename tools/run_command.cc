@@ -28,6 +28,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "preload/format/environment.h"
@@ -339,9 +340,24 @@ void LossNotes(const std::vector<std::string>& files, const std::string& dir, pi
   }
 }
 
+// Prints each gate's verdict (and, for one that failed, who did it); true when one failed.
+bool PrintGates(const std::vector<report::GateVerdict>& verdicts, std::ostream& out) {
+  bool failed = false;
+  for (const report::GateVerdict& v : verdicts) {
+    failed = failed || v.failed;
+    out << "allocwatch: gate " << v.gate << (v.failed ? " FAILED: " : " passed: ") << v.summary
+        << "\n";
+    if (!v.failed) continue;
+    for (const std::string& c : v.culprits) out << "  " << c << "\n";
+  }
+  return failed;
+}
+
+// Writes the report of the session's recordings (unless --no-report) and checks the gates;
+// sets *gate_failed when one failed.
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
            int status, const OomVerdict& ending, const std::string& unrecorded_reason,
-           FollowedRecordings* followed) {
+           FollowedRecordings* followed, bool* gate_failed) {
   std::vector<std::string> files =
       FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   // A process of the session that was killed left its last records in its tail file.
@@ -356,6 +372,10 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
     // On stderr the warning given at the start says it already.
     if (!o.report_file.empty())
       out << "allocwatch: nothing was recorded: " << unrecorded_reason << "\n";
+    if (o.gates.any()) {
+      std::cerr << "allocwatch: the gates were not checked: nothing was recorded\n";
+      *gate_failed = true;
+    }
     return 1;
   }
   if (files.empty()) {
@@ -364,11 +384,25 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
            "environment, or the recording could not be created)\n";
     return 1;
   }
+  std::vector<report::GateVerdict> verdicts;
+  InspectReports inspect;
+  if (o.gates.any()) {
+    inspect = [&](const std::vector<report::ProcessReport>& reports) {
+      verdicts = report::CheckGates(reports, o.gates);
+    };
+  }
   if (o.no_report) {
     out << "allocwatch: " << files.size() << (files.size() == 1 ? " recording:" : " recordings:");
     for (const std::string& f : files) out << " " << f;
     out << "\n";
-    return 0;
+    if (!inspect) return 0;
+    ReportCommandOptions quiet;
+    quiet.top = o.top;
+    quiet.symbol_tables = false;
+    std::ostringstream none;
+    int rc = RenderRecordings(files, quiet, none, followed, inspect, /*render=*/false);
+    *gate_failed = PrintGates(verdicts, std::cerr) || rc != 0;
+    return rc;
   }
   ReportCommandOptions report;
   report.format = o.format;
@@ -379,7 +413,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
   bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
                 (no_colour == nullptr || no_colour[0] == '\0');
   report.colour = colour ? "always" : "never";
-  int rc = RenderRecordings(files, report, out, followed);
+  int rc = RenderRecordings(files, report, out, followed, inspect);
   (void)status;
   if (o.format == "text") {
     out << "\nprogram " << ending.summary << "\n";
@@ -388,6 +422,12 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
     for (const std::string& f : files) out << "  " << f << "\n";
   }
   LossNotes(files, dir, child, status, out);
+  if (inspect) {
+    // On stderr always (a CI log shows it), and in the report file when there is one.
+    if (!o.report_file.empty() && o.format == "text") PrintGates(verdicts, out);
+    *gate_failed = PrintGates(verdicts, std::cerr) || verdicts.empty();
+    if (verdicts.empty()) std::cerr << "allocwatch: the gates were not checked: no report\n";
+  }
   return rc;
 }
 
@@ -481,7 +521,10 @@ int RunRun(const RunCommandOptions& o) {
   OomVerdict ending = JudgeEnding(status, child, before, ReadOomCounters());
   if (o.format != "text" && ending.oom_killed) spdlog::warn("program {}", ending.summary);
   FollowedRecordings* followed = replay ? &replay->Stop() : nullptr;
-  Report(o, dir, session, child, status, ending, unrecorded, followed);
+  bool gate_failed = false;
+  Report(o, dir, session, child, status, ending, unrecorded, followed, &gate_failed);
+  // A program that failed on its own keeps its status; one that exited 0 takes the gate's.
+  if (gate_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0) std::exit(o.gate_status);
   ExitLike(status);
 }
 
