@@ -65,6 +65,13 @@ struct RunCommandOptions {
   size_t top = 10;
   report::GateLimits gates;  // --fail-on-leak, --max-peak, --fail-on-failed-alloc
   int gate_status = 23;      // as LeakSanitizer's exit code
+  bool paused = false;       // start with recording off (allocwatch ctl turns it on)
+};
+
+struct CtlCommandOptions {
+  int pid = 0;
+  std::string command;           // start | stop | snapshot
+  double timeout_seconds = 5.0;  // how long to wait for the process to carry it out
 };
 
 struct DoctorCommandOptions {
@@ -82,5 +89,6 @@ bool ParseByteSize(const std::string& text, uint64_t* bytes);
 int RunRun(const RunCommandOptions& options);
 int RunDoctor(const DoctorCommandOptions& options);
 int RunSymbolize(const SymbolizeCommandOptions& options);
+int RunCtl(const CtlCommandOptions& options);
 
 }  // namespace allocwatch::tools

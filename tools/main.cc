@@ -181,6 +181,9 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
               "is over this");
   cmd->add_flag("--fail-on-failed-alloc", o.gates.failed_alloc,
                 "Exit with the gate status when an allocation call failed");
+  cmd->add_flag("--paused", o.paused,
+                "Start with recording off (calls counted only); allocwatch ctl PID start turns "
+                "it on");
   cmd->add_option("--gate-status", o.gate_status,
                   "Exit status when a gate fails and the program exited 0")
       ->check(CLI::Range(1, 255))
@@ -216,6 +219,21 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   doctor_cmd->add_flag("--json", doctor.json, "Print JSON for scripts");
   doctor_cmd->add_option("--root", doctor.root, "Read /proc and /sys under this directory (tests)");
+  allocwatch::tools::CtlCommandOptions ctl;
+  CLI::App* ctl_cmd = app.add_subcommand(
+      "ctl", "Turn recording of a recorded process on or off, or write a snapshot now");
+  ctl_cmd->add_option("pid", ctl.pid, "The process (started by allocwatch run or with the library)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  ctl_cmd->add_option("command", ctl.command, "start, stop or snapshot")
+      ->required()
+      ->check(CLI::IsMember({"start", "stop", "snapshot"}));
+  ctl_cmd
+      ->add_option("--timeout", ctl.timeout_seconds,
+                   "Seconds to wait for the process to carry the command out")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+
   allocwatch::tools::SymbolizeCommandOptions symbolize;
   CLI::App* symbolize_cmd = app.add_subcommand(
       "symbolize",
@@ -229,7 +247,9 @@ int main(int argc, char** argv) {
   AddDiffOptions(diff_cmd, diff);
 
   // Arguments no option takes are left for FirstExtra to name (CLI11 would only list them).
-  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd}) cmd->allow_extras();
+  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd, ctl_cmd}) {
+    cmd->allow_extras();
+  }
 
   // `run [options] [--] PROGRAM ARGS`: everything from PROGRAM on is the program's, untouched.
   int command_index = 1;
@@ -280,6 +300,7 @@ int main(int argc, char** argv) {
     return allocwatch::tools::RunRun(run);
   }
   if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
+  if (ctl_cmd->parsed()) return allocwatch::tools::RunCtl(ctl);
   if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
   if (diff_cmd->parsed()) return allocwatch::tools::RunDiff(diff);
   return allocwatch::tools::RunReport(report);

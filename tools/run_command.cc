@@ -136,6 +136,7 @@ std::vector<std::string> ChildEnvironment(const RunCommandOptions& o, const std:
 [[noreturn]] void ExecChild(const RunCommandOptions& o, std::vector<std::string> env,
                             const sigset_t& old_mask) {
   if (o.no_children) env.push_back(Assignment(envvar::kOnlyPid, std::to_string(getpid())));
+  if (o.paused) env.push_back(Assignment(envvar::kPaused, "1"));
   std::vector<char*> envp, argv;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -17,6 +17,7 @@ inline constexpr char kOnlyPid[] = "ALLOCWATCH_ONLY_PID";               // recor
 inline constexpr char kCallSiteCache[] = "ALLOCWATCH_CALL_SITE_CACHE";  // 0: unwind every time
 inline constexpr char kBrinkPercent[] =
     "ALLOCWATCH_BRINK_PERCENT";  // headroom thresholds: "10,5,2" (default), "off"
+inline constexpr char kPaused[] = "ALLOCWATCH_PAUSED";   // 1: start with recording off
 inline constexpr char kFsRoot[] = "ALLOCWATCH_FS_ROOT";  // read /proc and /sys under this
 // Read by the allocwatch command only (never by the library).
 inline constexpr char kPreload[] = "ALLOCWATCH_PRELOAD";     // the library `run` injects

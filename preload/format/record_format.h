@@ -53,6 +53,7 @@ enum class RecordType : uint16_t {
   kProtect = 23,      // ProtectRecord (version 4)
   kAdvise = 24,       // AdviseRecord (version 4)
   kMemory = 25,       // MemoryRecord (version 4)
+  kControl = 26,      // ControlRecord (version 4)
 };
 
 // The call that produced an event.
@@ -295,6 +296,18 @@ struct MemoryRecord {
   uint32_t reserved;
 };
 static_assert(sizeof(MemoryRecord) == 136);
+
+// Recording was turned on or off (allocwatch run --paused, allocwatch ctl), or a snapshot was
+// asked for. While off, allocations and new mappings are counted (the snapshots' totals) but
+// not recorded; frees, unmaps and failures still are.
+inline constexpr uint32_t kControlReasonStartPaused = 0;  // the process began with recording off
+struct ControlRecord {
+  RecordHeader header;
+  uint64_t time_ns;
+  uint32_t command;    // kControlReasonStartPaused, or format::kControl* of tail_format.h
+  uint32_t recording;  // 1 recording from now on, 0 off
+};
+static_assert(sizeof(ControlRecord) == 24);
 
 // An allocation call that failed: NULL / MAP_FAILED / non-zero from posix_memalign / -1 from
 // munmap. Written and flushed to the file before the hook returns.

@@ -49,6 +49,30 @@ struct TailHeader {
   uint32_t tick_source;  // kTickSource*: the clock of the heap events' ticks (ClockRecord)
 };
 
+// The control block of `allocwatch ctl`, at kTailControlOffset of the header page: the command
+// channel of a running process (no signal, no thread; README "allocwatch ctl"). `allocwatch ctl`
+// writes `command`, then `request_seq` + 1 (release); the library, at its next recorded call
+// or timer tick, carries the command out, then sets `recording`, `done_*` and last
+// `done_seq` = request_seq (release). Written by the library: magic (when it serves commands),
+// recording, done_*.
+inline constexpr uint64_t kTailControlOffset = 2048;
+inline constexpr char kControlMagic[8] = {'A', 'W', 'C', 'T', 'L', '\0', '\0', '\0'};
+inline constexpr uint32_t kControlStart = 1;     // record (again)
+inline constexpr uint32_t kControlStop = 2;      // stop recording; count only
+inline constexpr uint32_t kControlSnapshot = 3;  // write every buffered event and a snapshot now
+struct TailControl {
+  char magic[8];  // kControlMagic
+  uint32_t request_seq;
+  uint32_t command;  // kControl*
+  uint32_t done_seq;
+  uint32_t recording;     // 1 recording, 0 stopped (counting only)
+  uint64_t done_time_ns;  // recording time at which the last command was carried out
+  uint32_t done_command;
+  uint32_t reserved;
+};
+static_assert(sizeof(TailControl) == 40);
+static_assert(kTailControlOffset + sizeof(TailControl) <= kTailHeaderBytes);
+
 inline constexpr uint32_t kTickSourceMonotonic = 0;  // CLOCK_MONOTONIC nanoseconds
 inline constexpr uint32_t kTickSourceTsc = 1;        // the x86 time-stamp counter
 static_assert(sizeof(TailHeader) == 56);

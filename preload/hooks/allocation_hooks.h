@@ -39,6 +39,7 @@ ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
 // set the thread's guard and checked IsRecording().
 ALLOCWATCH_ALWAYS_INLINE void RecordNewBlock(ThreadState& t, Call call, const void* p,
                                              uint64_t size, CallSite site) {
+  if (ALLOCWATCH_UNLIKELY(IsPaused())) return CountUnrecordedBlock(t, size);
   if (ExactFastPath(t)) {
     CountAlloc(t, size);
     AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
@@ -216,6 +217,7 @@ inline void* HookMmap(const RealFunctions& real, Call call, void* addr, size_t l
   if (guard.Reentered() || !IsRecording()) return p;
   ErrnoSaver saved;
   if (p != MAP_FAILED) {
+    if (IsPaused()) return p;  // a new mapping while recording is stopped: not recorded
     RecordMmap(guard.state(), call, p, length, prot, flags, fd, static_cast<uint64_t>(offset));
   } else {
     RecordFailure(guard.state(), call, reinterpret_cast<uint64_t>(addr), length,

@@ -14,6 +14,7 @@
 #include "preload/base/spinlock.h"
 #include "preload/format/environment.h"
 #include "preload/hooks/brink.h"
+#include "preload/hooks/control.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/failure_headroom.h"
@@ -214,6 +215,7 @@ void* TimerThread(void*) {
     while (nanosleep(&ts, &ts) != 0) {
     }
     if (!IsRecording()) break;
+    PollControl(HeapFigures::kMeasure);
     if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
     now = NowNs();
     if (now + flush_tick / 2 < next_snapshot) {
@@ -255,6 +257,8 @@ bool BeginProcess(bool fork_child) {
   }
   if (fork_child) MoveEventBuffersToTail();
   SetUpBrink();
+  // A fork child keeps its parent's state; a new program starts as ALLOCWATCH_PAUSED says.
+  InitControl(fork_child ? IsPaused() : g_recorder.config.paused);
   RescanModules(0);
   WriteSnapshot(HeapFigures::kMeasure);
   Writer().Flush();
@@ -331,12 +335,15 @@ void EnableHotPath() {
 // Without the timer thread, the event that finds the interval over takes the snapshot.
 void MaybeSnapshot(uint64_t now_ns, HeapFigures figures) {
   if (g_recorder.timer_thread.load(std::memory_order_relaxed)) return;
+  PollControl(figures);
   uint64_t due = g_recorder.next_snapshot_ns.load(std::memory_order_relaxed);
   if (now_ns < due) return;
   uint64_t next = now_ns + g_recorder.config.interval_ns;
   if (!g_recorder.next_snapshot_ns.compare_exchange_strong(due, next)) return;
   PeriodicSnapshot(figures);
 }
+
+void SnapshotNow(HeapFigures figures) { PeriodicSnapshot(figures); }
 
 // The program is creating a thread of its own: glibc's allocator will take its locks from now
 // on, and a timer thread of ours costs it nothing more (see StartRecording). Started here, in

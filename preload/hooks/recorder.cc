@@ -7,10 +7,12 @@
 
 #include <cstring>
 
+#include "preload/base/errno_saver.h"
 #include "preload/base/raw_io.h"
 #include "preload/hooks/address_table.h"
 #include "preload/hooks/brink.h"
 #include "preload/hooks/call_site_cache.h"
+#include "preload/hooks/control.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
 #include "preload/hooks/failure_headroom.h"
@@ -149,6 +151,17 @@ void InsertBlock(ThreadState& t, format::EventKind kind, uint64_t address, const
 }
 
 }  // namespace
+
+void CountUnrecordedBlock(ThreadState& t, uint64_t size) {
+  ErrnoSaver saved;
+  uint64_t period = 0;
+  bool sampled = DecideSample(t, size, &period);  // counts it
+  if (!sampled && !IsExactMode()) return;         // as often as a recorded one would poll
+  PollControl(HeapFigures::kMeasure);
+  if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) {
+    MaybeSnapshot(NowNs(), HeapFigures::kMeasure);
+  }
+}
 
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period) {
   CountAlloc(t, size);

@@ -30,6 +30,10 @@ void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures);
 // call site (RecordNewBlock in allocation_hooks.h): this counts the allocation and decides
 // whether it is sampled (and with which period)...
 bool DecideSample(ThreadState& t, size_t size, uint64_t* period);
+// A new block while recording is stopped (IsPaused): counted (and the sampler's countdown kept
+// going), not recorded; the control block is polled and, without the timer thread, the
+// snapshot taken when due.
+void CountUnrecordedBlock(ThreadState& t, uint64_t size);
 // ...then records it with its stack id (CallSiteStack).
 inline constexpr size_t kUnwindFrames = format::kMaxStackDepth + 8;
 void RecordSampledAlloc(ThreadState& t, Call call, const void* p, size_t size, uint64_t period,

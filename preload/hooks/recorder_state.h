@@ -29,6 +29,9 @@ struct RecorderState {
   std::atomic<bool> timer_thread{false};
   bool fork_child = false;  // this process's recording began in a fork child (no timer thread)
   std::atomic<uint64_t> next_snapshot_ns{0};
+  // Recording is stopped (allocwatch run --paused, allocwatch ctl stop): allocations and new
+  // mappings are counted, not recorded (control.h).
+  std::atomic<bool> paused{false};
   Immortal<StackTable> stacks;
   Immortal<HeapTable> heap;
   Immortal<MappingTable> mappings;
@@ -41,6 +44,11 @@ ALLOCWATCH_ALWAYS_INLINE bool IsRecording() {
   return g_recorder.state.load(std::memory_order_relaxed) == RecorderState::kRecording;
 }
 extern uint64_t g_page_size;
+
+// True while recording is stopped by --paused or allocwatch ctl (a relaxed load).
+ALLOCWATCH_ALWAYS_INLINE bool IsPaused() {
+  return g_recorder.paused.load(std::memory_order_relaxed);
+}
 
 // Exact mode: every allocation and free is recorded (ALLOCWATCH_SAMPLE_BYTES=1). Decided once at
 // start-up; the sampling period of the sampled mode (HotConfig::period) never makes a process
@@ -107,5 +115,8 @@ void WriteBrink(format::BrinkRecord& r, HeapFigures figures);
 // Writes a SnapshotRecord (and rescans modules) when the interval has passed; used by events in
 // processes without the timer thread.
 void MaybeSnapshot(uint64_t now_ns, HeapFigures figures);
+
+// Sends every buffered event and writes a snapshot now (allocwatch ctl snapshot).
+void SnapshotNow(HeapFigures figures);
 
 }  // namespace allocwatch::preload

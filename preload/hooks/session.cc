@@ -177,6 +177,7 @@ bool ReadConfig(Config* config) {
   }
   if (ParseUnsigned(getenv(format::env::kOnlyPid), &v)) config->only_pid = static_cast<uint32_t>(v);
   ParseBrinkPercent(getenv(format::env::kBrinkPercent), config);
+  if (ParseUnsigned(getenv(format::env::kPaused), &v) && v == 1) config->paused = true;
   const char* dir = getenv(format::env::kOutputDir);
   if (dir != nullptr && *dir != '\0') {
     if (std::strlen(dir) >= sizeof(config->output_dir)) {

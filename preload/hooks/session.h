@@ -26,6 +26,7 @@ struct Config {
   uint32_t brink_percent[kMaxBrinks] = {10, 5, 2, 0};
   int brink_count = 3;
   char output_dir[1024] = ".";
+  bool paused = false;  // ALLOCWATCH_PAUSED=1: recording starts off (control.h)
 
   // The one test of exact mode (IsExactMode() in recorder_state.h for the running process).
   bool Exact() const { return sample_bytes <= 1; }

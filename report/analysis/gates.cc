@@ -64,9 +64,9 @@ GateVerdict LeakGate(const std::vector<ProcessReport>& reports, uint64_t limit) 
     var += m.totals.live_bytes_var;
     for (const Leak& l : r.leaks) {
       const SiteFigures& f = l.site.figures;
-      sites.emplace_back(f.live_bytes, "pid " + std::to_string(m.pid) + ": " +
-                                           SiteText(l.site, f.live_bytes, Bound(f.live_bytes_var),
-                                                    m.exact));
+      sites.emplace_back(f.live_bytes,
+                         "pid " + std::to_string(m.pid) + ": " +
+                             SiteText(l.site, f.live_bytes, Bound(f.live_bytes_var), m.exact));
     }
   }
   std::string text;
@@ -119,15 +119,15 @@ GateVerdict FailedAllocGate(const std::vector<ProcessReport>& reports) {
       size_t at = 0;
       while (at + 1 < g.frames.size() && g.frames[at].runtime) ++at;
       std::string where = at < g.frames.size() ? DescribeFrame(g.frames[at]) : "?";
-      v.culprits.push_back("pid " + std::to_string(r.model->pid) + ": " +
-                           CallName(g.first.call) + "(" +
-                           FormatBytes(static_cast<double>(FailureSize(g.first))) + ") " +
+      v.culprits.push_back("pid " + std::to_string(r.model->pid) + ": " + CallName(g.first.call) +
+                           "(" + FormatBytes(static_cast<double>(FailureSize(g.first))) + ") " +
                            ErrnoName(g.first.error) + " x" + std::to_string(g.count) + " at " +
                            where);
     }
   }
   v.failed = total > 0;
-  v.summary = std::to_string(total) + (total == 1 ? " failed allocation call" : " failed allocation calls");
+  v.summary =
+      std::to_string(total) + (total == 1 ? " failed allocation call" : " failed allocation calls");
   return v;
 }
 

@@ -63,6 +63,8 @@ uint32_t FixedRecordSize(RecordType type) {
       return sizeof(format::AdviseRecord);
     case RecordType::kMemory:
       return sizeof(format::MemoryRecord);
+    case RecordType::kControl:
+      return sizeof(format::ControlRecord);
   }
   return 0;
 }

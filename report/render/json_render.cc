@@ -390,6 +390,26 @@ json RenderJson(const ProcessReport& r) {
           {"duplicates", m.recovered.duplicates},
           {"torn_bytes", m.recovered.torn_bytes}}},
         {"truncated", m.truncated_tail},
+        {"recorded_windows",
+         [&] {
+           json w = json::array();
+           for (const auto& [from, to] : m.RecordedWindows()) {
+             w.push_back({Seconds(from), Seconds(to)});
+           }
+           return w;
+         }()},
+        {"controls",
+         [&] {
+           json c = json::array();
+           static constexpr const char* kNames[] = {"start_paused", "start", "stop", "snapshot"};
+           for (const ProcessModel::Control& x : m.controls) {
+             c.push_back({{"time_s", Seconds(x.time_ns)},
+                          {"command", x.command < 4 ? kNames[x.command] : "unknown"},
+                          {"recording", x.recording}});
+           }
+           return c;
+         }()},
+        {"unknown_frees", m.unknown_frees},
         {"stopped_at_until", m.stopped_at_until}}},
       {"totals",
        {{"alloc_count", Num(t.alloc_count)},

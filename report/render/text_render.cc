@@ -196,13 +196,14 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
       << FormatCount(t.live_count) << " blocks";
   if (!m.exact) out << " (±" << FormatBytes(Bound(t.live_bytes_var)) << ")";
   if (t.mapped_live_bytes > 0) out << ", " << FormatBytes(t.mapped_live_bytes) << " mapped";
-  if (t.discarded_live_bytes >= 0.5) {
-    out << " (+ " << FormatBytes(t.discarded_live_bytes) << " given back by madvise)";
-  }
   out << "\n";
+  if (t.discarded_live_bytes >= 0.5) {
+    out << "  given back     " << FormatBytes(t.discarded_live_bytes)
+        << " of mappings by madvise (not resident until touched; in no figure above)\n";
+  }
   if (t.reserved_live_bytes > 0) {
     out << "  reserved       " << FormatBytes(t.reserved_live_bytes)
-        << " of address space at the end (PROT_NONE: not memory, in no figure above)\n";
+        << " of address space (PROT_NONE: not memory, in no figure above)\n";
   }
   if (r.total_released) {
     out << "  growth         " << e << FitText(r.total_released->fit) << " (live total, "
@@ -366,7 +367,7 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
 void MemoryRow(const char* label, double at_peak, double at_end, const std::string& note,
                std::ostream& out) {
   char line[200];
-  std::snprintf(line, sizeof(line), "  %-40s %12s %12s", label, FormatBytes(at_peak).c_str(),
+  std::snprintf(line, sizeof(line), "  %-38s %12s %12s", label, FormatBytes(at_peak).c_str(),
                 FormatBytes(at_end).c_str());
   out << line;
   if (!note.empty()) out << "  " << note;
@@ -381,7 +382,7 @@ void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& ou
   const std::string est = Estimate(r.model->exact);
   out << "\n" << paint.Title("Where the resident memory goes") << "\n";
   char head[200];
-  std::snprintf(head, sizeof(head), "  %-40s %12s %12s", "",
+  std::snprintf(head, sizeof(head), "  %-38s %12s %12s", "",
                 ("peak " + FormatSeconds(p.time_ns)).c_str(),
                 ("end " + FormatSeconds(e.time_ns)).c_str());
   out << head << "\n";
@@ -413,11 +414,11 @@ void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& ou
                              : "the C library's malloc is not glibc's")
         << ")\n";
   }
-  MemoryRow("  the program's own mappings", p.mapped_anon, e.mapped_anon,
-            "committed, private (mmap & co.)", out);
+  MemoryRow("  the program's own mappings", p.mapped_anon, e.mapped_anon, "committed (mmap & co.)",
+            out);
   if (p.discarded > 0 || e.discarded > 0) {
     MemoryRow("    of it, given back by madvise", p.discarded, e.discarded,
-              "not resident unless touched again", out);
+              "not resident until touched", out);
   }
   auto unexplained = [](double v) { return std::max(0.0, v); };
   MemoryRow("  not explained", unexplained(p.unexplained), unexplained(e.unexplained), "", out);
@@ -577,6 +578,21 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
   } else {
     out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
   }
+  std::vector<std::pair<uint64_t, uint64_t>> windows = m.RecordedWindows();
+  if (!m.controls.empty() && (!windows.empty() || !m.controls.front().recording)) {
+    out << "recorded    ";
+    if (windows.empty()) out << "never (recording stayed off)";
+    for (size_t i = 0; i < windows.size(); ++i) {
+      out << (i == 0 ? "" : ", ") << FormatSeconds(windows[i].first) << " to "
+          << FormatSeconds(windows[i].second);
+    }
+    out << " (--paused, allocwatch ctl; outside: calls counted, not recorded";
+    if (m.unknown_frees > 0) {
+      out << "; " << FormatCount(static_cast<double>(m.unknown_frees))
+          << " frees of blocks allocated then";
+    }
+    out << ")\n";
+  }
   if (m.recovered.merged) {
     out << "recovered   " << m.recovered.events << " heap events and "
         << FormatBytes(static_cast<double>(m.recovered.writer_bytes))
@@ -648,7 +664,8 @@ void RenderCombinedText(const CombinedReport& c, std::ostream& out, const TextSt
   if (c.totals.mapped_live_bytes > 0)
     out << ", " << FormatBytes(c.totals.mapped_live_bytes) << " mapped";
   if (c.totals.discarded_live_bytes >= 0.5) {
-    out << " (+ " << FormatBytes(c.totals.discarded_live_bytes) << " given back by madvise)";
+    out << "\n  given back     " << FormatBytes(c.totals.discarded_live_bytes)
+        << " of mappings by madvise (not resident until touched; in no figure here)";
   }
   if (c.totals.reserved_live_bytes > 0) {
     out << "\n  reserved       " << FormatBytes(c.totals.reserved_live_bytes)

@@ -108,6 +108,25 @@ ProcessModel LoadProcess(const std::string& path, const LoadOptions& options) {
   return model;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> ProcessModel::RecordedWindows() const {
+  std::vector<std::pair<uint64_t, uint64_t>> windows;
+  bool any_off = false;
+  bool on = true;
+  uint64_t since = 0;
+  for (const Control& c : controls) {
+    if (c.recording == on) continue;
+    // Stopped from the start: no stretch before the record.
+    const bool from_start = c.command == format::kControlReasonStartPaused;
+    if (on && !from_start && c.time_ns > since) windows.emplace_back(since, c.time_ns);
+    any_off = any_off || !c.recording;
+    on = c.recording;
+    since = c.time_ns;
+  }
+  if (!any_off) return {};
+  if (on && duration_ns > since) windows.emplace_back(since, duration_ns);
+  return windows;
+}
+
 const char* CallName(format::Call call) {
   switch (call) {
     case format::Call::kMalloc:

@@ -219,6 +219,17 @@ struct ProcessModel {
     uint64_t time_ns, old_sample_bytes, new_sample_bytes, write_ns, interval_ns;
   };
   std::vector<PeriodChange> period_changes;  // the sampling period doubled under load
+  // Recording turned on or off (--paused, allocwatch ctl) and snapshots asked for, in time
+  // order (format::ControlRecord). Empty: recorded from start to end.
+  struct Control {
+    uint64_t time_ns;
+    uint32_t command;  // format::kControlReasonStartPaused or format::kControl*
+    bool recording;    // after it
+  };
+  std::vector<Control> controls;
+  // [start, end) of each stretch recorded, from `controls` and the end of the data; empty when
+  // recording was never turned off.
+  std::vector<std::pair<uint64_t, uint64_t>> RecordedWindows() const;
   std::vector<std::string> warnings;
 
   LoadOptions options;  // what was kept

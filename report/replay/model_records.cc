@@ -150,6 +150,11 @@ void Replayer::OnPeriod(const RawRecord& r) {
       {rec.time_ns, rec.old_sample_bytes, rec.new_sample_bytes, rec.write_ns, rec.interval_ns});
 }
 
+void Replayer::OnControl(const RawRecord& r) {
+  auto rec = As<format::ControlRecord>(r);
+  m_->controls.push_back({rec.time_ns, rec.command, rec.recording != 0});
+}
+
 void Replayer::ResolveStacks() {
   for (auto& [id, entry] : raw_stacks_) {
     const auto& [ips, position] = entry;

@@ -28,7 +28,7 @@ static_assert(kTimeAfterHeader<format::ModuleLoadRecord> &&
               kTimeAfterHeader<format::LostRecord> && kTimeAfterHeader<format::PeriodRecord> &&
               kTimeAfterHeader<format::HeadroomRecord> && kTimeAfterHeader<format::BrinkRecord> &&
               kTimeAfterHeader<format::ProtectRecord> && kTimeAfterHeader<format::AdviseRecord> &&
-              kTimeAfterHeader<format::MemoryRecord>);
+              kTimeAfterHeader<format::MemoryRecord> && kTimeAfterHeader<format::ControlRecord>);
 
 // The time of `r` in nanoseconds since the start, for the record types that carry one.
 std::optional<uint64_t> RecordTime(const RawRecord& r) {
@@ -53,6 +53,7 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
     case RecordType::kProtect:
     case RecordType::kAdvise:
     case RecordType::kMemory:
+    case RecordType::kControl:
       if (r.bytes.size() < sizeof(TimedRecord)) return std::nullopt;
       return As<TimedRecord>(r).time_ns;
     case RecordType::kProcess:
@@ -148,6 +149,8 @@ void Replayer::Dispatch(const RawRecord& r) {
       return OnAdvise(r);
     case RecordType::kMemory:
       return OnMemory(r);
+    case RecordType::kControl:
+      return OnControl(r);
     case RecordType::kLive:    // not used by the report
     case RecordType::kEvents:  // the reader hands them out as Alloc and Free records
     case RecordType::kClock:   // and uses these itself

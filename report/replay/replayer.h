@@ -128,6 +128,7 @@ class Replayer {
   void OnLost(const RawRecord& r);
   void OnRecovered(const RawRecord& r);
   void OnPeriod(const RawRecord& r);
+  void OnControl(const RawRecord& r);
   // Maps each return address to the module that covered it when the stack was recorded (or,
   // for modules first written after the stack, the first one loaded later).
   void ResolveStacks();

@@ -92,8 +92,8 @@ TEST_CASE("gates: --max-peak fails over the peak and names who held it", "[gates
 TEST_CASE("gates: --fail-on-failed-alloc fails on a failed call and names it", "[gates]") {
   {
     TempDir dir;
-    RunResult r = RunGated(dir, {"--no-report", "--fail-on-failed-alloc"},
-                           {PROGRAM_FAILING_MALLOC});
+    RunResult r =
+        RunGated(dir, {"--no-report", "--fail-on-failed-alloc"}, {PROGRAM_FAILING_MALLOC});
     INFO(r.Describe());
     CHECK(r.ExitedWith(23));
     CHECK(Has(r.err, "gate --fail-on-failed-alloc FAILED: 1 failed allocation call"));
@@ -101,8 +101,8 @@ TEST_CASE("gates: --fail-on-failed-alloc fails on a failed call and names it", "
   }
   {
     TempDir dir;
-    RunResult r = RunGated(dir, {"--no-report", "--fail-on-failed-alloc"},
-                           {PROGRAM_CLI_SUBJECT, "print"});
+    RunResult r =
+        RunGated(dir, {"--no-report", "--fail-on-failed-alloc"}, {PROGRAM_CLI_SUBJECT, "print"});
     INFO(r.Describe());
     CHECK(r.ExitedWith(0));
     CHECK(Has(r.err, "gate --fail-on-failed-alloc passed: 0 failed allocation calls"));
@@ -115,8 +115,7 @@ TEST_CASE("gates: a sampled run fails on a clear excess, never on sampling noise
   // than once in 30,000 runs); half of it fails (the estimate is ~30 sigma over it).
   for (int round = 0; round < 3; ++round) {
     TempDir dir;
-    RunResult r =
-        RunGated(dir, {"--no-report", "--fail-on-leak", "203002720"}, {PROGRAM_SAMPLED});
+    RunResult r = RunGated(dir, {"--no-report", "--fail-on-leak", "203002720"}, {PROGRAM_SAMPLED});
     INFO(r.Describe());
     CHECK(r.ExitedWith(0));
     CHECK(Has(r.err, "gate --fail-on-leak 193.60 MiB passed"));
