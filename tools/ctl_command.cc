@@ -60,8 +60,8 @@ TailMapping FindTail(int pid) {
 }
 
 int OpenTail(int pid, const TailMapping& t) {
-  int fd = open(("/proc/" + std::to_string(pid) + "/map_files/" + t.range).c_str(),
-                O_RDWR | O_CLOEXEC);
+  int fd =
+      open(("/proc/" + std::to_string(pid) + "/map_files/" + t.range).c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) fd = open(t.path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   return fd;
 }
@@ -106,14 +106,15 @@ int RunCtl(const CtlCommandOptions& o) {
     return 1;
   }
   auto* header = static_cast<format::TailHeader*>(p);
-  auto* c = reinterpret_cast<format::TailControl*>(static_cast<char*>(p) +
-                                                   format::kTailControlOffset);
+  auto* c =
+      reinterpret_cast<format::TailControl*>(static_cast<char*>(p) + format::kTailControlOffset);
   int rc = 0;
   if (std::memcmp(header->magic, format::kTailMagic, sizeof(header->magic)) != 0 ||
       std::memcmp(c->magic, format::kControlMagic, sizeof(c->magic)) != 0) {
-    spdlog::error("{}: no control block (not an allocwatch tail file, or one of an allocwatch "
-                  "too old for ctl)",
-                  t.path);
+    spdlog::error(
+        "{}: no control block (not an allocwatch tail file, or one of an allocwatch "
+        "too old for ctl)",
+        t.path);
     rc = 1;
   } else {
     flock(fd, LOCK_EX);  // one ctl at a time per process
@@ -121,8 +122,8 @@ int RunCtl(const CtlCommandOptions& o) {
     uint32_t seq = __atomic_load_n(&c->request_seq, __ATOMIC_ACQUIRE) + 1;
     c->command = command;
     __atomic_store_n(&c->request_seq, seq, __ATOMIC_RELEASE);
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::duration<double>(o.timeout_seconds);
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_seconds);
     bool done = false;
     while (!(done = __atomic_load_n(&c->done_seq, __ATOMIC_ACQUIRE) == seq) &&
            std::chrono::steady_clock::now() < deadline && kill(o.pid, 0) == 0) {

@@ -51,21 +51,21 @@ void* TableAllocate(size_t bytes) {
     h = HandOff{nullptr, 0};
     return p;
   }
-  void* p = __libc_malloc(bytes);
+  void* p = LibcMalloc(bytes);
   return p != nullptr ? p : FromReserve(bytes);
 }
 
 void TableFree(void* p) {
-  if (p != nullptr && !InReserve(p)) __libc_free(p);
+  if (p != nullptr && !InReserve(p)) LibcFree(p);
 }
 
 bool TableMemoryAvailable() {
   if (!g_short.load(std::memory_order_relaxed)) return true;
   // Memory is back when glibc can give as much as the reserve holds; the reserve itself is not
   // refilled (what it lent stays with the tables), so this needs half of it still free.
-  void* probe = __libc_malloc(kReserveBytes);
+  void* probe = LibcMalloc(kReserveBytes);
   if (probe == nullptr) return false;
-  __libc_free(probe);
+  LibcFree(probe);
   SpinlockHolder hold(g_reserve_lock);
   if (g_reserve_used > kReserveBytes / 2) return false;
   g_short.store(false, std::memory_order_relaxed);
@@ -80,7 +80,7 @@ bool TableCanAllocateSmall() {
 
 bool HandOffNextAllocation(size_t bytes) {
   ReleaseHandOff();
-  void* p = __libc_malloc(bytes);
+  void* p = LibcMalloc(bytes);
   if (p == nullptr) return false;
   t_hand_off = HandOff{p, bytes};
   return true;
@@ -88,7 +88,7 @@ bool HandOffNextAllocation(size_t bytes) {
 
 void ReleaseHandOff() {
   HandOff& h = t_hand_off;
-  if (h.block != nullptr) __libc_free(h.block);
+  if (h.block != nullptr) LibcFree(h.block);
   h = HandOff{nullptr, 0};
 }
 

@@ -2,11 +2,13 @@
 // containers allocwatch keeps inside the target (Abseil flat_hash_map, btree_map), and the
 // checks that keep those containers from ever needing memory the process does not have.
 //
-// Hook-safe provided the caller holds the reentrancy guard. It uses glibc's __libc_malloc and
-// __libc_free, not the next malloc in symbol order: in a program linked against jemalloc or
-// tcmalloc that next malloc is theirs, and they call mmap (hooked) while holding their own
-// locks; a table growing inside that mmap hook would call back into the same allocator and
-// deadlock. glibc's malloc maps memory through internal calls no hook sees.
+// Hook-safe provided the caller holds the reentrancy guard. It uses glibc's own __libc_malloc
+// and __libc_free as found in the C library itself (LibcMalloc, LibcFree), never the first
+// malloc in symbol order: in a program linked against jemalloc or tcmalloc, or Chromium (whose
+// allocator shim defines __libc_malloc too, routed to PartitionAlloc), that one is theirs, and
+// they call mmap and mprotect (hooked) while holding their own locks; a table growing under
+// allocwatch's lock would wait for their lock while they wait for allocwatch's: a deadlock
+// (seen in Chromium). glibc's malloc maps memory through internal calls no hook sees.
 //
 // Out of memory: a container cannot report a failed allocation (no exceptions here), and the
 // process being diagnosed must not be killed for allocwatch's sake. So an insert that could
@@ -29,6 +31,17 @@ void __libc_free(void* ptr);       // NOLINT
 }
 
 namespace allocwatch::preload {
+
+// glibc's own allocator (RealFunctions::libc_malloc), or the symbol __libc_malloc when the C
+// library's could not be found by name.
+ALLOCWATCH_ALWAYS_INLINE void* LibcMalloc(size_t size) {
+  auto fn = Real().libc_malloc;
+  return fn != nullptr ? fn(size) : __libc_malloc(size);
+}
+ALLOCWATCH_ALWAYS_INLINE void LibcFree(void* p) {
+  auto fn = Real().libc_free;
+  return fn != nullptr ? fn(p) : __libc_free(p);
+}
 
 // The tables' memory, for RealAllocator (real_allocator.cc).
 void* TableAllocate(size_t bytes);

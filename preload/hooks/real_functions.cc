@@ -33,6 +33,8 @@ void ResolveAll() {
   ALLOCWATCH_RESOLVED_SYMBOLS(ALLOCWATCH_RESOLVE)
 #undef ALLOCWATCH_RESOLVE
   if (g_real.mmap64 == nullptr) g_real.mmap64 = g_real.mmap;
+  Resolve(g_real.libc_malloc, "__libc_malloc", false);
+  Resolve(g_real.libc_free, "__libc_free", false);
 }
 
 // Until resolved, the hottest entries point here: the hooks call through them without checking

@@ -22,6 +22,11 @@ struct RealFunctions {
   std::type_identity_t<__VA_ARGS__> member = nullptr;
   ALLOCWATCH_RESOLVED_SYMBOLS(ALLOCWATCH_REAL_FUNCTION_FIELD)
 #undef ALLOCWATCH_REAL_FUNCTION_FIELD
+  // glibc's own allocator (__libc_malloc, __libc_free), found after liballocwatch.so in symbol
+  // order: the C library's, even in a program that defines these names itself (Chromium's
+  // allocator shim routes them to PartitionAlloc). Null when the C library has none.
+  void* (*libc_malloc)(size_t) = nullptr;
+  void (*libc_free)(void*) = nullptr;
 };
 
 // True while the calling thread is inside Resolve() (its allocations go to the bootstrap pool).

@@ -15,7 +15,7 @@ struct StartRecord {
 
 void* ThreadStart(void* p) {
   StartRecord r = *static_cast<StartRecord*>(p);
-  __libc_free(p);
+  LibcFree(p);
   LearnStackBounds(CurrentThread());
   return r.start(r.arg);  // a tail call: the program's routine returns to glibc directly
 }
@@ -25,11 +25,11 @@ void* ThreadStart(void* p) {
 int HookPthreadCreate(const RealFunctions& real, pthread_t* thread, const pthread_attr_t* attr,
                       void* (*start)(void*), void* arg) {
   OnThreadCreate();
-  auto* r = static_cast<StartRecord*>(__libc_malloc(sizeof(StartRecord)));
+  auto* r = static_cast<StartRecord*>(LibcMalloc(sizeof(StartRecord)));
   if (r == nullptr) return real.pthread_create(thread, attr, start, arg);
   *r = StartRecord{start, arg};
   int rc = real.pthread_create(thread, attr, ThreadStart, r);
-  if (rc != 0) __libc_free(r);
+  if (rc != 0) LibcFree(r);
   return rc;
 }
 

@@ -34,8 +34,8 @@ RunResult Ctl(const std::string& pid, const std::string& command) {
 void CheckWindowed(bool exact) {
   TempDir dir;
   std::string sync = dir.Sub("sync");
-  std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "run", "--paused", "-o", dir.path(),
-                                   "--no-report"};
+  std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "run",        "--paused", "-o",
+                                   dir.path(),         "--no-report"};
   if (exact) argv.push_back("--exact");
   argv.push_back("--");
   argv.push_back(PROGRAM_CONTROLLED);
@@ -100,9 +100,7 @@ TEST_CASE("control: --paused, then ctl start and stop record only the middle, ex
   CheckWindowed(true);
 }
 
-TEST_CASE("control: the same in sampled mode, with threads", "[control]") {
-  CheckWindowed(false);
-}
+TEST_CASE("control: the same in sampled mode, with threads", "[control]") { CheckWindowed(false); }
 
 TEST_CASE("control: ctl of a process allocwatch does not record is refused", "[control]") {
   RunResult r = Ctl(std::to_string(getpid()), "start");

@@ -4,8 +4,13 @@
  * allocator allocwatch wraps. Its memory comes from raw mmap system calls.
  *
  * Built with -g -O0. Usage: own_allocator
- *   grow_site() keeps 96 MiB in 64 KiB blocks, touched, 1 MiB every 8 ms; then it sleeps
- *   300 ms and exits 0 without freeing them. Prints the bytes it kept.
+ *   grow_site() keeps 96 MiB in 64 KiB blocks, touched, 1 MiB every 8 ms; then it maps 3000
+ *   pages one by one (so allocwatch's tables of mappings grow), sleeps 300 ms and exits 0
+ *   without freeing anything. Prints the bytes it kept and how many times its __libc_malloc
+ *   was called: as Chromium's allocator shim does, it defines glibc's __libc_malloc and
+ *   __libc_free too, and nothing of allocwatch's may land in them (allocwatch would then wait
+ *   for the program's allocator lock under its own, a deadlock when the program maps memory
+ *   under its lock).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -41,6 +46,16 @@ void* malloc(size_t size) {
 
 void free(void* p) { (void)p; }
 
+static volatile unsigned long g_libc_calls;
+void* __libc_malloc(size_t size) {
+  ++g_libc_calls;
+  return malloc(size);
+}
+void __libc_free(void* p) {
+  ++g_libc_calls;
+  free(p);
+}
+
 void* calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) return NULL;
@@ -73,7 +88,12 @@ int main(void) {
       nanosleep(&t, NULL);
     }
   }
-  printf("kept %zu bytes\n", kept);
+  for (int i = 0; i < 3000; ++i) {
+    if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) {
+      return 1;
+    }
+  }
+  printf("kept %zu bytes, __libc_malloc calls %lu\n", kept, g_libc_calls);
   struct timespec t = {0, 300000000L};
   nanosleep(&t, NULL);
   return 0;
