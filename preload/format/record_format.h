@@ -290,7 +290,7 @@ struct MemoryRecord {
   uint64_t mapped_file_bytes;
   uint64_t mapped_shared_bytes;
   uint64_t mapped_reserved_bytes;
-  uint32_t threads;  // Threads: in /proc/self/status
+  uint32_t threads;  // Threads: in /proc/self/status, less allocwatch's timer thread
   uint32_t arenas;   // glibc arenas: the main one and one per 64 MiB-aligned arena heap found
   uint32_t flags;    // kMemoryFlag*
   uint32_t reserved;

@@ -113,6 +113,8 @@ void WriteMemory(uint64_t now, bool final) {
   m.header = format::MakeHeader(RecordType::kMemory, sizeof(m));
   m.time_ns = now;
   if (ReadStatusMemory(FsRoot(), &m)) m.flags |= format::kMemoryFlagStatus;
+  // The program's threads: allocwatch's timer thread is not one of them.
+  if (m.threads > 0 && g_recorder.timer_thread.load(std::memory_order_relaxed)) --m.threads;
   if (g_foreign_malloc) m.flags |= format::kMemoryFlagForeignMalloc;
   if (g_mallinfo2 != nullptr && !g_foreign_malloc) {
     m.flags |= format::kMemoryFlagMallinfo;
