@@ -74,6 +74,12 @@ struct CtlCommandOptions {
   double timeout_seconds = 5.0;  // how long to wait for the process to carry it out
 };
 
+struct ServeCommandOptions {
+  std::string listen;             // HOST:PORT; empty: 127.0.0.1:6060
+  std::vector<std::string> dirs;  // directories of recordings
+  size_t max_recordings = 1024;   // recordings followed at most
+};
+
 struct DoctorCommandOptions {
   int pid = 0;  // 0: allocwatch's own process (its cgroup and limits)
   bool json = false;
@@ -90,5 +96,6 @@ int RunRun(const RunCommandOptions& options);
 int RunDoctor(const DoctorCommandOptions& options);
 int RunSymbolize(const SymbolizeCommandOptions& options);
 int RunCtl(const CtlCommandOptions& options);
+int RunServe(const ServeCommandOptions& options);
 
 }  // namespace allocwatch::tools

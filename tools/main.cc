@@ -234,6 +234,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
 
+  allocwatch::tools::ServeCommandOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "Serve live pprof profiles of the recordings in DIR over HTTP, at /debug/pprof/heap and "
+      "/debug/pprof/allocs as Go programs do (for Parca, Grafana Alloy, go tool pprof)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "HOST:PORT to listen on (default 127.0.0.1:6060; the profiles show call "
+                        "stacks: another address only behind authentication)");
+  serve_cmd->add_option("--max-recordings", serve.max_recordings, "Recordings followed at most")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
+  serve_cmd->add_option("dirs", serve.dirs, "Directories of recordings (allocwatch run -o DIR)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+
   allocwatch::tools::SymbolizeCommandOptions symbolize;
   CLI::App* symbolize_cmd = app.add_subcommand(
       "symbolize",
@@ -247,7 +262,7 @@ int main(int argc, char** argv) {
   AddDiffOptions(diff_cmd, diff);
 
   // Arguments no option takes are left for FirstExtra to name (CLI11 would only list them).
-  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd, ctl_cmd}) {
+  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd, ctl_cmd, serve_cmd}) {
     cmd->allow_extras();
   }
 
@@ -301,6 +316,7 @@ int main(int argc, char** argv) {
   }
   if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
   if (ctl_cmd->parsed()) return allocwatch::tools::RunCtl(ctl);
+  if (serve_cmd->parsed()) return allocwatch::tools::RunServe(serve);
   if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
   if (diff_cmd->parsed()) return allocwatch::tools::RunDiff(diff);
   return allocwatch::tools::RunReport(report);

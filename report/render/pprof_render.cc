@@ -74,7 +74,8 @@ uint64_t Round(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(std::llroun
 
 }  // namespace
 
-std::string RenderPprof(const std::vector<ProcessReport>& reports) {
+std::string RenderPprof(const std::vector<ProcessReport>& reports,
+                        const std::string& default_type) {
   StringInterner<int64_t> strings;
   strings.Intern("");  // pprof: string 0 is the empty string
   Message profile;
@@ -168,6 +169,10 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
       pid.Int(1, strings.Intern("pid"));
       pid.Int(3, m.pid);
       sample.Sub(3, pid);
+      Message program;
+      program.Int(1, strings.Intern("program"));
+      program.Int(2, strings.Intern(m.exe.substr(m.exe.rfind('/') + 1)));
+      sample.Sub(3, program);
       profile.Sub(2, sample);
     }
   }
@@ -175,13 +180,13 @@ std::string RenderPprof(const std::vector<ProcessReport>& reports) {
   Message period_type;
   period_type.Int(1, strings.Intern("space"));
   period_type.Int(2, strings.Intern("bytes"));
-  int64_t default_type = strings.Intern("inuse_space");
+  int64_t default_index = strings.Intern(default_type);
   for (const std::string& s : strings.strings()) profile.Bytes(6, s);
   profile.Int(9, static_cast<int64_t>(start_realtime));
   profile.Int(10, static_cast<int64_t>(duration));
   profile.Sub(11, period_type);
   profile.Int(12, static_cast<int64_t>(period));
-  profile.Int(14, default_type);
+  profile.Int(14, default_index);
   return Gzip(profile.bytes());
 }
 

@@ -38,8 +38,11 @@ nlohmann::json RenderJsonDocument(const std::vector<ProcessReport>& reports,
 
 // A gzip-compressed profile.proto (pprof) of every process: sample types alloc_objects,
 // alloc_space, inuse_objects, inuse_space (inuse = live at the end of the data). Needs
-// ProcessReport::stacks (ReportOptions::stacks).
-std::string RenderPprof(const std::vector<ProcessReport>& reports);
+// ProcessReport::stacks (ReportOptions::stacks). Each sample is labelled with its process's pid
+// (number) and program (the executable's file name). `default_type`: the sample type a viewer
+// shows first (Go's heap profile: inuse_space; its allocs profile: alloc_space).
+std::string RenderPprof(const std::vector<ProcessReport>& reports,
+                        const std::string& default_type = "inuse_space");
 
 // What one folded-stacks file counts.
 enum class FoldedMetric {
