@@ -21,7 +21,6 @@ struct ProfileStore::Entry {
   std::string path;
   uint32_t file_pid = 0;  // from the file's name, for a recording that cannot be read
   std::unique_ptr<report::FollowedRecording> rec;  // null: not (yet) readable
-  std::unique_ptr<report::StackSymbolizer> symbols;
   std::string error;  // why it cannot be read
   FollowedInfo info;
 };
@@ -82,7 +81,9 @@ void Subtract(report::ProcessReport& r, const StackFigures& before) {
 }  // namespace
 
 ProfileStore::ProfileStore(std::vector<std::string> dirs, size_t max_recordings)
-    : dirs_(std::move(dirs)), max_recordings_(max_recordings) {}
+    : dirs_(std::move(dirs)),
+      max_recordings_(max_recordings),
+      symbols_(std::make_unique<report::StackSymbolizer>(symbolize::Options{}, true)) {}
 
 ProfileStore::~ProfileStore() = default;
 
@@ -118,7 +119,6 @@ void ProfileStore::Update() {
     try {
       if (e->rec == nullptr) {
         e->rec = std::make_unique<report::FollowedRecording>(e->path);
-        e->symbols = std::make_unique<report::StackSymbolizer>(symbolize::Options{}, true);
       }
       if (e->info.state != "ended") e->rec->Update();
       e->error.clear();
@@ -221,7 +221,10 @@ std::string ProfileStore::Profile(std::optional<uint32_t> pid, const std::string
       auto it = since->find(m.pid);
       if (it != since->end()) before = &it->second;
     }
-    reports.push_back(report::BuildReport(m, *e->symbols, options));
+    {
+      std::lock_guard<std::mutex> hold_symbols(symbols_mu_);
+      reports.push_back(report::BuildReport(m, *symbols_, options));
+    }
     if (before != nullptr) {
       Subtract(reports.back(), *before);
       if (m.duration_ns >= before->duration_ns) {

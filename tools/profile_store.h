@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "report/analysis/analysis.h"
+#include "report/symbols/stack_symbolizer.h"
 #include "report/replay/model.h"
 
 namespace allocwatch::tools {
@@ -78,6 +79,10 @@ class ProfileStore {
   };
   std::mutex cache_mu_;
   std::map<std::pair<uint32_t, std::string>, Cached> cache_;
+  // One symbolizer for every recording (their processes share most binaries, whose debug
+  // information is then read once); taken after an entry's lock.
+  std::mutex symbols_mu_;
+  std::unique_ptr<report::StackSymbolizer> symbols_;
 };
 
 }  // namespace allocwatch::tools
