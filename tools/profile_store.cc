@@ -21,7 +21,7 @@ struct ProfileStore::Entry {
   std::string path;
   uint32_t file_pid = 0;  // from the file's name, for a recording that cannot be read
   std::unique_ptr<report::FollowedRecording> rec;  // null: not (yet) readable
-  std::string error;  // why it cannot be read
+  std::string error;                               // why it cannot be read
   FollowedInfo info;
 };
 
@@ -43,7 +43,8 @@ uint32_t PidOfName(const std::string& name) {
   if (parts.size() >= 3 && Digits(parts[parts.size() - 1]) && Digits(parts[parts.size() - 2])) {
     return static_cast<uint32_t>(std::stoul(parts[parts.size() - 2]));
   }
-  if (parts.size() >= 2 && Digits(parts.back())) return static_cast<uint32_t>(std::stoul(parts.back()));
+  if (parts.size() >= 2 && Digits(parts.back()))
+    return static_cast<uint32_t>(std::stoul(parts.back()));
   return 0;
 }
 
@@ -146,7 +147,7 @@ std::vector<FollowedInfo> ProfileStore::List() const {
 }
 
 std::vector<std::shared_ptr<ProfileStore::Entry>> ProfileStore::Select(std::optional<uint32_t> pid,
-                                                                      ProfileError* error) {
+                                                                       ProfileError* error) {
   std::vector<std::shared_ptr<Entry>> all;
   {
     std::lock_guard<std::mutex> hold(mu_);

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "report/analysis/analysis.h"
-#include "report/symbols/stack_symbolizer.h"
 #include "report/replay/model.h"
+#include "report/symbols/stack_symbolizer.h"
 
 namespace allocwatch::tools {
 

@@ -27,11 +27,20 @@ std::string HtmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -51,9 +60,9 @@ std::string IndexPage(const std::vector<FollowedInfo>& processes) {
     std::time_t since = static_cast<std::time_t>(p.start_realtime_ns / 1000000000);
     char when[64] = "";
     if (since > 0) std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&since));
-    std::string mode = p.exact ? "exact"
-                               : "sampled every " +
-                                     report::FormatBytes(static_cast<double>(p.sample_bytes));
+    std::string mode =
+        p.exact ? "exact"
+                : "sampled every " + report::FormatBytes(static_cast<double>(p.sample_bytes));
     std::string pid = std::to_string(p.pid);
     out << "<tr><td>" << pid << "</td><td>" << HtmlEscape(p.program) << "</td><td>"
         << HtmlEscape(p.state) << "</td><td>" << mode << "</td><td>" << when
@@ -137,9 +146,10 @@ int RunServe(const ServeCommandOptions& o) {
     port = std::stoi(port_text);
   }
   if (!Loopback(host)) {
-    spdlog::warn("listening on {}: every host that reaches it sees the recorded programs' call "
-                 "stacks; put it behind your platform's authentication",
-                 host);
+    spdlog::warn(
+        "listening on {}: every host that reaches it sees the recorded programs' call "
+        "stacks; put it behind your platform's authentication",
+        host);
   }
   ProfileStore store(o.dirs, o.max_recordings);
   store.Update();
@@ -198,8 +208,9 @@ int RunServe(const ServeCommandOptions& o) {
     sigwait(&stop_signals, &sig);
     server.stop();
   });
-  std::cerr << "allocwatch serve: http://" << (host.find(':') != std::string::npos ? "[" + host + "]" : host)
-            << ":" << port << "/debug/pprof/ (" << store.List().size() << " recordings)\n";
+  std::cerr << "allocwatch serve: http://"
+            << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << port
+            << "/debug/pprof/ (" << store.List().size() << " recordings)\n";
   bool ok = server.listen_after_bind();
   {
     std::lock_guard<std::mutex> hold(mu);

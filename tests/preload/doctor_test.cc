@@ -110,4 +110,54 @@ TEST_CASE("doctor --pid of a missing process is an error", "[doctor]") {
 }
 
 }  // namespace
+
+TEST_CASE("doctor --pid weighs the process's resident memory by kind of mapping", "[doctor]") {
+  FakeTree t;
+  Troubled(t, "/proc/4321");
+  t.Write("/proc/4321/status",
+          "Name:\thog\nThreads:\t9\nVmSize:\t 900000 kB\nVmRSS:\t 700000 kB\n"
+          "RssAnon:\t 600000 kB\nRssFile:\t 90000 kB\nRssShmem:\t 10000 kB\nVmSwap:\t 0 kB\n");
+  auto entry = [](const std::string& header, int rss_kb) {
+    return header + "\nSize:  1 kB\nRss:   " + std::to_string(rss_kb) + " kB\nVmFlags: rd wr\n";
+  };
+  // The main arena, two arena heaps (64 MiB-aligned), a thread stack above its guard, 256 GiB
+  // reserved, and 400 MB of anonymous memory beside libjvm.so.
+  t.Write(
+      "/proc/4321/smaps",
+      entry("55d4c1000000-55d4c5000000 rw-p 00000000 00:00 0 [heap]", 60000) +
+          entry("7f0000000000-7f0004000000 rw-p 00000000 00:00 0", 65536) +
+          entry("7f0004000000-7f0006000000 rw-p 00000000 00:00 0", 30000) +
+          entry("7f0006000000-7f0008000000 ---p 00000000 00:00 0", 0) +
+          entry("7f1000000000-7f1000001000 ---p 00000000 00:00 0", 0) +
+          entry("7f1000001000-7f1000801000 rw-p 00000000 00:00 0", 100) +
+          entry("7f2000000000-7f6000000000 ---p 00000000 00:00 0", 0) +
+          entry("7f6000000000-7f6020000000 rw-p 00000000 00:00 0", 400000) +
+          entry(
+              "7f7000000000-7f7001000000 r-xp 00000000 fd:01 99 /usr/lib/jvm/lib/server/libjvm.so",
+              20000));
+  RunResult run =
+      Run({ALLOCWATCH_COMMAND, "doctor", "--root", t.root(), "--pid", "4321", "--json"});
+  INFO(run.Describe() << "\n" << run.out);
+  REQUIRE(run.ExitedWith(0));
+  nlohmann::json j = nlohmann::json::parse(run.out);
+  const nlohmann::json& r = j["resident"];
+  CHECK(r["rss_anon_bytes"] == 600000ull * 1024);
+  CHECK(r["threads"] == 9);
+  CHECK(r["main_heap_bytes"] == 60000ull * 1024);
+  CHECK(r["arena_heaps"] == 2);
+  CHECK(r["arena_heaps_bytes"] == (65536ull + 30000) * 1024);
+  CHECK(r["thread_stacks"] == 1);
+  CHECK(r["other_anon_bytes"] == 400000ull * 1024);
+  CHECK(r["reserved_bytes"] == 0x2000000ull + 0x1000 + 0x4000000000ull);
+  CHECK(r["own_heaps"][0] == "the JVM (its Java heap and metaspace)");
+  std::string risks = j["risks"].dump();
+  CHECK(risks.find("in 3 arenas (9 threads)") != std::string::npos);
+  CHECK(risks.find("MALLOC_ARENA_MAX=2") != std::string::npos);
+  CHECK(risks.find("outside glibc's heap") != std::string::npos);
+  CHECK(risks.find("NativeMemoryTracking") != std::string::npos);
+  // The text form says the same.
+  RunResult text = Run({ALLOCWATCH_COMMAND, "doctor", "--root", t.root(), "--pid", "4321"});
+  CHECK(text.out.find("reserved address space 256.03 GiB") != std::string::npos);
+}
+
 }  // namespace allocwatch::preload_test
