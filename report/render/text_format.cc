@@ -1,6 +1,8 @@
 // report/render/text_format.cc: see text_format.h.
 #include "report/render/text_format.h"
 
+#include <algorithm>
+
 namespace allocwatch::report {
 namespace {
 
@@ -95,5 +97,43 @@ std::string Quote(const std::vector<std::string>& argv) {
   }
   return out;
 }
+
+void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t callers,
+                std::ostream& out) {
+  if (frames.empty()) {
+    out << "        (no stack)\n";
+    return;
+  }
+  size_t last = std::min(frames.size(), first + 1 + callers);
+  for (size_t i = first; i < last; ++i) {
+    out << (i == first ? "        at " : "      from ")
+        << Clip(DescribeFrame(frames[i]), kWidth - 11) << "\n";
+  }
+  if (last < frames.size()) out << "        ... " << frames.size() - last << " more frames\n";
+}
+
+void Wrapped(const std::string& label, const std::string& text, std::ostream& out) {
+  size_t pos = text.find_first_not_of(' ');
+  if (pos == std::string::npos) pos = text.size();
+  const std::string first = label + text.substr(0, pos);  // leading spaces stay as indentation
+  const size_t indent = first.size();
+  std::string line = first;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(pos, end - pos);
+    if (line.size() > indent && line.size() + 1 + word.size() > kWidth) {
+      out << line << "\n";
+      line = std::string(indent, ' ');
+    } else if (line.size() > indent) {
+      line += ' ';
+    }
+    line += word;
+    pos = end + 1;
+  }
+  out << line << "\n";
+}
+
+std::string Estimate(bool exact) { return exact ? "" : "~"; }
 
 }  // namespace allocwatch::report

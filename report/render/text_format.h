@@ -5,8 +5,11 @@
 // number_format.h.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
+
+#include "report/symbols/stack_symbolizer.h"
 
 namespace allocwatch::report {
 
@@ -36,5 +39,20 @@ std::string Escape(const std::string& s, bool* escaped = nullptr);
 // The command line as a shell would take it back: plain words, '...' quoting, and $'...' for
 // arguments with escaped bytes.
 std::string Quote(const std::vector<std::string>& argv);
+
+// The width the text report fits in, and the callers shown under a site's frame.
+inline constexpr size_t kWidth = 100;
+inline constexpr size_t kCallerLines = 4;
+
+// A stack from frame `first` ("at") and at most `callers` callers ("from"), clipped to kWidth.
+void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t callers,
+                std::ostream& out);
+
+// Writes `label` then `text`, wrapped at word boundaries to kWidth, continuation lines indented
+// under the text.
+void Wrapped(const std::string& label, const std::string& text, std::ostream& out);
+
+// The mark of an estimate: "~" in sampled mode, nothing in exact mode.
+std::string Estimate(bool exact);
 
 }  // namespace allocwatch::report

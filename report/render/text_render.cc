@@ -7,14 +7,12 @@
 
 #include "report/analysis/failed_call.h"
 #include "report/analysis/number_format.h"
+#include "report/render/memory_text.h"
 #include "report/render/render.h"
 #include "report/render/text_format.h"
 
 namespace allocwatch::report {
 namespace {
-
-constexpr size_t kWidth = 100;
-constexpr size_t kCallerLines = 4;
 
 // "grew to 95.3 MiB over 1.40 s, released at exit" (down to what the series ends at).
 std::string ReleasedText(const ProcessReport& r, const ReleasedGrowth& g) {
@@ -43,47 +41,6 @@ std::string EndingText(const ProcessReport& r) {
   return "cut short: no end record (killed by a signal, or still running); figures are as of "
          "the last record";
 }
-
-void StackLines(const std::vector<DisplayFrame>& frames, size_t first, size_t callers,
-                std::ostream& out) {
-  if (frames.empty()) {
-    out << "        (no stack)\n";
-    return;
-  }
-  size_t last = std::min(frames.size(), first + 1 + callers);
-  for (size_t i = first; i < last; ++i) {
-    out << (i == first ? "        at " : "      from ")
-        << Clip(DescribeFrame(frames[i]), kWidth - 11) << "\n";
-  }
-  if (last < frames.size()) out << "        ... " << frames.size() - last << " more frames\n";
-}
-
-// Writes `label` then `text`, wrapped at word boundaries to kWidth, continuation lines indented
-// under the text.
-void Wrapped(const std::string& label, const std::string& text, std::ostream& out) {
-  size_t pos = text.find_first_not_of(' ');
-  if (pos == std::string::npos) pos = text.size();
-  const std::string first = label + text.substr(0, pos);  // leading spaces stay as indentation
-  const size_t indent = first.size();
-  std::string line = first;
-  while (pos < text.size()) {
-    size_t end = text.find(' ', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string word = text.substr(pos, end - pos);
-    if (line.size() > indent && line.size() + 1 + word.size() > kWidth) {
-      out << line << "\n";
-      line = std::string(indent, ' ');
-    } else if (line.size() > indent) {
-      line += ' ';
-    }
-    line += word;
-    pos = end + 1;
-  }
-  out << line << "\n";
-}
-
-// The mark of an estimate: "~" in sampled mode, nothing in exact mode.
-std::string Estimate(bool exact) { return exact ? "" : "~"; }
 
 // One ranked line per site: "  1. ~1.50 MiB ±120.00 KiB  ~12 blocks  [tag]" and its stack.
 struct SiteLine {
@@ -363,95 +320,6 @@ void Failures(const ProcessReport& r, const Paint& paint, std::ostream& out) {
 }
 
 // Each time a limit came close: the figures then and who held the memory.
-// One row of the RSS table: a label and the figure at the peak and at the end.
-void MemoryRow(const char* label, double at_peak, double at_end, const std::string& note,
-               std::ostream& out) {
-  char line[200];
-  std::snprintf(line, sizeof(line), "  %-38s %12s %12s", label, FormatBytes(at_peak).c_str(),
-                FormatBytes(at_end).c_str());
-  out << line;
-  if (!note.empty()) out << "  " << note;
-  out << "\n";
-}
-
-void ResidentMemory(const ProcessReport& r, const Paint& paint, std::ostream& out) {
-  const MemoryReport& mr = r.memory;
-  if (!mr.at_peak || !mr.at_end) return;
-  const RssBreakdown& p = *mr.at_peak;
-  const RssBreakdown& e = *mr.at_end;
-  const std::string est = Estimate(r.model->exact);
-  out << "\n" << paint.Title("Where the resident memory goes") << "\n";
-  char head[200];
-  std::snprintf(head, sizeof(head), "  %-38s %12s %12s", "",
-                ("peak " + FormatSeconds(p.time_ns)).c_str(),
-                ("end " + FormatSeconds(e.time_ns)).c_str());
-  out << head << "\n";
-  MemoryRow("resident (RSS)", p.rss, e.rss, "", out);
-  MemoryRow("  anonymous", p.anon, e.anon, "", out);
-  MemoryRow("  file-backed (code, data files)", p.file, e.file, "", out);
-  MemoryRow("  shared memory", p.shmem, e.shmem, "", out);
-  if (p.swap > 0 || e.swap > 0) MemoryRow("swapped out (not in RSS)", p.swap, e.swap, "", out);
-  out << "  anonymous memory, by what holds it:\n";
-  std::string live_note = est.empty() ? "" : "estimated";
-  if (!est.empty() && (p.live_heap_bound > 0 || e.live_heap_bound > 0)) {
-    live_note = "±" + FormatBytes(e.live_heap_bound) + " at the end";
-  }
-  MemoryRow("  live heap blocks (bytes requested)", p.live_heap, e.live_heap, live_note, out);
-  if (p.heap_known || e.heap_known) {
-    MemoryRow("  the allocator's overhead on them", p.overhead, e.overhead,
-              "chunk headers, rounding", out);
-    std::string arenas = e.arenas == 1  ? "1 arena at the end"
-                         : e.arenas > 0 ? std::to_string(e.arenas) + " arenas at the end"
-                                        : "";
-    MemoryRow("  free inside glibc's arenas", p.arena_free, e.arena_free, arenas, out);
-    if (e.releasable > 0 || p.releasable > 0) {
-      MemoryRow("    of it, at the main arena's top", p.releasable, e.releasable,
-                "trimmed back at once", out);
-    }
-  } else {
-    out << "    (the heap's own figures are unknown: "
-        << (e.foreign_malloc ? "the program's malloc is not the C library's"
-                             : "the C library's malloc is not glibc's")
-        << ")\n";
-  }
-  MemoryRow("  the program's own mappings", p.mapped_anon, e.mapped_anon, "committed (mmap & co.)",
-            out);
-  if (p.discarded > 0 || e.discarded > 0) {
-    MemoryRow("    of it, given back by madvise", p.discarded, e.discarded,
-              "not resident until touched", out);
-  }
-  auto unexplained = [](double v) { return std::max(0.0, v); };
-  MemoryRow("  not explained", unexplained(p.unexplained), unexplained(e.unexplained), "", out);
-  if (p.unexplained < 0 || e.unexplained < 0) {
-    Wrapped("      ",
-            "(the rows above hold more than is resident: some of it was never touched or "
-            "was given back)",
-            out);
-  } else {
-    Wrapped("      ",
-            "(thread stacks of " + std::to_string(e.threads) +
-                " threads, the loader's data, memory allocwatch does not see)",
-            out);
-  }
-  if (p.mapped_shared > 0 || e.mapped_shared > 0) {
-    MemoryRow("shared memory mapped by the program", p.mapped_shared, e.mapped_shared,
-              "committed (MAP_SHARED)", out);
-  }
-  if (p.mapped_file > 0 || e.mapped_file > 0) {
-    MemoryRow("file mappings of the program (mapped)", p.mapped_file, e.mapped_file, "", out);
-  }
-  if (p.reserved > 0 || e.reserved > 0) {
-    MemoryRow("reserved address space (PROT_NONE)", p.reserved, e.reserved, "not memory", out);
-  }
-  for (const MemoryCause& c : mr.causes) {
-    out << "\n";
-    Wrapped("  ", paint.Bad(c.summary), out);
-    Wrapped("    why     ", c.evidence, out);
-    Wrapped("    remedy  ", c.remedy, out);
-    if (c.site) StackLines(c.site->frames, c.site->site_frame, kCallerLines, out);
-  }
-}
-
 void Brinks(const ProcessReport& r, std::ostream& out) {
   const ProcessModel& m = *r.model;
   for (const BrinkReport& br : r.brinks) {
@@ -632,7 +500,7 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
            r.peak, 0, [](const SiteFigures& f) { return f.live_bytes + f.mapped_live_bytes; },
            [](const SiteFigures& f) { return f.live_count; },
            [](const SiteFigures& f) { return f.live_bytes_var; }, "blocks", m.exact, paint, out);
-  ResidentMemory(r, paint, out);
+  ResidentMemoryText(r, paint, out);
   if (m.exact) Temporaries(r, paint, out);
   SiteList(
       "Top allocating sites", r.allocators, r.allocator_sites_total,
