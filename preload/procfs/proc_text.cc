@@ -42,6 +42,20 @@ uint64_t Hex(const char*& p) {
   return v;
 }
 
+// Copies a /proc/PID/maps line (`size` < kLineBytes) into `copy` and reads its "start-end";
+// leaves *p after the end address. False when the line does not start so.
+bool ParseMapsRange(const char* line, size_t size, char* copy, const char** p, uint64_t* start,
+                    uint64_t* end) {
+  std::memcpy(copy, line, size);
+  copy[size] = '\0';
+  *p = copy;
+  *start = Hex(*p);
+  if (**p != '-') return false;
+  ++*p;
+  *end = Hex(*p);
+  return true;
+}
+
 // Copies a space-separated field of mountinfo, decoding \ooo escapes.
 bool CopyField(const char* begin, const char* end, char* out, size_t cap) {
   size_t n = 0;
@@ -231,13 +245,9 @@ void MapsScanner::Line(const char* line, size_t size, bool cut) {
     return;
   }
   char copy[kLineBytes];
-  std::memcpy(copy, line, size);
-  copy[size] = '\0';
-  const char* p = copy;
-  uint64_t start = Hex(p);
-  if (*p != '-') return;
-  ++p;
-  uint64_t end = Hex(p);
+  const char* p = nullptr;
+  uint64_t start = 0, end = 0;
+  if (!ParseMapsRange(line, size, copy, &p, &start, &end)) return;
   if (start >= previous_end_) {
     uint64_t gap = start - previous_end_;
     if (ends_with("[stack]")) gap = gap > kStackGuardGap ? gap - kStackGuardGap : 0;
@@ -261,13 +271,9 @@ void ArenaHeapCounter::Line(const char* line, size_t size, bool cut) {
   if (cut) return;
   // "start-end perms offset dev inode [path]": anonymous when the inode is 0 and no path.
   char copy[MapsScanner::kLineBytes];
-  std::memcpy(copy, line, size);
-  copy[size] = '\0';
-  const char* p = copy;
-  uint64_t start = Hex(p);
-  if (*p != '-') return;
-  ++p;
-  uint64_t end = Hex(p);
+  const char* p = nullptr;
+  uint64_t start = 0, end = 0;
+  if (!ParseMapsRange(line, size, copy, &p, &start, &end)) return;
   if (*p != ' ' || end <= start) return;
   ++p;
   char perms[5] = {};
@@ -291,13 +297,11 @@ void ArenaHeapCounter::Line(const char* line, size_t size, bool cut) {
   if (was_open && start == open_end_ && std::memcmp(perms, "---p", 4) == 0 &&
       end == open_start_ + kHeapSize) {
     ++heaps_;
-    writable_bytes_ += open_end_ - open_start_;
     return;
   }
   if (std::memcmp(perms, "rw-p", 4) != 0 || start % kHeapSize != 0) return;
   if (end == start + kHeapSize) {
     ++heaps_;
-    writable_bytes_ += end - start;
   } else if (end < start + kHeapSize) {
     open_ = true;
     open_start_ = start;

@@ -120,13 +120,11 @@ class ArenaHeapCounter {
   void Feed(const char* data, size_t size);
   void Finish();  // call once after the last Feed
   uint64_t heaps() const { return heaps_; }
-  uint64_t writable_bytes() const { return writable_bytes_; }  // of those heaps, read-write
 
  private:
   void Line(const char* line, size_t size, bool cut);
   LineSplitter<MapsScanner::kLineBytes> lines_in_;
   uint64_t heaps_ = 0;
-  uint64_t writable_bytes_ = 0;
   uint64_t open_start_ = 0, open_end_ = 0;  // a read-write candidate waiting for its rest
   bool open_ = false;
 };

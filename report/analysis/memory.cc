@@ -24,10 +24,7 @@ std::string B(double bytes) { return FormatBytes(bytes); }
 
 // What allocwatch sees of the anonymous memory at a snapshot: the heap (glibc's figures when
 // known, else the live heap) and the program's committed anonymous and shared mappings.
-double Seen(const RssBreakdown& b) {
-  double heap = b.heap_known ? b.arena_bytes + b.heap_mmapped : b.live_heap;
-  return heap + b.OwnPrivate();
-}
+double Seen(const RssBreakdown& b) { return b.HeapHeld() + b.OwnPrivate(); }
 
 std::string Plural(uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -76,8 +73,7 @@ RssBreakdown BreakdownOf(const ProcessModel& model, const MemorySnapshot& s) {
   b.mapped_shared = static_cast<double>(r.mapped_shared_bytes);
   b.reserved = static_cast<double>(r.mapped_reserved_bytes);
   b.discarded = s.discarded_bytes;
-  b.unexplained =
-      b.anon - (b.heap_known ? b.arena_bytes + b.heap_mmapped : b.live_heap) - b.OwnPrivate();
+  b.unexplained = b.anon - b.HeapHeld() - b.OwnPrivate();
   return b;
 }
 
@@ -99,7 +95,6 @@ MemoryReport BuildMemoryReport(const ProcessModel& model, const std::vector<Site
     all.push_back(BreakdownOf(model, s));
     if (all.back().rss > all[peak].rss) peak = all.size() - 1;
   }
-  out.at_start = all.front();
   out.at_peak = all[peak];
   out.at_end = all.back();
   const size_t stride = (all.size() + kMaxMemorySeries - 1) / kMaxMemorySeries;
@@ -107,7 +102,7 @@ MemoryReport BuildMemoryReport(const ProcessModel& model, const std::vector<Site
     if (i % stride == 0 || i == peak || i + 1 == all.size()) out.series.push_back(all[i]);
   }
   out.runtime = OwnHeapRuntime(model);
-  const RssBreakdown& first = *out.at_start;
+  const RssBreakdown& first = all.front();
   const RssBreakdown& top = *out.at_peak;
 
   // Fragmentation: at the peak or the end, whichever holds more free memory in the arenas.

@@ -34,6 +34,9 @@ struct RssBreakdown {
   double discarded = 0;
   // The private anonymous mappings that can be resident: mapped_anon less discarded.
   double OwnPrivate() const { return mapped_anon > discarded ? mapped_anon - discarded : 0; }
+  // What the heap holds from the kernel: glibc's arenas and blocks mapped on their own when its
+  // figures are known, else the live heap.
+  double HeapHeld() const { return heap_known ? arena_bytes + heap_mmapped : live_heap; }
   // Anonymous resident memory none of the above accounts for; negative when they hold more
   // than is resident (mapped or free memory that was never touched or was given back).
   double unexplained = 0;
@@ -60,7 +63,6 @@ inline constexpr size_t kMaxMemorySeries = 600;
 struct MemoryReport {
   std::optional<RssBreakdown> at_peak;  // at the snapshot of the highest RSS
   std::optional<RssBreakdown> at_end;   // at the last snapshot
-  std::optional<RssBreakdown> at_start;
   // Every snapshot's breakdown in time order, at most kMaxMemorySeries of them (evenly thinned,
   // the peak and the last kept): the HTML report's chart.
   std::vector<RssBreakdown> series;

@@ -15,7 +15,7 @@ namespace {
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 // glibc's HEAP_MAX_SIZE on 64-bit: each heap of an arena other than the main one is mapped at
 // a boundary of it, the part in use read-write and the rest inaccessible.
-constexpr uint64_t kArenaHeapSize = 64 * kMiB;
+constexpr uint64_t kArenaHeapSize = preload::ArenaHeapCounter::kHeapSize;
 constexpr uint64_t kMaxGuardBytes = 1 * kMiB;  // a thread stack's guard (pthread guardsize)
 
 struct Range {

@@ -141,7 +141,6 @@ struct MemorySnapshot {
   uint64_t rss_bytes = 0;          // the snapshot's (statm) resident figure
   double live_heap_bytes = 0;      // recorded (estimated) live heap bytes at that instant
   double live_heap_bytes_var = 0;  // its variance (0 in exact mode)
-  uint64_t heap_in_use_bytes = 0;  // the snapshot's mallinfo2 in-use figure
   double discarded_bytes = 0;      // recorded mapped bytes given back by madvise then
 };
 

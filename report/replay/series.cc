@@ -27,7 +27,6 @@ void Replayer::OnMemory(const RawRecord& r) {
   // The snapshot written just before it, at the same time, holds its statm and heap figures.
   if (!m_->snapshots.empty() && m_->snapshots.back().time_ns == rec.time_ns) {
     m.rss_bytes = m_->snapshots.back().rss_bytes;
-    m.heap_in_use_bytes = m_->snapshots.back().heap_live_bytes;
   }
   m.live_heap_bytes = m_->totals.live_bytes;
   m.live_heap_bytes_var = m_->totals.live_bytes_var;
