@@ -17,7 +17,10 @@ SERVERS=("$@")
 AW=$PWD/build/bin/allocwatch
 [ -x "$AW" ] || { echo "build first: tools/setup.sh"; exit 2; }
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+PG_SERVER=
+trap 'postgres_stop; rm -rf "$T"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 CONFIGS=(plain default exact heaptrack)
 command -v heaptrack >/dev/null || CONFIGS=(plain default exact)
 
@@ -70,20 +73,56 @@ postgres_setup() {
     --no-sync >"$T/initdb.log" 2>&1
 }
 postgres_run() {  # postgres_run CONFIG: prints "TPS tps"
-  local data=$T/pg.$RANDOM sock=$T/sock.$RANDOM port=5432
+  local data=$T/pg.$RANDOM sock=$T/sock.$RANDOM port=5432 tps
   "${PG_OWNER[@]}" cp -a "$T/pg-template" "$data"
   "${PG_OWNER[@]}" mkdir -p "$sock"
   prefix "$1"
   "${PG_OWNER[@]}" "${PREFIX[@]}" "$PGBIN/postgres" -D "$data" -k "$sock" -p $port \
     -c listen_addresses='' -c fsync=off >"$T/pg.log" 2>&1 &
-  local server=$!
-  wait_for 60 "$PGBIN/pg_isready" -h "$sock" -p $port || { echo "postgres did not start" >&2; return 1; }
-  "$PGBIN/pgbench" -h "$sock" -p $port -U bench -i -q postgres >/dev/null 2>&1
-  "$PGBIN/pgbench" -h "$sock" -p $port -U bench -c 4 -j 2 -T 8 postgres 2>/dev/null |
-    awk '/^tps = / { print "TPS", $3 }'
-  kill -INT $server
-  wait $server
+  PG_SERVER=$! PG_DATA=$data PG_CONFIG=$1
+  if ! wait_for 60 "$PGBIN/pg_isready" -h "$sock" -p $port -U bench; then
+    echo "postgres ($1) did not start:" >&2
+    tail -n 5 "$T/pg.log" >&2
+    postgres_stop
+    return 1
+  fi
+  timeout 120 "$PGBIN/pgbench" -h "$sock" -p $port -U bench -i -q postgres >"$T/pgbench.log" 2>&1
+  tps=$(timeout 120 "$PGBIN/pgbench" -h "$sock" -p $port -U bench -c 4 -j 2 -T 8 postgres 2>>"$T/pgbench.log" |
+    awk '/^tps = / { print $3 }')
+  if [ -n "$tps" ]; then
+    echo "TPS $tps"
+  else
+    echo "postgres ($1): no tps line from pgbench:" >&2
+    tail -n 5 "$T/pgbench.log" >&2
+  fi
+  postgres_stop
   rm -rf "$data"
+}
+# Stops the server of postgres_run: SIGINT (fast shutdown) to the postmaster itself (the first
+# line of postmaster.pid), not to the process started in the background. Under heaptrack that
+# process is heaptrack's shell script, which, as a job started with & by this non-interactive
+# shell, ignores SIGINT and cannot undo it: the signal was lost there and the wait for the server
+# never returned. Under heaptrack a postgres child can also hang in its exit (in heaptrack_stop,
+# on a mutex its fork copied locked), and the postmaster waits for its children: after 20 s the
+# server's processes (those whose working directory is the data directory) are killed.
+postgres_stop() {
+  [ -n "$PG_SERVER" ] || return 0
+  local pid p data end=$((SECONDS + 20))
+  pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null)
+  if [ -n "$pid" ]; then kill -INT "$pid" 2>/dev/null; else kill -TERM "$PG_SERVER" 2>/dev/null; fi
+  while kill -0 "$PG_SERVER" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+  if kill -0 "$PG_SERVER" 2>/dev/null; then
+    echo "postgres ($PG_CONFIG) did not stop within 20 s: its processes killed" >&2
+    data=$(readlink -f "$PG_DATA")
+    for p in /proc/[0-9]*; do
+      [ "$(readlink "$p/cwd" 2>/dev/null)" = "$data" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+    done
+    end=$((SECONDS + 20))
+    while kill -0 "$PG_SERVER" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    kill -KILL "$PG_SERVER" 2>/dev/null
+  fi
+  wait "$PG_SERVER" 2>/dev/null
+  PG_SERVER=
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print 0 }'; }
@@ -99,7 +138,10 @@ for server in "${SERVERS[@]}"; do
   : >"$T/results"
   for round in $(seq "$ROUNDS"); do
     for config in "${CONFIGS[@]}"; do
-      "${server}_run" "$config" | sed "s/^/$config /" >>"$T/results"
+      # Not in a pipeline: a server left running by an interrupted run is then this shell's,
+      # which the EXIT trap stops.
+      "${server}_run" "$config" >"$T/run.out"
+      sed "s/^/$config /" "$T/run.out" >>"$T/results"
     done
   done
   printf '%-9s %-10s %-10s %14s %8s\n' server metric config median "x plain"
