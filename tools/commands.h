@@ -68,6 +68,21 @@ struct RunCommandOptions {
   bool paused = false;       // start with recording off (allocwatch ctl turns it on)
 };
 
+struct AttachCommandOptions {
+  int pid = 0;
+  std::string output_dir = ".";  // as the process sees it
+  std::optional<uint64_t> sample_bytes;
+  bool exact = false;
+  double interval_seconds = 1.0;
+  double duration_seconds = 0;  // 0: until Ctrl-C, allocwatch detach, or the process ends
+  bool no_wait = false;         // attach, then return; allocwatch detach ends the recording
+  bool no_report = false;
+  std::string library;  // liballocwatch.so as the process sees it; empty: allocwatch's own
+  double timeout_seconds = 10.0;  // for a thread to reach a system call where it can be borrowed
+  std::string format = "text";
+  size_t top = 10;
+};
+
 struct CtlCommandOptions {
   int pid = 0;
   std::string command;           // start | stop | snapshot
@@ -96,6 +111,12 @@ int RunRun(const RunCommandOptions& options);
 int RunDoctor(const DoctorCommandOptions& options);
 int RunSymbolize(const SymbolizeCommandOptions& options);
 int RunCtl(const CtlCommandOptions& options);
+int RunAttach(const AttachCommandOptions& options);
+
+// liballocwatch.so beside the allocwatch command (or ALLOCWATCH_PRELOAD); empty when not found.
+std::string FindPreload();
+// The recording a process writes now, from its tail file among its mappings; empty when none.
+std::string RecordingOfProcess(int pid);
 int RunServe(const ServeCommandOptions& options);
 
 }  // namespace allocwatch::tools

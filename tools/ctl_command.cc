@@ -70,15 +70,26 @@ uint32_t CommandOf(const std::string& word) {
   if (word == "start") return format::kControlStart;
   if (word == "stop") return format::kControlStop;
   if (word == "snapshot") return format::kControlSnapshot;
+  if (word == "detach") return format::kControlDetach;
   return 0;
+}
+
+std::string RecordingPath(const std::string& tail_path) {
+  constexpr char kTail[] = ".awtail";
+  return tail_path.substr(0, tail_path.size() - (sizeof(kTail) - 1)) + ".awtrace";
 }
 
 }  // namespace
 
+std::string RecordingOfProcess(int pid) {
+  TailMapping t = FindTail(pid);
+  return t.path.empty() ? std::string() : RecordingPath(t.path);
+}
+
 int RunCtl(const CtlCommandOptions& o) {
   const uint32_t command = CommandOf(o.command);
   if (command == 0) {
-    spdlog::error("unknown command '{}': want start, stop or snapshot", o.command);
+    spdlog::error("unknown command '{}': want start, stop, snapshot or detach", o.command);
     return 2;
   }
   struct stat st {};
@@ -140,6 +151,20 @@ int RunCtl(const CtlCommandOptions& o) {
       const bool recording = __atomic_load_n(&c->recording, __ATOMIC_ACQUIRE) != 0;
       std::string at = report::FormatSeconds(c->done_time_ns);
       std::cout << "allocwatch ctl: process " << o.pid << ": ";
+      if (command == format::kControlDetach) {
+        if (c->done_command == format::kControlDetach) {
+          std::cout << "detached at " << at << "; the process goes on as before ("
+                    << RecordingPath(t.path) << ")\n";
+        } else {
+          std::cout << "it was started with the library (allocwatch run), not attached: "
+                       "nothing to detach; allocwatch ctl "
+                    << o.pid << " stop stops recording\n";
+          rc = 1;
+        }
+        munmap(p, format::kTailHeaderBytes);
+        close(fd);
+        return rc;
+      }
       if (command == format::kControlSnapshot) {
         std::cout << "snapshot written at " << at << " (recording " << (recording ? "on" : "off")
                   << ")";

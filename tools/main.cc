@@ -234,6 +234,58 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
 
+  allocwatch::tools::AttachCommandOptions attach;
+  CLI::App* attach_cmd = app.add_subcommand(
+      "attach",
+      "Record a process that is already running: load the library into it, record until "
+      "--duration, Ctrl-C or allocwatch detach, then report");
+  attach_cmd->add_option("pid", attach.pid, "The process")->required()->check(CLI::PositiveNumber);
+  attach_cmd
+      ->add_option("-o,--output-dir", attach.output_dir,
+                   "Directory for the recording, as the process sees it")
+      ->capture_default_str();
+  auto* attach_sample = attach_cmd
+                            ->add_option("--sample-bytes", attach.sample_bytes,
+                                         "Mean sampling period in bytes (default 524288)")
+                            ->check(CLI::PositiveNumber);
+  attach_cmd->add_flag("--exact", attach.exact, "Record every allocation with its stack")
+      ->excludes(attach_sample);
+  attach_cmd->add_option("--interval", attach.interval_seconds, "Seconds between snapshots")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  attach_cmd
+      ->add_option("--duration", attach.duration_seconds,
+                   "Detach after this many seconds (default: at Ctrl-C or allocwatch "
+                   "detach)")
+      ->check(CLI::Range(0.0, 1e7));
+  attach_cmd->add_flag("--no-wait", attach.no_wait,
+                       "Return once recording has begun; allocwatch detach PID ends it");
+  attach_cmd->add_flag("--no-report", attach.no_report, "Do not print the report at the end");
+  attach_cmd->add_option("--report-format", attach.format, "Format of the report")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  attach_cmd->add_option("--top", attach.top, "Call sites listed per section (0: all)")
+      ->capture_default_str();
+  attach_cmd->add_option("--library", attach.library,
+                         "liballocwatch.so's path as the process sees it (a container's)");
+  attach_cmd
+      ->add_option("--timeout", attach.timeout_seconds,
+                   "Seconds to wait for a thread of the process to reach a system call where it "
+                   "can be borrowed")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+
+  allocwatch::tools::CtlCommandOptions detach;
+  detach.command = "detach";
+  CLI::App* detach_cmd = app.add_subcommand(
+      "detach", "Stop recording a process allocwatch attach attached to; it runs on as before");
+  detach_cmd->add_option("pid", detach.pid, "The process")->required()->check(CLI::PositiveNumber);
+  detach_cmd
+      ->add_option("--timeout", detach.timeout_seconds,
+                   "Seconds to wait for the process to carry it out")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+
   allocwatch::tools::ServeCommandOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve",
@@ -262,7 +314,8 @@ int main(int argc, char** argv) {
   AddDiffOptions(diff_cmd, diff);
 
   // Arguments no option takes are left for FirstExtra to name (CLI11 would only list them).
-  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd, ctl_cmd, serve_cmd}) {
+  for (CLI::App* cmd : {report_cmd, doctor_cmd, symbolize_cmd, diff_cmd, ctl_cmd, serve_cmd,
+                        attach_cmd, detach_cmd}) {
     cmd->allow_extras();
   }
 
@@ -316,6 +369,8 @@ int main(int argc, char** argv) {
   }
   if (doctor_cmd->parsed()) return allocwatch::tools::RunDoctor(doctor);
   if (ctl_cmd->parsed()) return allocwatch::tools::RunCtl(ctl);
+  if (attach_cmd->parsed()) return allocwatch::tools::RunAttach(attach);
+  if (detach_cmd->parsed()) return allocwatch::tools::RunCtl(detach);
   if (serve_cmd->parsed()) return allocwatch::tools::RunServe(serve);
   if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
   if (diff_cmd->parsed()) return allocwatch::tools::RunDiff(diff);

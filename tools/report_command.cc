@@ -112,7 +112,8 @@ void FollowedRecordings::Update(const std::string& file) {
   // Its end record was read: nothing more comes (after an exec record more may, should the
   // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
   report::Ending ending = e.followed->progress().ending;
-  if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit) {
+  if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit ||
+      ending == report::Ending::kDetach) {
     e.final = e.followed->Finish();
     e.followed.reset();
   }

@@ -73,18 +73,6 @@ void InstallForwarding() {
   for (int sig : kForwardedSignals) sigaction(sig, &sa, nullptr);
 }
 
-std::string FindPreload() {
-  if (const char* env = std::getenv(envvar::kPreload)) return env;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  for (const char* rel :
-       {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so", "../lib/liballocwatch.so"}) {
-    fs::path candidate = exe.parent_path() / rel;
-    if (fs::exists(candidate, ec)) return fs::canonical(candidate, ec).string();
-  }
-  return {};
-}
-
 // The program's path as execvp would find it, or empty.
 std::string Which(const std::string& program) {
   if (program.find('/') != std::string::npos)
@@ -433,6 +421,18 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
 }
 
 }  // namespace
+
+std::string FindPreload() {
+  if (const char* env = std::getenv(envvar::kPreload)) return env;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (const char* rel :
+       {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so", "../lib/liballocwatch.so"}) {
+    fs::path candidate = exe.parent_path() / rel;
+    if (fs::exists(candidate, ec)) return fs::canonical(candidate, ec).string();
+  }
+  return {};
+}
 
 std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t session_id,
                                                uint32_t first_pid) {

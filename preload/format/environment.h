@@ -19,6 +19,17 @@ inline constexpr char kBrinkPercent[] =
     "ALLOCWATCH_BRINK_PERCENT";  // headroom thresholds: "10,5,2" (default), "off"
 inline constexpr char kPaused[] = "ALLOCWATCH_PAUSED";   // 1: start with recording off
 inline constexpr char kFsRoot[] = "ALLOCWATCH_FS_ROOT";  // read /proc and /sys under this
+// allocwatch attach hands the library these settings as text instead of the environment:
+// "NAME=VALUE" lines, each name one of the above (allocwatch_attach, preload/README.md).
+inline constexpr char kAttachEntry[] = "allocwatch_attach";
+// What allocwatch_attach returns.
+inline constexpr int kAttachOk = 0;
+inline constexpr int kAttachAlreadyRecording = 1;  // loaded by LD_PRELOAD, or attached already
+inline constexpr int kAttachForeignMalloc = 2;     // the program's malloc is not the C library's
+inline constexpr int kAttachBadSettings = 3;       // the settings were refused (too long, ...)
+inline constexpr int kAttachCannotRecord = 4;      // the recording file could not be created
+inline constexpr int kAttachNoCalls = 5;           // no module calls a wrapped function
+
 // Read by the allocwatch command only (never by the library).
 inline constexpr char kPreload[] = "ALLOCWATCH_PRELOAD";     // the library `run` injects
 inline constexpr char kLogLevel[] = "ALLOCWATCH_LOG_LEVEL";  // the command's log level

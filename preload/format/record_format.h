@@ -86,6 +86,9 @@ static_assert(sizeof(RecordHeader) == 8);
 
 inline constexpr uint32_t kProcessFlagExact = 1;      // every allocation recorded
 inline constexpr uint32_t kProcessFlagForkChild = 2;  // started by fork() of a recorded process
+// Recording began when allocwatch attached to the running process (allocwatch attach): the
+// start times are the attach's, and blocks allocated before it are not in the recording.
+inline constexpr uint32_t kProcessFlagAttached = 4;
 
 // Times are nanoseconds of CLOCK_MONOTONIC since ProcessRecord::start_monotonic_ns.
 struct ProcessRecord {
@@ -354,8 +357,9 @@ struct ExecRecord {
 };
 static_assert(sizeof(ExecRecord) == 24);
 
-inline constexpr uint32_t kEndReasonExit = 1;   // exit() / return from main
-inline constexpr uint32_t kEndReasonUExit = 2;  // _exit() / _Exit()
+inline constexpr uint32_t kEndReasonExit = 1;    // exit() / return from main
+inline constexpr uint32_t kEndReasonUExit = 2;   // _exit() / _Exit()
+inline constexpr uint32_t kEndReasonDetach = 3;  // allocwatch detach: the process went on
 struct EndRecord {
   RecordHeader header;
   uint64_t time_ns;

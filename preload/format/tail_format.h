@@ -60,6 +60,10 @@ inline constexpr char kControlMagic[8] = {'A', 'W', 'C', 'T', 'L', '\0', '\0', '
 inline constexpr uint32_t kControlStart = 1;     // record (again)
 inline constexpr uint32_t kControlStop = 2;      // stop recording; count only
 inline constexpr uint32_t kControlSnapshot = 3;  // write every buffered event and a snapshot now
+// Stop recording a process allocwatch attached to: restore its calls' routes, end the
+// recording; the process goes on without allocwatch (allocwatch detach; the library's own
+// thread carries it out).
+inline constexpr uint32_t kControlDetach = 4;
 struct TailControl {
   char magic[8];  // kControlMagic
   uint32_t request_seq;

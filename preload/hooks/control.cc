@@ -1,9 +1,13 @@
 // preload/hooks/control.cc: see control.h.
 #include "preload/hooks/control.h"
 
+#include <time.h>
+
 #include "preload/base/spinlock.h"
 #include "preload/format/tail_format.h"
+#include "preload/hooks/attach.h"
 #include "preload/hooks/record_writer.h"
+#include "preload/hooks/recorder.h"
 #include "preload/hooks/tail_file.h"
 
 namespace allocwatch::preload {
@@ -29,6 +33,24 @@ void WriteControlRecord(uint32_t command, bool recording) {
   r.command = command;
   r.recording = recording ? 1 : 0;
   Writer().Append(&r, sizeof(r));
+}
+
+// On the timer thread of an attached process: the program's calls go back to the C library,
+// calls already in a hook get a moment to leave it, the recording ends, and then ctl hears of
+// it (the control page stays mapped after the tail file is removed).
+void Detach(format::TailControl* c, uint32_t seq) {
+  RestoreRoutes();
+  timespec pause{0, 20 * 1000 * 1000};
+  nanosleep(&pause, nullptr);
+  ThreadState& t = CurrentThread();
+  t.in_hook = false;  // the timer thread's guard, or FinishRecording would take it for reentry
+  FinishRecording(format::kEndReasonDetach, -1, HeapFigures::kMeasure);
+  t.in_hook = true;
+  c->recording = 0;
+  c->done_time_ns = NowNs();
+  c->done_command = format::kControlDetach;
+  __atomic_store_n(&c->done_seq, seq, __ATOMIC_RELEASE);
+  g_control_done = seq;
 }
 
 }  // namespace
@@ -66,6 +88,17 @@ void PollControlSlow(HeapFigures figures) {
     } else if (command == format::kControlSnapshot) {
       WriteControlRecord(command, !IsPaused());
       SnapshotNow(figures);
+    } else if (command == format::kControlDetach) {
+      if (g_recorder.attached && !OnTimerThread()) {
+        g_control_lock.Unlock();  // the timer thread detaches, outside every hook
+        return;
+      }
+      if (g_recorder.attached) {
+        Detach(c, seq);
+        g_control_lock.Unlock();
+        return;
+      }
+      command = 0;  // started with the library: nothing to detach (ctl stop stops recording)
     }
     c->recording = IsPaused() ? 0 : 1;
     c->done_time_ns = NowNs();

@@ -143,4 +143,13 @@ void CountersAfterFork(ThreadState& thread) {
   }
 }
 
+void ForgetThreadRecords() {
+  SpinlockHolder hold(g_sum_lock);
+  for (Slot& slot : g_slots) {
+    if (slot.used.load(std::memory_order_relaxed) && slot.owner != nullptr) {
+      slot.owner->announced = false;
+    }
+  }
+}
+
 }  // namespace allocwatch::preload

@@ -47,4 +47,8 @@ CounterTotals SumCounters();
 // In the child after fork: folds every slot but the calling thread's into the totals.
 void CountersAfterFork(ThreadState& thread);
 
+// Attached again: every registered thread writes its ThreadRecord anew into the new recording.
+// Called while no thread is in a hook (the program's calls do not reach them).
+void ForgetThreadRecords();
+
 }  // namespace allocwatch::preload

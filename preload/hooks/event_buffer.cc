@@ -249,8 +249,14 @@ void ResetEventBuffersInChild(ThreadState& t) {
 }
 
 void MoveEventBuffersToTail() {
+  // Empty buffers; a thread that holds one (attached again: every thread keeps its buffer)
+  // goes on owning it.
   auto move = [](EventBuffer* b) {
-    if (b != nullptr && MapTailSlot(b) != nullptr) new (b) EventBuffer();
+    if (b == nullptr) return;
+    const bool in_use = b->in_use.load(std::memory_order_relaxed);
+    if (MapTailSlot(b) == nullptr) return;
+    new (b) EventBuffer();
+    b->in_use.store(in_use, std::memory_order_relaxed);
   };
   int n = g_buffer_count.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) move(g_buffers[i].load(std::memory_order_relaxed));

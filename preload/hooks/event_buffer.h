@@ -45,7 +45,8 @@ void ReleaseEventBuffer(ThreadState& t);
 // each is private memory again (never the parent's tail).
 void ResetEventBuffersInChild(ThreadState& t);
 
-// In a fork child whose tail file is open: every buffer becomes a slot of it (they are empty).
+// In a fork child whose tail file is open, or a process attached again: every buffer becomes
+// a slot of the new tail file (they are empty; their owners keep them).
 void MoveEventBuffersToTail();
 
 }  // namespace allocwatch::preload

@@ -13,6 +13,7 @@
 #include "preload/base/raw_io.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/environment.h"
+#include "preload/hooks/attach.h"
 #include "preload/hooks/brink.h"
 #include "preload/hooks/control.h"
 #include "preload/hooks/counters.h"
@@ -58,7 +59,8 @@ bool g_foreign_malloc = false;
 void ResolveHeapFigures() {
   Dl_info first_info{}, own_info{};
   void* first = dlsym(RTLD_DEFAULT, "malloc");
-  if (first != nullptr && dladdr(first, &first_info) != 0 &&
+  // Attached, the program's malloc is the C library's (StartAttached checks), not ours.
+  if (!g_recorder.attached && first != nullptr && dladdr(first, &first_info) != 0 &&
       dladdr(reinterpret_cast<void*>(&ResolveHeapFigures), &own_info) != 0 &&
       first_info.dli_fbase != own_info.dli_fbase) {
     g_foreign_malloc = true;
@@ -202,11 +204,14 @@ constexpr uint64_t kEventFlushNs = 100 * 1000 * 1000;
 
 void* TimerThread(void*) {
   CurrentThread().in_hook = true;  // nothing this thread does is recorded
+  const uint32_t run = g_recorder.runs.load();
   const uint64_t interval = g_recorder.config.interval_ns;
   const uint64_t flush_tick = interval < kEventFlushNs ? interval : kEventFlushNs;
   uint64_t next_snapshot = NowNs() + interval;
   uint64_t next_flush = NowNs() + flush_tick;
-  while (IsRecording()) {
+  SetTimerThread();
+  auto mine = [run] { return IsRecording() && g_recorder.runs.load() == run; };
+  while (mine()) {
     // Woken for the next flush or snapshot, or sooner to watch the headroom (brink.h).
     uint64_t now = NowNs();
     uint64_t wake = next_flush < next_snapshot ? next_flush : next_snapshot;
@@ -216,8 +221,11 @@ void* TimerThread(void*) {
     timespec ts{static_cast<time_t>(tick / 1000000000), static_cast<long>(tick % 1000000000)};
     while (nanosleep(&ts, &ts) != 0) {
     }
-    if (!IsRecording()) break;
+    if (!mine()) break;
+    // Attached: modules loaded since the last tick have their calls routed here too.
+    if (g_recorder.attached) RouteNewModules();
     PollControl(HeapFigures::kMeasure);
+    if (!mine()) break;  // detached
     if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
     now = NowNs();
     if (now + flush_tick / 2 < next_snapshot) {
@@ -231,8 +239,11 @@ void* TimerThread(void*) {
     PeriodicSnapshot(HeapFigures::kMeasure);
     next_snapshot = g_interval_start_ns + interval;
   }
+  if (g_recorder.runs.load() == run) g_recorder.timer_thread.store(false);
   return nullptr;
 }
+
+constinit std::atomic<uint32_t> g_timer_tid{0};
 
 // noinline: preload/base/hook_safe_calls.txt names it.
 __attribute__((noinline)) void StartTimerThread() {
@@ -248,8 +259,14 @@ __attribute__((noinline)) void StartTimerThread() {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// How a recording begins: with the program, in a fork child, or attached again after a detach
+// (the threads keep their buffers and caches; the tables start empty).
+enum class Begin { kProgram, kForkChild, kAttachedAgain };
+
 // Opens this process's recording and writes what precedes the first event.
-bool BeginProcess(bool fork_child) {
+bool BeginProcess(Begin begin) {
+  const bool fork_child = begin == Begin::kForkChild;
+  g_recorder.runs.fetch_add(1);
   g_recorder.start_ns = MonotonicNs();
   g_recorder.pid = static_cast<uint32_t>(getpid());
   g_recorder.seed = g_recorder.start_ns * 0x9E3779B97F4A7C15ULL ^ g_recorder.pid;
@@ -257,7 +274,7 @@ bool BeginProcess(bool fork_child) {
   if (format::TailHeader* tail = TailHeaderOrNull()) {
     tail->tick_source = g_use_tsc ? format::kTickSourceTsc : format::kTickSourceMonotonic;
   }
-  if (fork_child) MoveEventBuffersToTail();
+  if (begin != Begin::kProgram) MoveEventBuffersToTail();
   SetUpBrink();
   // A fork child keeps its parent's state; a new program starts as ALLOCWATCH_PAUSED says.
   InitControl(fork_child ? IsPaused() : g_recorder.config.paused);
@@ -347,6 +364,9 @@ void MaybeSnapshot(uint64_t now_ns, HeapFigures figures) {
 
 void SnapshotNow(HeapFigures figures) { PeriodicSnapshot(figures); }
 
+void SetTimerThread() { g_timer_tid.store(CurrentTid()); }
+bool OnTimerThread() { return g_timer_tid.load() == CurrentTid(); }
+
 // The program is creating a thread of its own: glibc's allocator will take its locks from now
 // on, and a timer thread of ours costs it nothing more (see StartRecording). Started here, in
 // the program's own pthread_create call, never from inside an allocation hook (pthread_create
@@ -363,16 +383,12 @@ void OnThreadCreate() {
   if (!g_recorder.timer_thread.load(std::memory_order_relaxed)) StartTimerThread();
 }
 
-void StartRecording() {
-  HookGuard guard;
-  if (g_recorder.state.load() != RecorderState::kOff) return;
-  if (!ReadConfig(&g_recorder.config)) {
-    g_recorder.state.store(RecorderState::kDisabled);
-    return;
-  }
+namespace {
+
+// What a process's first recording needs once, whether it starts with the program or at attach.
+void SetUpRecorder() {
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   LearnStackBounds(CurrentThread());  // the loading thread's; new threads learn theirs
-  SetFsRoot(getenv(format::env::kFsRoot));
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   ChooseEventClock();
   SelfCodeRange(&g_recorder.self_start, &g_recorder.self_end);
@@ -381,7 +397,20 @@ void StartRecording() {
   g_recorder.mappings.Construct();
   InitCounters();
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
-  if (!BeginProcess(/*fork_child=*/false)) {
+}
+
+}  // namespace
+
+void StartRecording() {
+  HookGuard guard;
+  if (g_recorder.state.load() != RecorderState::kOff) return;
+  if (!ReadConfig(&g_recorder.config)) {
+    g_recorder.state.store(RecorderState::kDisabled);
+    return;
+  }
+  SetFsRoot(getenv(format::env::kFsRoot));
+  SetUpRecorder();
+  if (!BeginProcess(Begin::kProgram)) {
     g_recorder.state.store(RecorderState::kDisabled);
     return;
   }
@@ -397,6 +426,45 @@ void StartRecording() {
   // the snapshots when the interval is over (MaybeSnapshot; in exact mode through the slow
   // path), until it creates a thread (OnThreadCreate).
   if (!__libc_single_threaded) StartTimerThread();
+}
+
+int StartAttached(const char* settings) {
+  HookGuard guard;
+  const int state = g_recorder.state.load();
+  const bool again =
+      state == RecorderState::kFinished && g_recorder.attached && !g_recorder.timer_thread.load();
+  if (state != RecorderState::kOff && !again) return format::env::kAttachAlreadyRecording;
+  if (Real().malloc != reinterpret_cast<void* (*)(size_t)>(dlsym(RTLD_DEFAULT, "malloc"))) {
+    return format::env::kAttachForeignMalloc;
+  }
+  Config config;
+  if (!ReadConfig(&config, settings)) return format::env::kAttachBadSettings;
+  g_recorder.config = config;
+  g_recorder.attached = true;
+  if (!again) {
+    SetUpRecorder();
+  } else {
+    // No call reaches the hooks since the detach: the last recording's tables and files are
+    // dropped; the threads' buffers (empty) move to the new tail file in BeginProcess.
+    Writer().ResetInChild();
+    ForgetTailInChild();
+    g_recorder.mappings->ResetInChild();
+    g_recorder.heap->ResetInChild();
+    g_recorder.stacks->ResetInChild();
+    ForgetModulesInChild();
+    ForgetThreadRecords();
+  }
+  g_live_written = 0;
+  if (!BeginProcess(again ? Begin::kAttachedAgain : Begin::kProgram)) {
+    g_recorder.state.store(RecorderState::kFinished);
+    return format::env::kAttachCannotRecord;
+  }
+  if (!again) ResolveHeapFigures();
+  EnableLockFreeAppends();
+  EnableHotPath();
+  g_recorder.state.store(RecorderState::kRecording);
+  StartTimerThread();
+  return format::env::kAttachOk;
 }
 
 void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures) {
@@ -479,7 +547,7 @@ void ForkChild() {
   bool follow =
       g_recorder.config.only_pid == 0 && g_recorder.state.load() == RecorderState::kRecording;
   g_recorder.state.store(RecorderState::kDisabled);
-  if (follow && BeginProcess(/*fork_child=*/true)) {
+  if (follow && BeginProcess(Begin::kForkChild)) {
     g_recorder.state.store(RecorderState::kRecording);
   }
   t.in_hook = false;

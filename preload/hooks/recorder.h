@@ -21,6 +21,13 @@ using format::Call;
 // IsRecording() (recorder_state.h): true while events are being recorded (a relaxed load).
 
 void StartRecording();
+// allocwatch_attach (attach.h): begins a recording of a process that did not start with the
+// library (or one attached before and detached since). Returns a format::env::kAttach* value.
+// Not hook-safe: from the thread allocwatch attach borrowed, outside any hook.
+int StartAttached(const char* settings);
+// The timer thread (lifecycle.cc) says so at its start; OnTimerThread() is true on it only.
+void SetTimerThread();
+bool OnTimerThread();
 // `figures`: kMeasure from exit(), kLastMeasured from _exit and _Exit (async-signal-safe).
 void FinishRecording(uint32_t reason, int exit_status, HeapFigures figures);
 

@@ -28,6 +28,12 @@ struct RecorderState {
   // Whether the timer thread runs; without it, events take the snapshots (MaybeSnapshot).
   std::atomic<bool> timer_thread{false};
   bool fork_child = false;  // this process's recording began in a fork child (no timer thread)
+  // Loaded by allocwatch attach rather than LD_PRELOAD: the program's calls reach the hooks
+  // through rewritten GOT entries (attach.h), and the timer thread always runs.
+  bool attached = false;
+  // Counts the recordings this process began (attached again after a detach): a timer thread
+  // serves only the recording it was started for.
+  std::atomic<uint32_t> runs{0};
   std::atomic<uint64_t> next_snapshot_ns{0};
   // Recording is stopped (allocwatch run --paused, allocwatch ctl stop): allocations and new
   // mappings are counted, not recorded (control.h).

@@ -157,28 +157,63 @@ void ParseBrinkPercent(const char* text, Config* config) {
   config->brink_count = kept;
 }
 
+// allocwatch_attach's settings: "NAME=VALUE" lines, copied here with each line ended by a
+// NUL, in place of the environment.
+constinit char g_settings[8192] = {};
+size_t g_settings_size = 0;
+
+bool CopySettings(const char* text) {
+  size_t n = strnlen(text, sizeof(g_settings));
+  if (n == sizeof(g_settings)) return false;
+  for (size_t i = 0; i < n; ++i) g_settings[i] = text[i] == '\n' ? '\0' : text[i];
+  g_settings[n] = '\0';
+  g_settings_size = n;
+  return true;
+}
+
+// A variable's value: from the attach settings when there are some, else the environment.
+const char* Setting(const char* settings, const char* name) {
+  if (settings == nullptr) return getenv(name);
+  size_t len = std::strlen(name);
+  for (size_t at = 0; at < g_settings_size;) {
+    const char* line = g_settings + at;
+    size_t line_len = std::strlen(line);
+    if (line_len > len && std::memcmp(line, name, len) == 0 && line[len] == '=') {
+      return line + len + 1;
+    }
+    at += line_len + 1;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-bool ReadConfig(Config* config) {
+bool ReadConfig(Config* config, const char* settings) {
   // Secure execution (setuid, setgid, file capabilities): record nothing, open no file, say
   // nothing; the environment that configured allocwatch is not to be trusted.
   if (getauxval(AT_SECURE) != 0) return false;
+  if (settings != nullptr && !CopySettings(settings)) {
+    RawLog("the attach settings are too long; not recording");
+    return false;
+  }
   uint64_t v = 0;
-  if (ParseUnsigned(getenv(format::env::kSampleBytes), &v) && v > 0) config->sample_bytes = v;
-  if (ParseUnsigned(getenv(format::env::kIntervalMs), &v) && v > 0) {
+  if (ParseUnsigned(Setting(settings, format::env::kSampleBytes), &v) && v > 0)
+    config->sample_bytes = v;
+  if (ParseUnsigned(Setting(settings, format::env::kIntervalMs), &v) && v > 0) {
     config->interval_ns = v * 1000000;
   }
-  if (ParseUnsigned(getenv(format::env::kSession), &v)) config->session_id = v;
-  if (ParseUnsigned(getenv(format::env::kWriteBudgetPercent), &v) && v <= 100) {
+  if (ParseUnsigned(Setting(settings, format::env::kSession), &v)) config->session_id = v;
+  if (ParseUnsigned(Setting(settings, format::env::kWriteBudgetPercent), &v) && v <= 100) {
     config->write_budget_percent = static_cast<uint32_t>(v);
   }
-  if (ParseUnsigned(getenv(format::env::kCallSiteCache), &v) && v == 0) {
+  if (ParseUnsigned(Setting(settings, format::env::kCallSiteCache), &v) && v == 0) {
     config->call_site_cache = false;
   }
-  if (ParseUnsigned(getenv(format::env::kOnlyPid), &v)) config->only_pid = static_cast<uint32_t>(v);
-  ParseBrinkPercent(getenv(format::env::kBrinkPercent), config);
-  if (ParseUnsigned(getenv(format::env::kPaused), &v) && v == 1) config->paused = true;
-  const char* dir = getenv(format::env::kOutputDir);
+  if (ParseUnsigned(Setting(settings, format::env::kOnlyPid), &v))
+    config->only_pid = static_cast<uint32_t>(v);
+  ParseBrinkPercent(Setting(settings, format::env::kBrinkPercent), config);
+  if (ParseUnsigned(Setting(settings, format::env::kPaused), &v) && v == 1) config->paused = true;
+  const char* dir = Setting(settings, format::env::kOutputDir);
   if (dir != nullptr && *dir != '\0') {
     if (std::strlen(dir) >= sizeof(config->output_dir)) {
       RawLog("ALLOCWATCH_OUTPUT_DIR is too long; not recording");
@@ -198,6 +233,8 @@ bool ReadConfig(Config* config) {
     Append(cwd, n, sizeof(cwd), config->output_dir);
     std::memcpy(config->output_dir, cwd, sizeof(cwd));
   }
+  config->attached = settings != nullptr;
+  if (config->attached) return true;  // this process, whatever ONLY_PID says
   return config->only_pid == 0 || config->only_pid == static_cast<uint32_t>(getpid());
 }
 
@@ -242,7 +279,8 @@ int OpenRecording(const Config& config, uint64_t start_monotonic_ns, bool fork_c
   r.sample_bytes = config.sample_bytes;
   r.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   r.flags = (config.Exact() ? format::kProcessFlagExact : 0) |
-            (fork_child ? format::kProcessFlagForkChild : 0);
+            (fork_child ? format::kProcessFlagForkChild : 0) |
+            (config.attached ? format::kProcessFlagAttached : 0);
   r.exe_size = static_cast<uint32_t>(exe_size);
   r.cmdline_size = static_cast<uint32_t>(cmdline_size);
   r.kernel_size = static_cast<uint32_t>(kernel_size);

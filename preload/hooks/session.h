@@ -1,8 +1,8 @@
 // preload/hooks/session.h: the recording's settings and its file.
 //
-// Not hook-safe in ReadConfig (getenv; called once from the library constructor). The rest is
-// hook-safe: OpenRecording uses only raw system calls and fixed buffers, so it also runs in a
-// fork child.
+// Not hook-safe in ReadConfig (getenv; called once from the library constructor or attach). The
+// rest is hook-safe: OpenRecording uses only raw system calls and fixed buffers, so it also runs in
+// a fork child.
 #pragma once
 #include "preload/base/hook_safe.h"
 
@@ -26,7 +26,8 @@ struct Config {
   uint32_t brink_percent[kMaxBrinks] = {10, 5, 2, 0};
   int brink_count = 3;
   char output_dir[1024] = ".";
-  bool paused = false;  // ALLOCWATCH_PAUSED=1: recording starts off (control.h)
+  bool paused = false;    // ALLOCWATCH_PAUSED=1: recording starts off (control.h)
+  bool attached = false;  // read from allocwatch_attach's settings (attach.h)
 
   // The one test of exact mode (IsExactMode() in recorder_state.h for the running process).
   bool Exact() const { return sample_bytes <= 1; }
@@ -34,8 +35,9 @@ struct Config {
 
 // Reads ALLOCWATCH_* variables and makes the output directory absolute. Returns false (and
 // logs why) when recording must stay off; under secure execution (AT_SECURE) it returns false
-// at once, without reading the environment or logging.
-bool ReadConfig(Config* config);
+// at once, without reading the environment or logging. With `settings` (allocwatch_attach's
+// "NAME=VALUE" lines) the variables are read there instead of the environment.
+bool ReadConfig(Config* config, const char* settings = nullptr);
 
 // Creates the recording file (O_EXCL, mode 0600) and writes its header and process record.
 // Returns the descriptor or -1 (after logging why).

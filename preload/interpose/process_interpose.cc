@@ -7,6 +7,9 @@
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "preload/base/errno_saver.h"
+#include "preload/format/environment.h"
+#include "preload/hooks/attach.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
 #include "preload/interpose/symbols.h"
@@ -19,7 +22,8 @@ namespace {
 
 __attribute__((constructor(101))) void AtLoad() {
   Real();
-  StartRecording();
+  // Loaded by dlopen (allocwatch attach): allocwatch_attach starts the recording.
+  if (LoadedFirstInSymbolOrder()) StartRecording();
 }
 
 __attribute__((destructor(101))) void AtUnload() {
@@ -45,6 +49,21 @@ void FillArgs(const char* arg0, va_list ap, char** argv, int n) {
 }
 
 }  // namespace
+
+// allocwatch attach calls this in the process it loaded the library into, on a thread it
+// stopped at a system call (tools/attach_command.cc); `settings` holds ALLOCWATCH_* lines.
+// Returns a format::env::kAttach* value.
+extern "C" ALLOCWATCH_EXPORT int allocwatch_attach(const char* settings) {
+  ErrnoSaver saved;
+  if (LoadedFirstInSymbolOrder()) return allocwatch::format::env::kAttachAlreadyRecording;
+  int rc = StartAttached(settings);
+  if (rc != allocwatch::format::env::kAttachOk) return rc;
+  if (RouteAllModules() == 0) {
+    FinishRecording(allocwatch::format::kEndReasonDetach, -1, HeapFigures::kMeasure);
+    return allocwatch::format::env::kAttachNoCalls;
+  }
+  return rc;
+}
 
 ALLOCWATCH_EXPORT int dlclose(void* handle) {
   // Rescan first so modules loaded since the last scan are written before they go away.

@@ -198,7 +198,8 @@ void Leaks(const ProcessModel& model, const std::vector<Site>& sites, const Site
     leak.fit = f.fits[i];
     if (f.sustained[i]) {
       leak.kind = LeakKind::kGrowing;
-    } else if (s.figures.newest_live_ns <= early_end) {
+    } else if (s.figures.newest_live_ns <= early_end && !model.attached) {
+      // (Attached, the recording's start is any moment of the process's life, not its start.)
       leak.kind = LeakKind::kSinceStart;
     }
     if (!model.exact) {

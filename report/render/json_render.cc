@@ -164,6 +164,8 @@ const char* EndingName(Ending e) {
       return "exec";
     case Ending::kCutShort:
       return "cut_short";
+    case Ending::kDetach:
+      return "detach";
   }
   return "unknown";
 }
@@ -368,6 +370,7 @@ json RenderJson(const ProcessReport& r) {
         {"exe", m.exe},
         {"argv", m.argv},
         {"forked", m.fork_child},
+        {"attached", m.attached},
         {"session", m.session_id},
         {"kernel", m.kernel},
         {"start_realtime_ns", m.start_realtime_ns},

@@ -35,6 +35,8 @@ std::string EndingText(const ProcessReport& r) {
       return "_exit(" + std::to_string(m.exit_status) + ")";
     case Ending::kExec:
       return "exec of " + Escape(m.exec_path) + " (the new program has its own recording)";
+    case Ending::kDetach:
+      return "allocwatch detach (the process went on)";
     case Ending::kCutShort:
       break;
   }
@@ -445,6 +447,14 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
         << " so far (still running; figures as of the last record)\n";
   } else {
     out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
+  }
+  if (m.attached) {
+    out << "attached    recording began with allocwatch attach: blocks allocated before it are "
+           "not in it";
+    if (m.exact) {
+      out << " (" << FormatCount(static_cast<double>(m.unknown_frees)) << " frees of them)";
+    }
+    out << "\n";
   }
   std::vector<std::pair<uint64_t, uint64_t>> windows = m.RecordedWindows();
   if (!m.controls.empty() && (!windows.empty() || !m.controls.front().recording)) {

@@ -157,7 +157,8 @@ struct Brink {
 // Brinks kept one by one (a limit that keeps coming close fires again each time it recedes).
 inline constexpr size_t kMaxBrinksKept = 32;
 
-enum class Ending { kExit, kUnderscoreExit, kExec, kCutShort };
+// kDetach: allocwatch detach ended the recording of an attached process, which went on.
+enum class Ending { kExit, kUnderscoreExit, kExec, kCutShort, kDetach };
 
 // What was merged into the recording from the tail file of a killed process (RecoveredRecord).
 struct Recovery {
@@ -179,6 +180,8 @@ struct ProcessModel {
   uint32_t page_size = 4096;
   bool exact = true;
   bool fork_child = false;
+  // Recording began at allocwatch attach: blocks allocated before it are not in it.
+  bool attached = false;
   std::string exe;
   std::vector<std::string> argv;
   std::string kernel;

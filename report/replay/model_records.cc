@@ -39,6 +39,7 @@ void Replayer::OnProcess(const RawRecord& r) {
   m_->page_size = p.page_size;
   m_->exact = (p.flags & format::kProcessFlagExact) != 0;
   m_->fork_child = (p.flags & format::kProcessFlagForkChild) != 0;
+  m_->attached = (p.flags & format::kProcessFlagAttached) != 0;
   m_->exe.assign(s, p.exe_size);
   s += p.exe_size;
   std::string cmdline(s, p.cmdline_size);
@@ -107,7 +108,9 @@ void Replayer::OnExec(const RawRecord& r) {
 
 void Replayer::OnEnd(const RawRecord& r) {
   auto rec = As<format::EndRecord>(r);
-  m_->ending = rec.reason == format::kEndReasonUExit ? Ending::kUnderscoreExit : Ending::kExit;
+  m_->ending = rec.reason == format::kEndReasonUExit    ? Ending::kUnderscoreExit
+               : rec.reason == format::kEndReasonDetach ? Ending::kDetach
+                                                        : Ending::kExit;
   m_->exec_path.clear();  // an Exec record before the end means that exec failed
   m_->exit_status = rec.exit_status;
   m_->lost_events = rec.lost_events;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "preload/format/environment.h"
 #include "preload/format/hooked_symbols.h"
 
 namespace {
@@ -24,6 +25,7 @@ std::set<std::string> ListedNames() {
   ALLOCWATCH_FORWARDED_SYMBOLS(ALLOCWATCH_NAME_OF_FORWARDED)
 #undef ALLOCWATCH_NAME_OF_RESOLVED
 #undef ALLOCWATCH_NAME_OF_FORWARDED
+  names.insert(allocwatch::format::env::kAttachEntry);  // allocwatch attach's entry point
   return names;
 }
 
