@@ -57,7 +57,7 @@ struct Mappings {
   bool dynamic_loader = false;  // ld-linux: a dynamically linked glibc program
   bool musl = false;
   bool libc = false;
-  bool library = false;  // liballocwatch.so is loaded already
+  bool library = false;    // liballocwatch.so is loaded already
   bool recording = false;  // and writes a recording now (a tail file is mapped)
 };
 
@@ -79,7 +79,8 @@ Mappings ReadMappings(int pid) {
 }
 
 bool SameFile(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
@@ -132,9 +133,10 @@ int RunAttach(const AttachCommandOptions& o) {
   }
   std::string tracer = StatusField(pid, "TracerPid");
   if (!tracer.empty() && tracer != "0") {
-    spdlog::error("process {} is traced already by process {} (a debugger or strace?): detach "
-                  "it first",
-                  pid, tracer);
+    spdlog::error(
+        "process {} is traced already by process {} (a debugger or strace?): detach "
+        "it first",
+        pid, tracer);
     return 1;
   }
   Mappings maps = ReadMappings(pid);
@@ -144,15 +146,17 @@ int RunAttach(const AttachCommandOptions& o) {
     return 1;
   }
   if (!maps.dynamic_loader || !maps.libc) {
-    spdlog::error("process {} is statically linked (no dynamic loader or C library among its "
-                  "mappings): no library can be loaded into it",
-                  pid);
+    spdlog::error(
+        "process {} is statically linked (no dynamic loader or C library among its "
+        "mappings): no library can be loaded into it",
+        pid);
     return 1;
   }
   if (maps.recording) {
-    spdlog::error("process {} is being recorded by allocwatch already: allocwatch ctl {} "
-                  "stop|start|snapshot controls that recording",
-                  pid, pid);
+    spdlog::error(
+        "process {} is being recorded by allocwatch already: allocwatch ctl {} "
+        "stop|start|snapshot controls that recording",
+        pid, pid);
     return 1;
   }
 
@@ -168,15 +172,17 @@ int RunAttach(const AttachCommandOptions& o) {
   const std::string root = ProcPath(pid, "/root");
   const bool same_root = SameFile(root, "/");
   if (!maps.library && !fs::exists(root + library)) {
-    spdlog::error("{} is not there for process {} ({}): in a container, copy or bind-mount "
-                  "liballocwatch.so into its filesystem and give --library with its path there",
-                  library, pid, same_root ? "no such file" : "its root is another filesystem");
+    spdlog::error(
+        "{} is not there for process {} ({}): in a container, copy or bind-mount "
+        "liballocwatch.so into its filesystem and give --library with its path there",
+        library, pid, same_root ? "no such file" : "its root is another filesystem");
     return 1;
   }
   if (o.library.empty() && !maps.library && !SameFile(root + library, library)) {
-    spdlog::error("{} in process {}'s filesystem is another file than allocwatch's: give "
-                  "--library with the path of an identical copy there",
-                  library, pid);
+    spdlog::error(
+        "{} in process {}'s filesystem is another file than allocwatch's: give "
+        "--library with the path of an identical copy there",
+        library, pid);
     return 1;
   }
 
@@ -187,9 +193,10 @@ int RunAttach(const AttachCommandOptions& o) {
     fs::create_directories(dir, ec);
     dir = fs::absolute(dir, ec).lexically_normal().string();
   } else if (dir.empty() || dir[0] != '/') {
-    spdlog::error("process {} runs in another filesystem (a container): give -o an absolute "
-                  "directory as the process sees it",
-                  pid);
+    spdlog::error(
+        "process {} runs in another filesystem (a container): give -o an absolute "
+        "directory as the process sees it",
+        pid);
     return 1;
   }
   struct stat dir_stat {};
@@ -202,9 +209,10 @@ int RunAttach(const AttachCommandOptions& o) {
   std::istringstream(StatusField(pid, "Uid")) >> uid >> uid;  // the effective one
   std::istringstream(StatusField(pid, "Gid")) >> gid >> gid;
   if (!Writable(dir_stat, uid, gid)) {
-    spdlog::error("process {} runs as user {}, which cannot create files in {}: give -o a "
-                  "directory it can write (such as /tmp)",
-                  pid, uid, dir);
+    spdlog::error(
+        "process {} runs as user {}, which cannot create files in {}: give -o a "
+        "directory it can write (such as /tmp)",
+        pid, uid, dir);
     return 1;
   }
 
@@ -241,7 +249,8 @@ int RunAttach(const AttachCommandOptions& o) {
   uint64_t handle = 0;
   if (!maps.library) {
     uint64_t path_at = thread.PushString(library);
-    if (path_at == 0 || !thread.Call(dlopen_at, {path_at, RTLD_NOW | RTLD_LOCAL}, &handle, &error)) {
+    if (path_at == 0 ||
+        !thread.Call(dlopen_at, {path_at, RTLD_NOW | RTLD_LOCAL}, &handle, &error)) {
       failure = "dlopen in the process failed: " + error;
     } else if (handle == 0) {
       uint64_t message_at = 0;
@@ -279,8 +288,8 @@ int RunAttach(const AttachCommandOptions& o) {
   }
 
   std::string recording = RecordingOfProcess(pid);
-  std::cerr << "allocwatch attach: recording process " << pid << " ("
-            << StatusField(pid, "Name") << ") into " << recording << "\n"
+  std::cerr << "allocwatch attach: recording process " << pid << " (" << StatusField(pid, "Name")
+            << ") into " << recording << "\n"
             << "allocwatch attach: thread " << tid << " was held for " << held_ms
             << " ms (at system call " << syscall_number << "); the others ran on\n";
   if (o.no_wait) {
@@ -294,14 +303,14 @@ int RunAttach(const AttachCommandOptions& o) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   if (o.duration_seconds > 0) {
-    std::cerr << "allocwatch attach: detaching in " << o.duration_seconds
-              << " s, or at Ctrl-C\n";
+    std::cerr << "allocwatch attach: detaching in " << o.duration_seconds << " s, or at Ctrl-C\n";
   } else {
-    std::cerr << "allocwatch attach: Ctrl-C or allocwatch detach " << pid << " ends the recording\n";
+    std::cerr << "allocwatch attach: Ctrl-C or allocwatch detach " << pid
+              << " ends the recording\n";
   }
-  const auto until = std::chrono::steady_clock::now() +
-                     std::chrono::duration<double>(o.duration_seconds > 0 ? o.duration_seconds
-                                                                           : 1e9);
+  const auto until =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration<double>(o.duration_seconds > 0 ? o.duration_seconds : 1e9);
   bool process_ended = false, detached_elsewhere = false;
   while (!g_stop.load() && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -78,7 +78,9 @@ bool WaitFor(pid_t tid, int* status, Clock::time_point until) {
   }
 }
 
-bool IsSyscallStop(int status) { return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80); }
+bool IsSyscallStop(int status) {
+  return WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80);
+}
 bool IsEventStop(int status) { return WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP; }
 
 std::vector<pid_t> Threads(pid_t pid) {
@@ -158,8 +160,8 @@ bool RemoteThread::TryThread(pid_t tid, bool allow_futex, Clock::time_point unti
     }
     __ptrace_syscall_info info{};
     if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof(info)), &info) <= 0 ||
-        info.op != PTRACE_SYSCALL_INFO_ENTRY || !Safe(static_cast<long>(info.entry.nr),
-                                                      allow_futex)) {
+        info.op != PTRACE_SYSCALL_INFO_ENTRY ||
+        !Safe(static_cast<long>(info.entry.nr), allow_futex)) {
       continue;
     }
     user_regs_struct regs{};

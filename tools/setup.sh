@@ -23,9 +23,10 @@ packages=(
   # HTML report: npm fetches its charting libraries at build time (report/render/html/); the test
   # opens the report in headless Chromium driven from node
   nodejs chromium
-  # tests: big real programs (tests/bigprog); gdb prints the stacks of a hung program
+  # tests: big real programs (tests/bigprog); gdb prints the stacks of a hung program; strace
+  # is the other tracer allocwatch attach must refuse to share a process with
   openjdk-17-jdk-headless chromium rustc lld postgresql redis-server redis-tools nginx wrk
-  gdb procps
+  gdb procps strace
 )
 
 missing=()

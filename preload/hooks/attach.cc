@@ -84,8 +84,8 @@ const Route* FindRoute(const char* name) {
 // What a module's dynamic section says of its relocations, and where it is.
 struct Module {
   uint64_t base = 0;
-  uint64_t low = UINT64_MAX, high = 0;          // its mapped segments
-  uint64_t relro_low = 0, relro_high = 0;       // pages made read-only after relocation
+  uint64_t low = UINT64_MAX, high = 0;     // its mapped segments
+  uint64_t relro_low = 0, relro_high = 0;  // pages made read-only after relocation
   const Elf64_Sym* symtab = nullptr;
   const char* strtab = nullptr;
   const Elf64_Rela* relocations[2] = {nullptr, nullptr};  // DT_JMPREL, DT_RELA
@@ -95,9 +95,9 @@ struct Module {
 bool Skipped(const dl_phdr_info* info) {
   if (info->dlpi_addr == g_self_base) return true;  // this library
   const char* name = info->dlpi_name;
-  return name != nullptr && (std::strstr(name, "ld-linux") != nullptr ||
-                             std::strstr(name, "linux-vdso") != nullptr ||
-                             std::strstr(name, "linux-gate") != nullptr);
+  return name != nullptr &&
+         (std::strstr(name, "ld-linux") != nullptr || std::strstr(name, "linux-vdso") != nullptr ||
+          std::strstr(name, "linux-gate") != nullptr);
 }
 
 bool ReadModule(const dl_phdr_info* info, Module* m) {

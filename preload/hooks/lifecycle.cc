@@ -544,8 +544,10 @@ void ForkChild() {
   CountersAfterFork(t);
   g_recorder.timer_thread.store(false);
   g_recorder.fork_child = true;
-  bool follow =
-      g_recorder.config.only_pid == 0 && g_recorder.state.load() == RecorderState::kRecording;
+  // A child of an attached process is not recorded (its calls pass through the routes it
+  // inherits): nothing could detach it, as it has no timer thread; attach to it on its own.
+  bool follow = g_recorder.config.only_pid == 0 && !g_recorder.attached &&
+                g_recorder.state.load() == RecorderState::kRecording;
   g_recorder.state.store(RecorderState::kDisabled);
   if (follow && BeginProcess(Begin::kForkChild)) {
     g_recorder.state.store(RecorderState::kRecording);
