@@ -332,7 +332,10 @@ int RunAttach(const AttachCommandOptions& o) {
     status = RunCtl(detach);
   }
   if (o.no_report) return status;
-  std::string readable = same_root || process_ended ? recording : root + recording;
+  // /proc/PID/maps names the file as seen from here when it is reachable from here (a chroot),
+  // else as seen in the process's own mount namespace (a container).
+  std::string readable = recording;
+  if (!fs::exists(readable) && !process_ended) readable = root + recording;
   if (!fs::exists(readable)) {
     std::cerr << "allocwatch attach: " << readable << " cannot be read from here\n";
     return status;
