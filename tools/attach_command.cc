@@ -155,8 +155,9 @@ int RunAttach(const AttachCommandOptions& o) {
   if (maps.recording) {
     spdlog::error(
         "process {} is being recorded by allocwatch already: allocwatch ctl {} "
-        "stop|start|snapshot controls that recording",
-        pid, pid);
+        "stop|start|snapshot controls that recording (allocwatch detach {} ends it, when "
+        "allocwatch attach began it)",
+        pid, pid, pid);
     return 1;
   }
 
@@ -214,6 +215,12 @@ int RunAttach(const AttachCommandOptions& o) {
         "directory it can write (such as /tmp)",
         pid, uid, dir);
     return 1;
+  }
+
+  if (StatusField(pid, "State").rfind("T", 0) == 0) {
+    std::cerr << "allocwatch attach: process " << pid
+              << " is stopped (SIGSTOP or a job-control stop): it is recorded from when it is "
+                 "continued, and a detach waits for that too\n";
   }
 
   std::ostringstream settings;

@@ -131,7 +131,6 @@ bool RemoteThread::TryThread(pid_t tid, bool allow_futex, Clock::time_point unti
     }
     return false;
   }
-  borrowed_at_ = Clock::now();
   ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
   int status = 0;
   int pass_signal = 0;
@@ -142,7 +141,6 @@ bool RemoteThread::TryThread(pid_t tid, bool allow_futex, Clock::time_point unti
   while (true) {
     ptrace(PTRACE_SYSCALL, tid, nullptr, reinterpret_cast<void*>(static_cast<long>(pass_signal)));
     pass_signal = 0;
-    borrowed_at_ = Clock::now();
     if (!WaitFor(tid, &status, until)) {
       // No safe system call in time: stop it once more to let it go where it is.
       ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
@@ -158,6 +156,7 @@ bool RemoteThread::TryThread(pid_t tid, bool allow_futex, Clock::time_point unti
       pass_signal = WSTOPSIG(status);  // the program's signal: delivered as it would be
       continue;
     }
+    borrowed_at_ = Clock::now();  // held from here, if this system call will do
     __ptrace_syscall_info info{};
     if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof(info)), &info) <= 0 ||
         info.op != PTRACE_SYSCALL_INFO_ENTRY ||
@@ -191,13 +190,21 @@ bool RemoteThread::Borrow(pid_t pid, std::chrono::milliseconds timeout, std::str
   const Clock::time_point deadline = Clock::now() + timeout;
   // First a thread in a wait that holds no lock, each thread tried for a moment; then, for
   // processes whose threads all wait on futexes (a JVM), a futex wait as well.
+  // A thread waiting in such a call is stopped there at once; one that computes reaches one
+  // soon or not at all: 30 ms each, and the first pass over at most 40 % of the time.
+  const Clock::time_point first_pass_end = Clock::now() + timeout * 2 / 5;
   for (bool allow_futex : {false, true}) {
-    for (pid_t tid : Threads(pid)) {
+    std::vector<pid_t> tids = Threads(pid);
+    for (size_t i = 0; i < tids.size(); ++i) {
       Clock::time_point now = Clock::now();
-      if (now >= deadline) break;
-      auto slice = allow_futex ? (deadline - now) / 2 : std::chrono::milliseconds(150);
-      Clock::time_point until = now + slice < deadline ? now + slice : deadline;
-      if (TryThread(tid, allow_futex, until, error)) return true;
+      Clock::time_point end = allow_futex ? deadline : first_pass_end;
+      if (now >= end) break;
+      // The second pass shares what is left among the threads still to try.
+      auto slice = allow_futex
+                       ? (end - now) / static_cast<long>(tids.size() - i)
+                       : std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(30));
+      Clock::time_point until = now + slice < end ? now + slice : end;
+      if (TryThread(tids[i], allow_futex, until, error)) return true;
       if (!error->empty()) return false;
     }
   }

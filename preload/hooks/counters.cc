@@ -143,6 +143,20 @@ void CountersAfterFork(ThreadState& thread) {
   }
 }
 
+void ResetCounters() {
+  SpinlockHolder hold(g_sum_lock);
+  for (Slot& slot : g_slots) {
+    if (slot.used.load(std::memory_order_relaxed) && slot.counters != nullptr) {
+      ThreadCounters::Take(slot.counters->allocated_bytes);
+      ThreadCounters::Take(slot.counters->alloc_calls);
+      ThreadCounters::Take(slot.counters->free_calls);
+    }
+  }
+  ThreadCounters::Take(g_retired.allocated_bytes);
+  ThreadCounters::Take(g_retired.alloc_calls);
+  ThreadCounters::Take(g_retired.free_calls);
+}
+
 void ForgetThreadRecords() {
   SpinlockHolder hold(g_sum_lock);
   for (Slot& slot : g_slots) {

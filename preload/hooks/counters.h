@@ -50,5 +50,7 @@ void CountersAfterFork(ThreadState& thread);
 // Attached again: every registered thread writes its ThreadRecord anew into the new recording.
 // Called while no thread is in a hook (the program's calls do not reach them).
 void ForgetThreadRecords();
+// Attached again: the counts start from zero, as the new recording does.
+void ResetCounters();
 
 }  // namespace allocwatch::preload

@@ -453,6 +453,7 @@ int StartAttached(const char* settings) {
     g_recorder.stacks->ResetInChild();
     ForgetModulesInChild();
     ForgetThreadRecords();
+    ResetCounters();
   }
   g_live_written = 0;
   if (!BeginProcess(again ? Begin::kAttachedAgain : Begin::kProgram)) {
@@ -506,10 +507,18 @@ void OnExec(const char* path) {
   RemoveTail();
 }
 
+namespace {
+// The tables' locks are held across this fork (ForkPrepare took them).
+bool g_fork_locked = false;
+}  // namespace
+
 // Locks are taken in one order and held across fork() so the child inherits consistent tables.
+// Not in a process detached from (allocwatch detach): nothing records there, and a new attach
+// starts from empty tables anyway.
 void ForkPrepare() {
   CurrentThread().in_hook = true;
-  if (!TablesReady()) return;
+  g_fork_locked = TablesReady() && !(g_recorder.attached && !IsRecording());
+  if (!g_fork_locked) return;
   g_recorder.stacks->lock().Lock();
   g_recorder.heap->LockAll();
   g_recorder.mappings->lock().Lock();
@@ -517,7 +526,7 @@ void ForkPrepare() {
 }
 
 void ForkParent() {
-  if (TablesReady()) {
+  if (g_fork_locked) {
     Writer().UnlockAfterFork();
     g_recorder.mappings->lock().Unlock();
     g_recorder.heap->UnlockAll();
@@ -531,6 +540,12 @@ void ForkChild() {
   t.tid = 0;
   t.announced = false;
   if (!TablesReady()) {
+    t.in_hook = false;
+    return;
+  }
+  if (!g_fork_locked) {  // detached: a later attach to the child resets the rest
+    CountersAfterFork(t);
+    g_recorder.timer_thread.store(false);
     t.in_hook = false;
     return;
   }
@@ -548,7 +563,8 @@ void ForkChild() {
   // inherits): nothing could detach it, as it has no timer thread; attach to it on its own.
   bool follow = g_recorder.config.only_pid == 0 && !g_recorder.attached &&
                 g_recorder.state.load() == RecorderState::kRecording;
-  g_recorder.state.store(RecorderState::kDisabled);
+  // (An attached process's child may be attached to later, as one detached from.)
+  g_recorder.state.store(g_recorder.attached ? RecorderState::kFinished : RecorderState::kDisabled);
   if (follow && BeginProcess(Begin::kForkChild)) {
     g_recorder.state.store(RecorderState::kRecording);
   }

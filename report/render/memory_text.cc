@@ -49,8 +49,14 @@ void ResidentMemoryText(const ProcessReport& r, const Paint& paint, std::ostream
   }
   MemoryRow("  live heap blocks (bytes requested)", p.live_heap, e.live_heap, live_note, out);
   if (p.heap_known || e.heap_known) {
-    MemoryRow("  the allocator's overhead on them", p.overhead, e.overhead,
-              "chunk headers, rounding", out);
+    if (r.model->attached) {
+      // glibc's in-use figure counts every block; the recording only those since the attach.
+      MemoryRow("  blocks from before the attach", p.overhead, e.overhead,
+                "and the allocator's overhead", out);
+    } else {
+      MemoryRow("  the allocator's overhead on them", p.overhead, e.overhead,
+                "chunk headers, rounding", out);
+    }
     std::string arenas = e.arenas == 1  ? "1 arena at the end"
                          : e.arenas > 0 ? std::to_string(e.arenas) + " arenas at the end"
                                         : "";

@@ -34,7 +34,10 @@ std::string EndingText(const ProcessReport& r) {
     case Ending::kUnderscoreExit:
       return "_exit(" + std::to_string(m.exit_status) + ")";
     case Ending::kExec:
-      return "exec of " + Escape(m.exec_path) + " (the new program has its own recording)";
+      return "exec of " + Escape(m.exec_path) +
+             (m.attached ? " (the new program is not recorded: the library was attached to the "
+                           "old one)"
+                         : " (the new program has its own recording)");
     case Ending::kDetach:
       return "allocwatch detach (the process went on)";
     case Ending::kCutShort:

@@ -50,6 +50,9 @@ void Replayer::OnProcess(const RawRecord& r) {
     m_->argv.push_back(cmdline.substr(start, end - start));
     start = end + 1;
   }
+  // A program that rewrote its title (setproctitle: nginx, PostgreSQL) pads the rest of the
+  // old arguments' space with NULs, read back as empty arguments.
+  while (m_->argv.size() > 1 && m_->argv.back().empty()) m_->argv.pop_back();
   m_->kernel.assign(s, p.kernel_size);
   s += p.kernel_size;
   m_->boot_id.assign(s, p.boot_id_size);
