@@ -51,8 +51,13 @@ void Replayer::OnProcess(const RawRecord& r) {
     start = end + 1;
   }
   // A program that rewrote its title (setproctitle: nginx, PostgreSQL) pads the rest of the
-  // old arguments' space with NULs, read back as empty arguments.
-  while (m_->argv.size() > 1 && m_->argv.back().empty()) m_->argv.pop_back();
+  // old arguments' space with NULs, read back as a run of empty arguments. One empty argument
+  // at the end may be the program's own, and is kept.
+  size_t trailing = 0;
+  while (trailing < m_->argv.size() && m_->argv[m_->argv.size() - 1 - trailing].empty()) {
+    ++trailing;
+  }
+  if (trailing >= 2) m_->argv.resize(std::max<size_t>(1, m_->argv.size() - trailing));
   m_->kernel.assign(s, p.kernel_size);
   s += p.kernel_size;
   m_->boot_id.assign(s, p.boot_id_size);
