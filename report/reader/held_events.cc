@@ -21,14 +21,19 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
   state.version = version;
   // Every event must decode before any is added; runs start where the ticks go back.
   starts_.clear();
+  run_last_.clear();
   uint64_t previous = 0;
   for (uint32_t i = 0; i < head.count; ++i) {
     RunStart start{p, state, i};
     uint64_t ticks = 0;
     if (!format::SkipEvent(state, p, end, format::kMaxCall, &ticks)) return false;
-    if (i == 0 || ticks < previous) starts_.push_back(start);
+    if (i == 0 || ticks < previous) {
+      if (i > 0) run_last_.push_back(previous);
+      starts_.push_back(start);
+    }
     previous = ticks;
   }
+  run_last_.push_back(previous);
   if (p != end) return false;
   if (head.count == 0) {
     spare_.push_back(std::move(record));
@@ -54,6 +59,9 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
     r.state = starts_[k].state;
     r.offset = offset;
     format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked above
+    r.seq = seq_++;
+    r.last_ticks = run_last_[k];
+    r.tid = r.head.tid;
     uint32_t index;
     if (!free_runs_.empty()) {
       index = free_runs_.back();
@@ -63,8 +71,16 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
       index = static_cast<uint32_t>(runs_.size());
       runs_.push_back(r);
     }
-    heap_.push_back(Head{r.head.time_ns, seq_++, index});
-    std::push_heap(heap_.begin(), heap_.end(), Later);
+    // Behind the thread's last run when it begins no earlier than that one ends: every event
+    // of that run comes first in the stable order, so this run need not be in the heap yet.
+    auto tail = chain_tail_.find(r.tid);
+    if (tail != chain_tail_.end() && runs_[tail->second].last_ticks <= r.head.time_ns) {
+      runs_[tail->second].next = index;
+    } else {
+      heap_.push_back(Head{r.head.time_ns, r.seq, index});
+      std::push_heap(heap_.begin(), heap_.end(), Later);
+    }
+    chain_tail_[r.tid] = index;
   }
   held_ += head.count;
   return true;
@@ -79,6 +95,8 @@ std::vector<uint8_t> HeldEvents::TakeBuffer() {
 }
 
 void HeldEvents::Retire(uint32_t run) {
+  auto tail = chain_tail_.find(runs_[run].tid);
+  if (tail != chain_tail_.end() && tail->second == run) chain_tail_.erase(tail);
   uint32_t b = runs_[run].buffer;
   free_runs_.push_back(run);
   if (--buffers_[b].runs == 0) {
@@ -117,6 +135,13 @@ bool HeldEvents::Next(uint64_t up_to, format::Event* event, uint64_t* offset) {
     top.ticks = r.head.time_ns;
     size_t n = heap_.size();
     if (n > 1 && (Later(top, heap_[1]) || (n > 2 && Later(top, heap_[2])))) SiftDown(0);
+  } else if (r.next != kNoRun) {
+    // The run waiting behind it takes its place.
+    uint32_t run = top.run;
+    const Run& next = runs_[r.next];
+    top = Head{next.head.time_ns, next.seq, r.next};
+    if (heap_.size() > 1) SiftDown(0);
+    Retire(run);
   } else {
     uint32_t run = top.run;
     heap_.front() = heap_.back();

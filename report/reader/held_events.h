@@ -5,13 +5,16 @@
 // decoded struct): its events are decoded when they are handed out. Next() merges the records
 // by ticks (a k-way merge over a small heap): the events come in the order a stable sort by
 // ticks of everything added would give (ties in the order added). A record whose ticks go back
-// somewhere (a thread whose clock went back) is split into runs there.
+// somewhere (a thread whose clock went back) is split into runs there. A run that begins no
+// earlier than the last run added for the same thread ends waits behind it, out of the heap:
+// the heap holds about one run per thread, however many records are held.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "preload/format/event_codec.h"
 
 namespace allocwatch::report {
@@ -55,7 +58,12 @@ class HeldEvents {
     format::EventCodecState state;
     format::Event head{};  // the next event to hand out
     uint64_t offset = 0;
+    uint64_t seq = 0;         // in the order added: the tie-break
+    uint64_t last_ticks = 0;  // of its last event
+    uint32_t tid = 0;         // of its first event: the chain it may join
+    uint32_t next = kNoRun;   // the run waiting behind it
   };
+  static constexpr uint32_t kNoRun = UINT32_MAX;
   struct Head {
     uint64_t ticks;
     uint64_t seq;  // runs in the order added: the tie-break
@@ -79,7 +87,11 @@ class HeldEvents {
   std::vector<uint32_t> free_runs_;
   std::vector<Head> heap_;  // one entry per run with events left
   std::vector<std::vector<uint8_t>> spare_;
-  std::vector<RunStart> starts_;  // Add()'s, kept for its memory
+  std::vector<RunStart> starts_;    // Add()'s, kept for its memory
+  std::vector<uint64_t> run_last_;  // Add()'s: each run's last ticks
+  // The last run added for each thread, while it is held: a new run that begins no earlier
+  // than it ends waits behind it.
+  absl::flat_hash_map<uint32_t, uint32_t> chain_tail_;
   uint64_t seq_ = 0;
   size_t held_ = 0;
 };
