@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "report/analysis/failed_call.h"
 #include "report/analysis/number_format.h"
@@ -452,8 +453,16 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
     out << "run time    " << FormatSeconds(m.duration_ns) << ", ended by " << EndingText(r) << "\n";
   }
   if (m.attached) {
-    out << "attached    recording began with allocwatch attach: blocks allocated before it are "
-           "not in it";
+    // The attach's wall-clock time, UTC (the recording's start).
+    char when[32] = "";
+    time_t seconds = static_cast<time_t>(m.start_realtime_ns / 1000000000);
+    struct tm utc {};
+    if (m.start_realtime_ns > 0 && gmtime_r(&seconds, &utc) != nullptr) {
+      std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &utc);
+    }
+    out << "attached    " << (when[0] != '\0' ? std::string("at ") + when + ", " : "")
+        << "by allocwatch attach: the recording began then\n"
+        << "            blocks allocated before it are not in the recording";
     if (m.exact) {
       out << " (" << FormatCount(static_cast<double>(m.unknown_frees)) << " frees of them)";
     }
