@@ -137,8 +137,14 @@ done
 mkdir "$WORK/sampled"
 CURRENT_OUT=$WORK/sampled.out
 start sampled "$TARGET" 2
-( sleep 0.3; echo "leak 400" >&3 ) &
-"$AW" attach "$TPID" -o "$WORK/sampled" --duration 1.5 >"$WORK/sampled.report" 2>"$WORK/sampled.log"
+"$AW" attach "$TPID" -o "$WORK/sampled" --duration 2 >"$WORK/sampled.report" 2>"$WORK/sampled.log" &
+ATTACH=$!
+for _ in $(seq 200); do
+  grep -q "recording process" "$WORK/sampled.log" && break
+  sleep 0.02
+done
+say "leak 400" "leaked 400"
+wait "$ATTACH"
 check "sampled attach --duration exits 0" test $? -eq 0
 check "sampled: the report names leak_site" grep -q "at leak_site" "$WORK/sampled.report"
 check "sampled: the report says detach" grep -q "ended by allocwatch detach" "$WORK/sampled.report"
@@ -150,10 +156,12 @@ check "sampled: exit 7" grep -qx "exit 7" "$WORK/sampled.out"
 # Refused: ptrace not allowed (non-dumpable, same user, not root).
 chmod 777 "$WORK"
 CURRENT_OUT=$WORK/undumpable.out
-start undumpable setpriv --reuid=65534 --regid=65534 --clear-groups "$TARGET" 1 undumpable
+# (As root, both run as nobody: root may trace anything.)
+AS_USER=()
+[ "$(id -u)" -eq 0 ] && AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+start undumpable "${AS_USER[@]}" "$TARGET" 1 undumpable
 TPID=$(pgrep -n -f "^$TARGET 1 undumpable")
-setpriv --reuid=65534 --regid=65534 --clear-groups "$AW" attach "$TPID" --no-wait -o "$WORK" \
-  >"$WORK/refused.log" 2>&1
+"${AS_USER[@]}" "$AW" attach "$TPID" --no-wait -o "$WORK" >"$WORK/refused.log" 2>&1
 check "ptrace not allowed: refused" test $? -ne 0
 check "ptrace not allowed: says so" grep -q "no permission" "$WORK/refused.log"
 say check "checked alive"
