@@ -53,7 +53,7 @@ void FillArgs(const char* arg0, va_list ap, char** argv, int n) {
 // allocwatch attach calls this in the process it loaded the library into, on a thread it
 // stopped at a system call (tools/attach_command.cc); `settings` holds ALLOCWATCH_* lines.
 // Returns a format::env::kAttach* value.
-extern "C" ALLOCWATCH_EXPORT int allocwatch_attach(const char* settings) {
+ALLOCWATCH_EXPORT int allocwatch_attach(const char* settings) {
   ErrnoSaver saved;
   if (LoadedFirstInSymbolOrder()) return allocwatch::format::env::kAttachAlreadyRecording;
   int rc = StartAttached(settings);
