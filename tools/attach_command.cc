@@ -22,8 +22,10 @@
 #include <thread>
 
 #include "preload/format/environment.h"
+#include "report/reader/tail_merge.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
+#include "tools/process_maps.h"
 #include "tools/recordings.h"
 #include "tools/remote_call.h"
 
@@ -63,17 +65,13 @@ struct Mappings {
 
 Mappings ReadMappings(int pid) {
   Mappings m;
-  std::ifstream maps(ProcPath(pid, "/maps"));
-  for (std::string line; std::getline(maps, line);) {
-    size_t slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = line.substr(slash);
-    std::string name = path.substr(path.rfind('/') + 1);
+  for (const MappedFile& f : MappedFiles(pid)) {
+    std::string name = BaseName(f.path);
     if (name.rfind("ld-linux", 0) == 0) m.dynamic_loader = true;
     if (name.rfind("ld-musl", 0) == 0 || name.rfind("libc.musl", 0) == 0) m.musl = true;
     if (name.rfind("libc.so", 0) == 0) m.libc = true;
     if (name.rfind("liballocwatch", 0) == 0) m.library = true;
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, ".awtail") == 0) m.recording = true;
+    if (!f.deleted && !report::RecordingPathForTail(f.path).empty()) m.recording = true;
   }
   return m;
 }

@@ -18,8 +18,10 @@
 
 #include "preload/format/tail_format.h"
 #include "report/analysis/number_format.h"
+#include "report/reader/tail_merge.h"
 #include "spdlog/spdlog.h"
 #include "tools/commands.h"
+#include "tools/process_maps.h"
 
 namespace allocwatch::tools {
 namespace {
@@ -33,28 +35,11 @@ struct TailMapping {
 };
 
 TailMapping FindTail(int pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  constexpr char kSuffix[] = ".awtail";
-  for (std::string line; std::getline(maps, line);) {
-    std::string path;
-    size_t slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    path = line.substr(slash);
-    const std::string deleted = " (deleted)";
-    if (path.size() > deleted.size() &&
-        path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
-      continue;  // a removed tail: its process has finished recording
-    }
-    if (path.size() < sizeof(kSuffix) - 1 ||
-        path.compare(path.size() - (sizeof(kSuffix) - 1), sizeof(kSuffix) - 1, kSuffix) != 0) {
-      continue;
-    }
-    std::istringstream fields(line);
-    TailMapping t;
-    fields >> t.range;
-    t.path = path;
+  for (const MappedFile& f : MappedFiles(pid)) {
+    // A removed tail: its process has finished recording.
+    if (f.deleted || report::RecordingPathForTail(f.path).empty()) continue;
     // The header page is the mapping at offset 0; the first one found is it.
-    return t;
+    return TailMapping{f.range, f.path};
   }
   return {};
 }
@@ -74,16 +59,11 @@ uint32_t CommandOf(const std::string& word) {
   return 0;
 }
 
-std::string RecordingPath(const std::string& tail_path) {
-  constexpr char kTail[] = ".awtail";
-  return tail_path.substr(0, tail_path.size() - (sizeof(kTail) - 1)) + ".awtrace";
-}
-
 }  // namespace
 
 std::string RecordingOfProcess(int pid) {
   TailMapping t = FindTail(pid);
-  return t.path.empty() ? std::string() : RecordingPath(t.path);
+  return t.path.empty() ? std::string() : report::RecordingPathForTail(t.path);
 }
 
 int RunCtl(const CtlCommandOptions& o) {
@@ -154,7 +134,7 @@ int RunCtl(const CtlCommandOptions& o) {
       if (command == format::kControlDetach) {
         if (c->done_command == format::kControlDetach) {
           std::cout << "detached at " << at << "; the process goes on as before ("
-                    << RecordingPath(t.path) << ")\n";
+                    << report::RecordingPathForTail(t.path) << ")\n";
         } else {
           std::cout << "it was started with the library (allocwatch run), not attached: "
                        "nothing to detach; allocwatch ctl "

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tools/process_maps.h"
+
 namespace allocwatch::tools {
 namespace {
 
@@ -339,31 +341,21 @@ uint64_t DynamicSymbolValue(const std::string& file, const std::string& name) {
 
 uint64_t RemoteSymbol(pid_t pid, const std::string& module, const std::string& symbol,
                       std::string* error) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  for (std::string line; std::getline(maps, line);) {
-    size_t slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    std::string path = line.substr(slash);
-    std::string base_name = path.substr(path.rfind('/') + 1);
-    if (path != module && base_name != module) continue;
-    std::istringstream fields(line);
-    std::string range, perms, offset;
-    fields >> range >> perms >> offset;
-    if (std::stoull(offset, nullptr, 16) != 0) continue;
-    uint64_t start = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
-    std::ifstream in("/proc/" + std::to_string(pid) + "/map_files/" + range, std::ios::binary);
-    if (!in) in.open("/proc/" + std::to_string(pid) + "/root" + path, std::ios::binary);
+  for (const MappedFile& f : MappedFiles(pid)) {
+    if (f.offset != 0 || (f.path != module && BaseName(f.path) != module)) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/map_files/" + f.range, std::ios::binary);
+    if (!in) in.open("/proc/" + std::to_string(pid) + "/root" + f.path, std::ios::binary);
     if (!in) {
-      *error = "cannot read " + path + " of process " + std::to_string(pid);
+      *error = "cannot read " + f.path + " of process " + std::to_string(pid);
       return 0;
     }
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     uint64_t value = DynamicSymbolValue(bytes, symbol);
     if (value == 0) {
-      *error = path + " has no symbol " + symbol;
+      *error = f.path + " has no symbol " + symbol;
       return 0;
     }
-    return start + value;
+    return f.start + value;
   }
   *error = "process " + std::to_string(pid) + " has not loaded " + module;
   return 0;

@@ -385,6 +385,18 @@ void OnThreadCreate() {
 
 namespace {
 
+// Drops the last recording's writer, tail file, tables and module list, before a new recording
+// begins in the same address space (a fork child, or a process attached again). No other
+// thread may be in a hook.
+void ForgetRecording() {
+  Writer().ResetInChild();
+  ForgetTailInChild();
+  g_recorder.mappings->ResetInChild();
+  g_recorder.heap->ResetInChild();
+  g_recorder.stacks->ResetInChild();
+  ForgetModulesInChild();
+}
+
 // What a process's first recording needs once, whether it starts with the program or at attach.
 void SetUpRecorder() {
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
@@ -446,12 +458,7 @@ int StartAttached(const char* settings) {
   } else {
     // No call reaches the hooks since the detach: the last recording's tables and files are
     // dropped; the threads' buffers (empty) move to the new tail file in BeginProcess.
-    Writer().ResetInChild();
-    ForgetTailInChild();
-    g_recorder.mappings->ResetInChild();
-    g_recorder.heap->ResetInChild();
-    g_recorder.stacks->ResetInChild();
-    ForgetModulesInChild();
+    ForgetRecording();
     ForgetThreadRecords();
     ResetCounters();
   }
@@ -549,13 +556,8 @@ void ForkChild() {
     t.in_hook = false;
     return;
   }
-  Writer().ResetInChild();
   ResetEventBuffersInChild(t);
-  ForgetTailInChild();
-  g_recorder.mappings->ResetInChild();
-  g_recorder.heap->ResetInChild();
-  g_recorder.stacks->ResetInChild();
-  ForgetModulesInChild();
+  ForgetRecording();
   CountersAfterFork(t);
   g_recorder.timer_thread.store(false);
   g_recorder.fork_child = true;

@@ -234,13 +234,25 @@ TailMerge Left(TailMerge m, std::string why) {
 
 }  // namespace
 
-std::string TailPathFor(const std::string& recording) {
-  if (recording.size() < kRecordingSuffix.size() ||
-      recording.compare(recording.size() - kRecordingSuffix.size(), kRecordingSuffix.size(),
-                        kRecordingSuffix) != 0) {
+namespace {
+
+// `path` with its suffix `from` replaced by `to`; "" when it does not end in `from`.
+std::string Resuffix(const std::string& path, std::string_view from, std::string_view to) {
+  if (path.size() < from.size() ||
+      path.compare(path.size() - from.size(), from.size(), from) != 0) {
     return "";
   }
-  return recording.substr(0, recording.size() - kRecordingSuffix.size()) + std::string(kTailSuffix);
+  return path.substr(0, path.size() - from.size()) + std::string(to);
+}
+
+}  // namespace
+
+std::string TailPathFor(const std::string& recording) {
+  return Resuffix(recording, kRecordingSuffix, kTailSuffix);
+}
+
+std::string RecordingPathForTail(const std::string& tail) {
+  return Resuffix(tail, kTailSuffix, kRecordingSuffix);
 }
 
 bool ProcessStillRunning(uint32_t pid, const std::string& exe, const std::string& boot_id) {

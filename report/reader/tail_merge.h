@@ -17,6 +17,8 @@ namespace allocwatch::report {
 
 // The tail file of a recording: its .awtrace suffix replaced by .awtail ("" for another name).
 std::string TailPathFor(const std::string& recording);
+// The other way: the recording of a tail file ("" for another name).
+std::string RecordingPathForTail(const std::string& tail);
 
 // Whether the process that wrote a recording may still be running: the same boot, and a
 // process with that pid whose executable is `exe` (or any live process when exe is empty).

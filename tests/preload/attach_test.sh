@@ -204,26 +204,26 @@ check "recorded already: refused" test $? -ne 0
 check "recorded already: points to allocwatch ctl" grep -q "allocwatch ctl" "$WORK/recorded.log"
 finish
 
-# Refused: statically linked.
-"$STATIC" 3 >"$WORK/static.out" &
-SPID=$!
-PIDS+=($SPID)
-sleep 0.2
-"$AW" attach "$SPID" --no-wait -o "$WORK" >"$WORK/static.log" 2>&1
-check "static: refused" test $? -ne 0
-check "static: says so" grep -q "statically linked" "$WORK/static.log"
-wait "$SPID"
-check "static: the program ends as it would" test $? -eq 0 -a "$(cat "$WORK/static.out")" = slept
+# refused_while_running NAME MESSAGE COMMAND...: a program started in the background is refused
+# with MESSAGE, and then ends with status 0 as it would without the attempt.
+refused_while_running() {
+  local name=$1 message=$2
+  shift 2
+  "$@" >"$WORK/$name.out" &
+  local pid=$!
+  PIDS+=($pid)
+  sleep 0.15
+  "$AW" attach "$pid" --no-wait -o "$WORK" >"$WORK/$name.log" 2>&1
+  check "$name: refused" test $? -ne 0
+  check "$name: says why" grep -q "$message" "$WORK/$name.log"
+  wait "$pid"
+  check "$name: the program ends as it would" test $? -eq 0
+}
 
+# Refused: statically linked.
+refused_while_running static "statically linked" "$STATIC" 3
+check "static: its output is unchanged" test "$(cat "$WORK/static.out")" = slept
 # Refused: the program's malloc is its own.
-"$OWN" >"$WORK/own.out" &
-OPID=$!
-PIDS+=($OPID)
-sleep 0.15
-"$AW" attach "$OPID" --no-wait -o "$WORK" >"$WORK/own.log" 2>&1
-check "own malloc: refused" test $? -ne 0
-check "own malloc: says why" grep -q "not the C library's" "$WORK/own.log"
-wait "$OPID"
-check "own malloc: the program ends as it would" test $? -eq 0
+refused_while_running own "not the C library's" "$OWN"
 
 exit $fail
