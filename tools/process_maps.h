@@ -10,8 +10,8 @@ namespace allocwatch::tools {
 struct MappedFile {
   std::string range;  // "start-end" as the line gives it: the name under /proc/PID/map_files
   uint64_t start = 0;
-  uint64_t offset = 0;  // in the file
-  std::string path;     // as /proc/PID/maps names it, without " (deleted)"
+  uint64_t offset = 0;   // in the file
+  std::string path;      // as /proc/PID/maps names it, without " (deleted)"
   bool deleted = false;  // the file was removed since it was mapped
 };
 
