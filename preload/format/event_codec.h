@@ -8,11 +8,14 @@
 //   time delta (zigzag, ticks, from the previous event's time; the first from base_time_ns)
 //   address delta (zigzag, from the previous event's address; the first from 0)
 //   alloc kinds only: size, stack_id, sample_bytes (the period T of the sample; 1 = exact)
-// Format version 3 (written now) gives each field in as few little-endian bytes as hold it, the
+// Format version 3 gives each field in as few little-endian bytes as hold it, the
 // lengths in front: one byte after the tid (bits 0-2: time bytes - 1, bits 3-5: address bytes
 // - 1), and for alloc kinds one more before size (bits 0-2: size bytes - 1, bits 3-4: stack_id
 // bytes - 1, bits 5-7: sample_bytes bytes - 1). Encoding takes no branch on the values.
-// Version 2 wrote every field as an unsigned LEB128 varint instead; both are read.
+// Version 5 (written now) uses the lengths byte's two top bits, zero before: bit 6 set means
+// the time delta is 0 and not stored (bits 0-2 zero), bit 7 (alloc kinds only) that the sample
+// period is 1, exact mode's, and not stored (the second lengths byte's bits 5-7 zero).
+// Version 2 wrote every field as an unsigned LEB128 varint instead; all are read.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +29,9 @@ enum class EventKind : uint8_t {
   kRestoredAlloc = 4,  // a failed realloc left the block in place (AllocRecord kAllocFlagRestored)
 };
 inline constexpr uint8_t kEventSameThread = 0x08;
+// Bits of the lengths byte (version 5).
+inline constexpr uint8_t kEventNoTime = 0x40;
+inline constexpr uint8_t kEventExactSample = 0x80;
 // The most an event takes in either version, plus the 7 bytes a version-3 encoder may write
 // past the end of its last field (it stores whole 8-byte words).
 inline constexpr uint32_t kMaxEventBytes = 1 + 5 + 10 + 10 + 10 + 5 + 10 + 7;
@@ -96,7 +102,7 @@ struct EventCodecState {
   uint64_t last_address = 0;
   uint32_t last_tid = 0;
   bool have_tid = false;
-  uint32_t version = 3;  // of the recording (decoding); encoders write version 3
+  uint32_t version = 5;  // of the recording (decoding); encoders write version 5
 };
 
 // Bytes that hold v (1 to 8).
@@ -126,7 +132,16 @@ inline bool GetBytes(const uint8_t*& p, const uint8_t* end, unsigned n, uint64_t
   return true;
 }
 
-// Writes `e` at `p` (at least kMaxEventBytes of room) in version 3 and returns the end.
+// Whether a version-3-or-later lengths byte is well formed: the top bits only from version 5,
+// no time bits beside kEventNoTime, kEventExactSample only on an allocation.
+inline bool LengthsValid(const EventCodecState& s, uint8_t lengths, bool alloc) {
+  if ((lengths & 0xC0) == 0) return true;
+  if (s.version < 5) return false;
+  if ((lengths & kEventNoTime) != 0 && (lengths & 7) != 0) return false;
+  return alloc || (lengths & kEventExactSample) == 0;
+}
+
+// Writes `e` at `p` (at least kMaxEventBytes of room) in version 5 and returns the end.
 inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   bool same = s.have_tid && s.last_tid == e.tid;
   *p++ = static_cast<uint8_t>(static_cast<uint8_t>(e.kind) | (same ? kEventSameThread : 0) |
@@ -135,18 +150,25 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   uint64_t time = ZigZag(static_cast<int64_t>(e.time_ns - s.last_time));
   uint64_t address = ZigZag(static_cast<int64_t>(e.address - s.last_address));
   unsigned time_bytes = ByteLength(time), address_bytes = ByteLength(address);
-  *p++ = static_cast<uint8_t>((time_bytes - 1) | ((address_bytes - 1) << 3));
+  // A time delta of 0 takes no byte (conditional moves, not branches).
+  unsigned time_lengths = time == 0 ? kEventNoTime : time_bytes - 1;
+  time_bytes = time == 0 ? 0 : time_bytes;
+  uint8_t* lengths = p++;
+  unsigned first = time_lengths | ((address_bytes - 1) << 3);
   p = PutBytes(p, time, time_bytes);
   p = PutBytes(p, address, address_bytes);
   if (IsAllocKind(e.kind)) {
     unsigned size_bytes = ByteLength(e.size), stack_bytes = ByteLength(e.stack_id);
-    unsigned sample_bytes = ByteLength(e.sample_bytes);
+    bool exact = e.sample_bytes == 1;
+    unsigned sample_bytes = exact ? 0 : ByteLength(e.sample_bytes);
+    first |= exact ? kEventExactSample : 0;
     *p++ = static_cast<uint8_t>((size_bytes - 1) | ((stack_bytes - 1) << 3) |
-                                ((sample_bytes - 1) << 5));
+                                ((exact ? 0 : sample_bytes - 1) << 5));
     p = PutBytes(p, e.size, size_bytes);
     p = PutBytes(p, e.stack_id, stack_bytes);
     p = PutBytes(p, e.sample_bytes, sample_bytes);
   }
+  *lengths = static_cast<uint8_t>(first);
   s.last_time = e.time_ns;
   s.last_address = e.address;
   s.last_tid = e.tid;
@@ -178,17 +200,22 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   if (s.version >= 3) {
     if (p == end) return false;
     uint8_t lengths = *p++;
-    if ((lengths & 0xC0) != 0) return false;
-    if (!GetBytes(p, end, (lengths & 7) + 1u, &time) ||
-        !GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) {
+    if (!LengthsValid(s, lengths, IsAllocKind(e->kind))) return false;
+    if ((lengths & kEventNoTime) == 0 && !GetBytes(p, end, (lengths & 7) + 1u, &time)) {
       return false;
     }
+    if (!GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) return false;
     if (IsAllocKind(e->kind)) {
       if (p == end) return false;
-      lengths = *p++;
-      if (!GetBytes(p, end, (lengths & 7) + 1u, &e->size) ||
-          !GetBytes(p, end, ((lengths >> 3) & 3) + 1u, &v) ||
-          !GetBytes(p, end, (lengths >> 5) + 1u, &e->sample_bytes)) {
+      uint8_t alloc_lengths = *p++;
+      if (!GetBytes(p, end, (alloc_lengths & 7) + 1u, &e->size) ||
+          !GetBytes(p, end, ((alloc_lengths >> 3) & 3) + 1u, &v)) {
+        return false;
+      }
+      if ((lengths & kEventExactSample) != 0) {
+        if ((alloc_lengths >> 5) != 0) return false;
+        e->sample_bytes = 1;
+      } else if (!GetBytes(p, end, (alloc_lengths >> 5) + 1u, &e->sample_bytes)) {
         return false;
       }
       e->stack_id = static_cast<uint32_t>(v);
@@ -234,16 +261,18 @@ inline bool SkipEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end,
   }
   if (p == end) return false;
   uint8_t lengths = *p++;
-  if ((lengths & 0xC0) != 0) return false;
+  bool alloc = IsAllocKind(static_cast<EventKind>(kind));
+  if (!LengthsValid(s, lengths, alloc)) return false;
   uint64_t time = 0, address = 0;
-  if (!GetBytes(p, end, (lengths & 7) + 1u, &time) ||
-      !GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) {
-    return false;
-  }
-  if (IsAllocKind(static_cast<EventKind>(kind))) {  // size, stack and period: not needed here
+  if ((lengths & kEventNoTime) == 0 && !GetBytes(p, end, (lengths & 7) + 1u, &time)) return false;
+  if (!GetBytes(p, end, ((lengths >> 3) & 7) + 1u, &address)) return false;
+  if (alloc) {  // size, stack and period: not needed here
     if (p == end) return false;
     uint8_t alloc_lengths = *p++;
-    long skip = (alloc_lengths & 7) + 1 + ((alloc_lengths >> 3) & 3) + 1 + (alloc_lengths >> 5) + 1;
+    bool exact = (lengths & kEventExactSample) != 0;
+    if (exact && (alloc_lengths >> 5) != 0) return false;
+    long skip = (alloc_lengths & 7) + 1 + ((alloc_lengths >> 3) & 3) + 1 +
+                (exact ? 0 : (alloc_lengths >> 5) + 1);
     if (end - p < skip) return false;
     p += skip;
   }

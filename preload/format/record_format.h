@@ -12,7 +12,7 @@
 namespace allocwatch::format {
 
 inline constexpr char kMagic[8] = {'A', 'W', 'T', 'R', 'A', 'C', 'E', '\0'};
-inline constexpr uint32_t kVersion = 4;
+inline constexpr uint32_t kVersion = 5;
 // The oldest version a reader still reads (2: heap events as LEB128 varints; see event_codec.h).
 inline constexpr uint32_t kOldestReadableVersion = 2;
 inline constexpr uint32_t kMaxRecordSize = 1u << 24;  // readers treat larger sizes as damage

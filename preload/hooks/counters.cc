@@ -22,6 +22,7 @@ struct alignas(64) Slot {
   ThreadCounters* counters = nullptr;
   std::atomic<bool> used{false};
   ThreadState* owner = nullptr;
+  uint64_t last_calls = 0;  // SoleActiveThread()'s, under g_sum_lock
 };
 
 constinit Slot g_slots[kSlots];
@@ -155,6 +156,22 @@ void ResetCounters() {
   ThreadCounters::Take(g_retired.allocated_bytes);
   ThreadCounters::Take(g_retired.alloc_calls);
   ThreadCounters::Take(g_retired.free_calls);
+}
+
+ThreadState* SoleActiveThread() {
+  SpinlockHolder hold(g_sum_lock);
+  ThreadState* sole = nullptr;
+  int active = 0;
+  for (Slot& slot : g_slots) {
+    if (!slot.used.load(std::memory_order_acquire) || slot.counters == nullptr) continue;
+    uint64_t calls = ThreadCounters::Load(slot.counters->alloc_calls) +
+                     ThreadCounters::Load(slot.counters->free_calls);
+    if (calls == slot.last_calls) continue;
+    slot.last_calls = calls;
+    sole = slot.owner;
+    ++active;
+  }
+  return active == 1 ? sole : nullptr;
 }
 
 void ForgetThreadRecords() {

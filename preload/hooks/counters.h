@@ -47,6 +47,10 @@ CounterTotals SumCounters();
 // In the child after fork: folds every slot but the calling thread's into the totals.
 void CountersAfterFork(ThreadState& thread);
 
+// The one registered thread whose counts changed since the last call, or nullptr when none or
+// several did (the timer thread's; see event_buffer.h, ChooseEventTimeOwner).
+ThreadState* SoleActiveThread();
+
 // Attached again: every registered thread writes its ThreadRecord anew into the new recording.
 // Called while no thread is in a hook (the program's calls do not reach them).
 void ForgetThreadRecords();

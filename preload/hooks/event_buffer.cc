@@ -14,6 +14,7 @@
 #include "preload/base/errno_saver.h"
 #include "preload/base/spinlock.h"
 #include "preload/format/record_format.h"
+#include "preload/hooks/counters.h"
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/record_writer.h"
 #include "preload/hooks/recorder_state.h"
@@ -45,6 +46,9 @@ struct EventBuffer {
   std::atomic<uint32_t> owner_active{0};
   std::atomic<uint32_t> flush_requested{0};
   format::EventCodecState codec;
+  // Set by a flush of this buffer that brought the events written since the last ClockRecord
+  // to kEventsPerClock; the owner writes one once its append is done (see TakeClockDue).
+  bool clock_due = false;
   alignas(64) uint8_t data[kDataBytes];
 };
 static_assert(sizeof(EventBuffer) <= kBufferBytes);
@@ -57,6 +61,43 @@ constinit EventBuffer* g_overflow = nullptr;  // set at first use, under g_overf
 constinit Spinlock g_overflow_lock;
 constinit bool g_asymmetric = false;  // membarrier(PRIVATE_EXPEDITED) is registered
 
+// Exact mode's event times. Reading the clock is the largest single cost of an exact event
+// (RDTSC takes 7 to 14 ns in a VM, against an event's 10 to 20 ns in all), so a thread that
+// records alone may give a run of events the time it read first (ExactStamp). Times then never
+// run ahead of the truth, and the events of one thread keep their order in its buffer, so
+// nothing changes for the reader. Events of two threads are ordered by their times alone,
+// so while more than one thread holds a buffer, or an event reaches the file by another way,
+// every event reads the clock. g_stamp_epoch changes whenever that could have become so: a
+// thread takes or gives back a buffer, an event goes to the overflow buffer, a ClockRecord is
+// written. A thread reads it inside the append's lock-free section (see EventBuffer), so an
+// event appended after a flush has begun reads the clock again and is never timed before the
+// flush's ClockRecord.
+constinit std::atomic<uint32_t> g_stamp_epoch{0};
+constinit std::atomic<int> g_buffers_in_use{0};
+// The one thread that may share time reads among its events, or nullptr. Taken by a thread
+// that finds itself the only one with a buffer, or given by the timer thread to the only
+// thread that recorded since its last tick (ChooseEventTimeOwner); taken away by the first
+// event of any other thread, before that event's allocator call (a free is recorded before
+// it, an allocation after it, but then its block is not yet in anyone else's hands).
+// Events that may share one time read, and how close (in ticks) the last read must be to the
+// one before it for the thread to count as busy: a thread that records more sparsely reads the
+// clock for each event, so its times stay exact.
+constexpr uint32_t kStampRun = 16;
+constexpr uint64_t kBusyTicks = 16 * 1024;
+
+constinit std::atomic<ThreadState*> g_stamp_owner{nullptr};
+
+void NewStampEpoch() { g_stamp_epoch.fetch_add(1, std::memory_order_relaxed); }
+
+// Called by a thread's event after its time is read: another thread owning the stamps loses
+// them, and its next event reads the clock.
+ALLOCWATCH_ALWAYS_INLINE void CheckStampOwner(const ThreadState& t) {
+  ThreadState* owner = g_stamp_owner.load(std::memory_order_relaxed);
+  if (ALLOCWATCH_LIKELY(owner == nullptr || owner == &t)) return;
+  g_stamp_owner.store(nullptr, std::memory_order_relaxed);
+  NewStampEpoch();
+}
+
 long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
 template <typename T>
@@ -64,8 +105,18 @@ ALLOCWATCH_ALWAYS_INLINE void Publish(T& field, T value) {
   __atomic_store_n(&field, value, __ATOMIC_RELEASE);
 }
 
+// The reader holds heap events until a ClockRecord tells it that every thread's events up to
+// that time are in the file, and holds no more than some millions (recording_reader.cc); a
+// thread whose buffer fills often must not outrun the timer thread's ClockRecords (100 ms
+// apart, later when the machine is busy) by that much while another thread's buffer holds
+// older events. So a ClockRecord is also written after every kEventsPerClock events.
+constexpr uint64_t kEventsPerClock = 1u << 20;
+constinit std::atomic<uint64_t> g_events_since_clock{0};
+
 void FlushLocked(EventBuffer& b) {
   if (b.batch.count == 0) return;
+  uint64_t flushed = g_events_since_clock.fetch_add(b.batch.count, std::memory_order_relaxed);
+  if (flushed + b.batch.count >= kEventsPerClock) b.clock_due = true;
   ErrnoSaver saved;  // the exact fast path leaves errno to this (a failed write sets it)
   format::EventsRecord r{};
   r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.batch.used);
@@ -113,6 +164,8 @@ EventBuffer* ClaimBuffer() {
     bool expected = false;
     if (b != nullptr && !b->in_use.load(std::memory_order_relaxed) &&
         b->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      g_buffers_in_use.fetch_add(1, std::memory_order_relaxed);
+      NewStampEpoch();
       return b;
     }
   }
@@ -126,7 +179,42 @@ EventBuffer* ClaimBuffer() {
     return nullptr;
   }
   g_buffers[slot].store(b, std::memory_order_release);
+  g_buffers_in_use.fetch_add(1, std::memory_order_relaxed);
+  NewStampEpoch();
   return b;
+}
+
+// The time of an exact event: the clock, or the thread's last read while it records alone and
+// busily (see g_stamp_epoch). `fresh`: read the clock.
+ALLOCWATCH_ALWAYS_INLINE uint64_t ExactStamp(ThreadState& t, bool fresh) {
+  uint32_t epoch = g_stamp_epoch.load(std::memory_order_relaxed);
+  if (ALLOCWATCH_LIKELY(t.stamp_left != 0) && !fresh && t.stamp_epoch == epoch) {
+    --t.stamp_left;
+    return t.stamp;
+  }
+  uint64_t now = EventTicks();
+  ThreadState* owner = g_stamp_owner.load(std::memory_order_relaxed);
+  if (owner != &t) {
+    if (owner != nullptr) {
+      CheckStampOwner(t);
+    } else if (g_buffers_in_use.load(std::memory_order_relaxed) == 1 && !g_recorder.attached) {
+      g_stamp_owner.store(&t, std::memory_order_relaxed);
+      owner = &t;
+    }
+  }
+  t.stamp_left = owner == &t && now - t.stamp < kBusyTicks ? kStampRun - 1 : 0;
+  t.stamp = now;
+  t.stamp_epoch = epoch;
+  return now;
+}
+
+// After an append: the ClockRecord a flush found due (kEventsPerClock), written by the owner
+// outside its buffer's lock-free section and lock (FlushEventsWithClock takes them all).
+ALLOCWATCH_ALWAYS_INLINE void TakeClockDue(EventBuffer& b) {
+  if (ALLOCWATCH_LIKELY(!b.clock_due)) return;
+  b.clock_due = false;
+  ErrnoSaver saved;
+  FlushEventsWithClock();
 }
 
 // The owner's append: without a lock unless a flush is asked for (see EventBuffer).
@@ -147,7 +235,13 @@ ALLOCWATCH_ALWAYS_INLINE void AppendAsOwner(EventBuffer& b, const format::Event&
 
 }  // namespace
 
+void NoteEventTime(ThreadState& t) {
+  t.stamp_left = 0;
+  CheckStampOwner(t);
+}
+
 void AppendEvent(ThreadState& t, const format::Event& event) {
+  NoteEventTime(t);
   auto* b = static_cast<EventBuffer*>(t.event_buffer);
   if (ALLOCWATCH_UNLIKELY(b == nullptr) && !t.retired) {
     b = ClaimBuffer();
@@ -155,11 +249,13 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
   }
   if (ALLOCWATCH_LIKELY(b != nullptr)) {
     AppendAsOwner(*b, event);
+    TakeClockDue(*b);
     return;
   }
   SpinlockHolder hold(g_overflow_lock);
   if (g_overflow == nullptr) g_overflow = MapBuffer();
   if (g_overflow != nullptr) AppendLocked(*g_overflow, event);
+  NewStampEpoch();  // a stream of its own: the threads that record alone read the clock again
 }
 
 void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
@@ -168,18 +264,50 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
   e.kind = kind;
   e.call = call;
   e.tid = t.tid;
-  e.time_ns = EventTicks();
   e.address = address;
   e.size = size;
   e.stack_id = stack_id;
   e.sample_bytes = format::IsAllocKind(kind) ? 1 : 0;
-  AppendAsOwner(*static_cast<EventBuffer*>(t.event_buffer), e);
+  auto& b = *static_cast<EventBuffer*>(t.event_buffer);
+  // AppendAsOwner's handshake, with the time taken inside it (see g_stamp_epoch).
+  if (ALLOCWATCH_LIKELY(g_asymmetric)) {
+    b.owner_active.store(1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      e.time_ns = ExactStamp(t, false);
+      AppendLocked(b, e);
+      b.owner_active.store(0, std::memory_order_release);
+      TakeClockDue(b);
+      return;
+    }
+    b.owner_active.store(0, std::memory_order_release);
+  }
+  {
+    SpinlockHolder hold(b.lock);
+    e.time_ns = ExactStamp(t, true);
+    AppendLocked(b, e);
+  }
+  TakeClockDue(b);
 }
 
 void EnableLockFreeAppends() {
   long supported = Membarrier(MEMBARRIER_CMD_QUERY);
   g_asymmetric = supported > 0 && (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
                  Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+void NewEventTimeEpoch() {
+  NewStampEpoch();
+  g_events_since_clock.store(0, std::memory_order_relaxed);
+}
+
+void ChooseEventTimeOwner() {
+  if (g_recorder.attached) return;
+  ThreadState* sole = SoleActiveThread();
+  if (sole == nullptr || g_stamp_owner.load(std::memory_order_relaxed) == sole) return;
+  g_stamp_owner.store(sole, std::memory_order_relaxed);
+  NewStampEpoch();
 }
 
 void FlushAllEventBuffers() {
@@ -225,6 +353,10 @@ void ReleaseEventBuffer(ThreadState& t) {
     FlushLocked(*b);
   }
   b->in_use.store(false, std::memory_order_release);
+  g_buffers_in_use.fetch_sub(1, std::memory_order_relaxed);
+  ThreadState* self = &t;  // its storage may be another thread's next
+  g_stamp_owner.compare_exchange_strong(self, nullptr, std::memory_order_relaxed);
+  NewStampEpoch();
 }
 
 void ResetEventBuffersInChild(ThreadState& t) {
@@ -245,6 +377,9 @@ void ResetEventBuffersInChild(ThreadState& t) {
   }
   g_overflow_lock.ResetAfterFork();
   if (g_overflow != nullptr) g_overflow = renew(g_overflow);
+  g_buffers_in_use.store(0, std::memory_order_relaxed);  // the parent's threads record there
+  g_stamp_owner.store(nullptr, std::memory_order_relaxed);
+  NewStampEpoch();
   EnableLockFreeAppends();  // registration belongs to the address space: the child has a new one
 }
 

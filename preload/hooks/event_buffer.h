@@ -26,14 +26,29 @@ namespace allocwatch::preload {
 // At start-up: lets owners append without a lock where membarrier(2) allows it.
 void EnableLockFreeAppends();
 
-// Appends one event to the calling thread's buffer.
+// To be called when the calling thread has read an event's time by itself (EventTicks()) for an
+// event it appends later: its next exact event reads the clock too (its times never go back),
+// and another thread loses the right to share time reads (see event_buffer.cc). AppendEvent
+// calls it.
+void NoteEventTime(ThreadState& t);
+
+// Appends one event to the calling thread's buffer (see NoteEventTime).
 void AppendEvent(ThreadState& t, const format::Event& event);
 
 // Exact mode's fast path: appends an event timed now (EventTicks()) to the thread's buffer
 // (t.event_buffer must be set, and t.tid) without building it elsewhere first. Leaves errno as
-// it was.
+// it was. A thread that records alone and busily may time a run of events by one clock read
+// (event_buffer.cc, g_stamp_epoch): never later than the truth, and in order.
 void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
                       uint64_t size, uint32_t stack_id);
+
+// Makes every thread read the clock for its next exact event (see event_buffer.cc,
+// g_stamp_epoch): called before a ClockRecord's time is read.
+void NewEventTimeEpoch();
+
+// The timer thread's, each tick in exact mode: when one thread alone recorded since the last
+// tick, lets it share time reads among its events (see event_buffer.cc, g_stamp_owner).
+void ChooseEventTimeOwner();
 
 // Sends every buffer's events to the writer (each under its own lock).
 void FlushAllEventBuffers();

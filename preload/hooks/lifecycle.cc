@@ -227,6 +227,7 @@ void* TimerThread(void*) {
     PollControl(HeapFigures::kMeasure);
     if (!mine()) break;  // detached
     if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
+    if (IsExactMode()) ChooseEventTimeOwner();
     now = NowNs();
     if (now + flush_tick / 2 < next_snapshot) {
       if (now + 1'000'000 >= next_flush) {

@@ -204,6 +204,7 @@ ReallocTicket BeginRealloc(ThreadState& t, const void* old) {
     // the address can be handed to another thread), so a failed realloc writes nothing.
     CountFree(t);
     ticket.free_ticks = EventTicks();
+    NoteEventTime(t);
     return ticket;
   }
   LiveBlock block;
@@ -420,6 +421,7 @@ void FlushEventsWithClock() {
   if (g_recorder.heap.get() == nullptr) return;  // recording never started: nothing to flush
   format::ClockRecord r{};
   r.header = format::MakeHeader(RecordType::kClock, sizeof(r));
+  NewEventTimeEpoch();     // no event flushed after this record times itself before it
   r.ticks = ClockTicks();  // read before the buffers are
   r.time_ns = NowNs();
   FlushAllEventBuffers();

@@ -51,6 +51,11 @@ struct ThreadState {
   // lock can be held (stack_bounds.h), never inside a hook; stacks are not cached without them.
   uint64_t stack_low;
   uint64_t stack_high;
+  // Exact mode's event times (event_buffer.cc, ExactStamp): the last time read, the stamp epoch
+  // it was read in, and how many more events may take it without reading the clock again.
+  uint64_t stamp;
+  uint32_t stamp_epoch;
+  uint32_t stamp_left;
 };
 
 // Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.

@@ -151,4 +151,59 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
 }
 
 }  // namespace
+// Mirrors programs/handoff.c.
+constexpr int kHandoffs = 100000;
+constexpr int kHandoffLeaked = 7;
+
+TEST_CASE("a thread that shares clock reads while alone, then hands blocks to another",
+          "[threads]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  RunResult run = Run({PROGRAM_HANDOFF}, Exact(out_dir));
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  CHECK(run.out == "handoff done\n");
+  std::vector<std::string> files = Recordings(out_dir);
+  REQUIRE(files.size() == 1);
+
+  // Every handed-over block is freed by the consumer, every churned one by its owner: replayed
+  // in the reader's order, no free is of an unknown block and nothing of theirs stays live.
+  report::ProcessModel model = report::LoadProcess(files[0]);
+  CHECK(model.warnings.empty());
+  CHECK(model.lost_events == 0);
+  CHECK(model.unknown_frees == 0);
+  Sites sites(model);
+  INFO("sites:\n" << DescribeSites(sites.all()));
+  report::SiteFigures handed = sites.Sum("handoff_alloc");
+  CHECK(handed.alloc_count == kHandoffs);
+  CHECK(handed.live_count == 0);
+  CHECK(sites.Sum("owner_churn").live_count == 0);
+  CHECK(sites.Sum("owner_churn").alloc_count > 100000);
+  report::SiteFigures leak = sites.Sum("leak_site");
+  CHECK(leak.live_count == kHandoffLeaked);
+  CHECK(leak.live_bytes == kHandoffLeaked * 1000.0);
+
+  // While alone, the main thread gave runs of its events one clock read: many of its events
+  // carry the time of its event before them.
+  RawRecording raw = ReadRecords(files[0]);
+  REQUIRE(raw.clean_end);
+  std::map<uint32_t, uint64_t> last_time;
+  uint64_t events = 0, shared = 0, backwards = 0;
+  uint64_t previous_time = 0;
+  for (const report::RawRecord& r : raw.records) {
+    if (!r.event) continue;
+    const format::Event& e = *r.event;
+    if (e.time_ns < previous_time) ++backwards;  // handed out in time order
+    previous_time = e.time_ns;
+    auto it = last_time.find(e.tid);
+    if (it != last_time.end() && it->second == e.time_ns) ++shared;
+    last_time[e.tid] = e.time_ns;
+    ++events;
+  }
+  INFO(shared << " of " << events << " events share their thread's previous time");
+  CHECK(backwards == 0);
+  CHECK(events > 2 * kHandoffs);
+  CHECK(shared > events / 4);
+}
+
 }  // namespace allocwatch::preload_test
