@@ -8,6 +8,10 @@
 
 #include "report/analysis/gates.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace allocwatch::tools {
 
 struct ReportCommandOptions {
@@ -117,6 +121,12 @@ int RunAttach(const AttachCommandOptions& options);
 std::string FindPreload();
 // The recording a process writes now, from its tail file among its mappings; empty when none.
 std::string RecordingOfProcess(int pid);
+// allocwatch serve's options, for tools/main.cc and allocwatch-serve (tools/serve_main.cc).
+void AddServeOptions(CLI::App* cmd, ServeCommandOptions& options);
+// allocwatch serve: runs allocwatch-serve, beside this program, with `options` (returns only
+// when it cannot, with an error printed).
+int ExecServe(const ServeCommandOptions& options);
+// The server itself (allocwatch-serve).
 int RunServe(const ServeCommandOptions& options);
 
 }  // namespace allocwatch::tools

@@ -291,15 +291,7 @@ int main(int argc, char** argv) {
       "serve",
       "Serve live pprof profiles of the recordings in DIR over HTTP, at /debug/pprof/heap and "
       "/debug/pprof/allocs as Go programs do (for Parca, Grafana Alloy, go tool pprof)");
-  serve_cmd->add_option("--listen", serve.listen,
-                        "HOST:PORT to listen on (default 127.0.0.1:6060; the profiles show call "
-                        "stacks: another address only behind authentication)");
-  serve_cmd->add_option("--max-recordings", serve.max_recordings, "Recordings followed at most")
-      ->check(CLI::Range(size_t{1}, size_t{100000}))
-      ->capture_default_str();
-  serve_cmd->add_option("dirs", serve.dirs, "Directories of recordings (allocwatch run -o DIR)")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  allocwatch::tools::AddServeOptions(serve_cmd, serve);
 
   allocwatch::tools::SymbolizeCommandOptions symbolize;
   CLI::App* symbolize_cmd = app.add_subcommand(
@@ -371,7 +363,7 @@ int main(int argc, char** argv) {
   if (ctl_cmd->parsed()) return allocwatch::tools::RunCtl(ctl);
   if (attach_cmd->parsed()) return allocwatch::tools::RunAttach(attach);
   if (detach_cmd->parsed()) return allocwatch::tools::RunCtl(detach);
-  if (serve_cmd->parsed()) return allocwatch::tools::RunServe(serve);
+  if (serve_cmd->parsed()) return allocwatch::tools::ExecServe(serve);
   if (symbolize_cmd->parsed()) return allocwatch::tools::RunSymbolize(symbolize);
   if (diff_cmd->parsed()) return allocwatch::tools::RunDiff(diff);
   return allocwatch::tools::RunReport(report);

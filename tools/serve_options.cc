@@ -1,0 +1,47 @@
+// tools/serve_options.cc: allocwatch serve's options, and the hand-over to allocwatch-serve.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "tools/commands.h"
+
+namespace allocwatch::tools {
+
+void AddServeOptions(CLI::App* cmd, ServeCommandOptions& o) {
+  cmd->add_option("--listen", o.listen,
+                  "HOST:PORT to listen on (default 127.0.0.1:6060; the profiles show call "
+                  "stacks: another address only behind authentication)");
+  cmd->add_option("--max-recordings", o.max_recordings, "Recordings followed at most")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
+  cmd->add_option("dirs", o.dirs, "Directories of recordings (allocwatch run -o DIR)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+}
+
+int ExecServe(const ServeCommandOptions& o) {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::string server = (exe.parent_path() / "allocwatch-serve").string();
+  std::vector<std::string> args = {server, "--max-recordings", std::to_string(o.max_recordings)};
+  if (!o.listen.empty()) args.insert(args.end(), {"--listen", o.listen});
+  args.push_back("--");
+  args.insert(args.end(), o.dirs.begin(), o.dirs.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  execv(server.c_str(), argv.data());
+  std::fprintf(
+      stderr, "allocwatch serve: cannot run %s: %s (it is built and installed beside allocwatch)\n",
+      server.c_str(), std::strerror(errno));
+  return 1;
+}
+
+}  // namespace allocwatch::tools
