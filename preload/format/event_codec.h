@@ -15,6 +15,11 @@
 // Version 5 (written now) uses the lengths byte's two top bits, zero before: bit 6 set means
 // the time delta is 0 and not stored (bits 0-2 zero), bit 7 (alloc kinds only) that the sample
 // period is 1, exact mode's, and not stored (the second lengths byte's bits 5-7 zero).
+// Version 5 also has a short form for exact mode's commonest events, a free by free() or an
+// allocation by malloc() with period 1, of the previous event's thread and time: tag bits 0-2
+// = kShortEventTag, bit 3 set for the allocation, bits 4-6 the address bytes - 1, bit 7 zero;
+// the address delta; for the allocation a byte (bits 0-2 size bytes - 1, bits 3-4 stack_id
+// bytes - 1, the rest zero), the size and the stack_id.
 // Version 2 wrote every field as an unsigned LEB128 varint instead; all are read.
 #pragma once
 
@@ -32,6 +37,12 @@ inline constexpr uint8_t kEventSameThread = 0x08;
 // Bits of the lengths byte (version 5).
 inline constexpr uint8_t kEventNoTime = 0x40;
 inline constexpr uint8_t kEventExactSample = 0x80;
+// The short form (version 5): its tag's bits 0-2, and its bit 3 for an allocation.
+inline constexpr uint8_t kShortEventTag = 5;
+inline constexpr uint8_t kShortEventAlloc = 0x08;
+// The calls of the short form's events (record_format.h: Call::kMalloc, Call::kFree).
+inline constexpr uint16_t kShortAllocCall = 1;
+inline constexpr uint16_t kShortFreeCall = 10;
 // The most an event takes in either version, plus the 7 bytes a version-3 encoder may write
 // past the end of its last field (it stores whole 8-byte words).
 inline constexpr uint32_t kMaxEventBytes = 1 + 5 + 10 + 10 + 10 + 5 + 10 + 7;
@@ -144,6 +155,24 @@ inline bool LengthsValid(const EventCodecState& s, uint8_t lengths, bool alloc) 
 // Writes `e` at `p` (at least kMaxEventBytes of room) in version 5 and returns the end.
 inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   bool same = s.have_tid && s.last_tid == e.tid;
+  if (same && e.time_ns == s.last_time &&
+      ((e.kind == EventKind::kFree && e.call == kShortFreeCall) ||
+       (e.kind == EventKind::kAlloc && e.call == kShortAllocCall && e.sample_bytes == 1))) {
+    uint64_t address = ZigZag(static_cast<int64_t>(e.address - s.last_address));
+    unsigned address_bytes = ByteLength(address);
+    bool alloc = e.kind == EventKind::kAlloc;
+    *p++ = static_cast<uint8_t>(kShortEventTag | (alloc ? kShortEventAlloc : 0) |
+                                ((address_bytes - 1) << 4));
+    p = PutBytes(p, address, address_bytes);
+    if (alloc) {
+      unsigned size_bytes = ByteLength(e.size), stack_bytes = ByteLength(e.stack_id);
+      *p++ = static_cast<uint8_t>((size_bytes - 1) | ((stack_bytes - 1) << 3));
+      p = PutBytes(p, e.size, size_bytes);
+      p = PutBytes(p, e.stack_id, stack_bytes);
+    }
+    s.last_address = e.address;
+    return p;
+  }
   *p++ = static_cast<uint8_t>(static_cast<uint8_t>(e.kind) | (same ? kEventSameThread : 0) |
                               ((e.call & 0x0f) << 4));
   if (!same) p = PutVarint(p, e.tid);
@@ -176,12 +205,44 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   return p;
 }
 
+// The short form after its tag (version 5): the address, and for an allocation its size and
+// stack; the thread and time are the previous event's.
+[[gnu::always_inline]] inline bool DecodeShortEvent(EventCodecState& s, uint8_t tag,
+                                                    const uint8_t*& p, const uint8_t* end,
+                                                    Event* e) {
+  if (s.version < 5 || !s.have_tid || (tag & 0x80) != 0) return false;
+  bool alloc = (tag & kShortEventAlloc) != 0;
+  uint64_t address = 0, v = 0;
+  if (!GetBytes(p, end, ((tag >> 4) & 7) + 1u, &address)) return false;
+  e->kind = alloc ? EventKind::kAlloc : EventKind::kFree;
+  e->call = alloc ? kShortAllocCall : kShortFreeCall;
+  e->tid = s.last_tid;
+  e->time_ns = s.last_time;
+  e->size = 0;
+  e->stack_id = 0;
+  e->sample_bytes = 0;
+  if (alloc) {
+    if (p == end) return false;
+    uint8_t lengths = *p++;
+    if ((lengths & 0xE0) != 0 || !GetBytes(p, end, (lengths & 7) + 1u, &e->size) ||
+        !GetBytes(p, end, ((lengths >> 3) & 3) + 1u, &v)) {
+      return false;
+    }
+    e->stack_id = static_cast<uint32_t>(v);
+    e->sample_bytes = 1;
+  }
+  e->address = s.last_address + static_cast<uint64_t>(UnZigZag(address));
+  s.last_address = e->address;
+  return true;
+}
+
 // Reads one event; false on malformed input (unknown kind, truncated, out-of-range values).
 [[gnu::always_inline]] inline bool DecodeEvent(EventCodecState& s, const uint8_t*& p,
                                                const uint8_t* end, Event* e) {
   if (p == end) return false;
   uint8_t tag = *p++;
   uint8_t kind = tag & 0x07;
+  if (kind == kShortEventTag) return DecodeShortEvent(s, tag, p, end, e);
   if (kind < 1 || kind > 4) return false;
   e->kind = static_cast<EventKind>(kind);
   e->call = static_cast<uint16_t>(tag >> 4);
@@ -250,6 +311,12 @@ inline bool SkipEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end,
   }
   uint8_t tag = *p++;
   uint8_t kind = tag & 0x07;
+  if (kind == kShortEventTag) {
+    Event e;
+    if (!DecodeShortEvent(s, tag, p, end, &e)) return false;
+    *time_ns = s.last_time;
+    return true;
+  }
   unsigned call = tag >> 4;
   if (kind < 1 || kind > 4 || call == 0 || call > max_call) return false;
   uint64_t v = 0;

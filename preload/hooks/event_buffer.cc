@@ -23,6 +23,9 @@
 namespace allocwatch::preload {
 namespace {
 
+static_assert(format::kShortAllocCall == static_cast<uint16_t>(format::Call::kMalloc));
+static_assert(format::kShortFreeCall == static_cast<uint16_t>(format::Call::kFree));
+
 constexpr uint32_t kBufferBytes = format::kTailSlotBytes;
 constexpr uint32_t kDataBytes = format::kTailSlotDataBytes;
 constexpr int kMaxBuffers = 4096;

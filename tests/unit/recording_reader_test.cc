@@ -147,14 +147,34 @@ TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
       {EventKind::kFree, 10, 78, 990, 0x7f0000001000, 0, 0, 0},  // time may step back
       {EventKind::kReallocFree, 3, 78, 5000, 0x10, 0, 0, 0},
       {EventKind::kRestoredAlloc, 3, 78, 5000, 0xffffffffffff0000, UINT64_MAX, UINT32_MAX, 1},
+      // Version 5: malloc and free of the previous event's thread and time take the short
+      // form; a zero time delta and a period of 1 take no byte in the long one.
+      {EventKind::kAlloc, 1, 78, 5000, 0x7f0000002000, 48, 9, 1},
+      {EventKind::kFree, 10, 78, 5000, 0x7f0000002000, 0, 0, 0},
+      {EventKind::kAlloc, 2, 78, 5000, 0x7f0000002000, 64, 300, 1},
+      {EventKind::kAlloc, 1, 78, 6000, 0x7f0000003000, 64, 300, 1},
+      {EventKind::kAlloc, 1, 78, 6000, 0x7f0000003000, 64, 300, 2},
   };
   std::vector<uint8_t> buf(events.size() * allocwatch::format::kMaxEventBytes);
   EventCodecState enc;
   enc.last_time = 1000;
   uint8_t* p = buf.data();
-  for (const Event& e : events) p = EncodeEvent(enc, e, p);
+  std::vector<size_t> sizes;
+  for (const Event& e : events) {
+    uint8_t* start = p;
+    p = EncodeEvent(enc, e, p);
+    sizes.push_back(static_cast<size_t>(p - start));
+  }
   buf.resize(p - buf.data());
   CHECK(buf.size() < events.size() * 16);  // compact: a few bytes per event
+  // The short forms: tag, address delta (6 bytes here) and, for the allocation, lengths, size
+  // and stack; the free: tag and a delta of 0.
+  CHECK(sizes[5] == 1 + 6 + 1 + 1 + 1);
+  CHECK(sizes[6] == 1 + 1);
+  // Long forms without the time (calloc) and with it, both without the period.
+  CHECK(sizes[7] == 1 + 1 + 1 + 1 + 1 + 2);
+  CHECK(sizes[8] == 1 + 1 + 2 + 2 + 1 + 1 + 2);
+  CHECK(sizes[9] == 1 + 1 + 1 + 1 + 1 + 2 + 1);
 
   EventCodecState dec;
   dec.last_time = 1000;
@@ -183,6 +203,18 @@ TEST_CASE("compact heap events round-trip and reject damage", "[codec]") {
     while (DecodeEvent(s, r, end, &e)) ++decoded;
     CHECK(r <= end);
     CHECK(decoded < static_cast<int>(events.size()));
+  }
+  // A reader of a version-4 recording takes the short form and the new bits for damage.
+  {
+    EventCodecState v4;
+    v4.version = 4;
+    v4.last_time = 1000;
+    const uint8_t* r = buf.data();
+    const uint8_t* end = buf.data() + buf.size();
+    int decoded = 0;
+    Event e{};
+    while (DecodeEvent(v4, r, end, &e)) ++decoded;
+    CHECK(decoded == 0);  // the first event already has no time byte
   }
   // An unknown kind is damage.
   uint8_t bad[2] = {0x07, 0x00};
