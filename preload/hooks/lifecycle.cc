@@ -227,8 +227,9 @@ void* TimerThread(void*) {
     PollControl(HeapFigures::kMeasure);
     if (!mine()) break;  // detached
     if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
-    if (IsExactMode()) ChooseEventTimeOwner();
     now = NowNs();
+    // Each flush tick, in exact mode: a thread found recording alone may share time reads.
+    if (IsExactMode() && now + 1'000'000 >= next_flush) ChooseEventTimeOwner();
     if (now + flush_tick / 2 < next_snapshot) {
       if (now + 1'000'000 >= next_flush) {
         FlushEventsWithClock();
