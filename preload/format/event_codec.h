@@ -143,6 +143,13 @@ inline bool GetBytes(const uint8_t*& p, const uint8_t* end, unsigned n, uint64_t
   return true;
 }
 
+// Whether an event of this kind, call and period has a short form (version 5), given the
+// previous event's thread and time.
+inline bool ShortFormKind(EventKind kind, uint16_t call, uint64_t sample_bytes) {
+  return (kind == EventKind::kFree && call == kShortFreeCall) ||
+         (kind == EventKind::kAlloc && call == kShortAllocCall && sample_bytes == 1);
+}
+
 // Whether a version-3-or-later lengths byte is well formed: the top bits only from version 5,
 // no time bits beside kEventNoTime, kEventExactSample only on an allocation.
 inline bool LengthsValid(const EventCodecState& s, uint8_t lengths, bool alloc) {
@@ -153,11 +160,12 @@ inline bool LengthsValid(const EventCodecState& s, uint8_t lengths, bool alloc) 
 }
 
 // Writes `e` at `p` (at least kMaxEventBytes of room) in version 5 and returns the end.
-inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
+// `short_kind`: ShortFormKind() of the event, which a caller that has its kind and call in
+// registers computes from them (read back from the Event, the two fields make one wide load
+// of two narrow stores, which stalls).
+inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p, bool short_kind) {
   bool same = s.have_tid && s.last_tid == e.tid;
-  if (same && e.time_ns == s.last_time &&
-      ((e.kind == EventKind::kFree && e.call == kShortFreeCall) ||
-       (e.kind == EventKind::kAlloc && e.call == kShortAllocCall && e.sample_bytes == 1))) {
+  if (short_kind && same && e.time_ns == s.last_time) {
     uint64_t address = ZigZag(static_cast<int64_t>(e.address - s.last_address));
     unsigned address_bytes = ByteLength(address);
     bool alloc = e.kind == EventKind::kAlloc;
@@ -203,6 +211,10 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   s.last_tid = e.tid;
   s.have_tid = true;
   return p;
+}
+
+inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
+  return EncodeEvent(s, e, p, ShortFormKind(e.kind, e.call, e.sample_bytes));
 }
 
 // The short form after its tag (version 5): the address, and for an allocation its size and

@@ -134,15 +134,20 @@ void FlushLocked(EventBuffer& b) {
   Publish(b.batch.flushing, 0u);
 }
 
-ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& event) {
+ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& event,
+                                           bool short_kind) {
   if (b.batch.used + format::kMaxEventBytes > kDataBytes) FlushLocked(b);
   if (b.batch.count == 0) {
     b.batch.base_time = event.time_ns;
     b.codec = format::EventCodecState{event.time_ns, 0, 0, false};
   }
-  uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.batch.used);
+  uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.batch.used, short_kind);
   Publish(b.batch.used, static_cast<uint32_t>(end - b.data));
   Publish(b.batch.count, b.batch.count + 1);
+}
+
+bool ShortKind(const format::Event& e) {
+  return format::ShortFormKind(e.kind, e.call, e.sample_bytes);
 }
 
 // Private memory for a buffer, at `fixed` when not null.
@@ -226,14 +231,14 @@ ALLOCWATCH_ALWAYS_INLINE void AppendAsOwner(EventBuffer& b, const format::Event&
     b.owner_active.store(1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
-      AppendLocked(b, event);
+      AppendLocked(b, event, ShortKind(event));
       b.owner_active.store(0, std::memory_order_release);
       return;
     }
     b.owner_active.store(0, std::memory_order_release);
   }
   SpinlockHolder hold(b.lock);
-  AppendLocked(b, event);
+  AppendLocked(b, event, ShortKind(event));
 }
 
 }  // namespace
@@ -257,7 +262,7 @@ void AppendEvent(ThreadState& t, const format::Event& event) {
   }
   SpinlockHolder hold(g_overflow_lock);
   if (g_overflow == nullptr) g_overflow = MapBuffer();
-  if (g_overflow != nullptr) AppendLocked(*g_overflow, event);
+  if (g_overflow != nullptr) AppendLocked(*g_overflow, event, ShortKind(event));
   NewStampEpoch();  // a stream of its own: the threads that record alone read the clock again
 }
 
@@ -272,6 +277,7 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
   e.stack_id = stack_id;
   e.sample_bytes = format::IsAllocKind(kind) ? 1 : 0;
   auto& b = *static_cast<EventBuffer*>(t.event_buffer);
+  const bool short_kind = format::ShortFormKind(kind, call, e.sample_bytes);
   // AppendAsOwner's handshake, with the time taken inside it (see g_stamp_epoch).
   if (ALLOCWATCH_LIKELY(g_asymmetric)) {
     b.owner_active.store(1, std::memory_order_relaxed);
@@ -279,7 +285,7 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
     if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);
       e.time_ns = ExactStamp(t, false);
-      AppendLocked(b, e);
+      AppendLocked(b, e, short_kind);
       b.owner_active.store(0, std::memory_order_release);
       TakeClockDue(b);
       return;
@@ -289,7 +295,7 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
   {
     SpinlockHolder hold(b.lock);
     e.time_ns = ExactStamp(t, true);
-    AppendLocked(b, e);
+    AppendLocked(b, e, short_kind);
   }
   TakeClockDue(b);
 }
