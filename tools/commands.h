@@ -121,6 +121,9 @@ int RunAttach(const AttachCommandOptions& options);
 std::string FindPreload();
 // The recording a process writes now, from its tail file among its mappings; empty when none.
 std::string RecordingOfProcess(int pid);
+// The "allocwatch: LEVEL: message" log on stderr (ALLOCWATCH_LOG_LEVEL), for allocwatch and
+// allocwatch-serve.
+void SetUpLogging();
 // allocwatch serve's options, for tools/main.cc and allocwatch-serve (tools/serve_main.cc).
 void AddServeOptions(CLI::App* cmd, ServeCommandOptions& options);
 // allocwatch serve: runs allocwatch-serve, beside this program, with `options` (returns only

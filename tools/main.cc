@@ -7,22 +7,10 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "preload/format/environment.h"
-#include "spdlog/sinks/stdout_sinks.h"
-#include "spdlog/spdlog.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
 
 namespace {
-
-void SetUpLogging() {
-  auto logger = spdlog::stderr_logger_st("allocwatch");
-  logger->set_pattern("allocwatch: %^%l%$: %v");
-  if (const char* level = std::getenv(allocwatch::format::env::kLogLevel)) {
-    logger->set_level(spdlog::level::from_str(level));
-  }
-  spdlog::set_default_logger(logger);
-}
 
 void AddReportOptions(CLI::App* cmd, allocwatch::tools::ReportCommandOptions& o) {
   cmd->add_option("recordings", o.recordings,
@@ -193,7 +181,7 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  SetUpLogging();
+  allocwatch::tools::SetUpLogging();
   CLI::App app{"allocwatch: allocation profiler and leak finder for Linux processes"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "allocwatch 0.1.0");

@@ -5,24 +5,11 @@
 // OpenSSL and brotli: loading those took about 10 ms at the start of every allocwatch command,
 // `allocwatch run` among them. Usage: allocwatch-serve [--listen HOST:PORT]
 // [--max-recordings N] [--] DIR...
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-
 #include "CLI/CLI.hpp"
-#include "preload/format/environment.h"
-#include "spdlog/sinks/stdout_sinks.h"
-#include "spdlog/spdlog.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_logger_st("allocwatch");
-  logger->set_pattern("allocwatch: %^%l%$: %v");
-  if (const char* level = std::getenv(allocwatch::format::env::kLogLevel)) {
-    logger->set_level(spdlog::level::from_str(level));
-  }
-  spdlog::set_default_logger(logger);
-
+  allocwatch::tools::SetUpLogging();
   CLI::App app{"allocwatch-serve: the server of `allocwatch serve` (see allocwatch serve --help)",
                "allocwatch-serve"};
   allocwatch::tools::ServeCommandOptions serve;

@@ -1,17 +1,31 @@
-// tools/serve_options.cc: allocwatch serve's options, and the hand-over to allocwatch-serve.
+// tools/serve_options.cc: what allocwatch and allocwatch-serve share: the log's set-up,
+// allocwatch serve's options, and the hand-over from one to the other.
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "preload/format/environment.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 #include "tools/commands.h"
 
 namespace allocwatch::tools {
+
+void SetUpLogging() {
+  auto logger = spdlog::stderr_logger_st("allocwatch");
+  logger->set_pattern("allocwatch: %^%l%$: %v");
+  if (const char* level = std::getenv(format::env::kLogLevel)) {
+    logger->set_level(spdlog::level::from_str(level));
+  }
+  spdlog::set_default_logger(logger);
+}
 
 void AddServeOptions(CLI::App* cmd, ServeCommandOptions& o) {
   cmd->add_option("--listen", o.listen,

@@ -82,23 +82,26 @@ constinit std::atomic<int> g_buffers_in_use{0};
 // thread that recorded since its last tick (ChooseEventTimeOwner); taken away by the first
 // event of any other thread, before that event's allocator call (a free is recorded before
 // it, an allocation after it, but then its block is not yet in anyone else's hands).
+constinit std::atomic<ThreadState*> g_stamp_owner{nullptr};
 // Events that may share one time read, and how close (in ticks) the last read must be to the
 // one before it for the thread to count as busy: a thread that records more sparsely reads the
 // clock for each event, so its times stay exact.
 constexpr uint32_t kStampRun = 16;
 constexpr uint64_t kBusyTicks = 16 * 1024;
 
-constinit std::atomic<ThreadState*> g_stamp_owner{nullptr};
-
 void NewStampEpoch() { g_stamp_epoch.fetch_add(1, std::memory_order_relaxed); }
 
-// Called by a thread's event after its time is read: another thread owning the stamps loses
-// them, and its next event reads the clock.
-ALLOCWATCH_ALWAYS_INLINE void CheckStampOwner(const ThreadState& t) {
-  ThreadState* owner = g_stamp_owner.load(std::memory_order_relaxed);
-  if (ALLOCWATCH_LIKELY(owner == nullptr || owner == &t)) return;
+// Called by the event of a thread that is not `owner`, after its time is read: the owner
+// loses the right to share time reads, and its next event reads the clock.
+void RevokeStampOwner() {
   g_stamp_owner.store(nullptr, std::memory_order_relaxed);
   NewStampEpoch();
+}
+
+// RevokeStampOwner() when another thread than `t` owns the time reads.
+ALLOCWATCH_ALWAYS_INLINE void CheckStampOwner(const ThreadState& t) {
+  ThreadState* owner = g_stamp_owner.load(std::memory_order_relaxed);
+  if (ALLOCWATCH_UNLIKELY(owner != nullptr && owner != &t)) RevokeStampOwner();
 }
 
 long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
@@ -146,10 +149,6 @@ ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& 
   Publish(b.batch.count, b.batch.count + 1);
 }
 
-bool ShortKind(const format::Event& e) {
-  return format::ShortFormKind(e.kind, e.call, e.sample_bytes);
-}
-
 // Private memory for a buffer, at `fixed` when not null.
 void* MapPrivate(void* fixed) {
   void* p = Real().mmap(fixed, kBufferBytes, PROT_READ | PROT_WRITE,
@@ -164,16 +163,14 @@ EventBuffer* MapBuffer() {
   return p == nullptr ? nullptr : new (p) EventBuffer();
 }
 
-// A free buffer for the calling thread: a released one, else a new one; nullptr when none.
-EventBuffer* ClaimBuffer() {
+// A free buffer: a released one, else a new one; nullptr when none.
+EventBuffer* TakeFreeBuffer() {
   int n = g_buffer_count.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
     EventBuffer* b = g_buffers[i].load(std::memory_order_acquire);
     bool expected = false;
     if (b != nullptr && !b->in_use.load(std::memory_order_relaxed) &&
         b->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-      g_buffers_in_use.fetch_add(1, std::memory_order_relaxed);
-      NewStampEpoch();
       return b;
     }
   }
@@ -187,6 +184,14 @@ EventBuffer* ClaimBuffer() {
     return nullptr;
   }
   g_buffers[slot].store(b, std::memory_order_release);
+  return b;
+}
+
+// The calling thread's buffer (TakeFreeBuffer), counted among those in use: one more thread
+// may be recording, so every thread reads the clock again (g_stamp_epoch).
+EventBuffer* ClaimBuffer() {
+  EventBuffer* b = TakeFreeBuffer();
+  if (b == nullptr) return nullptr;
   g_buffers_in_use.fetch_add(1, std::memory_order_relaxed);
   NewStampEpoch();
   return b;
@@ -202,13 +207,12 @@ ALLOCWATCH_ALWAYS_INLINE uint64_t ExactStamp(ThreadState& t, bool fresh) {
   }
   uint64_t now = EventTicks();
   ThreadState* owner = g_stamp_owner.load(std::memory_order_relaxed);
-  if (owner != &t) {
-    if (owner != nullptr) {
-      CheckStampOwner(t);
-    } else if (g_buffers_in_use.load(std::memory_order_relaxed) == 1 && !g_recorder.attached) {
-      g_stamp_owner.store(&t, std::memory_order_relaxed);
-      owner = &t;
-    }
+  if (owner == nullptr && g_buffers_in_use.load(std::memory_order_relaxed) == 1 &&
+      !g_recorder.attached) {
+    owner = &t;  // the only thread with a buffer
+    g_stamp_owner.store(owner, std::memory_order_relaxed);
+  } else if (owner != nullptr && owner != &t) {
+    RevokeStampOwner();
   }
   t.stamp_left = owner == &t && now - t.stamp < kBusyTicks ? kStampRun - 1 : 0;
   t.stamp = now;
@@ -225,20 +229,31 @@ ALLOCWATCH_ALWAYS_INLINE void TakeClockDue(EventBuffer& b) {
   FlushEventsWithClock();
 }
 
-// The owner's append: without a lock unless a flush is asked for (see EventBuffer).
-ALLOCWATCH_ALWAYS_INLINE void AppendAsOwner(EventBuffer& b, const format::Event& event) {
+// The owner's append: without a lock unless a flush is asked for (see EventBuffer), then the
+// ClockRecord a flush found due. `stamp(event, locked)` times the event, inside the lock-free
+// section or under the lock (`locked`: a flush was asked for meanwhile; see g_stamp_epoch).
+template <typename Stamp>
+ALLOCWATCH_ALWAYS_INLINE void AppendAsOwner(EventBuffer& b, format::Event& event, bool short_kind,
+                                            Stamp stamp) {
   if (ALLOCWATCH_LIKELY(g_asymmetric)) {
     b.owner_active.store(1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
-      AppendLocked(b, event, ShortKind(event));
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      stamp(event, false);
+      AppendLocked(b, event, short_kind);
       b.owner_active.store(0, std::memory_order_release);
+      TakeClockDue(b);
       return;
     }
     b.owner_active.store(0, std::memory_order_release);
   }
-  SpinlockHolder hold(b.lock);
-  AppendLocked(b, event, ShortKind(event));
+  {
+    SpinlockHolder hold(b.lock);
+    stamp(event, true);
+    AppendLocked(b, event, short_kind);
+  }
+  TakeClockDue(b);
 }
 
 }  // namespace
@@ -248,21 +263,21 @@ void NoteEventTime(ThreadState& t) {
   CheckStampOwner(t);
 }
 
-void AppendEvent(ThreadState& t, const format::Event& event) {
+void AppendEvent(ThreadState& t, format::Event event) {
   NoteEventTime(t);
+  const bool short_kind = format::ShortFormKind(event.kind, event.call, event.sample_bytes);
   auto* b = static_cast<EventBuffer*>(t.event_buffer);
   if (ALLOCWATCH_UNLIKELY(b == nullptr) && !t.retired) {
     b = ClaimBuffer();
     t.event_buffer = b;
   }
   if (ALLOCWATCH_LIKELY(b != nullptr)) {
-    AppendAsOwner(*b, event);
-    TakeClockDue(*b);
+    AppendAsOwner(*b, event, short_kind, [](format::Event&, bool) {});  // timed by the caller
     return;
   }
   SpinlockHolder hold(g_overflow_lock);
   if (g_overflow == nullptr) g_overflow = MapBuffer();
-  if (g_overflow != nullptr) AppendLocked(*g_overflow, event, ShortKind(event));
+  if (g_overflow != nullptr) AppendLocked(*g_overflow, event, short_kind);
   NewStampEpoch();  // a stream of its own: the threads that record alone read the clock again
 }
 
@@ -276,28 +291,10 @@ void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uin
   e.size = size;
   e.stack_id = stack_id;
   e.sample_bytes = format::IsAllocKind(kind) ? 1 : 0;
-  auto& b = *static_cast<EventBuffer*>(t.event_buffer);
+  // The kind and call as passed, in registers (see EncodeEvent's short_kind).
   const bool short_kind = format::ShortFormKind(kind, call, e.sample_bytes);
-  // AppendAsOwner's handshake, with the time taken inside it (see g_stamp_epoch).
-  if (ALLOCWATCH_LIKELY(g_asymmetric)) {
-    b.owner_active.store(1, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (ALLOCWATCH_LIKELY(b.flush_requested.load(std::memory_order_relaxed) == 0)) {
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      e.time_ns = ExactStamp(t, false);
-      AppendLocked(b, e, short_kind);
-      b.owner_active.store(0, std::memory_order_release);
-      TakeClockDue(b);
-      return;
-    }
-    b.owner_active.store(0, std::memory_order_release);
-  }
-  {
-    SpinlockHolder hold(b.lock);
-    e.time_ns = ExactStamp(t, true);
-    AppendLocked(b, e, short_kind);
-  }
-  TakeClockDue(b);
+  AppendAsOwner(*static_cast<EventBuffer*>(t.event_buffer), e, short_kind,
+                [&t](format::Event& event, bool locked) { event.time_ns = ExactStamp(t, locked); });
 }
 
 void EnableLockFreeAppends() {

@@ -33,7 +33,7 @@ void EnableLockFreeAppends();
 void NoteEventTime(ThreadState& t);
 
 // Appends one event to the calling thread's buffer (see NoteEventTime).
-void AppendEvent(ThreadState& t, const format::Event& event);
+void AppendEvent(ThreadState& t, format::Event event);
 
 // Exact mode's fast path: appends an event timed now (EventTicks()) to the thread's buffer
 // (t.event_buffer must be set, and t.tid) without building it elsewhere first. Leaves errno as

@@ -228,10 +228,11 @@ void* TimerThread(void*) {
     if (!mine()) break;  // detached
     if (g_brink.armed.load(std::memory_order_relaxed)) CheckBrink(HeapFigures::kMeasure);
     now = NowNs();
+    const bool flush_due = now + 1'000'000 >= next_flush;
     // Each flush tick, in exact mode: a thread found recording alone may share time reads.
-    if (IsExactMode() && now + 1'000'000 >= next_flush) ChooseEventTimeOwner();
+    if (IsExactMode() && flush_due) ChooseEventTimeOwner();
     if (now + flush_tick / 2 < next_snapshot) {
-      if (now + 1'000'000 >= next_flush) {
+      if (flush_due) {
         FlushEventsWithClock();
         next_flush = now + flush_tick;
       }

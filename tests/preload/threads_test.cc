@@ -150,7 +150,6 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
   }
 }
 
-}  // namespace
 // Mirrors programs/handoff.c.
 constexpr int kHandoffs = 100000;
 constexpr int kHandoffLeaked = 7;
@@ -206,4 +205,5 @@ TEST_CASE("a thread that shares clock reads while alone, then hands blocks to an
   CHECK(shared > events / 4);
 }
 
+}  // namespace
 }  // namespace allocwatch::preload_test
