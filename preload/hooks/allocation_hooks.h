@@ -25,12 +25,24 @@
 
 namespace allocwatch::preload {
 
-// Exact mode, once the thread has its counters, buffer and ThreadRecord, and the timer thread
-// takes the snapshots: every event goes straight to the thread's buffer. errno is left alone
-// (what could change it, an unwind or a write, saves it itself).
+// Exact mode, once the thread has its counters, buffer and ThreadRecord: every event goes
+// straight to the thread's buffer (then ExactSnapshotCheck). errno is left alone (what could
+// change it, an unwind or a write, saves it itself).
 ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
-  return IsExactMode() && IsRecording() && t.registered && t.announced &&
-         t.event_buffer != nullptr && g_recorder.timer_thread.load(std::memory_order_relaxed);
+  return IsExactMode() && IsRecording() && t.registered && t.announced && t.event_buffer != nullptr;
+}
+
+// After an exact event of the fast path. Without the timer thread (a single-threaded program,
+// a fork child), the program's events take the snapshots (MaybeSnapshot), as the slow path's
+// do: each time the thread has read the clock, so at every event of a thread that records
+// sparsely and at every kStampRun-th of a busy one (event_buffer.cc, ExactStamp).
+ALLOCWATCH_ALWAYS_INLINE void ExactSnapshotCheck(const ThreadState& t) {
+  if (ALLOCWATCH_LIKELY(g_recorder.timer_thread.load(std::memory_order_relaxed)) ||
+      t.stamp_left != 0) {
+    return;
+  }
+  ErrnoSaver saved;
+  MaybeSnapshot(EventNs(), HeapFigures::kMeasure);
 }
 
 // The one route of a new block `p` of `size` bytes that the inline fast path did not take
@@ -45,6 +57,7 @@ ALLOCWATCH_ALWAYS_INLINE void RecordNewBlock(ThreadState& t, Call call, const vo
     AppendExactEvent(t, format::EventKind::kAlloc, static_cast<uint16_t>(call),
                      reinterpret_cast<uint64_t>(p), size, CallSiteStack(t, site));
     CountBrinkBytes(size, HeapFigures::kMeasure);
+    ExactSnapshotCheck(t);
     return;
   }
   ErrnoSaver saved;
@@ -147,6 +160,7 @@ __attribute__((noinline)) inline void FreeSlowPath(ThreadState& t, void* p) {
     CountFree(t);
     AppendExactEvent(t, format::EventKind::kFree, static_cast<uint16_t>(Call::kFree),
                      reinterpret_cast<uint64_t>(p), 0, 0);
+    ExactSnapshotCheck(t);
     t.in_hook = false;
     return;
   }

@@ -78,6 +78,23 @@ TEST_CASE("growth: a run of 0.2 s shows the same, in exact mode", "[growth]") {
   CheckGrewAndReleased("0.2", true);
 }
 
+// A single-threaded program has no timer thread (lifecycle.cc): in exact mode its events, on the
+// fast path too, take the snapshots when the interval is over.
+TEST_CASE("growth: a single-threaded program's exact events take the snapshots", "[growth]") {
+  TempDir dir;
+  RunResult r = Run({ALLOCWATCH_COMMAND, "run", "--exact", "--interval", "0.05", "--no-report",
+                     "-o", dir.path(), "--", PROGRAM_GROW_RELEASE, "0.6", "1"});
+  INFO(r.Describe());
+  REQUIRE(r.ExitedWith(0));
+  json doc = RunJson({ALLOCWATCH_COMMAND, "report", "--format", "json", dir.path()});
+  const json& p = doc.at("processes").at(0);
+  // 0.6 s at 50 ms: 12 snapshots and the one at exit; a loaded machine may miss a few.
+  const json& series = p.at("memory").at("series");
+  INFO(series.dump());
+  CHECK(series.size() >= 8);
+  CHECK(series.size() <= 16);
+}
+
 TEST_CASE("diff: short runs show a site that started growing and one that stopped", "[growth]") {
   TempDir flat, growing;
   RunGrowRelease(flat, "0.35", false, true);
