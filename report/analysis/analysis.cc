@@ -119,6 +119,13 @@ std::vector<double> SiteSeries(const ProcessModel& model, const Site& site, size
   return y;
 }
 
+// How many times the series rises from one sample to the next, from sample `from` on.
+size_t RisingSteps(const std::vector<double>& y, size_t from) {
+  size_t steps = 0;
+  for (size_t i = from + 1; i < y.size(); ++i) steps += y[i] > y[i - 1] ? 1 : 0;
+  return steps;
+}
+
 // Fits every site; fills report.growth with the rising ones (sustained first, then by slope).
 SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_t top,
                 ProcessReport& report) {
@@ -156,9 +163,12 @@ SiteFits Growth(const ProcessModel& model, const std::vector<Site>& sites, size_
         continue;
       }
     }
-    // Listed when the fit rises, at least roughly like a line (a step at start-up is not
-    // growth), and the site holds more at the end than at the start.
-    if (f.fits[i].slope > 0 && f.fits[i].r2 >= kMinListedR2 && f.fits[i].points >= 2 &&
+    // Listed when the fit rises, at least roughly like a line, over kMinGrowthPoints samples or
+    // more, in more than one step (one step, at start-up or at the end, such as stdout's buffer
+    // taken by the last printf, is not growth), and the site holds more at the end than at the
+    // start.
+    if (f.fits[i].slope > 0 && f.fits[i].r2 >= kMinListedR2 &&
+        f.fits[i].points >= kMinGrowthPoints && RisingSteps(y, from[i]) >= 2 &&
         y.back() > y.front()) {
       rising.push_back(i);
     }
