@@ -39,14 +39,19 @@ std::vector<Site> GroupSites(const ProcessModel& model,
                              StackSymbolizer& symbols, Grouping grouping) {
   absl::flat_hash_map<std::string, size_t> index;
   std::vector<Site> sites;
-  std::vector<double> shown_weight;
+  // Each site's heaviest stack so far and its weight: only its frames are built whole, at the
+  // end (a compiler's recording has hundreds of thousands of stacks, and the frames above the
+  // site are the most of each).
+  std::vector<std::pair<StackId, double>> shown;
   // Deterministic order: by stack id.
   std::vector<StackId> ids;
   for (const auto& [id, fig] : per_stack) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   for (StackId id : ids) {
     const SiteFigures& fig = per_stack.at(id);
-    std::vector<DisplayFrame> frames = symbols.Frames(model, id);
+    std::vector<DisplayFrame> frames = grouping == Grouping::kFullStack
+                                           ? symbols.Frames(model, id)
+                                           : symbols.FramesThroughSite(model, id);
     size_t site_frame = 0;
     while (site_frame + 1 < frames.size() && frames[site_frame].runtime) ++site_frame;
     if (grouping == Grouping::kAllocatingFunction) site_frame = 0;
@@ -54,19 +59,19 @@ std::vector<Site> GroupSites(const ProcessModel& model,
     auto [it, inserted] = index.try_emplace(key, sites.size());
     if (inserted) {
       sites.push_back(Site{key, {}, site_frame, {}, 0, {}});
-      shown_weight.push_back(-1);
+      shown.emplace_back(id, -1);
     }
     Site& site = sites[it->second];
     site.figures.Add(fig);
     site.stack_count += 1;
     site.stacks.push_back(id);
     double weight = fig.live_bytes + fig.alloc_bytes + fig.mapped_bytes;
-    if (weight > shown_weight[it->second]) {
-      shown_weight[it->second] = weight;
-      site.frames = std::move(frames);
+    if (weight > shown[it->second].second) {
+      shown[it->second] = {id, weight};
       site.site_frame = site_frame;
     }
   }
+  for (size_t i = 0; i < sites.size(); ++i) sites[i].frames = symbols.Frames(model, shown[i].first);
   return sites;
 }
 

@@ -79,6 +79,16 @@ const std::vector<symbolize::Frame>& StackSymbolizer::Lookup(const ModuleInfo& m
 }
 
 std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, StackId stack) {
+  return BuildFrames(model, stack, false);
+}
+
+std::vector<DisplayFrame> StackSymbolizer::FramesThroughSite(const ProcessModel& model,
+                                                             StackId stack) {
+  return BuildFrames(model, stack, true);
+}
+
+std::vector<DisplayFrame> StackSymbolizer::BuildFrames(const ProcessModel& model, StackId stack,
+                                                       bool through_site) {
   std::vector<DisplayFrame> out;
   auto it = model.stacks.find(stack);
   if (it == model.stacks.end()) return out;
@@ -100,11 +110,13 @@ std::vector<DisplayFrame> StackSymbolizer::Frames(const ProcessModel& model, Sta
           f.inlined = s.inlined;
           f.runtime = base.runtime || IsRuntimeFunction(s.function);
           out.push_back(std::move(f));
+          if (through_site && !out.back().runtime) return out;
         }
         if (!frames.empty()) continue;
       }
     }
     out.push_back(std::move(base));
+    if (through_site && !out.back().runtime) return out;
   }
   return out;
 }

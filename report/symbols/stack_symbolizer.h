@@ -46,6 +46,9 @@ class StackSymbolizer {
   void AddTable(const SymbolTable& table);
 
   std::vector<DisplayFrame> Frames(const ProcessModel& model, StackId stack);
+  // The first of Frames() up to and including the first outside the runtime (all of them when
+  // every one is in it): what names a call site, built without the frames above it.
+  std::vector<DisplayFrame> FramesThroughSite(const ProcessModel& model, StackId stack);
   std::vector<std::string> Warnings() const;
   // Work done by the binary symbolizer; null when symbols are off.
   const symbolize::Stats* stats() const;
@@ -57,6 +60,9 @@ class StackSymbolizer {
     symbolize::ModuleRef ref;
     const AddressFrames* table = nullptr;  // from the symbol tables, if any
   };
+  // Frames() that stop after the first frame outside the runtime when `through_site`.
+  std::vector<DisplayFrame> BuildFrames(const ProcessModel& model, StackId stack,
+                                        bool through_site);
   // Frames of `elf_address` in `mod`: from a table when one knows them, else from the binary.
   const std::vector<symbolize::Frame>& Lookup(const ModuleInfo& mod, uint64_t elf_address);
 
