@@ -296,7 +296,10 @@ struct MemoryRecord {
   uint32_t threads;  // Threads: in /proc/self/status, less allocwatch's timer thread
   uint32_t arenas;   // glibc arenas: the main one and one per 64 MiB-aligned arena heap found
   uint32_t flags;    // kMemoryFlag*
-  uint32_t reserved;
+  // VmHWM in /proc/self/status, in KiB (saturated at 2^32 - 1): the largest resident set the
+  // process has had since it started (or last exec'd), as the kernel keeps it; 0 when not known
+  // (recordings before this field, which was reserved and written as 0)
+  uint32_t rss_peak_kib;
 };
 static_assert(sizeof(MemoryRecord) == 136);
 

@@ -175,6 +175,9 @@ bool ReadStatusMemory(const char* root, format::MemoryRecord* out) {
   out->swap_bytes = bytes("VmSwap");
   uint64_t threads = FindKeyValue(status, "Threads");
   out->threads = threads == kUnknown ? 0 : static_cast<uint32_t>(threads);
+  uint64_t hwm = FindKeyValue(status, "VmHWM");
+  out->rss_peak_kib =
+      hwm == kUnknown ? 0 : static_cast<uint32_t>(hwm < UINT32_MAX ? hwm : UINT32_MAX);
   return true;
 }
 

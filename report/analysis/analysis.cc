@@ -12,6 +12,10 @@
 namespace allocwatch::report {
 namespace {
 
+// How far the kernel's high-water mark must exceed the highest RSS measured at a snapshot or
+// brink to be reported as the peak (at least a tenth more, too).
+constexpr uint64_t kHwmMargin = 1 << 20;
+
 template <typename Key>
 std::vector<Site> TopBy(std::vector<Site> sites, Key key, size_t top, size_t* total) {
   sites.erase(
@@ -330,6 +334,18 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
     if (b.record.rss_bytes > report.peak_rss_bytes) {
       report.peak_rss_bytes = b.record.rss_bytes;
       report.peak_rss_time_ns = b.record.time_ns;
+    }
+  }
+  // The kernel's high-water mark, read with each snapshot's memory figures, catches a peak that
+  // fell between two snapshots; it is taken when it is well above what they measured (the
+  // measured peak has its instant). (Attached to a running process, it may predate the
+  // recording.)
+  for (const MemorySnapshot& m : model.memory) {
+    const uint64_t hwm = uint64_t{m.record.rss_peak_kib} * 1024;
+    if (hwm > report.peak_rss_bytes + std::max<uint64_t>(kHwmMargin, report.peak_rss_bytes / 10)) {
+      report.peak_rss_bytes = hwm;
+      report.peak_rss_time_ns = m.record.time_ns;
+      report.peak_rss_from_hwm = true;
     }
   }
   if (options.stacks) report.stacks = Stacks(model, symbols, *per_stack, *at_peak);

@@ -106,8 +106,12 @@ struct ProcessReport {
   std::vector<FailureGroup> failures;
   size_t leak_sites_total = 0;  // before --top
   size_t allocator_sites_total = 0;
-  uint64_t peak_rss_bytes = 0;  // from snapshots
-  uint64_t peak_rss_time_ns = 0;
+  uint64_t peak_rss_bytes = 0;    // from snapshots and brinks, or the kernel's high-water mark
+  uint64_t peak_rss_time_ns = 0;  // when measured; the first snapshot that saw the mark, if so
+  // The peak is the kernel's high-water mark (VmHWM): a tenth and 1 MiB or more above any RSS
+  // measured at a snapshot or brink (a peak between two snapshots, a run shorter than the
+  // interval).
+  bool peak_rss_from_hwm = false;
   // Cut short: live bytes gained per site since model->growth_since_ns, largest first.
   std::vector<Site> growth_before_end;
   std::vector<BrinkReport> brinks;  // in time order

@@ -435,6 +435,7 @@ json RenderJson(const ProcessReport& r) {
         {"time_ns", m.peak_time_ns},
         {"rss_bytes", r.peak_rss_bytes},
         {"rss_time_ns", r.peak_rss_time_ns},
+        {"rss_from_high_water_mark", r.peak_rss_from_hwm},
         {"sites", SiteArray(r.peak)}}},
       {"leaks", leaks},
       {"leak_sites_total", r.leak_sites_total},

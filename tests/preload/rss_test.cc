@@ -53,6 +53,32 @@ bool Has(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// A peak between two snapshots (here the run is shorter than the default 1 s interval): the
+// kernel's high-water mark, read with every snapshot, gives the peak RSS.
+TEST_CASE("rss: a 64 MiB spike between snapshots is the peak RSS (high-water mark)", "[rss]") {
+  for (bool exact : {false, true}) {
+    TempDir dir;
+    std::vector<std::string> argv = {ALLOCWATCH_COMMAND, "run",      "-o",
+                                     dir.path(),         "--report", dir.path() + "/report.txt"};
+    if (exact) argv.push_back("--exact");
+    for (std::string a : {"--", PROGRAM_RSS_CASES, "spike"}) argv.push_back(a);
+    RunResult r = Run(argv);
+    INFO(r.Describe());
+    REQUIRE(r.ExitedWith(0));
+    std::string text = ReadFile(dir.path() + "/report.txt");
+    INFO(text);
+    CHECK(text.find("the kernel's high-water mark") != std::string::npos);
+    json doc = RunJson({ALLOCWATCH_COMMAND, "report", "--format", "json", dir.path()});
+    const json& peak = doc.at("processes").at(0).at("peak");
+    CHECK(peak.at("rss_from_high_water_mark") == true);
+    CHECK(peak.at("rss_bytes").get<double>() >= 64 * kMiB);
+    // Every snapshot measured far less: the spike was gone at the exit's.
+    for (const json& s : doc.at("processes").at(0).at("snapshots")) {
+      CHECK(s.at("rss_bytes").get<double>() < 64 * kMiB);
+    }
+  }
+}
+
 TEST_CASE("rss: a 64 GiB PROT_NONE reservation is address space, not memory", "[rss]") {
   for (bool exact : {true, false}) {
     TempDir dir;

@@ -11,6 +11,8 @@
  *              arenas keep ~128 MiB free but resident while the live heap is ~0.5 MiB.
  *   mmaps      mmap_grow_site() maps and touches 1 MiB anonymous mappings, 96 of them, 5 ms
  *              apart; the heap stays flat.
+ *   spike      spike_site() maps and touches 64 MiB, and unmaps them at once: a peak of
+ *              resident memory that no snapshot a second apart sees.
  * Each case then sleeps 300 ms (snapshots see the end state) and exits 0. Prints one line of
  * what it did.
  */
@@ -111,9 +113,22 @@ static int mmaps_case(void) {
   return 0;
 }
 
+NOINLINE static int spike_site(size_t bytes) {
+  void* p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return 1;
+  memset(p, 5, bytes);
+  return munmap(p, bytes) == 0 ? 0 : 1;
+}
+
+static int spike_case(void) {
+  int rc = spike_site(64 * MiB);
+  printf("touched and unmapped 64 MiB\n");
+  return rc;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: rss_cases reserve|fragment|mmaps\n");
+    fprintf(stderr, "usage: rss_cases reserve|fragment|mmaps|spike\n");
     return 2;
   }
   int rc;
@@ -123,6 +138,8 @@ int main(int argc, char** argv) {
     rc = fragment_case();
   } else if (strcmp(argv[1], "mmaps") == 0) {
     rc = mmaps_case();
+  } else if (strcmp(argv[1], "spike") == 0) {
+    rc = spike_case();
   } else {
     fprintf(stderr, "rss_cases: unknown case %s\n", argv[1]);
     return 2;
