@@ -3,6 +3,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <string_view>
 
 namespace allocwatch::report {
 namespace {
@@ -23,7 +24,28 @@ bool IsRuntimeModule(const std::string& path) {
   return false;
 }
 
+// Well-known allocation wrappers, which a program calls instead of malloc & co.: the site is
+// their caller, as it is operator new's (libiberty's, as in GCC and binutils; GLib's; CPython's).
+bool IsAllocationWrapper(const std::string& f) {
+  static constexpr std::string_view kWrappers[] = {
+      "xmalloc",         "xcalloc",         "xrealloc",        "xstrdup",
+      "xstrndup",        "xmemdup",         "xzalloc",         "g_malloc",
+      "g_malloc0",       "g_realloc",       "g_malloc_n",      "g_malloc0_n",
+      "g_realloc_n",     "g_try_malloc",    "g_try_malloc0",   "g_try_realloc",
+      "g_strdup",        "g_strndup",       "g_memdup",        "g_memdup2",
+      "g_slice_alloc",   "g_slice_alloc0",  "PyMem_Malloc",    "PyMem_Calloc",
+      "PyMem_Realloc",   "PyMem_RawMalloc", "PyMem_RawCalloc", "PyMem_RawRealloc",
+      "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc"};
+  std::string_view name = f;
+  name = name.substr(0, name.find('('));
+  for (std::string_view w : kWrappers) {
+    if (name == w) return true;
+  }
+  return false;
+}
+
 bool IsRuntimeFunction(const std::string& f) {
+  if (IsAllocationWrapper(f)) return true;
   for (const char* prefix :
        {"std::", "__gnu_cxx::", "operator new", "operator delete", "__libc_", "__cxa_",
         "void std::", "__gnu_cxx", "__new_allocator", "__static_initialization_and_destruction"}) {

@@ -149,5 +149,31 @@ TEST_CASE("exact-mode leaks are attributed to their call sites with exact figure
   }
 }
 
+// programs/wrappers.c: a block taken through xmalloc (as GCC's libiberty names its wrapper) is
+// its caller's leak, as one taken through operator new is; xmalloc's frame is still shown.
+TEST_CASE("leaks through a well-known allocation wrapper belong to the wrapper's caller",
+          "[leaks]") {
+  TempDir dir;
+  const std::string out_dir = dir.Sub("rec");
+  RunResult run = Run({PROGRAM_WRAPPERS}, Exact(out_dir));
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(out_dir);
+  REQUIRE(files.size() == 1);
+  report::ProcessModel model = report::LoadProcess(files[0]);
+  Sites sites(model);
+  INFO("sites:\n" << DescribeSites(sites.all()));
+  CHECK(sites.Of("xmalloc").empty());
+  std::vector<const report::Site*> kept = sites.Of("keep_site");
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0]->figures.live_count == 10);
+  CHECK(kept[0]->figures.live_bytes == 10 * 1000);
+  REQUIRE(kept[0]->site_frame >= 1);
+  CHECK(kept[0]->frames[kept[0]->site_frame - 1].function == "xmalloc");
+  std::vector<const report::Site*> direct = sites.Of("direct_site");
+  REQUIRE(direct.size() == 1);
+  CHECK(direct[0]->figures.live_count == 3);
+}
+
 }  // namespace
 }  // namespace allocwatch::preload_test
