@@ -425,10 +425,10 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
 std::string FindPreload() {
   if (const char* env = std::getenv(envvar::kPreload)) return env;
   std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path dir = ProgramDirectory();
   for (const char* rel :
        {"liballocwatch.so", "../lib/allocwatch/liballocwatch.so", "../lib/liballocwatch.so"}) {
-    fs::path candidate = exe.parent_path() / rel;
+    fs::path candidate = dir / rel;
     if (fs::exists(candidate, ec)) return fs::canonical(candidate, ec).string();
   }
   return {};

@@ -18,6 +18,11 @@
 
 namespace allocwatch::tools {
 
+std::string ProgramDirectory() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+}
+
 void SetUpLogging() {
   auto logger = spdlog::stderr_logger_st("allocwatch");
   logger->set_pattern("allocwatch: %^%l%$: %v");
@@ -40,9 +45,7 @@ void AddServeOptions(CLI::App* cmd, ServeCommandOptions& o) {
 }
 
 int ExecServe(const ServeCommandOptions& o) {
-  std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  std::string server = (exe.parent_path() / "allocwatch-serve").string();
+  std::string server = (std::filesystem::path(ProgramDirectory()) / "allocwatch-serve").string();
   std::vector<std::string> args = {server, "--max-recordings", std::to_string(o.max_recordings)};
   if (!o.listen.empty()) args.insert(args.end(), {"--listen", o.listen});
   args.push_back("--");

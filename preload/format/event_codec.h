@@ -159,6 +159,18 @@ inline bool LengthsValid(const EventCodecState& s, uint8_t lengths, bool alloc) 
   return alloc || (lengths & kEventExactSample) == 0;
 }
 
+// The bytes an allocation's sample period takes, from its two lengths bytes (version 3 on):
+// none when kEventExactSample says it is 1 (the second byte's bits 5-7 must then be zero);
+// false when they disagree.
+inline bool SampleBytesLength(uint8_t lengths, uint8_t alloc_lengths, unsigned* bytes) {
+  if ((lengths & kEventExactSample) == 0) {
+    *bytes = (alloc_lengths >> 5) + 1u;
+    return true;
+  }
+  *bytes = 0;
+  return (alloc_lengths >> 5) == 0;
+}
+
 // Writes `e` at `p` (at least kMaxEventBytes of room) in version 5 and returns the end.
 // `short_kind`: ShortFormKind() of the event, which a caller that has its kind and call in
 // registers computes from them (read back from the Event, the two fields make one wide load
@@ -281,14 +293,15 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
     if (IsAllocKind(e->kind)) {
       if (p == end) return false;
       uint8_t alloc_lengths = *p++;
-      if (!GetBytes(p, end, (alloc_lengths & 7) + 1u, &e->size) ||
+      unsigned sample_bytes = 0;
+      if (!SampleBytesLength(lengths, alloc_lengths, &sample_bytes) ||
+          !GetBytes(p, end, (alloc_lengths & 7) + 1u, &e->size) ||
           !GetBytes(p, end, ((alloc_lengths >> 3) & 3) + 1u, &v)) {
         return false;
       }
-      if ((lengths & kEventExactSample) != 0) {
-        if ((alloc_lengths >> 5) != 0) return false;
+      if (sample_bytes == 0) {
         e->sample_bytes = 1;
-      } else if (!GetBytes(p, end, (alloc_lengths >> 5) + 1u, &e->sample_bytes)) {
+      } else if (!GetBytes(p, end, sample_bytes, &e->sample_bytes)) {
         return false;
       }
       e->stack_id = static_cast<uint32_t>(v);
@@ -348,10 +361,9 @@ inline bool SkipEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end,
   if (alloc) {  // size, stack and period: not needed here
     if (p == end) return false;
     uint8_t alloc_lengths = *p++;
-    bool exact = (lengths & kEventExactSample) != 0;
-    if (exact && (alloc_lengths >> 5) != 0) return false;
-    long skip = (alloc_lengths & 7) + 1 + ((alloc_lengths >> 3) & 3) + 1 +
-                (exact ? 0 : (alloc_lengths >> 5) + 1);
+    unsigned sample_bytes = 0;
+    if (!SampleBytesLength(lengths, alloc_lengths, &sample_bytes)) return false;
+    long skip = (alloc_lengths & 7) + 1 + ((alloc_lengths >> 3) & 3) + 1 + long{sample_bytes};
     if (end - p < skip) return false;
     p += skip;
   }

@@ -34,11 +34,10 @@ ALLOCWATCH_ALWAYS_INLINE bool ExactFastPath(const ThreadState& t) {
 
 // After an exact event of the fast path. Without the timer thread (a single-threaded program,
 // a fork child), the program's events take the snapshots (MaybeSnapshot), as the slow path's
-// do: each time the thread has read the clock, so at every event of a thread that records
-// sparsely and at every kStampRun-th of a busy one (event_buffer.cc, ExactStamp).
+// do, but only as often as the thread reads the clock (NextExactEventReadsClock).
 ALLOCWATCH_ALWAYS_INLINE void ExactSnapshotCheck(const ThreadState& t) {
   if (ALLOCWATCH_LIKELY(g_recorder.timer_thread.load(std::memory_order_relaxed)) ||
-      t.stamp_left != 0) {
+      !NextExactEventReadsClock(t)) {
     return;
   }
   ErrnoSaver saved;

@@ -42,6 +42,13 @@ void AppendEvent(ThreadState& t, format::Event event);
 void AppendExactEvent(ThreadState& t, format::EventKind kind, uint16_t call, uint64_t address,
                       uint64_t size, uint32_t stack_id);
 
+// Whether the calling thread's next exact event reads the clock (AppendExactEvent): at every
+// event of a thread that records sparsely or not alone, after every kStampRun-th of a busy one
+// that records alone (event_buffer.cc, ExactStamp).
+ALLOCWATCH_ALWAYS_INLINE bool NextExactEventReadsClock(const ThreadState& t) {
+  return t.stamp_left == 0;
+}
+
 // Makes every thread read the clock for its next exact event (see event_buffer.cc,
 // g_stamp_epoch): called before a ClockRecord's time is read.
 void NewEventTimeEpoch();

@@ -151,13 +151,11 @@ void Summary(const ProcessReport& r, const Paint& paint, std::ostream& out) {
   }
   out << "  peak live      " << e << FormatBytes(m.peak_live_bytes) << " at "
       << FormatSeconds(m.peak_time_ns) << " (heap blocks and mappings)\n";
-  if (r.peak_rss_bytes > 0 && r.peak_rss_from_hwm) {
-    out << "  peak RSS       " << FormatBytes(static_cast<double>(r.peak_rss_bytes)) << " by "
-        << FormatSeconds(r.peak_rss_time_ns)
-        << " (the kernel's high-water mark, above every snapshot's)\n";
-  } else if (r.peak_rss_bytes > 0) {
-    out << "  peak RSS       " << FormatBytes(static_cast<double>(r.peak_rss_bytes)) << " at "
-        << FormatSeconds(r.peak_rss_time_ns) << " (measured at every snapshot and brink)\n";
+  if (r.peak_rss_bytes > 0) {
+    out << "  peak RSS       " << FormatBytes(static_cast<double>(r.peak_rss_bytes))
+        << (r.peak_rss_from_hwm ? " by " : " at ") << FormatSeconds(r.peak_rss_time_ns)
+        << (r.peak_rss_from_hwm ? " (the kernel's high-water mark, above every snapshot's)\n"
+                                : " (measured at every snapshot and brink)\n");
   }
   out << "  live at end    " << e << FormatBytes(t.live_bytes) << " in " << e
       << FormatCount(t.live_count) << " blocks";

@@ -155,12 +155,8 @@ TEST_CASE("leaks through a well-known allocation wrapper belong to the wrapper's
           "[leaks]") {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
-  RunResult run = Run({PROGRAM_WRAPPERS}, Exact(out_dir));
-  INFO(run.Describe());
-  REQUIRE(run.ExitedWith(0));
-  std::vector<std::string> files = Recordings(out_dir);
-  REQUIRE(files.size() == 1);
-  report::ProcessModel model = report::LoadProcess(files[0]);
+  report::ProcessModel model =
+      report::LoadProcess(RunForOneRecording({PROGRAM_WRAPPERS}, Exact(out_dir)).recording);
   Sites sites(model);
   INFO("sites:\n" << DescribeSites(sites.all()));
   CHECK(sites.Of("xmalloc").empty());

@@ -185,6 +185,18 @@ std::vector<std::string> Recordings(const std::string& dir) {
   return files;
 }
 
+OneRecordingRun RunForOneRecording(const std::vector<std::string>& argv,
+                                   const RunOptions& options) {
+  OneRecordingRun out;
+  out.run = Run(argv, options);
+  INFO(out.run.Describe());
+  REQUIRE(out.run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(options.output_dir);
+  REQUIRE(files.size() == 1);
+  out.recording = files[0];
+  return out;
+}
+
 int MarkerLine(const std::string& file, const std::string& marker) {
   std::ifstream stream(std::string(PRELOAD_PROGRAMS_SOURCE_DIR) + "/" + file);
   const std::string needle = "// @" + marker;

@@ -70,6 +70,14 @@ RunResult Run(const std::vector<std::string>& argv, const RunOptions& options = 
 // The *.awtrace files in `dir`, sorted by name.
 std::vector<std::string> Recordings(const std::string& dir);
 
+// A run that exited with status 0 and left one recording in its options' output_dir.
+struct OneRecordingRun {
+  RunResult run;
+  std::string recording;  // its path
+};
+// Run(argv, options), requiring exit status 0 and exactly one recording.
+OneRecordingRun RunForOneRecording(const std::vector<std::string>& argv, const RunOptions& options);
+
 // The line number of the line that ends with "// @<marker>" in programs/<file>; fails the test
 // when there is none.
 int MarkerLine(const std::string& file, const std::string& marker);

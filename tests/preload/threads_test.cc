@@ -23,14 +23,10 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
   // A short snapshot interval so the timer thread writes snapshots while the workers run.
   RunOptions options = Exact(out_dir);
   options.interval_ms = 1;
-  RunResult run = Run({PROGRAM_THREADS}, options);
-  INFO(run.Describe());
-  REQUIRE(run.ExitedWith(0));
-  CHECK(run.out == "threads done\n");
+  OneRecordingRun run = RunForOneRecording({PROGRAM_THREADS}, options);
+  CHECK(run.run.out == "threads done\n");
 
-  std::vector<std::string> files = Recordings(out_dir);
-  REQUIRE(files.size() == 1);
-  report::ProcessModel model = report::LoadProcess(files[0]);
+  report::ProcessModel model = report::LoadProcess(run.recording);
   CHECK(model.ending == report::Ending::kExit);
   CHECK(model.warnings.empty());
   CHECK(model.lost_events == 0);
@@ -77,7 +73,7 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
       } else {
         CHECK(HasFunctionContaining(s->frames, "_IO_file_doallocate"));
         buffer_count += s->figures.alloc_count;
-        CHECK(s->figures.live_bytes == static_cast<double>(run.stdout_blksize));
+        CHECK(s->figures.live_bytes == static_cast<double>(run.run.stdout_blksize));
       }
     }
     CHECK(create_count == kThreads);
@@ -86,7 +82,7 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
     CHECK(model.totals.alloc_count == kThreads * kBlocks + kThreads * kChurn + kThreads + 1);
     CHECK(model.totals.live_count == leaked_total + kThreads + 1);
     CHECK(model.totals.live_bytes ==
-          static_cast<double>(leaked_bytes + run.stdout_blksize) + create_bytes);
+          static_cast<double>(leaked_bytes + run.run.stdout_blksize) + create_bytes);
     // The call counters of the last snapshot (written at exit, after the workers' per-thread
     // counters were folded in at their exit) count the same calls.
     REQUIRE(!model.snapshots.empty());
@@ -106,7 +102,7 @@ TEST_CASE("threads allocating and freeing each other's blocks give exact totals"
     }
     REQUIRE(worker.size() == kThreads);
 
-    RawRecording raw = ReadRecords(files[0]);
+    RawRecording raw = ReadRecords(run.recording);
     REQUIRE(raw.clean_end);
     struct Block {
       uint32_t tid;
@@ -158,16 +154,12 @@ TEST_CASE("a thread that shares clock reads while alone, then hands blocks to an
           "[threads]") {
   TempDir dir;
   const std::string out_dir = dir.Sub("rec");
-  RunResult run = Run({PROGRAM_HANDOFF}, Exact(out_dir));
-  INFO(run.Describe());
-  REQUIRE(run.ExitedWith(0));
-  CHECK(run.out == "handoff done\n");
-  std::vector<std::string> files = Recordings(out_dir);
-  REQUIRE(files.size() == 1);
+  OneRecordingRun run = RunForOneRecording({PROGRAM_HANDOFF}, Exact(out_dir));
+  CHECK(run.run.out == "handoff done\n");
 
   // Every handed-over block is freed by the consumer, every churned one by its owner: replayed
   // in the reader's order, no free is of an unknown block and nothing of theirs stays live.
-  report::ProcessModel model = report::LoadProcess(files[0]);
+  report::ProcessModel model = report::LoadProcess(run.recording);
   CHECK(model.warnings.empty());
   CHECK(model.lost_events == 0);
   CHECK(model.unknown_frees == 0);
@@ -184,7 +176,7 @@ TEST_CASE("a thread that shares clock reads while alone, then hands blocks to an
 
   // While alone, the main thread gave runs of its events one clock read: many of its events
   // carry the time of its event before them.
-  RawRecording raw = ReadRecords(files[0]);
+  RawRecording raw = ReadRecords(run.recording);
   REQUIRE(raw.clean_end);
   std::map<uint32_t, uint64_t> last_time;
   uint64_t events = 0, shared = 0, backwards = 0;
