@@ -120,6 +120,20 @@ void HeldEvents::SiftDown(size_t i) {
   heap_[i] = moving;
 }
 
+void HeldEvents::PopTop() {
+  Head& top = heap_.front();
+  uint32_t run = top.run;
+  uint32_t next = runs_[run].next;
+  if (next != kNoRun) {
+    top = Head{runs_[next].head.time_ns, runs_[next].seq, next};
+  } else {
+    top = heap_.back();
+    heap_.pop_back();
+  }
+  if (heap_.size() > 1) SiftDown(0);
+  Retire(run);
+}
+
 bool HeldEvents::Next(uint64_t up_to, format::Event* event, uint64_t* offset) {
   if (heap_.empty() || heap_.front().ticks > up_to) return false;
   Head& top = heap_.front();
@@ -135,21 +149,63 @@ bool HeldEvents::Next(uint64_t up_to, format::Event* event, uint64_t* offset) {
     top.ticks = r.head.time_ns;
     size_t n = heap_.size();
     if (n > 1 && (Later(top, heap_[1]) || (n > 2 && Later(top, heap_[2])))) SiftDown(0);
-  } else if (r.next != kNoRun) {
-    // The run waiting behind it takes its place.
-    uint32_t run = top.run;
-    const Run& next = runs_[r.next];
-    top = Head{next.head.time_ns, next.seq, r.next};
-    if (heap_.size() > 1) SiftDown(0);
-    Retire(run);
   } else {
-    uint32_t run = top.run;
-    heap_.front() = heap_.back();
-    heap_.pop_back();
-    if (heap_.size() > 1) SiftDown(0);
-    Retire(run);
+    PopTop();
   }
   return true;
+}
+
+size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uint64_t* offset) {
+  size_t n = 0;
+  while (n < max && !heap_.empty() && heap_.front().ticks <= up_to) {
+    Head& top = heap_.front();
+    Run& r = runs_[top.run];
+    if (n == 0) *offset = r.offset;
+    // The top run goes on while its next event still comes before every other run's head
+    // (a tie goes to the run added first) and within up_to: ticks up to `bound`.
+    uint64_t bound = up_to;
+    bool blocked = false;
+    size_t heads = heap_.size();
+    if (heads > 1) {
+      const Head& other = heads > 2 && Later(heap_[1], heap_[2]) ? heap_[2] : heap_[1];
+      if (top.seq < other.seq) {
+        bound = std::min(bound, other.ticks);
+      } else if (other.ticks == 0) {
+        blocked = true;
+      } else {
+        bound = std::min(bound, other.ticks - 1);
+      }
+    }
+    out[n++] = r.head;
+    --held_;
+    // The events that follow are decoded straight into out[] (a copy of a freshly decoded
+    // event, whose fields were stored one by one, stalls on the store forwarding): one that
+    // must wait becomes the run's head.
+    bool done = r.left == 0;
+    while (!done) {
+      --r.left;
+      if (blocked || n == max) {
+        format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked by Add
+        break;
+      }
+      format::Event& e = out[n];
+      format::DecodeEvent(r.state, r.p, r.end, &e);
+      if (e.time_ns > bound) {
+        r.head = e;
+        break;
+      }
+      ++n;
+      --held_;
+      done = r.left == 0;
+    }
+    if (done) {
+      PopTop();
+    } else {
+      top.ticks = r.head.time_ns;
+      if (heads > 1 && (Later(top, heap_[1]) || (heads > 2 && Later(top, heap_[2])))) SiftDown(0);
+    }
+  }
+  return n;
 }
 
 }  // namespace allocwatch::report

@@ -43,6 +43,11 @@ class HeldEvents {
   // into *event and *offset; false otherwise.
   bool Next(uint64_t up_to, format::Event* event, uint64_t* offset);
   bool Next(uint64_t up_to, HeldEvent* out) { return Next(up_to, &out->event, &out->offset); }
+  // The next events Next(up_to) would hand out one by one, up to `max` of them, into out[];
+  // returns how many (0 when Next would return false). *offset: the Events record of the
+  // first. A thread's run of events that no other thread's interleaves is decoded in one
+  // loop, without a heap step per event.
+  size_t NextBatch(uint64_t up_to, format::Event* out, size_t max, uint64_t* offset);
 
  private:
   struct Buffer {
@@ -78,6 +83,9 @@ class HeldEvents {
     return a.ticks != b.ticks ? a.ticks > b.ticks : a.seq > b.seq;
   }
   void Retire(uint32_t run);
+  // The top run's events are all handed out: the run waiting behind it, if any, takes its
+  // place in the heap, else the heap's last entry does.
+  void PopTop();
   // Moves heap_[i] down to its place (heap_ is a binary min-heap by Later, front first).
   void SiftDown(size_t i);
 

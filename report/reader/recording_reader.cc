@@ -163,6 +163,17 @@ const RawRecord* RecordingReader::PopReady() {
   return &current_;
 }
 
+size_t RecordingReader::NextEvents(format::Event* out, size_t max, uint64_t* offset) {
+  if (!releasing_) return 0;
+  size_t n = held_.NextBatch(release_up_to_, out, max, offset);
+  if (n == 0) {
+    releasing_ = false;
+    return 0;
+  }
+  for (size_t i = 0; i < n; ++i) out[i].time_ns = TicksToNs(out[i].time_ns);
+  return n;
+}
+
 namespace {
 
 // Writes into `out` the AllocRecord or FreeRecord its event stands for.

@@ -54,6 +54,11 @@ class RecordingReader {
   // The same, without a copy: the record stays valid until the next call (nullptr at the end).
   // A heap event comes without its wire record (bytes is empty).
   const RawRecord* NextView();
+  // The heap events that go out next, in order (as NextView would hand them out one by one),
+  // up to `max` of them, into out[] with their times in nanoseconds; returns how many. 0 when
+  // a record comes next (or a heap event that NextView reads on its way): call NextView.
+  // *offset: the Events record of the first.
+  size_t NextEvents(format::Event* out, size_t max, uint64_t* offset);
 
   // Following a recording still being written: the end of the data read so far is not its
   // end. A record not yet written whole there is read again by a later call, which carries on

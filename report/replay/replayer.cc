@@ -72,25 +72,52 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 void Replayer::Pump(RecordingReader& reader) {
   m_->options = options_;
   if (past_until_) return;
-  while (const RawRecord* r = reader.NextView()) {
-    ++position_;
-    if (position_ == 1 && r->type != RecordType::kProcess) {
-      throw ReadError(m_->path + ": damaged recording (no process record at offset " +
-                      std::to_string(r->offset) + ")");
+  for (;;) {
+    uint64_t offset = 0;
+    if (size_t n = reader.NextEvents(batch_.data(), batch_.size(), &offset)) {
+      if (!ReplayEvents(batch_.data(), n, offset)) return;
+      continue;
     }
+    const RawRecord* r = reader.NextView();
+    if (r == nullptr) return;
+    ++position_;
+    if (position_ == 1 && r->type != RecordType::kProcess) NoProcessRecord(r->offset);
     // Time of the last record seen, for processes cut short.
     std::optional<uint64_t> t = RecordTime(*r);
-    if (t && *t < (uint64_t{1} << 62)) {
-      if (*t > options_.until_ns) {
-        past_until_ = true;
-        m_->stopped_at_until = true;
-        return;
-      }
-      m_->duration_ns = std::max(m_->duration_ns, *t);
-      SampleSeriesBefore(*t);
-    }
+    if (t && !Reached(*t)) return;
     Dispatch(*r);
   }
+}
+
+bool Replayer::ReplayEvents(const format::Event* events, size_t n, uint64_t offset) {
+  for (size_t i = 0; i < n; ++i) {
+    const format::Event& e = events[i];
+    if (++position_ == 1) NoProcessRecord(offset);
+    if (!Reached(e.time_ns)) return false;
+    if (format::IsAllocKind(e.kind)) {
+      OnAlloc(e);
+    } else {
+      OnFree(e);
+    }
+  }
+  return true;
+}
+
+bool Replayer::Reached(uint64_t t) {
+  if (t >= (uint64_t{1} << 62)) return true;
+  if (t > options_.until_ns) {
+    past_until_ = true;
+    m_->stopped_at_until = true;
+    return false;
+  }
+  m_->duration_ns = std::max(m_->duration_ns, t);
+  SampleSeriesBefore(t);
+  return true;
+}
+
+void Replayer::NoProcessRecord(uint64_t offset) {
+  throw ReadError(m_->path + ": damaged recording (no process record at offset " +
+                  std::to_string(offset) + ")");
 }
 
 void Replayer::Complete(const std::optional<std::string>& warning) {

@@ -112,6 +112,13 @@ class Replayer {
  private:
   // replayer.cc
   void Dispatch(const RawRecord& r);
+  // Replays heap events the reader decoded (times in ns; `offset`: the Events record of the
+  // first); false when one lies past LoadOptions::until_ns (the replay stops there).
+  bool ReplayEvents(const format::Event* events, size_t n, uint64_t offset);
+  // Takes note of a record's or event's time `t` before it is replayed: the run's duration,
+  // the growth series' samples due before it. False when it lies past until_ns.
+  bool Reached(uint64_t t);
+  [[noreturn]] void NoProcessRecord(uint64_t offset);
   void Finish();
   bool Kept(uint64_t time_ns, uint32_t tid) const {
     return time_ns >= options_.since_ns && (!options_.tid || *options_.tid == tid);
@@ -224,6 +231,7 @@ class Replayer {
   StackId state_cached_id_{};
   size_t state_cached_size_ = 0;
   uint64_t position_ = 0;
+  std::vector<format::Event> batch_ = std::vector<format::Event>(256);  // Pump's, from the reader
   bool past_until_ = false;        // a record after LoadOptions::until_ns was reached
   uint64_t failure_position_ = 0;  // position of the last failure record
   uint64_t brink_position_ = 0;    // position of the last brink record kept

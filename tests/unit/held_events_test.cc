@@ -74,6 +74,22 @@ std::vector<uint64_t> Drain(HeldEvents& held, uint64_t up_to,
   return ids;
 }
 
+// The same through NextBatch, in batches of at most 1 to `max_batch` events (drawn by `rng`).
+std::vector<uint64_t> DrainBatches(HeldEvents& held, uint64_t up_to, std::mt19937_64& rng,
+                                   size_t max_batch) {
+  std::vector<uint64_t> ids;
+  std::vector<fmt::Event> batch(max_batch);
+  for (;;) {
+    size_t max = 1 + rng() % max_batch;
+    uint64_t offset = 0;
+    size_t n = held.NextBatch(up_to, batch.data(), max, &offset);
+    REQUIRE(n <= max);
+    if (n == 0) break;
+    for (size_t i = 0; i < n; ++i) ids.push_back(batch[i].address);
+  }
+  return ids;
+}
+
 // What the reader handed out before the merge: a stable sort by ticks, then the prefix up to
 // `up_to`.
 std::vector<uint64_t> Reference(std::vector<Pending>& pending, uint64_t up_to) {
@@ -119,6 +135,27 @@ TEST_CASE("held events: a record whose ticks go back is split there", "[held_eve
   CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{3, 1, 2, 4});
 }
 
+TEST_CASE("held events: a batch switches threads where another's event comes first",
+          "[held_events]") {
+  HeldEvents held;
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}, {40, 3}}, 0);
+  AddBoth(held, pending, {{20, 4}, {30, 5}, {50, 6}}, 64);
+  std::vector<fmt::Event> batch(16);
+  uint64_t offset = 99;
+  // 2 before 4: a tie goes to the record added first; 6 is past 45.
+  REQUIRE(held.NextBatch(45, batch.data(), batch.size(), &offset) == 5);
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < 5; ++i) ids.push_back(batch[i].address);
+  CHECK(ids == std::vector<uint64_t>{1, 2, 4, 5, 3});
+  CHECK(offset == 0);
+  CHECK(held.NextBatch(45, batch.data(), batch.size(), &offset) == 0);
+  REQUIRE(held.NextBatch(UINT64_MAX, batch.data(), batch.size(), &offset) == 1);
+  CHECK(batch[0].address == 6);
+  CHECK(offset == 64);
+  CHECK(held.empty());
+}
+
 TEST_CASE("held events: a damaged record is refused whole", "[held_events]") {
   HeldEvents held;
   std::vector<Pending> pending;
@@ -150,6 +187,8 @@ TEST_CASE("held events: the buffers of records handed out are offered again", "[
 
 TEST_CASE("held events: random batches give what a stable sort gives", "[held_events]") {
   std::mt19937_64 rng(GENERATE(1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u));
+  // 0: one event at a time (Next); else NextBatch, at most this many at a time.
+  size_t max_batch = GENERATE(0u, 3u, 64u);
   HeldEvents held;
   std::vector<Pending> pending;  // the reference's held events
   std::vector<uint64_t> thread_clock(1 + rng() % 6, 0);
@@ -170,7 +209,9 @@ TEST_CASE("held events: random batches give what a stable sort gives", "[held_ev
     }
     released_up_to += rng() % 30;
     uint64_t up_to = round == 199 ? UINT64_MAX : released_up_to;
-    REQUIRE(Drain(held, up_to) == Reference(pending, up_to));
+    std::vector<uint64_t> out =
+        max_batch == 0 ? Drain(held, up_to) : DrainBatches(held, up_to, rng, max_batch);
+    REQUIRE(out == Reference(pending, up_to));
     REQUIRE(held.size() == pending.size());
   }
   CHECK(held.empty());
