@@ -1,6 +1,6 @@
 // report/replay/model_records.cc: the records that describe the process and the recording
-// rather than its memory: process, modules, threads, stacks (resolved against the modules at
-// the end), exec, end, lost events and sampling period changes.
+// rather than its memory: process, modules, threads, stacks (resolved against the modules as
+// they are read), exec, end, lost events and sampling period changes.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -79,6 +79,7 @@ void Replayer::OnModuleLoad(const RawRecord& r) {
   info.end = rec.end;
   info.load_position = position_;
   m_->modules.push_back(std::move(info));
+  loaded_dirty_ = true;
 }
 
 void Replayer::OnModuleUnload(const RawRecord& r) {
@@ -88,6 +89,7 @@ void Replayer::OnModuleUnload(const RawRecord& r) {
       mod.unload_position = position_;
     }
   }
+  loaded_dirty_ = true;
 }
 
 void Replayer::OnThread(const RawRecord& r) {
@@ -101,9 +103,19 @@ void Replayer::OnStack(const RawRecord& r) {
     m_->warnings.push_back("damaged stack record at offset " + std::to_string(r.offset));
     return;
   }
-  std::vector<uint64_t> ips(rec.depth);
+  StackId id{rec.stack_id};
+  std::vector<uint64_t>& ips = ips_scratch_;
+  ips.resize(rec.depth);
   if (rec.depth > 0) std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
-  raw_stacks_[StackId{rec.stack_id}] = {std::move(ips), position_};
+  std::vector<RawFrame>& frames = m_->stacks[id];
+  ResolveFrames(ips.data(), ips.size(), frames);
+  bool whole =
+      std::all_of(frames.begin(), frames.end(), [](const RawFrame& f) { return f.module >= 0; });
+  if (whole) {
+    unresolved_.erase(id);
+  } else {
+    unresolved_[id] = position_;
+  }
 }
 
 void Replayer::OnExec(const RawRecord& r) {
@@ -166,28 +178,63 @@ void Replayer::OnControl(const RawRecord& r) {
   m_->controls.push_back({rec.time_ns, rec.command, rec.recording != 0});
 }
 
+int Replayer::LoadedModuleAt(uint64_t ip) {
+  if (loaded_dirty_) {
+    loaded_.clear();
+    for (size_t i = 0; i < m_->modules.size(); ++i) {
+      const ModuleInfo& mod = m_->modules[i];
+      if (mod.unload_position == UINT64_MAX && mod.start < mod.end) {
+        loaded_.push_back(LoadedRange{mod.start, mod.end, static_cast<int>(i)});
+      }
+    }
+    std::sort(loaded_.begin(), loaded_.end(),
+              [](const LoadedRange& a, const LoadedRange& b) { return a.start < b.start; });
+    loaded_overlap_ = false;
+    for (size_t i = 1; i < loaded_.size(); ++i) {
+      if (loaded_[i].start < loaded_[i - 1].end) loaded_overlap_ = true;
+    }
+    loaded_dirty_ = false;
+  }
+  if (loaded_overlap_) {
+    for (size_t i = 0; i < m_->modules.size(); ++i) {
+      const ModuleInfo& mod = m_->modules[i];
+      if (mod.unload_position == UINT64_MAX && ip >= mod.start && ip < mod.end) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+  auto after = std::upper_bound(loaded_.begin(), loaded_.end(), ip,
+                                [](uint64_t a, const LoadedRange& r) { return a < r.start; });
+  if (after == loaded_.begin()) return -1;
+  --after;
+  return ip < after->end ? after->module : -1;
+}
+
+void Replayer::ResolveFrames(const uint64_t* ips, size_t n, std::vector<RawFrame>& frames) {
+  frames.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    RawFrame f{ips[k], LoadedModuleAt(ips[k]), 0};
+    if (f.module >= 0) f.elf_address = f.address - m_->modules[f.module].load_bias;
+    frames[k] = f;
+  }
+}
+
 void Replayer::ResolveStacks() {
-  for (auto& [id, entry] : raw_stacks_) {
-    const auto& [ips, position] = entry;
-    std::vector<RawFrame> frames;
-    frames.reserve(ips.size());
-    for (uint64_t ip : ips) {
-      RawFrame f{ip, -1, 0};
-      int later = -1;
+  for (const auto& [id, position] : unresolved_) {
+    auto stack = m_->stacks.find(id);
+    if (stack == m_->stacks.end()) continue;
+    for (RawFrame& f : stack->second) {
+      if (f.module >= 0) continue;
       for (size_t i = 0; i < m_->modules.size(); ++i) {
         const ModuleInfo& mod = m_->modules[i];
-        if (ip < mod.start || ip >= mod.end) continue;
-        if (mod.load_position <= position && position < mod.unload_position) {
+        if (f.address >= mod.start && f.address < mod.end && mod.load_position > position) {
           f.module = static_cast<int>(i);
+          f.elf_address = f.address - mod.load_bias;
           break;
         }
-        if (mod.load_position > position && later < 0) later = static_cast<int>(i);
       }
-      if (f.module < 0) f.module = later;
-      if (f.module >= 0) f.elf_address = ip - m_->modules[f.module].load_bias;
-      frames.push_back(f);
     }
-    m_->stacks[id] = std::move(frames);
   }
 }
 

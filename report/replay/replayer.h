@@ -136,8 +136,14 @@ class Replayer {
   void OnRecovered(const RawRecord& r);
   void OnPeriod(const RawRecord& r);
   void OnControl(const RawRecord& r);
-  // Maps each return address to the module that covered it when the stack was recorded (or,
-  // for modules first written after the stack, the first one loaded later).
+  // Maps each return address of a stack to the module that covered it when the stack was
+  // recorded (the first such in the order loaded): at once, as the stack is read, since no
+  // module loaded later can be that one. Frames no module covered then wait in unresolved_.
+  void ResolveFrames(const uint64_t* ips, size_t n, std::vector<RawFrame>& frames);
+  // The module covering `ip` among those loaded now (the first in the order loaded), or -1.
+  int LoadedModuleAt(uint64_t ip);
+  // At the end: a frame no module covered when its stack was recorded gets the first module
+  // loaded later that covers it (its module record was written after the stack).
   void ResolveStacks();
 
   // heap_records.cc: heap events (times in ns), from Events records or, in old recordings,
@@ -240,7 +246,18 @@ class Replayer {
   absl::flat_hash_map<uint64_t, Reordered> parked_;      // frees of addresses not live
   absl::flat_hash_map<uint64_t, Reordered> superseded_;  // allocations over a live block
   std::map<uint64_t, Mapping> mappings_;
-  absl::flat_hash_map<StackId, std::pair<std::vector<uint64_t>, uint64_t>> raw_stacks_;
+  // Stacks with a frame no module covered when they were recorded, and their positions.
+  absl::flat_hash_map<StackId, uint64_t> unresolved_;
+  std::vector<uint64_t> ips_scratch_;  // OnStack's
+  // The modules loaded now, by start address, for LoadedModuleAt; rebuilt after a module
+  // record (loaded_dirty_). When their ranges overlap, LoadedModuleAt looks at each module.
+  struct LoadedRange {
+    uint64_t start, end;
+    int module;
+  };
+  std::vector<LoadedRange> loaded_;
+  bool loaded_dirty_ = true;
+  bool loaded_overlap_ = false;
 };
 
 }  // namespace allocwatch::report::detail
