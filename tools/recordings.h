@@ -38,6 +38,9 @@ class FollowedRecordings {
   // The model of `file` (updated first): the final one once its process ended (its end or
   // exec record was read, or it no longer runs), else the one of what was read so far.
   report::ProcessModel Model(const std::string& file);
+  // The same for the last time: the final model is handed over, not copied (a real program's
+  // takes a good part of a second to copy), and `file` is followed no more.
+  report::ProcessModel Take(const std::string& file);
   // Reads `file` anew next time (records were merged into it from a tail file).
   void Forget(const std::string& file) { entries_.erase(file); }
   // Whether `file` is followed already.
@@ -55,7 +58,8 @@ class FollowedRecordings {
 };
 
 // Renders the given recordings as `allocwatch report` would; returns its exit status. With
-// `followed`, the recordings it follows are not read again from their start. `inspect`, when
+// `followed`, the recordings it follows are not read again from their start, and it gives up
+// their models (FollowedRecordings::Take: call it once). `inspect`, when
 // given, is called with the reports once they are built; with `render` false nothing is
 // written to `out` (the reports are built for `inspect` alone).
 using InspectReports = std::function<void(const std::vector<report::ProcessReport>&)>;

@@ -138,6 +138,15 @@ report::ProcessModel FollowedRecordings::Model(const std::string& file) {
   return *e.final;
 }
 
+report::ProcessModel FollowedRecordings::Take(const std::string& file) {
+  Update(file);
+  Entry& e = entries_[file];
+  if (!e.final) return Model(file);  // still running: what was read so far
+  report::ProcessModel model = std::move(*e.final);
+  entries_.erase(file);
+  return model;
+}
+
 namespace {
 
 // Loaded and analysed recordings, ready for any renderer.
@@ -159,14 +168,17 @@ struct LoadSettings {
   bool symbol_tables = true;  // use RECORDING.awsym when present
 };
 
+// With `followed`, the recordings it follows are not read again from their start; with
+// `last_use` too, it gives up the models it holds (FollowedRecordings::Take).
 void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings, Loaded& out,
-             FollowedRecordings* followed = nullptr) {
+             FollowedRecordings* followed = nullptr, bool last_use = false) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
     if (MergeTailOf(file) && followed != nullptr) followed->Forget(file);
     try {
-      out.models.push_back(followed != nullptr ? followed->Model(file)
-                                               : report::LoadProcess(file, settings.load));
+      out.models.push_back(followed == nullptr ? report::LoadProcess(file, settings.load)
+                           : last_use          ? followed->Take(file)
+                                               : followed->Model(file));
     } catch (const report::ReadError& e) {
       spdlog::error("{}", e.what());
       out.ok = false;
@@ -335,7 +347,7 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   }
   Loaded loaded;
   try {
-    LoadAll(files, SettingsFor(options, *format), loaded, followed);
+    LoadAll(files, SettingsFor(options, *format), loaded, followed, /*last_use=*/true);
     if (!loaded.models.empty() && render) format->render(loaded, options, out);
     if (inspect) inspect(loaded.reports);
   } catch (const std::exception& e) {
