@@ -1,6 +1,7 @@
 // tools/main.cc: the allocwatch command line.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -9,6 +10,7 @@
 #include "CLI/CLI.hpp"
 #include "tools/command_line.h"
 #include "tools/commands.h"
+#include "tools/malloc_tuning.h"
 
 namespace {
 
@@ -181,6 +183,10 @@ void AddRunOptions(CLI::App* cmd, allocwatch::tools::RunCommandOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!allocwatch::tools::RestoreEnvironment() && argc > 1 &&
+      (std::strcmp(argv[1], "report") == 0 || std::strcmp(argv[1], "diff") == 0)) {
+    allocwatch::tools::ExecWithHugePages(argv);
+  }
   allocwatch::tools::SetUpLogging();
   CLI::App app{"allocwatch: allocation profiler and leak finder for Linux processes"};
   app.require_subcommand(1);
