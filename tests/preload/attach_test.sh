@@ -143,7 +143,9 @@ for _ in $(seq 200); do
   grep -q "recording process" "$WORK/sampled.log" && break
   sleep 0.02
 done
-say "leak 400" "leaked 400"
+# 16 MB at the default 512 KiB mean period: about 31 samples (with 400 blocks, 3: none in
+# about one run of 20).
+say "leak 4000" "leaked 4000"
 wait "$ATTACH"
 check "sampled attach --duration exits 0" test $? -eq 0
 check "sampled: the report names leak_site" grep -q "at leak_site" "$WORK/sampled.report"
