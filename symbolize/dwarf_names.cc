@@ -10,6 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 
+// demangle.h declares basename() itself unless told that <string.h> did.
+#define HAVE_DECL_BASENAME 1
+#include <libiberty/demangle.h>
+
 namespace allocwatch::symbolize::internal {
 namespace {
 
@@ -88,6 +92,15 @@ std::string NameAtDepth(Dwarf_Die* die, int depth) {
 }  // namespace
 
 std::string Demangle(const char* name) {
+  // Rust's names: v0 ("_R...") and legacy (a C++-like "_ZN...E" whose last part is a hash,
+  // "17h" and 16 hex digits, which rust_demangle leaves out; it refuses any other name).
+  if (std::strncmp(name, "_R", 2) == 0 || std::strncmp(name, "_ZN", 3) == 0) {
+    if (char* rust = rust_demangle(name, DMGL_PARAMS | DMGL_ANSI)) {
+      std::string result = rust;
+      free(rust);
+      return result;
+    }
+  }
   if (std::strncmp(name, "_Z", 2) != 0) return name;
   int status = 0;
   char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);

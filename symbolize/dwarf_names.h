@@ -7,7 +7,8 @@
 
 namespace allocwatch::symbolize::internal {
 
-// Demangles an Itanium C++ ABI name ("_Z..."); returns other names unchanged.
+// Demangles an Itanium C++ ABI name ("_Z...") or a Rust name (v0 "_R...", or legacy, without
+// its hash); returns other names unchanged.
 std::string Demangle(const char* name);
 
 // Name of a DW_TAG_subprogram / DW_TAG_inlined_subroutine / DW_TAG_entry_point DIE: the

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries
   libunwind-dev libabsl-dev libspdlog-dev catch2 libdw-dev libelf-dev libcli11-dev
-  nlohmann-json3-dev zlib1g-dev libcpp-httplib-dev
+  nlohmann-json3-dev zlib1g-dev libcpp-httplib-dev libiberty-dev
   # tests: symbolizer golden tests and real programs run under allocwatch
   binutils elfutils python3 perl git sqlite3 g++
   # tests: the pprof output is checked with `go tool pprof`; allocwatch serve with curl and wrk

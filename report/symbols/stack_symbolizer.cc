@@ -25,17 +25,22 @@ bool IsRuntimeModule(const std::string& path) {
 }
 
 // Well-known allocation wrappers, which a program calls instead of malloc & co.: the site is
-// their caller, as it is operator new's (libiberty's, as in GCC and binutils; GLib's; CPython's).
+// their caller, as it is operator new's (libiberty's, as in GCC and binutils; GLib's; CPython's;
+// HotSpot's).
 bool IsAllocationWrapper(const std::string& f) {
   static constexpr std::string_view kWrappers[] = {
-      "xmalloc",         "xcalloc",         "xrealloc",        "xstrdup",
-      "xstrndup",        "xmemdup",         "xzalloc",         "g_malloc",
-      "g_malloc0",       "g_realloc",       "g_malloc_n",      "g_malloc0_n",
-      "g_realloc_n",     "g_try_malloc",    "g_try_malloc0",   "g_try_realloc",
-      "g_strdup",        "g_strndup",       "g_memdup",        "g_memdup2",
-      "g_slice_alloc",   "g_slice_alloc0",  "PyMem_Malloc",    "PyMem_Calloc",
-      "PyMem_Realloc",   "PyMem_RawMalloc", "PyMem_RawCalloc", "PyMem_RawRealloc",
-      "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc"};
+      "xmalloc", "xcalloc", "xrealloc", "xstrdup", "xstrndup", "xmemdup", "xzalloc", "g_malloc",
+      "g_malloc0", "g_realloc", "g_malloc_n", "g_malloc0_n", "g_realloc_n", "g_try_malloc",
+      "g_try_malloc0", "g_try_realloc", "g_strdup", "g_strndup", "g_memdup", "g_memdup2",
+      "g_slice_alloc", "g_slice_alloc0", "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc",
+      "PyMem_RawMalloc", "PyMem_RawCalloc", "PyMem_RawRealloc", "PyObject_Malloc",
+      "PyObject_Calloc", "PyObject_Realloc",
+      // HotSpot's (the JVM's own C++ heap)
+      "os::malloc", "os::realloc", "os::strdup", "os::strdup_check_oom", "AllocateHeap",
+      "ReallocateHeap", "NMTPreInitAllocation::do_alloc", "NMTPreInit::handle_malloc",
+      "NMTPreInit::handle_realloc", "CHeapObjBase::operator new"};
+  // HotSpot's CHeapObj<(MEMFLAGS)N>::operator new(...)
+  if (StartsWith(f, "CHeapObj<") && f.find("::operator new") != std::string::npos) return true;
   std::string_view name = f;
   name = name.substr(0, name.find('('));
   for (std::string_view w : kWrappers) {
@@ -44,8 +49,29 @@ bool IsAllocationWrapper(const std::string& f) {
   return false;
 }
 
+// Rust's standard library (its names as demangled: "alloc::raw_vec::finish_grow",
+// "<alloc::raw_vec::RawVecInner>::finish_grow", "<[u8]>::to_vec", "<str as
+// alloc::borrow::ToOwned>::to_owned") and its allocator shims (__rust_alloc, __rdl_alloc).
+bool IsRustRuntime(const std::string& f) {
+  for (const char* prefix :
+       {"alloc::", "core::", "<alloc::", "<core::", "<std::", "__rust_", "__rdl_", "__rg_"}) {
+    if (StartsWith(f, prefix)) return true;
+  }
+  // Methods of the primitive types (slices, str): the standard library's, unless of a trait
+  // from elsewhere.
+  if (StartsWith(f, "<[") || StartsWith(f, "<str")) {
+    size_t end = f.find(">::");
+    size_t as = f.find(" as ");
+    if (as == std::string::npos || as > end) return true;
+    std::string_view trait = std::string_view(f).substr(as + 4);
+    return trait.rfind("alloc::", 0) == 0 || trait.rfind("core::", 0) == 0 ||
+           trait.rfind("std::", 0) == 0;
+  }
+  return false;
+}
+
 bool IsRuntimeFunction(const std::string& f) {
-  if (IsAllocationWrapper(f)) return true;
+  if (IsAllocationWrapper(f) || IsRustRuntime(f)) return true;
   for (const char* prefix :
        {"std::", "__gnu_cxx::", "operator new", "operator delete", "__libc_", "__cxa_",
         "void std::", "__gnu_cxx", "__new_allocator", "__static_initialization_and_destruction"}) {

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 
+#include "symbolize/dwarf_names.h"
 #include "symbolize/symbolizer.h"
 #include "test_support.h"
 
@@ -162,4 +163,22 @@ TEST_CASE("symbolize: upper-case build-id hex is accepted", "[golden]") {
 }
 
 }  // namespace
+}  // namespace allocwatch::symbolize
+
+namespace allocwatch::symbolize {
+
+TEST_CASE("symbolize: C++ and Rust (legacy and v0) names are demangled", "[golden]") {
+  using internal::Demangle;
+  CHECK(Demangle("_ZNSt6vectorIiSaIiEE9push_backERKi") ==
+        "std::vector<int, std::allocator<int> >::push_back(int const&)");
+  CHECK(Demangle("_ZN3foo3barE") == "foo::bar");
+  // Rust's legacy names end in a hash, left out; v0 names start with _R.
+  CHECK(Demangle("_ZN4leak4main17h68d97aefc12db3cbE") == "leak::main");
+  CHECK(Demangle("_RINvMNtCsgEmfK2I1SDS_4core3stre18trim_start_matchesReECsgY6Mt91CT9J_"
+                 "14rustc_demangle") == "<str>::trim_start_matches::<&str>");
+  CHECK(Demangle("_RNvCs1234_4leak4main") == "leak::main");
+  CHECK(Demangle("main") == "main");
+  CHECK(Demangle("_Rnot_a_name") == "_Rnot_a_name");
+}
+
 }  // namespace allocwatch::symbolize
