@@ -36,11 +36,12 @@ class FollowedRecordings {
   // Throws report::ReadError as report::LoadProcess does.
   void Update(const std::string& file);
   // The model of `file` (updated first): the final one once its process ended (its end or
-  // exec record was read, or it no longer runs), else the one of what was read so far.
-  report::ProcessModel Model(const std::string& file);
-  // The same for the last time: the final model is handed over, not copied (a real program's
-  // takes a good part of a second to copy), and `file` is followed no more.
-  report::ProcessModel Take(const std::string& file);
+  // exec record was read, or it no longer runs), else the one of what was read so far. A final
+  // model is shared with the later calls, not copied (a real program's takes a good part of a
+  // second to copy): it is not to be changed.
+  std::shared_ptr<report::ProcessModel> Model(const std::string& file);
+  // The same for the last time: `file` is followed no more.
+  std::shared_ptr<report::ProcessModel> Take(const std::string& file);
   // Reads `file` anew next time (records were merged into it from a tail file).
   void Forget(const std::string& file) { entries_.erase(file); }
   // Whether `file` is followed already.
@@ -51,7 +52,7 @@ class FollowedRecordings {
  private:
   struct Entry {
     std::unique_ptr<report::FollowedRecording> followed;
-    std::optional<report::ProcessModel> final;
+    std::shared_ptr<report::ProcessModel> final;
   };
   report::LoadOptions load_;
   std::map<std::string, Entry> entries_;

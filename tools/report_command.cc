@@ -114,7 +114,7 @@ void FollowedRecordings::Update(const std::string& file) {
   report::Ending ending = e.followed->progress().ending;
   if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit ||
       ending == report::Ending::kDetach) {
-    e.final = e.followed->Finish();
+    e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
     e.followed.reset();
   }
 }
@@ -125,24 +125,21 @@ size_t FollowedRecordings::open() const {
   return n;
 }
 
-report::ProcessModel FollowedRecordings::Model(const std::string& file) {
+std::shared_ptr<report::ProcessModel> FollowedRecordings::Model(const std::string& file) {
   Update(file);
   Entry& e = entries_[file];
-  if (e.final) return *e.final;
+  if (e.final) return e.final;
   const report::ProcessModel& now = e.followed->progress();
   bool running = now.ending == report::Ending::kCutShort &&
                  report::ProcessStillRunning(now.pid, now.exe, now.boot_id);
-  if (running) return e.followed->Current();
-  e.final = e.followed->Finish();
+  if (running) return std::make_shared<report::ProcessModel>(e.followed->Current());
+  e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
   e.followed.reset();
-  return *e.final;
+  return e.final;
 }
 
-report::ProcessModel FollowedRecordings::Take(const std::string& file) {
-  Update(file);
-  Entry& e = entries_[file];
-  if (!e.final) return Model(file);  // still running: what was read so far
-  report::ProcessModel model = std::move(*e.final);
+std::shared_ptr<report::ProcessModel> FollowedRecordings::Take(const std::string& file) {
+  std::shared_ptr<report::ProcessModel> model = Model(file);
   entries_.erase(file);
   return model;
 }
@@ -151,7 +148,7 @@ namespace {
 
 // Loaded and analysed recordings, ready for any renderer.
 struct Loaded {
-  std::vector<report::ProcessModel> models;
+  std::vector<std::shared_ptr<report::ProcessModel>> models;  // shared with FollowedRecordings
   std::vector<report::ProcessReport> reports;
   std::unique_ptr<report::StackSymbolizer> symbols;
   report::Suppressions suppressions;
@@ -176,9 +173,10 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
   for (const std::string& file : files) {
     if (MergeTailOf(file) && followed != nullptr) followed->Forget(file);
     try {
-      out.models.push_back(followed == nullptr ? report::LoadProcess(file, settings.load)
-                           : last_use          ? followed->Take(file)
-                                               : followed->Model(file));
+      out.models.push_back(followed == nullptr ? std::make_shared<report::ProcessModel>(
+                                                     report::LoadProcess(file, settings.load))
+                           : last_use ? followed->Take(file)
+                                      : followed->Model(file));
     } catch (const report::ReadError& e) {
       spdlog::error("{}", e.what());
       out.ok = false;
@@ -192,7 +190,8 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
   symbolize::Options symbolize_options{settings.sysroot, settings.debug_dirs};
   out.symbols = std::make_unique<report::StackSymbolizer>(symbolize_options, settings.symbols);
   if (settings.symbols && settings.symbol_tables) {
-    for (const report::ProcessModel& model : out.models) {
+    for (const auto& shared : out.models) {
+      const report::ProcessModel& model = *shared;
       std::string table_path = report::SymbolTablePath(model.path);
       std::error_code ec;
       if (!fs::exists(table_path, ec)) continue;
@@ -206,7 +205,8 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
       }
     }
   }
-  for (report::ProcessModel& model : out.models) {
+  for (const auto& shared : out.models) {
+    report::ProcessModel& model = *shared;
     bool running = StillRunning(model);
     if (running && model.truncated_tail) {
       // The writer is mid-record: not damage.
