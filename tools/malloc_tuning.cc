@@ -35,7 +35,13 @@ void ExecWithHugePages(char** argv) {
   if (before != nullptr) setenv(kTunablesBefore, before, 1);
   setenv(kTuned, before != nullptr ? "1" : "0", 1);
   setenv(kTunables, tunables.c_str(), 1);
-  execv("/proc/self/exe", argv);
+  // The file itself, not /proc/self/exe: the process's name (ps, top) is taken from the path.
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    execv(self, argv);
+  }
   RestoreEnvironment();  // the exec failed: carry on as we are
 }
 
