@@ -26,7 +26,7 @@ bool IsRuntimeModule(const std::string& path) {
 
 // Well-known allocation wrappers, which a program calls instead of malloc & co.: the site is
 // their caller, as it is operator new's (libiberty's, as in GCC and binutils; GLib's; CPython's;
-// HotSpot's).
+// HotSpot's; OpenSSL's; LLVM's).
 bool IsAllocationWrapper(const std::string& f) {
   static constexpr std::string_view kWrappers[] = {
       "xmalloc", "xcalloc", "xrealloc", "xstrdup", "xstrndup", "xmemdup", "xzalloc", "g_malloc",
@@ -38,7 +38,12 @@ bool IsAllocationWrapper(const std::string& f) {
       // HotSpot's (the JVM's own C++ heap)
       "os::malloc", "os::realloc", "os::strdup", "os::strdup_check_oom", "AllocateHeap",
       "ReallocateHeap", "NMTPreInitAllocation::do_alloc", "NMTPreInit::handle_malloc",
-      "NMTPreInit::handle_realloc", "CHeapObjBase::operator new"};
+      "NMTPreInit::handle_realloc", "CHeapObjBase::operator new",
+      // OpenSSL's
+      "CRYPTO_malloc", "CRYPTO_zalloc", "CRYPTO_realloc", "CRYPTO_clear_realloc", "CRYPTO_strdup",
+      "CRYPTO_strndup", "CRYPTO_memdup",
+      // LLVM's (clang, lld, rustc's code generation)
+      "llvm::allocate_buffer", "llvm::safe_malloc", "llvm::safe_calloc", "llvm::safe_realloc"};
   // HotSpot's CHeapObj<(MEMFLAGS)N>::operator new(...)
   if (StartsWith(f, "CHeapObj<") && f.find("::operator new") != std::string::npos) return true;
   std::string_view name = f;
