@@ -121,8 +121,9 @@ int RunAttach(const AttachCommandOptions& options);
 std::string FindPreload();
 // The recording a process writes now, from its tail file among its mappings; empty when none.
 std::string RecordingOfProcess(int pid);
-// The directory of the running program's executable (/proc/self/exe), where liballocwatch.so
-// and allocwatch-serve are found beside allocwatch; empty when it cannot be read.
+// The running program's executable (/proc/self/exe, resolved); empty when it cannot be read.
+std::string ProgramPath();
+// Its directory, where liballocwatch.so and allocwatch-serve are found beside allocwatch.
 std::string ProgramDirectory();
 // The "allocwatch: LEVEL: message" log on stderr (ALLOCWATCH_LOG_LEVEL), for allocwatch and
 // allocwatch-serve.

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "tools/commands.h"
+
 namespace allocwatch::tools {
 namespace {
 
@@ -36,12 +38,8 @@ void ExecWithHugePages(char** argv) {
   setenv(kTuned, before != nullptr ? "1" : "0", 1);
   setenv(kTunables, tunables.c_str(), 1);
   // The file itself, not /proc/self/exe: the process's name (ps, top) is taken from the path.
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    execv(self, argv);
-  }
+  std::string self = ProgramPath();
+  if (!self.empty()) execv(self.c_str(), argv);
   RestoreEnvironment();  // the exec failed: carry on as we are
 }
 

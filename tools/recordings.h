@@ -40,8 +40,6 @@ class FollowedRecordings {
   // model is shared with the later calls, not copied (a real program's takes a good part of a
   // second to copy): it is not to be changed.
   std::shared_ptr<report::ProcessModel> Model(const std::string& file);
-  // The same for the last time: `file` is followed no more.
-  std::shared_ptr<report::ProcessModel> Take(const std::string& file);
   // Reads `file` anew next time (records were merged into it from a tail file).
   void Forget(const std::string& file) { entries_.erase(file); }
   // Whether `file` is followed already.
@@ -59,8 +57,7 @@ class FollowedRecordings {
 };
 
 // Renders the given recordings as `allocwatch report` would; returns its exit status. With
-// `followed`, the recordings it follows are not read again from their start, and it gives up
-// their models (FollowedRecordings::Take: call it once). `inspect`, when
+// `followed`, the recordings it follows are not read again from their start. `inspect`, when
 // given, is called with the reports once they are built; with `render` false nothing is
 // written to `out` (the reports are built for `inspect` alone).
 using InspectReports = std::function<void(const std::vector<report::ProcessReport>&)>;

@@ -138,12 +138,6 @@ std::shared_ptr<report::ProcessModel> FollowedRecordings::Model(const std::strin
   return e.final;
 }
 
-std::shared_ptr<report::ProcessModel> FollowedRecordings::Take(const std::string& file) {
-  std::shared_ptr<report::ProcessModel> model = Model(file);
-  entries_.erase(file);
-  return model;
-}
-
 namespace {
 
 // Loaded and analysed recordings, ready for any renderer.
@@ -165,18 +159,16 @@ struct LoadSettings {
   bool symbol_tables = true;  // use RECORDING.awsym when present
 };
 
-// With `followed`, the recordings it follows are not read again from their start; with
-// `last_use` too, it gives up the models it holds (FollowedRecordings::Take).
+// With `followed`, the recordings it follows are not read again from their start.
 void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings, Loaded& out,
-             FollowedRecordings* followed = nullptr, bool last_use = false) {
+             FollowedRecordings* followed = nullptr) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
     if (MergeTailOf(file) && followed != nullptr) followed->Forget(file);
     try {
-      out.models.push_back(followed == nullptr ? std::make_shared<report::ProcessModel>(
-                                                     report::LoadProcess(file, settings.load))
-                           : last_use ? followed->Take(file)
-                                      : followed->Model(file));
+      out.models.push_back(followed != nullptr ? followed->Model(file)
+                                               : std::make_shared<report::ProcessModel>(
+                                                     report::LoadProcess(file, settings.load)));
     } catch (const report::ReadError& e) {
       spdlog::error("{}", e.what());
       out.ok = false;
@@ -347,7 +339,7 @@ int RenderRecordings(const std::vector<std::string>& files, const ReportCommandO
   }
   Loaded loaded;
   try {
-    LoadAll(files, SettingsFor(options, *format), loaded, followed, /*last_use=*/true);
+    LoadAll(files, SettingsFor(options, *format), loaded, followed);
     if (!loaded.models.empty() && render) format->render(loaded, options, out);
     if (inspect) inspect(loaded.reports);
   } catch (const std::exception& e) {

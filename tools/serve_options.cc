@@ -18,10 +18,12 @@
 
 namespace allocwatch::tools {
 
-std::string ProgramDirectory() {
+std::string ProgramPath() {
   std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
 }
+
+std::string ProgramDirectory() { return std::filesystem::path(ProgramPath()).parent_path(); }
 
 void SetUpLogging() {
   auto logger = spdlog::stderr_logger_st("allocwatch");

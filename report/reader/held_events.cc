@@ -135,24 +135,7 @@ void HeldEvents::PopTop() {
 }
 
 bool HeldEvents::Next(uint64_t up_to, format::Event* event, uint64_t* offset) {
-  if (heap_.empty() || heap_.front().ticks > up_to) return false;
-  Head& top = heap_.front();
-  Run& r = runs_[top.run];
-  *event = r.head;
-  *offset = r.offset;
-  --held_;
-  if (r.left > 0) {
-    // The run's next event takes its place at the top and sinks to where it belongs (most
-    // often it stays: one thread's events seldom interleave with another's at this grain).
-    format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked by Add
-    --r.left;
-    top.ticks = r.head.time_ns;
-    size_t n = heap_.size();
-    if (n > 1 && (Later(top, heap_[1]) || (n > 2 && Later(top, heap_[2])))) SiftDown(0);
-  } else {
-    PopTop();
-  }
-  return true;
+  return NextBatch(up_to, event, 1, offset) == 1;
 }
 
 size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uint64_t* offset) {

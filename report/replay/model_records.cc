@@ -104,14 +104,7 @@ void Replayer::OnStack(const RawRecord& r) {
     return;
   }
   StackId id{rec.stack_id};
-  std::vector<uint64_t>& ips = ips_scratch_;
-  ips.resize(rec.depth);
-  if (rec.depth > 0) std::memcpy(ips.data(), r.bytes.data() + sizeof(rec), rec.depth * 8);
-  std::vector<RawFrame>& frames = m_->stacks[id];
-  ResolveFrames(ips.data(), ips.size(), frames);
-  bool whole =
-      std::all_of(frames.begin(), frames.end(), [](const RawFrame& f) { return f.module >= 0; });
-  if (whole) {
+  if (ResolveFrames(r.bytes.data() + sizeof(rec), rec.depth, m_->stacks[id])) {
     unresolved_.erase(id);
   } else {
     unresolved_[id] = position_;
@@ -211,13 +204,21 @@ int Replayer::LoadedModuleAt(uint64_t ip) {
   return ip < after->end ? after->module : -1;
 }
 
-void Replayer::ResolveFrames(const uint64_t* ips, size_t n, std::vector<RawFrame>& frames) {
+bool Replayer::ResolveFrames(const uint8_t* ips, size_t n, std::vector<RawFrame>& frames) {
   frames.resize(n);
+  bool whole = true;
   for (size_t k = 0; k < n; ++k) {
-    RawFrame f{ips[k], LoadedModuleAt(ips[k]), 0};
-    if (f.module >= 0) f.elf_address = f.address - m_->modules[f.module].load_bias;
+    RawFrame f;
+    std::memcpy(&f.address, ips + 8 * k, 8);
+    f.module = LoadedModuleAt(f.address);
+    if (f.module >= 0) {
+      f.elf_address = f.address - m_->modules[f.module].load_bias;
+    } else {
+      whole = false;
+    }
     frames[k] = f;
   }
+  return whole;
 }
 
 void Replayer::ResolveStacks() {

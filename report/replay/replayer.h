@@ -138,8 +138,9 @@ class Replayer {
   void OnControl(const RawRecord& r);
   // Maps each return address of a stack to the module that covered it when the stack was
   // recorded (the first such in the order loaded): at once, as the stack is read, since no
-  // module loaded later can be that one. Frames no module covered then wait in unresolved_.
-  void ResolveFrames(const uint64_t* ips, size_t n, std::vector<RawFrame>& frames);
+  // module loaded later can be that one. `ips`: n return addresses as a Stack record holds
+  // them. False when a frame no module covered then (its stack waits in unresolved_).
+  bool ResolveFrames(const uint8_t* ips, size_t n, std::vector<RawFrame>& frames);
   // The module covering `ip` among those loaded now (the first in the order loaded), or -1.
   int LoadedModuleAt(uint64_t ip);
   // At the end: a frame no module covered when its stack was recorded gets the first module
@@ -248,7 +249,6 @@ class Replayer {
   std::map<uint64_t, Mapping> mappings_;
   // Stacks with a frame no module covered when they were recorded, and their positions.
   absl::flat_hash_map<StackId, uint64_t> unresolved_;
-  std::vector<uint64_t> ips_scratch_;  // OnStack's
   // The modules loaded now, by start address, for LoadedModuleAt; rebuilt after a module
   // record (loaded_dirty_). When their ranges overlap, LoadedModuleAt looks at each module.
   struct LoadedRange {
