@@ -23,7 +23,7 @@ OomCounters ReadOomCounters(const std::string& root) {
     c.vmstat_oom_kill = preload::FindKeyValue(buf, "oom_kill");
   }
   auto cg = std::make_unique<preload::CgroupReading>();
-  preload::ReadCgroup(root.c_str(), cg.get());
+  preload::ReadCgroup(root.c_str(), cg.get(), "/proc/self", /*max_levels=*/1);  // the leaf's count
   if (cg->version != format::kCgroupNone && cg->level_count > 0) {
     c.cgroup = std::string(cg->version == format::kCgroupV1 ? "v1 " : "v2 ") + cg->path;
     c.cgroup_oom_kill = cg->levels[0].events_oom_kill;

@@ -10,6 +10,8 @@ packages=(
   # libraries
   libunwind-dev libabsl-dev libspdlog-dev catch2 libdw-dev libelf-dev libcli11-dev
   nlohmann-json3-dev zlib1g-dev libcpp-httplib-dev libiberty-dev
+  # the static archives allocwatch links libdw with (libdw-dev brings zlib and xz, not bzip2)
+  libbz2-dev liblzma-dev
   # tests: symbolizer golden tests and real programs run under allocwatch
   binutils elfutils python3 perl git sqlite3 g++
   # tests: the pprof output is checked with `go tool pprof`; allocwatch serve with curl and wrk

@@ -282,15 +282,9 @@ void Configure(const HeadroomSnapshot& s) {
   g_brink.armed.store(any && g_recorder.config.brink_count > 0, std::memory_order_relaxed);
 }
 
-void TakeLimits() {
-  HeadroomSnapshot s;
-  TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &s);
-  Configure(s);
-}
-
 }  // namespace
 
-void SetUpBrink() {
+void SetUpBrink(const HeadroomSnapshot& limits) {
   g_state.lock.ResetAfterFork();  // also the first call: no check runs yet
   for (uint32_t& f : g_state.fired) f = 0;
   g_state.least_permille = 1000;
@@ -299,7 +293,7 @@ void SetUpBrink() {
   g_state.misses = 0;
   g_brink.armed.store(false, std::memory_order_relaxed);
   if (g_recorder.config.brink_count == 0) return;
-  TakeLimits();
+  Configure(limits);
   g_state.since_check = 0;
   g_state.defer_limit = 0;
   SetBudget(0);  // the first recorded call checks

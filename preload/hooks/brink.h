@@ -32,10 +32,11 @@ struct BrinkWatch {
 };
 extern ALLOCWATCH_HIDDEN BrinkWatch g_brink;
 
-// Finds the limits and arms the watch (forgetting the thresholds that fired): at the start of
-// every process's recording, a fork child's included. RefreshBrinkLimits takes a new reading
-// of the limits (they may change), keeping what fired; from the periodic snapshots.
-void SetUpBrink();
+// Finds the limits in `limits` (a headroom snapshot taken now) and arms the watch (forgetting
+// the thresholds that fired): at the start of every process's recording, a fork child's
+// included. RefreshBrinkLimits takes a new reading of the limits (they may change), keeping
+// what fired; from the periodic snapshots.
+void SetUpBrink(const HeadroomSnapshot& limits);
 void RefreshBrinkLimits(const HeadroomSnapshot& snapshot);
 
 // Checks the headroom now and writes a brink record for each threshold newly crossed.

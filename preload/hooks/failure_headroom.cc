@@ -43,15 +43,18 @@ void AppendFailureWithHeadroom(const format::FailureRecord& failure) {
   Writer().AppendPadded(chunks, 4, /*flush=*/true);
 }
 
-void AppendPeriodicHeadroom(uint64_t now_ns) {
+void AppendPeriodicHeadroom(uint64_t now_ns, HeadroomSnapshot* taken) {
   // Absolute time: a fork child's now_ns starts again from 0.
   uint64_t clock = MonotonicNs();
   uint64_t last = g_last_periodic_ns.load(std::memory_order_relaxed);
   if (last != 0 && clock < last + kPeriodicMinIntervalNs) return;
   if (!g_last_periodic_ns.compare_exchange_strong(last, clock)) return;
-  HeadroomSnapshot snapshot;
-  TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &snapshot);
-  RefreshBrinkLimits(snapshot);
+  HeadroomSnapshot fresh;
+  if (taken == nullptr) {
+    TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &fresh);
+    RefreshBrinkLimits(fresh);
+  }
+  HeadroomSnapshot& snapshot = taken != nullptr ? *taken : fresh;
   Chunk chunks[3];
   HeadroomChunks(snapshot, now_ns, format::kHeadroomFlagPeriodic, chunks);
   Writer().AppendPadded(chunks, 3);

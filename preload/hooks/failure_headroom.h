@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "preload/format/record_format.h"
+#include "preload/procfs/headroom.h"
 
 namespace allocwatch::preload {
 
@@ -19,8 +20,9 @@ void AppendFailureWithHeadroom(const format::FailureRecord& failure);
 // Appends a HeadroomRecord without the maps scan (flag kHeadroomFlagPeriodic), not flushed;
 // written with the periodic snapshots (at most one per 100 ms) so a report can show the
 // headroom trend.
-// Its reading of the limits also refreshes the brink watch's (brink.h).
-void AppendPeriodicHeadroom(uint64_t now_ns);
+// Its reading of the limits also refreshes the brink watch's (brink.h). `taken`: a snapshot
+// taken just before, to write instead of taking one more.
+void AppendPeriodicHeadroom(uint64_t now_ns, HeadroomSnapshot* taken = nullptr);
 
 // Appends `brink` (complete) and a HeadroomRecord taken now (flag kHeadroomFlagBrink, without
 // the maps scan) as one unit, flushed to the file before returning.

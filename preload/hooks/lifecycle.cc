@@ -147,7 +147,9 @@ void WriteMemory(uint64_t now, bool final) {
   Writer().Append(&m, sizeof(m));
 }
 
-void WriteSnapshot(HeapFigures figures, bool final = false) {
+// `headroom`: a snapshot of the headroom taken just before, to write with it (else one is taken
+// when the last was 100 ms ago or more).
+void WriteSnapshot(HeapFigures figures, bool final = false, HeadroomSnapshot* headroom = nullptr) {
   uint64_t now = NowNs();
   FlushEventsWithClock();
   RescanModules(now);
@@ -164,7 +166,7 @@ void WriteSnapshot(HeapFigures figures, bool final = false) {
   r.lost_events = Writer().lost_records();
   Writer().Append(&r, sizeof(r));
   WriteMemory(now, final);
-  AppendPeriodicHeadroom(now);
+  AppendPeriodicHeadroom(now, headroom);
 }
 
 // In sampled mode, doubles the period when writing took more than its budget of the last
@@ -278,11 +280,14 @@ bool BeginProcess(Begin begin) {
     tail->tick_source = g_use_tsc ? format::kTickSourceTsc : format::kTickSourceMonotonic;
   }
   if (begin != Begin::kProgram) MoveEventBuffersToTail();
-  SetUpBrink();
+  // One reading of the headroom serves the brink watch's limits and the first snapshot.
+  HeadroomSnapshot headroom;
+  TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &headroom);
+  SetUpBrink(headroom);
   // A fork child keeps its parent's state; a new program starts as ALLOCWATCH_PAUSED says.
   InitControl(fork_child ? IsPaused() : g_recorder.config.paused);
   RescanModules(0);
-  WriteSnapshot(HeapFigures::kMeasure);
+  WriteSnapshot(HeapFigures::kMeasure, /*final=*/false, &headroom);
   Writer().Flush();
   BeginInterval();
   g_recorder.next_snapshot_ns.store(g_recorder.config.interval_ns, std::memory_order_relaxed);

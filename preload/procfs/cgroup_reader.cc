@@ -212,7 +212,7 @@ long ReadRootedFile(const char* root, const char* path, char* buf, size_t size, 
   return ReadSmallFile(file, buf, size, error);
 }
 
-void ReadCgroup(const char* root, CgroupReading* out, const char* proc) {
+void ReadCgroup(const char* root, CgroupReading* out, const char* proc, uint32_t max_levels) {
   out->version = format::kCgroupNone;
   out->flags = 0;
   out->level_count = out->total_levels = 0;
@@ -278,7 +278,7 @@ void ReadCgroup(const char* root, CgroupReading* out, const char* proc) {
       }
     }
     char* slash = std::strrchr(relative, '/');
-    if (relative[0] == '\0' || slash == nullptr || level > 64) break;
+    if (relative[0] == '\0' || slash == nullptr || level > 64 || level + 1 >= max_levels) break;
     *slash = '\0';
   }
 }

@@ -37,8 +37,11 @@ struct CgroupReading {
 
 // Fills `out`. A missing limit file means "no limit at this level" (the v2 root has none);
 // an unreadable one (EACCES, garbage) is unknown, never unlimited. `proc` names the process's
-// /proc directory ("/proc/self", or "/proc/PID" for another process).
-void ReadCgroup(const char* root, CgroupReading* out, const char* proc = "/proc/self");
+// /proc directory ("/proc/self", or "/proc/PID" for another process). `max_levels`: read no
+// more levels than this from the leaf up (1: the leaf's alone); the figures (headroom,
+// total_levels...) then cover only those.
+void ReadCgroup(const char* root, CgroupReading* out, const char* proc = "/proc/self",
+                uint32_t max_levels = UINT32_MAX);
 
 // Reads root + path (path starting with '/') into buf (NUL-terminated). Returns the byte count,
 // or -1 with *error set to the errno of the failure (ENOENT, EACCES...) and buf empty.

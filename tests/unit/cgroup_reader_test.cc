@@ -63,6 +63,29 @@ TEST_CASE("v2: the leaf is unlimited, its parent binds", "[cgroup]") {
   CHECK(r->levels[2].limit == kUnlimited);  // the root has no memory.max
 }
 
+TEST_CASE("v2: max_levels stops the walk: the leaf's own figures alone", "[cgroup]") {
+  FakeTree t;
+  t.Write("/proc/self/cgroup", "0::/a/b\n");
+  t.Write("/proc/self/mountinfo", kV2Mount);
+  t.Write("/sys/fs/cgroup/cgroup.controllers", "memory\n");
+  V2Level(t, "/a", "1073741824", 943718400);
+  V2Level(t, "/a/b", std::to_string(512 * kMiB), 104857600);
+  t.Write("/sys/fs/cgroup/a/b/memory.events", "max 3\noom 2\noom_kill 2\n");
+  auto r = std::make_unique<CgroupReading>();
+  ReadCgroup(t.root().c_str(), r.get(), "/proc/self", 1);
+  CHECK(r->version == fmt::kCgroupV2);
+  CHECK(std::string(r->path) == "/a/b");
+  CHECK(r->total_levels == 1);
+  REQUIRE(r->level_count == 1);
+  CHECK(r->levels[0].events_oom_kill == 2);
+  CHECK(r->headroom == 412 * kMiB);  // the leaf's room: /a, which binds, was not read
+  CHECK(r->binding_level == 0);
+  auto all = Read(t);
+  CHECK(all->total_levels == 3);
+  CHECK(all->headroom == 124 * kMiB);
+  CHECK(all->levels[0].events_oom_kill == r->levels[0].events_oom_kill);
+}
+
 TEST_CASE("v2: a sibling using the parent's budget leaves less than the leaf's own limit",
           "[cgroup]") {
   FakeTree t;
