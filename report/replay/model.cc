@@ -86,7 +86,7 @@ ProcessModel FollowedRecording::Current() const {
 
 ProcessModel FollowedRecording::Finish() {
   s_->reader.follow(false);
-  s_->replayer.Pump(s_->reader);
+  s_->replayer.Pump(s_->reader, ReadAhead::Worthwhile());
   s_->replayer.Complete(s_->reader.warning());
   ProcessModel model = std::move(s_->model);
   AddBeforeEnd(model, s_->path, s_->options);

@@ -69,9 +69,20 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 
 }  // namespace
 
-void Replayer::Pump(RecordingReader& reader) {
+void Replayer::Pump(RecordingReader& reader, bool read_ahead) {
   m_->options = options_;
   if (past_until_) return;
+  if (read_ahead) {
+    ReadAhead ahead(reader);  // stopped and joined on every way out
+    const format::Event* events = nullptr;
+    size_t n = 0;
+    uint64_t offset = 0;
+    const RawRecord* r = nullptr;
+    while (ahead.Next(&events, &n, &offset, &r)) {
+      if (n > 0 ? !ReplayEvents(events, n, offset) : !ReplayRecord(*r)) return;
+    }
+    return;
+  }
   for (;;) {
     uint64_t offset = 0;
     if (size_t n = reader.NextEvents(batch_.data(), batch_.size(), &offset)) {
@@ -79,14 +90,18 @@ void Replayer::Pump(RecordingReader& reader) {
       continue;
     }
     const RawRecord* r = reader.NextView();
-    if (r == nullptr) return;
-    ++position_;
-    if (position_ == 1 && r->type != RecordType::kProcess) NoProcessRecord(r->offset);
-    // Time of the last record seen, for processes cut short.
-    std::optional<uint64_t> t = RecordTime(*r);
-    if (t && !Reached(*t)) return;
-    Dispatch(*r);
+    if (r == nullptr || !ReplayRecord(*r)) return;
   }
+}
+
+bool Replayer::ReplayRecord(const RawRecord& r) {
+  ++position_;
+  if (position_ == 1 && r.type != RecordType::kProcess) NoProcessRecord(r.offset);
+  // Time of the last record seen, for processes cut short.
+  std::optional<uint64_t> t = RecordTime(r);
+  if (t && !Reached(*t)) return false;
+  Dispatch(r);
+  return true;
 }
 
 bool Replayer::ReplayEvents(const format::Event* events, size_t n, uint64_t offset) {

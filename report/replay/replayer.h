@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "report/reader/read_ahead.h"
 #include "report/reader/recording_reader.h"
 #include "report/replay/model.h"
 
@@ -100,12 +101,14 @@ class Replayer {
   // Replays every record `reader` hands out (up to LoadOptions::until_ns) into the model.
   // Throws ReadError when the first record is not a process record, or there is none.
   void Run(RecordingReader& reader) {
-    Pump(reader);
+    Pump(reader, ReadAhead::Worthwhile());
     Complete(reader.warning());
   }
   // Replays the records `reader` hands out until it has no more (for now: a reader following
   // a recording being written may have more later). Throws ReadError as Run does.
-  void Pump(RecordingReader& reader);
+  // `read_ahead`: the reader runs on a second thread meanwhile (read_ahead.h), for when a
+  // second CPU is free; the model is the same either way.
+  void Pump(RecordingReader& reader, bool read_ahead = false);
   // Ends the replay: the model is complete. `warning` is the reader's, if it stopped early.
   void Complete(const std::optional<std::string>& warning);
 
@@ -115,6 +118,9 @@ class Replayer {
   // Replays heap events the reader decoded (times in ns; `offset`: the Events record of the
   // first); false when one lies past LoadOptions::until_ns (the replay stops there).
   bool ReplayEvents(const format::Event* events, size_t n, uint64_t offset);
+  // Replays a record the reader handed out (a heap event too, from NextView); false when it
+  // lies past LoadOptions::until_ns.
+  bool ReplayRecord(const RawRecord& r);
   // Takes note of a record's or event's time `t` before it is replayed: the run's duration,
   // the growth series' samples due before it. False when it lies past until_ns.
   bool Reached(uint64_t t);

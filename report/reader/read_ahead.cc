@@ -1,0 +1,132 @@
+// report/reader/read_ahead.cc: see read_ahead.h.
+#include "report/reader/read_ahead.h"
+
+#include <sched.h>
+
+#include <utility>
+
+namespace allocwatch::report {
+
+ReadAhead::ReadAhead(RecordingReader& reader) : reader_(reader) {
+  for (Chunk& c : chunks_) {
+    c.events.resize(kChunkEvents);
+    c.items.reserve(kChunkItems);
+  }
+  thread_ = std::thread([this] { Produce(); });
+}
+
+ReadAhead::~ReadAhead() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  emptied_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ReadAhead::Worthwhile() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) return false;
+  return CPU_COUNT(&cpus) >= 2;
+}
+
+void ReadAhead::Fill(Chunk& c) {
+  c.items.clear();
+  c.record_count = 0;
+  c.end = false;
+  c.error = nullptr;
+  size_t used = 0;
+  try {
+    while (used < kChunkEvents && c.items.size() < kChunkItems) {
+      uint64_t offset = 0;
+      if (size_t n = reader_.NextEvents(c.events.data() + used, kChunkEvents - used, &offset)) {
+        c.items.push_back(Item{static_cast<uint32_t>(used), static_cast<uint32_t>(n), offset});
+        used += n;
+        continue;
+      }
+      const RawRecord* r = reader_.NextView();
+      if (r == nullptr) {
+        c.end = true;
+        return;
+      }
+      if (c.record_count == c.records.size()) c.records.emplace_back();
+      RawRecord& copy = c.records[c.record_count];
+      copy.type = r->type;
+      copy.flags = r->flags;
+      copy.offset = r->offset;
+      copy.bytes.assign(r->bytes.begin(), r->bytes.end());  // keeps copy's buffer
+      copy.event = r->event;
+      c.items.push_back(Item{static_cast<uint32_t>(c.record_count), 0, r->offset});
+      ++c.record_count;
+    }
+  } catch (...) {
+    c.error = std::current_exception();
+    c.end = true;
+  }
+}
+
+void ReadAhead::Produce() {
+  for (;;) {
+    size_t index;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      emptied_.wait(lock, [this] { return stop_ || produced_ - consumed_ < kChunks; });
+      if (stop_) return;
+      index = produced_ % kChunks;
+    }
+    Chunk& c = chunks_[index];
+    Fill(c);  // outside the lock: the consumer reads only chunks already produced
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++produced_;
+    }
+    filled_.notify_one();
+    if (c.end) return;
+  }
+}
+
+void ReadAhead::ReleaseCurrent() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++consumed_;
+  }
+  emptied_.notify_one();
+  reading_ = false;
+}
+
+bool ReadAhead::Next(const format::Event** events, size_t* n, uint64_t* offset,
+                     const RawRecord** record) {
+  for (;;) {
+    if (finished_) return false;
+    if (!reading_) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      filled_.wait(lock, [this] { return produced_ > consumed_; });
+      reading_ = true;
+      item_ = 0;
+    }
+    Chunk& c = chunks_[consumed_ % kChunks];
+    if (item_ < c.items.size()) {
+      const Item& it = c.items[item_++];
+      *offset = it.offset;
+      if (it.count > 0) {
+        *events = c.events.data() + it.first;
+        *n = it.count;
+        *record = nullptr;
+      } else {
+        *events = nullptr;
+        *n = 0;
+        *record = &c.records[it.first];
+      }
+      return true;
+    }
+    if (c.end) {
+      finished_ = true;
+      if (c.error) std::rethrow_exception(c.error);
+      return false;
+    }
+    ReleaseCurrent();
+  }
+}
+
+}  // namespace allocwatch::report
