@@ -33,8 +33,12 @@ class FollowedRecordings {
  public:
   explicit FollowedRecordings(const report::LoadOptions& load = {}) : load_(load) {}
   // Replays what was appended to `file` since the last call (opening it the first time).
-  // Throws report::ReadError as report::LoadProcess does.
-  void Update(const std::string& file);
+  // Throws report::ReadError as report::LoadProcess does. `cancel`: see
+  // report::FollowedRecording::Update.
+  void Update(const std::string& file, const std::atomic<bool>* cancel = nullptr);
+  // From now on the replays read ahead on a second thread (report/reader/read_ahead.h): for
+  // when the programs are done and a second CPU is free.
+  void set_read_ahead(bool on) { read_ahead_ = on; }
   // The model of `file` (updated first): the final one once its process ended (its end or
   // exec record was read, or it no longer runs), else the one of what was read so far. A final
   // model is shared with the later calls, not copied (a real program's takes a good part of a
@@ -54,6 +58,7 @@ class FollowedRecordings {
   };
   report::LoadOptions load_;
   std::map<std::string, Entry> entries_;
+  bool read_ahead_ = false;
 };
 
 // Renders the given recordings as `allocwatch report` would; returns its exit status. With

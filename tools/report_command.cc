@@ -104,11 +104,12 @@ bool MergeTailOf(const std::string& recording) {
   return m.outcome == report::TailMerge::Outcome::kMerged;
 }
 
-void FollowedRecordings::Update(const std::string& file) {
+void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>* cancel) {
   Entry& e = entries_[file];
   if (e.final) return;
   if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
-  e.followed->Update();
+  e.followed->Update(read_ahead_, cancel);
+  if (cancel != nullptr && cancel->load()) return;
   // Its end record was read: nothing more comes (after an exec record more may, should the
   // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
   report::Ending ending = e.followed->progress().ending;

@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "preload/format/environment.h"
+#include "report/reader/read_ahead.h"
 #include "report/reader/recording_reader.h"
 #include "report/replay/model.h"
 #include "spdlog/spdlog.h"
@@ -195,14 +196,18 @@ class BackgroundReplay {
   BackgroundReplay(const BackgroundReplay&) = delete;
   BackgroundReplay& operator=(const BackgroundReplay&) = delete;
 
-  // Ends the replay (after the step under way) and hands over what it followed.
+  // Ends the replay (the batch of events under way is finished, the rest of the step is left)
+  // and hands over what it followed, to be read on from there with the reader ahead on a
+  // second thread where there is a second CPU: the program is done, its cores are free.
   FollowedRecordings& Stop() {
+    stopping_.store(true);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+    followed_.set_read_ahead(report::ReadAhead::Worthwhile());
     return followed_;
   }
 
@@ -240,7 +245,7 @@ class BackgroundReplay {
       // Past this many open at once, new ones are left for the end (descriptors are few).
       if (!followed_.Has(path) && followed_.open() >= kMaxFollowedOpen) continue;
       try {
-        followed_.Update(path);
+        followed_.Update(path, &stopping_);
       } catch (const report::ReadError&) {
         followed_.Forget(path);  // the report reads it again, and says what is wrong
         mine_[path] = false;
@@ -260,7 +265,8 @@ class BackgroundReplay {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
-  std::thread thread_;  // last: starts once the rest is built
+  std::atomic<bool> stopping_{false};  // stop_, read by the replay between batches of events
+  std::thread thread_;                 // last: starts once the rest is built
 };
 
 // How a recording ends, from its record headers (the bodies are skipped, so a large recording

@@ -10,6 +10,7 @@
 // exception is rethrown to the consumer where it happened.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -57,6 +58,7 @@ class ReadAhead {
   static constexpr size_t kChunks = 4;
   static constexpr size_t kChunkEvents = 4096;
   static constexpr size_t kChunkItems = 512;
+  static constexpr int kSpins = 20000;  // pauses before a side waits on its condition
 
   void Produce();
   void Fill(Chunk& c);
@@ -68,9 +70,12 @@ class ReadAhead {
   std::mutex mutex_;
   std::condition_variable filled_;   // the consumer waits on it
   std::condition_variable emptied_;  // the reader thread waits on it
-  size_t produced_ = 0;              // chunks filled so far (the next to fill: produced_ % kChunks)
-  size_t consumed_ = 0;              // chunks the consumer has finished with
+  // Changed under mutex_ (so that a waiter cannot miss the change), read without it by the
+  // other side's spin.
+  std::atomic<size_t> produced_{0};  // chunks filled (the next to fill: produced_ % kChunks)
+  std::atomic<size_t> consumed_{0};  // chunks the consumer has finished with
   bool stop_ = false;
+  std::atomic<bool> stop_flag_{false};  // stop_, for the spin
   // The consumer's place: the chunk it reads (consumed_ % kChunks) and its next item.
   bool reading_ = false;
   size_t item_ = 0;

@@ -75,7 +75,9 @@ FollowedRecording::FollowedRecording(const std::string& path, const LoadOptions&
 
 FollowedRecording::~FollowedRecording() = default;
 
-void FollowedRecording::Update() { s_->replayer.Pump(s_->reader); }
+void FollowedRecording::Update(bool read_ahead, const std::atomic<bool>* cancel) {
+  s_->replayer.Pump(s_->reader, read_ahead, cancel);
+}
 
 ProcessModel FollowedRecording::Current() const {
   ProcessModel copy = s_->model;

@@ -5,6 +5,7 @@
 // s >= T); in exact mode every weight is 1 and the figures are exact counts.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -268,7 +269,10 @@ class FollowedRecording {
   FollowedRecording& operator=(const FollowedRecording&) = delete;
 
   // Replays the records appended since the last call. Throws ReadError as LoadProcess does.
-  void Update();
+  // `read_ahead`: the reader runs on a second thread meanwhile (read_ahead.h). `cancel`: when
+  // it becomes true, the replay stops at the next batch of events or record (what was handed
+  // out is replayed; the next call goes on from there).
+  void Update(bool read_ahead = false, const std::atomic<bool>* cancel = nullptr);
   // The model of the records replayed so far, as LoadProcess would give it for a file that
   // ended there, but for the second reading of a recording cut short (before_end stays empty).
   // Events still waiting for their Clock record (the last 100 ms at most) are not in it yet.

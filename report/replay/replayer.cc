@@ -69,10 +69,16 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 
 }  // namespace
 
-void Replayer::Pump(RecordingReader& reader, bool read_ahead) {
+void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<bool>* cancel) {
   m_->options = options_;
   if (past_until_) return;
+  auto cancelled = [cancel] {
+    return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+  };
   if (read_ahead) {
+    // The reader thread may have read past where a cancelled replay stops: not for a reader
+    // that must go on later.
+    if (cancel != nullptr) return Pump(reader, false, cancel);
     ReadAhead ahead(reader);  // stopped and joined on every way out
     const format::Event* events = nullptr;
     size_t n = 0;
@@ -83,7 +89,7 @@ void Replayer::Pump(RecordingReader& reader, bool read_ahead) {
     }
     return;
   }
-  for (;;) {
+  while (!cancelled()) {
     uint64_t offset = 0;
     if (size_t n = reader.NextEvents(batch_.data(), batch_.size(), &offset)) {
       if (!ReplayEvents(batch_.data(), n, offset)) return;

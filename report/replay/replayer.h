@@ -10,6 +10,7 @@
 //   series.cc          snapshots, the growth series and the peak
 #pragma once
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -107,8 +108,11 @@ class Replayer {
   // Replays the records `reader` hands out until it has no more (for now: a reader following
   // a recording being written may have more later). Throws ReadError as Run does.
   // `read_ahead`: the reader runs on a second thread meanwhile (read_ahead.h), for when a
-  // second CPU is free; the model is the same either way.
-  void Pump(RecordingReader& reader, bool read_ahead = false);
+  // second CPU is free; the model is the same either way. `cancel`: when it becomes true, the
+  // replay stops after the batch of events or the record under way (the next Pump goes on
+  // from there).
+  void Pump(RecordingReader& reader, bool read_ahead = false,
+            const std::atomic<bool>* cancel = nullptr);
   // Ends the replay: the model is complete. `warning` is the reader's, if it stopped early.
   void Complete(const std::optional<std::string>& warning);
 

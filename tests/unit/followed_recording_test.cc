@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
@@ -102,6 +103,26 @@ TEST_CASE("followed recording: Current leaves the replay going on", "[follow]") 
   CHECK(end.ending == report::Ending::kExit);
   CHECK(end.totals.alloc_count > first.totals.alloc_count);
   CHECK(Json(end) == Json(report::LoadProcess(path)));
+}
+
+TEST_CASE(
+    "followed recording: a cancelled update stops, the next one goes on; reading ahead "
+    "gives the same model",
+    "[follow]") {
+  Builder b;
+  GrowthRun(b);
+  std::string path = b.Write();
+  const bool read_ahead = GENERATE(false, true);
+  report::FollowedRecording followed(path);
+  std::atomic<bool> cancel{true};
+  followed.Update(read_ahead, &cancel);  // cancelled before the first record
+  CHECK(followed.progress().pid == 0);
+  cancel = false;
+  followed.Update(read_ahead, &cancel);
+  CHECK(followed.progress().pid == 100);
+  CHECK(followed.progress().ending == report::Ending::kExit);
+  followed.Update(read_ahead);
+  CHECK(Json(followed.Finish()) == Json(report::LoadProcess(path)));
 }
 
 TEST_CASE("followed recording: a record cut short when the writer is done is damage", "[follow]") {
