@@ -138,6 +138,14 @@ bool ReadAhead::Next(const format::Event** events, size_t* n, uint64_t* offset,
         *events = nullptr;
         *n = 0;
         *record = &c.records[it.first];
+        // The records were written on the reader thread's CPU: start fetching the next ones
+        // while this one is replayed.
+        for (uint32_t k = it.first + 1; k < c.record_count && k <= it.first + 2; ++k) {
+          const std::vector<uint8_t>& next = c.records[k].bytes;
+          for (size_t at = 0; at < next.size() && at < 512; at += 64) {
+            __builtin_prefetch(next.data() + at);
+          }
+        }
       }
       return true;
     }
