@@ -3,6 +3,8 @@
 
 #include <sched.h>
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace allocwatch::report {
@@ -50,7 +52,12 @@ void ReadAhead::Fill(Chunk& c) {
   try {
     while (used < kChunkEvents && c.items.size() < kChunkItems) {
       uint64_t offset = 0;
-      if (size_t n = reader_.NextEvents(c.events.data() + used, kChunkEvents - used, &offset)) {
+      // Decoded into a small buffer that stays in this CPU's cache, then copied whole: decoding
+      // straight into the chunk, whose lines the consumer's CPU read last, stalled on every
+      // line (each field stored on its own needs the line back first).
+      size_t room = std::min(kChunkEvents - used, stage_.size());
+      if (size_t n = reader_.NextEvents(stage_.data(), room, &offset)) {
+        std::memcpy(c.events.data() + used, stage_.data(), n * sizeof(format::Event));
         c.items.push_back(Item{static_cast<uint32_t>(used), static_cast<uint32_t>(n), offset});
         used += n;
         continue;

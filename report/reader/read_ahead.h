@@ -58,7 +58,7 @@ class ReadAhead {
   static constexpr size_t kChunks = 4;
   static constexpr size_t kChunkEvents = 4096;
   static constexpr size_t kChunkItems = 512;
-  static constexpr int kSpins = 20000;  // pauses before a side waits on its condition
+  static constexpr int kSpins = 1000;  // pauses before a side waits on its condition
 
   void Produce();
   void Fill(Chunk& c);
@@ -66,6 +66,7 @@ class ReadAhead {
   void ReleaseCurrent();
 
   RecordingReader& reader_;
+  std::vector<format::Event> stage_ = std::vector<format::Event>(256);  // the reader thread's
   Chunk chunks_[kChunks];
   std::mutex mutex_;
   std::condition_variable filled_;   // the consumer waits on it
