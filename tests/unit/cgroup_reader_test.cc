@@ -37,16 +37,22 @@ void V2Level(const FakeTree& t, const std::string& dir, const std::string& max, 
   t.Write("/sys/fs/cgroup" + dir + "/memory.current", std::to_string(current) + "\n");
 }
 
-}  // namespace
-
-TEST_CASE("v2: the leaf is unlimited, its parent binds", "[cgroup]") {
-  FakeTree t;
+// A v2 process in /a/b: /a limited to 1 GiB with 900 MiB used, /a/b limited by `leaf_max`
+// with 100 MiB used and the given memory.events.
+void NestedV2(const FakeTree& t, const std::string& leaf_max, const std::string& events) {
   t.Write("/proc/self/cgroup", "0::/a/b\n");
   t.Write("/proc/self/mountinfo", kV2Mount);
   t.Write("/sys/fs/cgroup/cgroup.controllers", "cpu io memory pids\n");
   V2Level(t, "/a", "1073741824", 943718400);
-  V2Level(t, "/a/b", "max", 104857600);
-  t.Write("/sys/fs/cgroup/a/b/memory.events", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\n");
+  V2Level(t, "/a/b", leaf_max, 104857600);
+  t.Write("/sys/fs/cgroup/a/b/memory.events", events);
+}
+
+}  // namespace
+
+TEST_CASE("v2: the leaf is unlimited, its parent binds", "[cgroup]") {
+  FakeTree t;
+  NestedV2(t, "max", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\n");
   auto r = Read(t);
   CHECK(r->version == fmt::kCgroupV2);
   CHECK(std::string(r->path) == "/a/b");
@@ -65,12 +71,7 @@ TEST_CASE("v2: the leaf is unlimited, its parent binds", "[cgroup]") {
 
 TEST_CASE("v2: max_levels stops the walk: the leaf's own figures alone", "[cgroup]") {
   FakeTree t;
-  t.Write("/proc/self/cgroup", "0::/a/b\n");
-  t.Write("/proc/self/mountinfo", kV2Mount);
-  t.Write("/sys/fs/cgroup/cgroup.controllers", "memory\n");
-  V2Level(t, "/a", "1073741824", 943718400);
-  V2Level(t, "/a/b", std::to_string(512 * kMiB), 104857600);
-  t.Write("/sys/fs/cgroup/a/b/memory.events", "max 3\noom 2\noom_kill 2\n");
+  NestedV2(t, std::to_string(512 * kMiB), "max 3\noom 2\noom_kill 2\n");
   auto r = std::make_unique<CgroupReading>();
   ReadCgroup(t.root().c_str(), r.get(), "/proc/self", 1);
   CHECK(r->version == fmt::kCgroupV2);
