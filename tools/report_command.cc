@@ -109,6 +109,8 @@ void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>
   if (e.final) return;
   if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
   e.followed->Update(read_ahead_, cancel);
+  // Cancelled: the caller is stopping, so the rest of a recording that ended is read by the
+  // next call, not by Finish here.
   if (cancel != nullptr && cancel->load()) return;
   // Its end record was read: nothing more comes (after an exec record more may, should the
   // exec fail). The file is closed: a session of many processes keeps no descriptor for each.

@@ -200,9 +200,8 @@ class BackgroundReplay {
   // and hands over what it followed, to be read on from there with the reader ahead on a
   // second thread where there is a second CPU: the program is done, its cores are free.
   FollowedRecordings& Stop() {
-    stopping_.store(true);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<std::mutex> lock(mutex_);  // so that the loop's wait cannot miss it
       stop_ = true;
     }
     wake_.notify_all();
@@ -225,14 +224,14 @@ class BackgroundReplay {
       lock.unlock();
       Step();
       lock.lock();
-      wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_; });
+      wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
     }
   }
 
   void Step() {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-      if (Stopping()) return;
+      if (stop_) return;
       if (entry.path().extension() != ".awtrace") continue;
       std::string path = entry.path().string();
       auto known = mine_.find(path);
@@ -245,17 +244,12 @@ class BackgroundReplay {
       // Past this many open at once, new ones are left for the end (descriptors are few).
       if (!followed_.Has(path) && followed_.open() >= kMaxFollowedOpen) continue;
       try {
-        followed_.Update(path, &stopping_);
+        followed_.Update(path, &stop_);
       } catch (const report::ReadError&) {
         followed_.Forget(path);  // the report reads it again, and says what is wrong
         mine_[path] = false;
       }
     }
-  }
-
-  bool Stopping() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stop_;
   }
 
   std::string dir_;
@@ -264,9 +258,8 @@ class BackgroundReplay {
   std::map<std::string, bool> mine_;  // recordings seen: of this session or not
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stop_ = false;
-  std::atomic<bool> stopping_{false};  // stop_, read by the replay between batches of events
-  std::thread thread_;                 // last: starts once the rest is built
+  std::atomic<bool> stop_{false};  // also read by the replay between batches of events
+  std::thread thread_;             // last: starts once the rest is built
 };
 
 // How a recording ends, from its record headers (the bodies are skipped, so a large recording

@@ -28,10 +28,9 @@ struct alignas(64) Slot {
 constinit Slot g_slots[kSlots];
 // Slots [0, g_slots_touched) have been claimed at some time; the rest were never touched, and
 // the scans stop there (a scan of all 4096 slots at start-up faulted in 256 KiB of zero pages:
-// a tenth of the library's start-up on /bin/true). Only grows; a thread takes a free slot
-// below it before it claims a new one.
+// a tenth of the library's start-up on /bin/true). Only grows; threads take the lowest free
+// slot, so it stays near the most threads registered at once.
 constinit std::atomic<int> g_slots_touched{0};
-constinit std::atomic<int> g_slot_hint{0};
 constinit ThreadCounters g_retired{};  // updated with fetch_add: shared by many threads
 constinit Spinlock g_sum_lock;
 pthread_key_t g_exit_key = 0;
@@ -78,48 +77,33 @@ SlotRange ClaimedSlots() {
   return {g_slots, g_slots + g_slots_touched.load(std::memory_order_acquire)};
 }
 
-bool TryClaim(Slot& slot) {
-  bool expected = false;
-  return !slot.used.load(std::memory_order_relaxed) &&
-         slot.used.compare_exchange_strong(expected, true, std::memory_order_acquire);
-}
-
-// Claims a slot for the thread; returns false when none is free or the thread is exiting.
+// Claims the lowest free slot for the thread (so the claimed slots stay a short prefix);
+// returns false when none is free or the thread is exiting.
 bool Register(ThreadState& thread) {
   if (thread.retired) return false;
-  Slot* claimed = nullptr;
-  int touched = g_slots_touched.load(std::memory_order_acquire);
-  if (touched > 0) {  // a free slot among those claimed before, from the hint on
-    int start = g_slot_hint.load(std::memory_order_relaxed) % touched;
-    for (int i = 0; i < touched && claimed == nullptr; ++i) {
-      int index = (start + i) % touched;
-      if (TryClaim(g_slots[index])) {
-        claimed = &g_slots[index];
-        g_slot_hint.store(index + 1, std::memory_order_relaxed);
-      }
+  for (int index = 0; index < kSlots; ++index) {
+    Slot& slot = g_slots[index];
+    bool expected = false;
+    if (slot.used.load(std::memory_order_relaxed) ||
+        !slot.used.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      continue;
     }
-  }
-  for (int index = touched; claimed == nullptr && index < kSlots; ++index) {
-    if (!TryClaim(g_slots[index])) continue;  // another thread's new slot
-    claimed = &g_slots[index];
     int seen = g_slots_touched.load(std::memory_order_relaxed);
     while (seen < index + 1 &&
            !g_slots_touched.compare_exchange_weak(seen, index + 1, std::memory_order_release)) {
     }
+    {
+      SpinlockHolder hold(g_sum_lock);
+      slot.owner = &thread;
+      slot.counters = &thread.counters;
+    }
+    thread.registered = true;
+    // A non-null value makes the key's destructor run at thread exit.
+    if (g_key_ready) pthread_setspecific(g_exit_key, &slot);
+    return true;
   }
-  if (claimed == nullptr) {
-    thread.retired = true;  // table full: count into the shared totals from now on
-    return false;
-  }
-  {
-    SpinlockHolder hold(g_sum_lock);
-    claimed->owner = &thread;
-    claimed->counters = &thread.counters;
-  }
-  thread.registered = true;
-  // A non-null value makes the key's destructor run at thread exit.
-  if (g_key_ready) pthread_setspecific(g_exit_key, claimed);
-  return true;
+  thread.retired = true;  // table full: count into the shared totals from now on
+  return false;
 }
 
 ALLOCWATCH_ALWAYS_INLINE ThreadCounters* CountersOf(ThreadState& thread) {

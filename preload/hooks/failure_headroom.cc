@@ -50,13 +50,14 @@ void AppendPeriodicHeadroom(uint64_t now_ns, HeadroomSnapshot* taken) {
   if (last != 0 && clock < last + kPeriodicMinIntervalNs) return;
   if (!g_last_periodic_ns.compare_exchange_strong(last, clock)) return;
   HeadroomSnapshot fresh;
-  if (taken == nullptr) {
+  HeadroomSnapshot* snapshot = taken;
+  if (snapshot == nullptr) {
     TakeHeadroom(FsRoot(), 0, /*scan_maps=*/false, &fresh);
     RefreshBrinkLimits(fresh);
+    snapshot = &fresh;
   }
-  HeadroomSnapshot& snapshot = taken != nullptr ? *taken : fresh;
   Chunk chunks[3];
-  HeadroomChunks(snapshot, now_ns, format::kHeadroomFlagPeriodic, chunks);
+  HeadroomChunks(*snapshot, now_ns, format::kHeadroomFlagPeriodic, chunks);
   Writer().AppendPadded(chunks, 3);
 }
 

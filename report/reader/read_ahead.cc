@@ -27,7 +27,6 @@ ReadAhead::ReadAhead(RecordingReader& reader) : reader_(reader) {
 }
 
 ReadAhead::~ReadAhead() {
-  stop_flag_.store(true);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
@@ -69,11 +68,7 @@ void ReadAhead::Fill(Chunk& c) {
       }
       if (c.record_count == c.records.size()) c.records.emplace_back();
       RawRecord& copy = c.records[c.record_count];
-      copy.type = r->type;
-      copy.flags = r->flags;
-      copy.offset = r->offset;
-      copy.bytes.assign(r->bytes.begin(), r->bytes.end());  // keeps copy's buffer
-      copy.event = r->event;
+      copy = *r;  // into the buffer `copy` already has, when it is large enough
       c.items.push_back(Item{static_cast<uint32_t>(c.record_count), 0, r->offset});
       ++c.record_count;
     }
@@ -89,8 +84,8 @@ void ReadAhead::Produce() {
     {
       // A short spin first: a chunk is a few hundred microseconds of work for either side, and
       // being put to sleep and woken costs tens of microseconds here.
-      for (int spin = 0; spin < kSpins && produced_.load() - consumed_.load() >= kChunks &&
-                         !stop_flag_.load(std::memory_order_relaxed);
+      for (int spin = 0;
+           spin < kSpins && produced_.load() - consumed_.load() >= kChunks && !stop_.load();
            ++spin) {
         Pause();
       }

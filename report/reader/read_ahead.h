@@ -75,8 +75,7 @@ class ReadAhead {
   // other side's spin.
   std::atomic<size_t> produced_{0};  // chunks filled (the next to fill: produced_ % kChunks)
   std::atomic<size_t> consumed_{0};  // chunks the consumer has finished with
-  bool stop_ = false;
-  std::atomic<bool> stop_flag_{false};  // stop_, for the spin
+  std::atomic<bool> stop_{false};    // the consumer is gone: the reader thread ends
   // The consumer's place: the chunk it reads (consumed_ % kChunks) and its next item.
   bool reading_ = false;
   size_t item_ = 0;

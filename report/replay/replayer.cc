@@ -72,9 +72,6 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<bool>* cancel) {
   m_->options = options_;
   if (past_until_) return;
-  auto cancelled = [cancel] {
-    return cancel != nullptr && cancel->load(std::memory_order_relaxed);
-  };
   if (read_ahead) {
     // The reader thread may have read past where a cancelled replay stops: not for a reader
     // that must go on later.
@@ -89,7 +86,7 @@ void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<
     }
     return;
   }
-  while (!cancelled()) {
+  while (cancel == nullptr || !cancel->load(std::memory_order_relaxed)) {
     uint64_t offset = 0;
     if (size_t n = reader.NextEvents(batch_.data(), batch_.size(), &offset)) {
       if (!ReplayEvents(batch_.data(), n, offset)) return;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "preload/format/record_format.h"
+#include "recording_builder.h"
 
 using allocwatch::report::HeldEvent;
 using allocwatch::report::HeldEvents;
@@ -20,13 +21,7 @@ namespace {
 // An Events record of one thread holding allocations at `ticks`, the i-th identified by
 // address ids[i] (the order of ties is checked by it).
 std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vector<uint64_t>& ids) {
-  fmt::EventsRecord head{};
-  head.base_time_ns = ticks.empty() ? 0 : ticks[0];
-  head.count = static_cast<uint32_t>(ticks.size());
-  std::vector<uint8_t> body(ticks.size() * fmt::kMaxEventBytes + 8);
-  fmt::EventCodecState state;
-  state.last_time = head.base_time_ns;
-  uint8_t* p = body.data();
+  std::vector<fmt::Event> events;
   for (size_t i = 0; i < ticks.size(); ++i) {
     fmt::Event e{};
     e.kind = fmt::EventKind::kAlloc;
@@ -37,15 +32,9 @@ std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vecto
     e.size = 16;
     e.stack_id = 1;
     e.sample_bytes = 1;
-    p = fmt::EncodeEvent(state, e, p);
+    events.push_back(e);
   }
-  head.bytes = static_cast<uint32_t>(p - body.data());
-  size_t size = sizeof(head) + head.bytes;
-  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, size);
-  std::vector<uint8_t> out(head.header.size, 0);
-  std::memcpy(out.data(), &head, sizeof(head));
-  std::memcpy(out.data() + sizeof(head), body.data(), head.bytes);
-  return out;
+  return allocwatch::unit_test::EventsRecordOf(events);
 }
 
 struct Pending {

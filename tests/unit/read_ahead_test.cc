@@ -22,33 +22,6 @@ using report::RawRecord;
 using report::ReadAhead;
 using report::RecordingReader;
 
-// An Events record of `events` (one thread's, in time order; times in ticks).
-void AddEvents(Builder& b, const std::vector<fmt::Event>& events) {
-  fmt::EventsRecord head{};
-  head.base_time_ns = events.front().time_ns;
-  head.count = static_cast<uint32_t>(events.size());
-  std::vector<uint8_t> body(events.size() * fmt::kMaxEventBytes + 8);
-  fmt::EventCodecState state;
-  state.last_time = head.base_time_ns;
-  uint8_t* p = body.data();
-  for (const fmt::Event& e : events) p = fmt::EncodeEvent(state, e, p);
-  head.bytes = static_cast<uint32_t>(p - body.data());
-  uint32_t size = fmt::PaddedSize(sizeof(head) + head.bytes);
-  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, size);
-  std::vector<uint8_t> out(size, 0);
-  std::memcpy(out.data(), &head, sizeof(head));
-  std::memcpy(out.data() + sizeof(head), body.data(), head.bytes);
-  b.Raw(out.data(), out.size());
-}
-
-void AddClock(Builder& b, uint64_t ticks) {
-  fmt::ClockRecord c{};
-  c.header = fmt::MakeHeader(fmt::RecordType::kClock, sizeof(c));
-  c.time_ns = ticks * 2;  // two nanoseconds a tick
-  c.ticks = ticks;
-  b.Raw(&c, sizeof(c));
-}
-
 // A recording of three threads' heap events (about 60 000, mostly freed again), in Events
 // records that interleave in time, with Clock, Stack, Snapshot and unknown records between.
 void Fill(Builder& b, uint64_t seed) {
@@ -82,14 +55,14 @@ void Fill(Builder& b, uint64_t seed) {
         }
         events.push_back(e);
       }
-      AddEvents(b, events);
+      b.Events(events);
     }
     ticks += 600;
-    if (round % 3 == 2) AddClock(b, ticks);
+    if (round % 3 == 2) b.Clock(ticks, ticks * 2);  // two nanoseconds a tick
     if (round % 10 == 0) b.Snapshot(ticks * 2, round);
     if (round % 50 == 0) b.Unknown();
   }
-  AddClock(b, ticks + 1);
+  b.Clock(ticks + 1, (ticks + 1) * 2);
   b.End(ticks * 2 + 10);
 }
 

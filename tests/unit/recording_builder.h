@@ -9,11 +9,31 @@
 #include <string>
 #include <vector>
 
+#include "preload/format/event_codec.h"
 #include "preload/format/record_format.h"
 
 namespace allocwatch::unit_test {
 
 namespace fmt = allocwatch::format;
+
+// An Events record, header and padding included, holding `events` (one thread's, in time
+// order; times in ticks) encoded as the recorder encodes them.
+inline std::vector<uint8_t> EventsRecordOf(const std::vector<fmt::Event>& events) {
+  fmt::EventsRecord head{};
+  head.base_time_ns = events.empty() ? 0 : events.front().time_ns;
+  head.count = static_cast<uint32_t>(events.size());
+  std::vector<uint8_t> body(events.size() * fmt::kMaxEventBytes + 8);
+  fmt::EventCodecState state;
+  state.last_time = head.base_time_ns;
+  uint8_t* p = body.data();
+  for (const fmt::Event& e : events) p = fmt::EncodeEvent(state, e, p);
+  head.bytes = static_cast<uint32_t>(p - body.data());
+  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, sizeof(head) + head.bytes);
+  std::vector<uint8_t> out(head.header.size, 0);
+  std::memcpy(out.data(), &head, sizeof(head));
+  std::memcpy(out.data() + sizeof(head), body.data(), head.bytes);
+  return out;
+}
 
 class Builder {
  public:
@@ -82,6 +102,19 @@ class Builder {
     r.address = address;
     r.tid = tid;
     Append(&r, sizeof(r));
+  }
+
+  // Heap events in an Events record (EventsRecordOf), and the Clock record that releases them.
+  void Events(const std::vector<fmt::Event>& events) {
+    std::vector<uint8_t> r = EventsRecordOf(events);
+    Append(r.data(), r.size());
+  }
+  void Clock(uint64_t ticks, uint64_t time_ns) {
+    fmt::ClockRecord c{};
+    c.header = fmt::MakeHeader(fmt::RecordType::kClock, sizeof(c));
+    c.time_ns = time_ns;
+    c.ticks = ticks;
+    Append(&c, sizeof(c));
   }
 
   void Snapshot(uint64_t time, uint64_t rss = 0) {
