@@ -104,50 +104,14 @@ bool MergeTailOf(const std::string& recording) {
   return m.outcome == report::TailMerge::Outcome::kMerged;
 }
 
-void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>* cancel) {
-  Entry& e = entries_[file];
-  if (e.final) return;
-  if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
-  e.followed->Update(read_ahead_, cancel);
-  // Cancelled: the caller is stopping, so the rest of a recording that ended is read by the
-  // next call, not by Finish here.
-  if (cancel != nullptr && cancel->load()) return;
-  // Its end record was read: nothing more comes (after an exec record more may, should the
-  // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
-  report::Ending ending = e.followed->progress().ending;
-  if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit ||
-      ending == report::Ending::kDetach) {
-    e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
-    e.followed.reset();
-  }
-}
-
-size_t FollowedRecordings::open() const {
-  size_t n = 0;
-  for (const auto& [file, e] : entries_) n += e.followed != nullptr ? 1 : 0;
-  return n;
-}
-
-std::shared_ptr<report::ProcessModel> FollowedRecordings::Model(const std::string& file) {
-  Update(file);
-  Entry& e = entries_[file];
-  if (e.final) return e.final;
-  const report::ProcessModel& now = e.followed->progress();
-  bool running = now.ending == report::Ending::kCutShort &&
-                 report::ProcessStillRunning(now.pid, now.exe, now.boot_id);
-  if (running) return std::make_shared<report::ProcessModel>(e.followed->Current());
-  e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
-  e.followed.reset();
-  return e.final;
-}
-
 namespace {
 
 // Loaded and analysed recordings, ready for any renderer.
 struct Loaded {
   std::vector<std::shared_ptr<report::ProcessModel>> models;  // shared with FollowedRecordings
   std::vector<report::ProcessReport> reports;
-  std::unique_ptr<report::StackSymbolizer> symbols;
+  report::StackSymbolizer* symbols = nullptr;  // own_symbols, or the followed recordings'
+  std::unique_ptr<report::StackSymbolizer> own_symbols;
   report::Suppressions suppressions;
   bool ok = true;
 };
@@ -183,13 +147,21 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
     options.suppressions = &out.suppressions;
   }
   symbolize::Options symbolize_options{settings.sysroot, settings.debug_dirs};
-  out.symbols = std::make_unique<report::StackSymbolizer>(symbolize_options, settings.symbols);
+  if (followed != nullptr) {
+    // Kept from the last report of these recordings: what it looked up is not looked up again.
+    out.symbols = &followed->Symbols(symbolize_options, settings.symbols);
+  } else {
+    out.own_symbols =
+        std::make_unique<report::StackSymbolizer>(symbolize_options, settings.symbols);
+    out.symbols = out.own_symbols.get();
+  }
   if (settings.symbols && settings.symbol_tables) {
     for (const auto& shared : out.models) {
       const report::ProcessModel& model = *shared;
       std::string table_path = report::SymbolTablePath(model.path);
       std::error_code ec;
       if (!fs::exists(table_path, ec)) continue;
+      if (followed != nullptr && !followed->FirstUseOfTable(table_path)) continue;
       try {
         report::SymbolTable table = report::ReadSymbolTable(table_path);
         report::CheckTableMatches(table, model, table_path);

@@ -212,6 +212,10 @@ class BackgroundReplay {
 
  private:
   void Loop() {
+    // The stacks met so far are symbolized between steps (with the options of the run's
+    // report), so that the report at the end finds the debug files read and the addresses
+    // looked up: most stacks appear early in a run.
+    followed_.Symbols(symbolize::Options{}, true);
     // SCHED_IDLE: this thread runs only on a CPU that nothing else wants. A program that keeps
     // every core busy (a server under its benchmark) loses nothing to it; the replay is then
     // left for the end, as without it. Where SCHED_IDLE is refused, nice 19.
@@ -223,6 +227,7 @@ class BackgroundReplay {
     while (!stop_) {
       lock.unlock();
       Step();
+      followed_.PrepareNewStacks(&stop_);
       lock.lock();
       wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
     }

@@ -236,6 +236,10 @@ void* TimerThread(void*) {
     if (now + flush_tick / 2 < next_snapshot) {
       if (flush_due) {
         FlushEventsWithClock();
+        // To the file too (a write every 100 ms): what follows it, the background replay and
+        // symbolization of `allocwatch run` or `allocwatch report --follow`, sees the new
+        // stacks and events now, not at the next snapshot.
+        Writer().Flush();
         next_flush = now + flush_tick;
       }
       continue;

@@ -9,8 +9,7 @@
 
 namespace allocwatch::report {
 
-double SampleWeight(uint64_t size, uint64_t period) {
-  if (period <= 1 || size >= period) return 1.0;
+double SampledWeight(uint64_t size, uint64_t period) {
   if (size == 0) return 1.0;
   double p = -std::expm1(-static_cast<double>(size) / static_cast<double>(period));
   return 1.0 / p;

@@ -294,7 +294,10 @@ class FollowedRecording {
 };
 
 // Weight of one recorded allocation of `size` bytes under mean sampling period `period`.
-double SampleWeight(uint64_t size, uint64_t period);
+double SampledWeight(uint64_t size, uint64_t period);
+inline double SampleWeight(uint64_t size, uint64_t period) {
+  return period <= 1 || size >= period ? 1.0 : SampledWeight(size, period);
+}
 
 const char* CallName(format::Call call);
 

@@ -217,9 +217,27 @@ class Replayer {
     return *state_cached_;
   }
   // Records a change of a stack's live figures (for the series and the peak).
+  // Adds a change of stack `id`'s live figures to what is pending for the next series sample
+  // and the next peak.
   void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
-             double count_var, double bytes_var, int64_t samples);
-  void TrackPeak(uint64_t time_ns);
+             double count_var, double bytes_var, int64_t samples) {
+    if (st.epoch != epoch_) {
+      st.epoch = epoch_;
+      changed_.push_back(id);
+    }
+    st.pend_count += count, st.pend_bytes += bytes, st.pend_mapped += mapped;
+    st.pend_count_var += count_var, st.pend_bytes_var += bytes_var, st.pend_samples += samples;
+    if (!st.pending) {
+      st.pending = true;
+      pending_.push_back(id);
+    }
+  }
+  // After a change of the live figures at `time_ns`: a new peak takes the pending changes.
+  void TrackPeak(uint64_t time_ns) {
+    double total = m_->totals.live_bytes + m_->totals.mapped_live_bytes;
+    if (total > m_->peak_live_bytes) NewPeak(total, time_ns);
+  }
+  void NewPeak(double total, uint64_t time_ns);
   // Takes a series sample at the last grid point at or before `time_ns` when the grid has
   // reached it (before the record of that time is replayed: a sample holds what was live just
   // before its time).

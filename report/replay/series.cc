@@ -34,40 +34,23 @@ void Replayer::OnMemory(const RawRecord& r) {
   m_->memory.push_back(m);
 }
 
-void Replayer::Touch(StackId id, StackState& st, double count, double bytes, double mapped,
-                     double count_var, double bytes_var, int64_t samples) {
-  if (st.epoch != epoch_) {
-    st.epoch = epoch_;
-    changed_.push_back(id);
+void Replayer::NewPeak(double total, uint64_t time_ns) {
+  m_->peak_live_bytes = total;
+  m_->peak_time_ns = time_ns;
+  m_->peak_position = position_;
+  for (StackId id : pending_) {
+    StackState& st = State(id);
+    SiteFigures& at = m_->at_peak[id];
+    at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
+    at.mapped_live_bytes += st.pend_mapped;
+    at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
+    at.live_samples =
+        static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
+    st.pend_count = st.pend_bytes = st.pend_mapped = st.pend_count_var = st.pend_bytes_var = 0;
+    st.pend_samples = 0;
+    st.pending = false;
   }
-  st.pend_count += count, st.pend_bytes += bytes, st.pend_mapped += mapped;
-  st.pend_count_var += count_var, st.pend_bytes_var += bytes_var, st.pend_samples += samples;
-  if (!st.pending) {
-    st.pending = true;
-    pending_.push_back(id);
-  }
-}
-
-void Replayer::TrackPeak(uint64_t time_ns) {
-  double total = m_->totals.live_bytes + m_->totals.mapped_live_bytes;
-  if (total > m_->peak_live_bytes) {
-    m_->peak_live_bytes = total;
-    m_->peak_time_ns = time_ns;
-    m_->peak_position = position_;
-    for (StackId id : pending_) {
-      StackState& st = State(id);
-      SiteFigures& at = m_->at_peak[id];
-      at.live_count += st.pend_count, at.live_bytes += st.pend_bytes;
-      at.mapped_live_bytes += st.pend_mapped;
-      at.live_count_var += st.pend_count_var, at.live_bytes_var += st.pend_bytes_var;
-      at.live_samples =
-          static_cast<uint64_t>(static_cast<int64_t>(at.live_samples) + st.pend_samples);
-      st.pend_count = st.pend_bytes = st.pend_mapped = st.pend_count_var = st.pend_bytes_var = 0;
-      st.pend_samples = 0;
-      st.pending = false;
-    }
-    pending_.clear();
-  }
+  pending_.clear();
 }
 
 // Keeps every other sample, so the series of a long run stay within kMaxSeriesSamples and

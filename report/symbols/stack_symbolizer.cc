@@ -140,6 +140,15 @@ std::vector<DisplayFrame> StackSymbolizer::FramesThroughSite(const ProcessModel&
   return BuildFrames(model, stack, true);
 }
 
+void StackSymbolizer::Prepare(const ProcessModel& model, StackId stack) {
+  if (!symbolizer_) return;
+  auto it = model.stacks.find(stack);
+  if (it == model.stacks.end()) return;
+  for (const RawFrame& raw : it->second) {
+    if (raw.module >= 0) Lookup(model.modules[raw.module], raw.elf_address);
+  }
+}
+
 std::vector<DisplayFrame> StackSymbolizer::BuildFrames(const ProcessModel& model, StackId stack,
                                                        bool through_site) {
   std::vector<DisplayFrame> out;

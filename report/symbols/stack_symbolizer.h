@@ -46,6 +46,9 @@ class StackSymbolizer {
   void AddTable(const SymbolTable& table);
 
   std::vector<DisplayFrame> Frames(const ProcessModel& model, StackId stack);
+  // Looks up every frame of `stack` whose module is known, so that Frames() later finds them
+  // cached (the files are opened now, not when the report is built).
+  void Prepare(const ProcessModel& model, StackId stack);
   // The first of Frames() up to and including the first outside the runtime (all of them when
   // every one is in it): what names a call site, built without the frames above it.
   std::vector<DisplayFrame> FramesThroughSite(const ProcessModel& model, StackId stack);

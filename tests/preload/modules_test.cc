@@ -3,14 +3,18 @@
 // function, file and line; `allocwatch symbolize` keeps those answers for reports made after
 // the binaries are gone; return addresses are looked up at address - 1; a stripped plugin
 // loaded by a relative name and closed before exit is placed and symbolized through its
-// .build-id debug file in both modes.
+// .build-id debug file in both modes. The symbolizer of followed recordings looks up their
+// stacks ahead of the report and is kept from one report to the next.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "nlohmann/json.hpp"
 #include "preload_support.h"
 #include "report/symbols/symbol_table.h"
+#include "tools/followed_recordings.h"
 
 namespace allocwatch::preload_test {
 namespace {
@@ -190,6 +194,62 @@ TEST_CASE("a report symbolizes each distinct address once", "[modules]") {
   CHECK(stats->requests == 3 * frames_seen);
   CHECK(stats->dwarf_lookups == distinct.size());
   CHECK(distinct.size() < frames_seen);  // some addresses repeat across stacks (main's, libc's)
+}
+
+TEST_CASE("followed recordings symbolize their stacks ahead, once, for every later report",
+          "[modules]") {
+  TempDir dir;
+  Subject subject(dir);
+  const std::string recording = RecordSubject(subject, dir.Sub("rec"));
+  tools::FollowedRecordings followed;
+  followed.Update(recording);
+  std::shared_ptr<report::ProcessModel> model = followed.Model(recording);
+  size_t frames_seen = 0;
+  std::set<std::pair<std::string, uint64_t>> distinct;
+  for (const auto& [id, raw] : model->stacks) {
+    for (const report::RawFrame& f : raw) {
+      if (f.module < 0) continue;
+      ++frames_seen;
+      distinct.emplace(model->modules[f.module].path, f.elf_address);
+    }
+  }
+  REQUIRE(frames_seen > 0);
+
+  // Nothing to look up with before a symbolizer is asked for.
+  followed.PrepareNewStacks();
+  report::StackSymbolizer& symbols = followed.Symbols({}, true);
+  REQUIRE(symbols.stats() != nullptr);
+  CHECK(symbols.stats()->requests == 0);
+
+  // A stop asked for before it starts: nothing is looked up, and the next call does it all.
+  std::atomic<bool> stop{true};
+  followed.PrepareNewStacks(&stop);
+  CHECK(symbols.stats()->requests == 0);
+  followed.PrepareNewStacks();
+  CHECK(symbols.stats()->requests == frames_seen);
+  const uint64_t lookups = symbols.stats()->dwarf_lookups;
+  CHECK(lookups > 0);
+  CHECK(lookups <= distinct.size());
+
+  // No stack is new: nothing is looked up again.
+  followed.PrepareNewStacks();
+  CHECK(symbols.stats()->requests == frames_seen);
+
+  // The report's own pass finds every address done, and shows the functions.
+  CHECK(&followed.Symbols({}, true) == &symbols);
+  std::set<std::string> functions;
+  for (const auto& [id, raw] : model->stacks) {
+    for (const report::DisplayFrame& f : symbols.Frames(*model, id)) functions.insert(f.function);
+  }
+  CHECK(symbols.stats()->dwarf_lookups == lookups);
+  CHECK(functions.count("main") == 1);
+
+  // Other options: another symbolizer, and the stacks are looked up again in it.
+  report::StackSymbolizer& other = followed.Symbols({dir.Sub("sysroot"), {}}, true);
+  CHECK(&other != &symbols);
+  CHECK(other.stats()->requests == 0);
+  followed.PrepareNewStacks();
+  CHECK(other.stats()->requests == frames_seen);
 }
 
 TEST_CASE("allocwatch symbolize: a report without the binaries gives the same frames",

@@ -1,0 +1,72 @@
+// tools/followed_recordings.cc: see followed_recordings.h.
+#include "tools/followed_recordings.h"
+
+#include "report/reader/tail_merge.h"
+
+namespace allocwatch::tools {
+
+void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>* cancel) {
+  Entry& e = entries_[file];
+  if (e.final) return;
+  if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
+  e.followed->Update(read_ahead_, cancel);
+  // Cancelled: the caller is stopping, so the rest of a recording that ended is read by the
+  // next call, not by Finish here.
+  if (cancel != nullptr && cancel->load()) return;
+  // Its end record was read: nothing more comes (after an exec record more may, should the
+  // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
+  report::Ending ending = e.followed->progress().ending;
+  if (ending == report::Ending::kExit || ending == report::Ending::kUnderscoreExit ||
+      ending == report::Ending::kDetach) {
+    e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
+    e.followed.reset();
+  }
+}
+
+report::StackSymbolizer& FollowedRecordings::Symbols(const symbolize::Options& options,
+                                                     bool enabled) {
+  if (!symbols_ || enabled != symbols_enabled_ || options.sysroot != symbols_options_.sysroot ||
+      options.debug_dirs != symbols_options_.debug_dirs) {
+    symbols_ = std::make_unique<report::StackSymbolizer>(options, enabled);
+    symbols_options_ = options;
+    symbols_enabled_ = enabled;
+    tables_added_.clear();
+    for (auto& [file, e] : entries_) e.prepared.clear();
+  }
+  return *symbols_;
+}
+
+void FollowedRecordings::PrepareNewStacks(const std::atomic<bool>* cancel) {
+  if (!symbols_ || !symbols_enabled_) return;
+  for (auto& [file, e] : entries_) {
+    const report::ProcessModel* model =
+        e.final ? e.final.get() : e.followed ? &e.followed->progress() : nullptr;
+    // Stacks are only ever added to a model: as many as were prepared means none is new.
+    if (model == nullptr || model->stacks.size() == e.prepared.size()) continue;
+    for (const auto& [id, frames] : model->stacks) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
+      if (e.prepared.insert(id).second) symbols_->Prepare(*model, id);
+    }
+  }
+}
+
+size_t FollowedRecordings::open() const {
+  size_t n = 0;
+  for (const auto& [file, e] : entries_) n += e.followed != nullptr ? 1 : 0;
+  return n;
+}
+
+std::shared_ptr<report::ProcessModel> FollowedRecordings::Model(const std::string& file) {
+  Update(file);
+  Entry& e = entries_[file];
+  if (e.final) return e.final;
+  const report::ProcessModel& now = e.followed->progress();
+  bool running = now.ending == report::Ending::kCutShort &&
+                 report::ProcessStillRunning(now.pid, now.exe, now.boot_id);
+  if (running) return std::make_shared<report::ProcessModel>(e.followed->Current());
+  e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
+  e.followed.reset();
+  return e.final;
+}
+
+}  // namespace allocwatch::tools
