@@ -5,14 +5,15 @@
 
 namespace allocwatch::tools {
 
-void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>* cancel) {
+bool FollowedRecordings::Update(const std::string& file, const std::atomic<bool>* cancel,
+                                uint64_t max_bytes) {
   Entry& e = entries_[file];
-  if (e.final) return;
+  if (e.final) return false;
   if (!e.followed) e.followed = std::make_unique<report::FollowedRecording>(file, load_);
-  e.followed->Update(read_ahead_, cancel);
-  // Cancelled: the caller is stopping, so the rest of a recording that ended is read by the
-  // next call, not by Finish here.
-  if (cancel != nullptr && cancel->load()) return;
+  // Stopped early: the caller is stopping, or goes on next time, so the rest of a recording
+  // that ended is read by the next call, not by Finish here.
+  if (e.followed->Update(read_ahead_, cancel, max_bytes)) return true;
+  if (cancel != nullptr && cancel->load()) return false;
   // Its end record was read: nothing more comes (after an exec record more may, should the
   // exec fail). The file is closed: a session of many processes keeps no descriptor for each.
   report::Ending ending = e.followed->progress().ending;
@@ -21,6 +22,7 @@ void FollowedRecordings::Update(const std::string& file, const std::atomic<bool>
     e.final = std::make_shared<report::ProcessModel>(e.followed->Finish());
     e.followed.reset();
   }
+  return false;
 }
 
 report::StackSymbolizer& FollowedRecordings::Symbols(const symbolize::Options& options,
@@ -39,8 +41,9 @@ report::StackSymbolizer& FollowedRecordings::Symbols(const symbolize::Options& o
 void FollowedRecordings::PrepareNewStacks(const std::atomic<bool>* cancel) {
   if (!symbols_ || !symbols_enabled_) return;
   for (auto& [file, e] : entries_) {
-    const report::ProcessModel* model =
-        e.final ? e.final.get() : e.followed ? &e.followed->progress() : nullptr;
+    const report::ProcessModel* model = e.final      ? e.final.get()
+                                        : e.followed ? &e.followed->progress()
+                                                     : nullptr;
     // Stacks are only ever added to a model: as many as were prepared means none is new.
     if (model == nullptr || model->stacks.size() == e.prepared.size()) continue;
     for (const auto& [id, frames] : model->stacks) {

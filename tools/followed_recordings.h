@@ -20,9 +20,10 @@ class FollowedRecordings {
  public:
   explicit FollowedRecordings(const report::LoadOptions& load = {}) : load_(load) {}
   // Replays what was appended to `file` since the last call (opening it the first time).
-  // Throws report::ReadError as report::LoadProcess does. `cancel`: see
-  // report::FollowedRecording::Update.
-  void Update(const std::string& file, const std::atomic<bool>* cancel = nullptr);
+  // Throws report::ReadError as report::LoadProcess does. `cancel` and `max_bytes`: see
+  // report::FollowedRecording::Update, and so is what it returns.
+  bool Update(const std::string& file, const std::atomic<bool>* cancel = nullptr,
+              uint64_t max_bytes = UINT64_MAX);
   // From now on the replays read ahead on a second thread (report/reader/read_ahead.h): for
   // when the programs are done and a second CPU is free.
   void set_read_ahead(bool on) { read_ahead_ = on; }

@@ -190,6 +190,7 @@ std::optional<std::pair<uint64_t, uint32_t>> SessionOf(const std::string& path) 
 class BackgroundReplay {
  public:
   static constexpr size_t kMaxFollowedOpen = 64;
+  static constexpr uint64_t kStepBytes = 32 << 20;  // about 6 M exact events, 0.2 s of replay
   BackgroundReplay(std::string dir, uint64_t session)
       : dir_(std::move(dir)), session_(session), thread_([this] { Loop(); }) {}
   ~BackgroundReplay() { Stop(); }
@@ -226,17 +227,23 @@ class BackgroundReplay {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stop_) {
       lock.unlock();
-      Step();
+      bool more = Step();
       followed_.PrepareNewStacks(&stop_);
       lock.lock();
-      wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
+      if (!more) {
+        wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
+      }
     }
   }
 
-  void Step() {
+  // Replays what the recordings gained, at most kStepBytes of each (the stacks met meanwhile
+  // are symbolized between steps, even while a busy program keeps the replay behind). True
+  // when one had more.
+  bool Step() {
+    bool more = false;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-      if (stop_) return;
+      if (stop_) return false;
       if (entry.path().extension() != ".awtrace") continue;
       std::string path = entry.path().string();
       auto known = mine_.find(path);
@@ -249,12 +256,13 @@ class BackgroundReplay {
       // Past this many open at once, new ones are left for the end (descriptors are few).
       if (!followed_.Has(path) && followed_.open() >= kMaxFollowedOpen) continue;
       try {
-        followed_.Update(path, &stop_);
+        more = followed_.Update(path, &stop_, kStepBytes) || more;
       } catch (const report::ReadError&) {
         followed_.Forget(path);  // the report reads it again, and says what is wrong
         mine_[path] = false;
       }
     }
+    return more;
   }
 
   std::string dir_;

@@ -74,8 +74,12 @@ FollowedRecording::FollowedRecording(const std::string& path, const LoadOptions&
 
 FollowedRecording::~FollowedRecording() = default;
 
-void FollowedRecording::Update(bool read_ahead, const std::atomic<bool>* cancel) {
-  s_->replayer.Pump(s_->reader, read_ahead, cancel);
+bool FollowedRecording::Update(bool read_ahead, const std::atomic<bool>* cancel,
+                               uint64_t max_bytes) {
+  uint64_t start = s_->reader.offset();
+  uint64_t stop = max_bytes < UINT64_MAX - start ? start + max_bytes : UINT64_MAX;
+  s_->replayer.Pump(s_->reader, read_ahead, cancel, stop);
+  return s_->reader.offset() >= stop;
 }
 
 ProcessModel FollowedRecording::Current() const {

@@ -271,8 +271,10 @@ class FollowedRecording {
   // Replays the records appended since the last call. Throws ReadError as LoadProcess does.
   // `read_ahead`: the reader runs on a second thread meanwhile (read_ahead.h). `cancel`: when
   // it becomes true, the replay stops at the next batch of events or record (what was handed
-  // out is replayed; the next call goes on from there).
-  void Update(bool read_ahead = false, const std::atomic<bool>* cancel = nullptr);
+  // out is replayed; the next call goes on from there). `max_bytes`: it stops so too once it
+  // has read that many bytes of the file; returns true when it did (more may be ready).
+  bool Update(bool read_ahead = false, const std::atomic<bool>* cancel = nullptr,
+              uint64_t max_bytes = UINT64_MAX);
   // The model of the records replayed so far, as LoadProcess would give it for a file that
   // ended there, but for the second reading of a recording cut short (before_end stays empty).
   // Events still waiting for their Clock record (the last 100 ms at most) are not in it yet.

@@ -69,13 +69,16 @@ std::optional<uint64_t> RecordTime(const RawRecord& r) {
 
 }  // namespace
 
-void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<bool>* cancel) {
+void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<bool>* cancel,
+                    uint64_t stop_offset) {
   m_->options = options_;
   if (past_until_) return;
   if (read_ahead) {
     // The reader thread may have read past where a cancelled replay stops: not for a reader
     // that must go on later.
-    if (cancel != nullptr) return Pump(reader, false, cancel);
+    if (cancel != nullptr || stop_offset != UINT64_MAX) {
+      return Pump(reader, false, cancel, stop_offset);
+    }
     ReadAhead ahead(reader);  // stopped and joined on every way out
     const format::Event* events = nullptr;
     size_t n = 0;
@@ -86,7 +89,8 @@ void Replayer::Pump(RecordingReader& reader, bool read_ahead, const std::atomic<
     }
     return;
   }
-  while (cancel == nullptr || !cancel->load(std::memory_order_relaxed)) {
+  while ((cancel == nullptr || !cancel->load(std::memory_order_relaxed)) &&
+         reader.offset() < stop_offset) {
     uint64_t offset = 0;
     if (size_t n = reader.NextEvents(batch_.data(), batch_.size(), &offset)) {
       if (!ReplayEvents(batch_.data(), n, offset)) return;

@@ -110,9 +110,10 @@ class Replayer {
   // `read_ahead`: the reader runs on a second thread meanwhile (read_ahead.h), for when a
   // second CPU is free; the model is the same either way. `cancel`: when it becomes true, the
   // replay stops after the batch of events or the record under way (the next Pump goes on
-  // from there).
+  // from there). `stop_offset`: it stops so too once the reader has consumed the file up to
+  // there (reader.offset()).
   void Pump(RecordingReader& reader, bool read_ahead = false,
-            const std::atomic<bool>* cancel = nullptr);
+            const std::atomic<bool>* cancel = nullptr, uint64_t stop_offset = UINT64_MAX);
   // Ends the replay: the model is complete. `warning` is the reader's, if it stopped early.
   void Complete(const std::optional<std::string>& warning);
 

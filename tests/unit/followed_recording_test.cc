@@ -125,6 +125,32 @@ TEST_CASE(
   CHECK(Json(followed.Finish()) == Json(report::LoadProcess(path)));
 }
 
+TEST_CASE("followed recording: an update with a byte budget stops there, the next goes on",
+          "[follow]") {
+  Builder b;
+  GrowthRun(b);
+  std::string path = b.Write();
+  const uint64_t size = Slurp(path).size();
+  const bool read_ahead = GENERATE(false, true);
+  const uint64_t budget = GENERATE(uint64_t{1}, uint64_t{300}, uint64_t{4096});
+  report::FollowedRecording followed(path);
+  int updates = 0;
+  uint64_t last = 0;
+  while (followed.Update(read_ahead, nullptr, budget)) {
+    // Stopped at the end of the record or batch of events that reached the budget.
+    CHECK(followed.offset() >= last + budget);
+    CHECK(followed.offset() < last + budget + 4096);
+    CHECK(followed.offset() <= size);
+    last = followed.offset();
+    REQUIRE(++updates < 100000);
+  }
+  // Its records are small: each update stops within 1 KiB past its budget.
+  CHECK(updates >= static_cast<int>(size / (budget + 1024)));
+  CHECK(followed.offset() == size);
+  CHECK(followed.progress().ending == report::Ending::kExit);
+  CHECK(Json(followed.Finish()) == Json(report::LoadProcess(path)));
+}
+
 TEST_CASE("followed recording: a record cut short when the writer is done is damage", "[follow]") {
   Builder b;
   GrowthRun(b);
