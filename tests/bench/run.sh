@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks allocwatch against the same workloads run plainly, under an empty malloc/free
-# LD_PRELOAD shim (the floor for any interposer) and under heaptrack (if installed). Runs
-# alternate (plain, shim, default, exact, ..., plain, ...) so drift in machine speed hits all
+# LD_PRELOAD shim (the floor for any interposer), under a shim that only keeps a reentrancy
+# guard around glibc's call and looks at its result (the floor for a hook built as allocwatch's
+# is, which must see a failed allocation), and under heaptrack (if installed). Runs alternate
+# (plain, shim, guarded, default, exact, ..., plain, ...) so drift in machine speed hits all
 # alike; prints the median wall time, CPU time and peak RSS of each, the ratios against the
 # plain run, and the recording sizes. allocwatch is timed as `allocwatch run --no-report`
 # (recording only: default, exact) and as the user runs it, `allocwatch run` with its text
@@ -36,7 +38,7 @@ declare -A workload_cmd=(
 )
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=(churn-0.2s churn-1t churn-2t stl mmap grower)
-configs=(plain shim default exact default+rep exact+rep)
+configs=(plain shim guarded default exact default+rep exact+rep)
 command -v heaptrack >/dev/null && configs+=(heaptrack heaptrack+prn)
 
 # One timed run: prints "wall cpu peak_kib recording_bytes".
@@ -47,6 +49,7 @@ measure() {
   case $config in
     plain) cmd=("$@") ;;
     shim) cmd=(env "LD_PRELOAD=$PWD/$bin/liballocwatch_bench_empty_shim.so" "$@") ;;
+    guarded) cmd=(env "LD_PRELOAD=$PWD/$bin/liballocwatch_bench_guarded_shim.so" "$@") ;;
     default) cmd=("$aw" run --no-report -o "$tmp/rec" -- "$@") ;;
     exact) cmd=("$aw" run --exact --no-report -o "$tmp/rec" -- "$@") ;;
     default+rep) cmd=("$aw" run -o "$tmp/rec" --report "$tmp/rec/report.txt" -- "$@") ;;
