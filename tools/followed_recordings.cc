@@ -33,7 +33,7 @@ report::StackSymbolizer& FollowedRecordings::Symbols(const symbolize::Options& o
     symbols_options_ = options;
     symbols_enabled_ = enabled;
     tables_added_.clear();
-    for (auto& [file, e] : entries_) e.prepared.clear();
+    for (auto& [file, e] : entries_) e.prepared = 0;
   }
   return *symbols_;
 }
@@ -44,11 +44,12 @@ void FollowedRecordings::PrepareNewStacks(const std::atomic<bool>* cancel) {
     const report::ProcessModel* model = e.final      ? e.final.get()
                                         : e.followed ? &e.followed->progress()
                                                      : nullptr;
-    // Stacks are only ever added to a model: as many as were prepared means none is new.
-    if (model == nullptr || model->stacks.size() == e.prepared.size()) continue;
-    for (const auto& [id, frames] : model->stacks) {
+    if (model == nullptr) continue;
+    // Stacks are only ever added, at the end of stack_order (and the final model is the
+    // followed one, moved).
+    for (; e.prepared < model->stack_order.size(); ++e.prepared) {
       if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
-      if (e.prepared.insert(id).second) symbols_->Prepare(*model, id);
+      symbols_->Prepare(*model, model->stack_order[e.prepared]);
     }
   }
 }

@@ -8,7 +8,6 @@
 #include <set>
 #include <string>
 
-#include "absl/container/flat_hash_set.h"
 #include "report/replay/model.h"
 #include "report/symbols/stack_symbolizer.h"
 
@@ -59,7 +58,7 @@ class FollowedRecordings {
   struct Entry {
     std::unique_ptr<report::FollowedRecording> followed;
     std::shared_ptr<report::ProcessModel> final;
-    absl::flat_hash_set<report::StackId> prepared;  // by PrepareNewStacks
+    size_t prepared = 0;  // stacks of its model's stack_order prepared by PrepareNewStacks
   };
   report::LoadOptions load_;
   std::map<std::string, Entry> entries_;

@@ -190,6 +190,7 @@ struct ProcessModel {
 
   std::vector<ModuleInfo> modules;
   absl::flat_hash_map<StackId, std::vector<RawFrame>> stacks;
+  std::vector<StackId> stack_order;  // the ids of `stacks` in the order their records came
   absl::flat_hash_map<StackId, SiteFigures> per_stack;
   std::map<uint32_t, std::string> threads;  // tid -> name
   std::vector<Failure> failures;            // the first kMaxFailuresKept

@@ -104,7 +104,9 @@ void Replayer::OnStack(const RawRecord& r) {
     return;
   }
   StackId id{rec.stack_id};
-  if (ResolveFrames(r.bytes.data() + sizeof(rec), rec.depth, m_->stacks[id])) {
+  auto [stack, added] = m_->stacks.try_emplace(id);
+  if (added) m_->stack_order.push_back(id);
+  if (ResolveFrames(r.bytes.data() + sizeof(rec), rec.depth, stack->second)) {
     unresolved_.erase(id);
   } else {
     unresolved_[id] = position_;

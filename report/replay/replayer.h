@@ -217,7 +217,6 @@ class Replayer {
     }
     return *state_cached_;
   }
-  // Records a change of a stack's live figures (for the series and the peak).
   // Adds a change of stack `id`'s live figures to what is pending for the next series sample
   // and the next peak.
   void Touch(StackId id, StackState& st, double count, double bytes, double mapped,

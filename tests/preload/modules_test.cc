@@ -214,6 +214,10 @@ TEST_CASE("followed recordings symbolize their stacks ahead, once, for every lat
     }
   }
   REQUIRE(frames_seen > 0);
+  // Every stack once, in the order its record came.
+  CHECK(model->stack_order.size() == model->stacks.size());
+  CHECK(std::set<report::StackId>(model->stack_order.begin(), model->stack_order.end()).size() ==
+        model->stacks.size());
 
   // Nothing to look up with before a symbolizer is asked for.
   followed.PrepareNewStacks();
