@@ -30,6 +30,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "preload/format/environment.h"
 #include "report/reader/read_ahead.h"
@@ -285,25 +286,40 @@ struct RecordingEnd {
 
 RecordingEnd ReadRecordingEnd(const std::string& path) {
   RecordingEnd e;
-  std::ifstream in(path, std::ios::binary);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return e;
+  // The headers are read in blocks of 64 KiB: the many small records (stacks, threads,
+  // snapshots) come by the hundred to a read, a large one (a batch of events) is stepped over.
+  std::vector<char> block(64 << 10);
+  uint64_t block_start = 0;
+  size_t block_size = 0;
+  auto read_at = [&](uint64_t offset, void* out, size_t n) {
+    if (offset < block_start || offset + n > block_start + block_size) {
+      ssize_t got = pread(fd, block.data(), block.size(), static_cast<off_t>(offset));
+      block_start = offset;
+      block_size = got > 0 ? static_cast<size_t>(got) : 0;
+      if (n > block_size) return false;
+    }
+    std::memcpy(out, block.data() + (offset - block_start), n);
+    return true;
+  };
   format::FileHeader header{};
   format::ProcessRecord process{};
-  if (!in.read(reinterpret_cast<char*>(&header), sizeof(header)) || !in.seekg(header.header_size) ||
-      !in.read(reinterpret_cast<char*>(&process), sizeof(process))) {
-    return e;
+  if (read_at(0, &header, sizeof(header)) &&
+      read_at(header.header_size, &process, sizeof(process))) {
+    e.pid = process.pid;
+    uint64_t offset = header.header_size;
+    uint16_t last = 0;
+    for (format::RecordHeader h{}; read_at(offset, &h, sizeof(h));) {
+      if (h.size < sizeof(h) || h.size % 8 != 0 || h.size > format::kMaxRecordSize) break;
+      last = h.type;
+      if (h.type == static_cast<uint16_t>(format::RecordType::kRecovered)) e.recovered = true;
+      offset += h.size;
+    }
+    e.ended = last == static_cast<uint16_t>(format::RecordType::kEnd) ||
+              last == static_cast<uint16_t>(format::RecordType::kExec);
   }
-  e.pid = process.pid;
-  std::streamoff offset = header.header_size;
-  uint16_t last = 0;
-  for (format::RecordHeader h{};
-       in.seekg(offset) && in.read(reinterpret_cast<char*>(&h), sizeof(h));) {
-    if (h.size < sizeof(h) || h.size % 8 != 0 || h.size > format::kMaxRecordSize) break;
-    last = h.type;
-    if (h.type == static_cast<uint16_t>(format::RecordType::kRecovered)) e.recovered = true;
-    offset += h.size;
-  }
-  e.ended = last == static_cast<uint16_t>(format::RecordType::kEnd) ||
-            last == static_cast<uint16_t>(format::RecordType::kExec);
+  close(fd);
   return e;
 }
 
