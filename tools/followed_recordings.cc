@@ -38,7 +38,7 @@ report::StackSymbolizer& FollowedRecordings::Symbols(const symbolize::Options& o
   return *symbols_;
 }
 
-void FollowedRecordings::PrepareNewStacks(const std::atomic<bool>* cancel) {
+void FollowedRecordings::PrepareNewStacks(bool whole_stacks, const std::atomic<bool>* cancel) {
   if (!symbols_ || !symbols_enabled_) return;
   for (auto& [file, e] : entries_) {
     const report::ProcessModel* model = e.final      ? e.final.get()
@@ -49,7 +49,7 @@ void FollowedRecordings::PrepareNewStacks(const std::atomic<bool>* cancel) {
     // followed one, moved).
     for (; e.prepared < model->stack_order.size(); ++e.prepared) {
       if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
-      symbols_->Prepare(*model, model->stack_order[e.prepared]);
+      symbols_->Prepare(*model, model->stack_order[e.prepared], whole_stacks);
     }
   }
 }

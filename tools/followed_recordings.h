@@ -50,9 +50,11 @@ class FollowedRecordings {
   }
   // Looks up the frames of the stacks the recordings met since the last call (in the
   // symbolizer of the last Symbols() call; none yet: does nothing), so that their report finds
-  // them done. `allocwatch run`'s background replay calls it while the program runs. Returns
-  // early when `cancel` becomes true; the next call goes on.
-  void PrepareNewStacks(const std::atomic<bool>* cancel = nullptr);
+  // them done: every frame with `whole_stacks` (the report shows every stack whole), else
+  // those up to each stack's site (StackSymbolizer::Prepare). `allocwatch run`'s background
+  // replay calls it while the program runs. Returns early when `cancel` becomes true; the
+  // next call goes on.
+  void PrepareNewStacks(bool whole_stacks, const std::atomic<bool>* cancel = nullptr);
 
  private:
   struct Entry {

@@ -192,8 +192,12 @@ class BackgroundReplay {
  public:
   static constexpr size_t kMaxFollowedOpen = 64;
   static constexpr uint64_t kStepBytes = 32 << 20;  // about 6 M exact events, 0.2 s of replay
-  BackgroundReplay(std::string dir, uint64_t session)
-      : dir_(std::move(dir)), session_(session), thread_([this] { Loop(); }) {}
+  // `whole_stacks`: the report will show every stack whole (any format but text).
+  BackgroundReplay(std::string dir, uint64_t session, bool whole_stacks)
+      : dir_(std::move(dir)),
+        session_(session),
+        whole_stacks_(whole_stacks),
+        thread_([this] { Loop(); }) {}
   ~BackgroundReplay() { Stop(); }
   BackgroundReplay(const BackgroundReplay&) = delete;
   BackgroundReplay& operator=(const BackgroundReplay&) = delete;
@@ -229,7 +233,7 @@ class BackgroundReplay {
     while (!stop_) {
       lock.unlock();
       bool more = Step();
-      followed_.PrepareNewStacks(&stop_);
+      followed_.PrepareNewStacks(whole_stacks_, &stop_);
       lock.lock();
       if (!more) {
         wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
@@ -268,6 +272,7 @@ class BackgroundReplay {
 
   std::string dir_;
   uint64_t session_;
+  bool whole_stacks_;
   FollowedRecordings followed_;
   std::map<std::string, bool> mine_;  // recordings seen: of this session or not
   std::mutex mutex_;
@@ -542,7 +547,8 @@ int RunRun(const RunCommandOptions& o) {
   g_child.store(child);
   // Started with every signal blocked: they stay the main thread's to take.
   std::optional<BackgroundReplay> replay;
-  if (!o.no_report && unrecorded.empty()) replay.emplace(dir, session);
+  if (!o.no_report && unrecorded.empty())
+    replay.emplace(dir, session, /*whole_stacks=*/o.format != "text");
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   int status = WaitFor(child);

@@ -140,8 +140,12 @@ std::vector<DisplayFrame> StackSymbolizer::FramesThroughSite(const ProcessModel&
   return BuildFrames(model, stack, true);
 }
 
-void StackSymbolizer::Prepare(const ProcessModel& model, StackId stack) {
+void StackSymbolizer::Prepare(const ProcessModel& model, StackId stack, bool whole) {
   if (!symbolizer_) return;
+  if (!whole) {
+    BuildFrames(model, stack, /*through_site=*/true);
+    return;
+  }
   auto it = model.stacks.find(stack);
   if (it == model.stacks.end()) return;
   for (const RawFrame& raw : it->second) {

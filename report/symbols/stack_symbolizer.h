@@ -46,9 +46,11 @@ class StackSymbolizer {
   void AddTable(const SymbolTable& table);
 
   std::vector<DisplayFrame> Frames(const ProcessModel& model, StackId stack);
-  // Looks up every frame of `stack` whose module is known, so that Frames() later finds them
-  // cached (the files are opened now, not when the report is built).
-  void Prepare(const ProcessModel& model, StackId stack);
+  // Looks up the frames of `stack` that a report will need, so that it finds them cached (the
+  // files are opened now, not when the report is built): with `whole`, every frame whose
+  // module is known (for Frames()); else those of FramesThroughSite(), which names the
+  // stack's site (a text report shows whole only the stacks of the sites it lists).
+  void Prepare(const ProcessModel& model, StackId stack, bool whole);
   // The first of Frames() up to and including the first outside the runtime (all of them when
   // every one is in it): what names a call site, built without the frames above it.
   std::vector<DisplayFrame> FramesThroughSite(const ProcessModel& model, StackId stack);

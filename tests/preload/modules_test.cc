@@ -220,23 +220,23 @@ TEST_CASE("followed recordings symbolize their stacks ahead, once, for every lat
         model->stacks.size());
 
   // Nothing to look up with before a symbolizer is asked for.
-  followed.PrepareNewStacks();
+  followed.PrepareNewStacks(true);
   report::StackSymbolizer& symbols = followed.Symbols({}, true);
   REQUIRE(symbols.stats() != nullptr);
   CHECK(symbols.stats()->requests == 0);
 
   // A stop asked for before it starts: nothing is looked up, and the next call does it all.
   std::atomic<bool> stop{true};
-  followed.PrepareNewStacks(&stop);
+  followed.PrepareNewStacks(true, &stop);
   CHECK(symbols.stats()->requests == 0);
-  followed.PrepareNewStacks();
+  followed.PrepareNewStacks(true);
   CHECK(symbols.stats()->requests == frames_seen);
   const uint64_t lookups = symbols.stats()->dwarf_lookups;
   CHECK(lookups > 0);
   CHECK(lookups <= distinct.size());
 
   // No stack is new: nothing is looked up again.
-  followed.PrepareNewStacks();
+  followed.PrepareNewStacks(true);
   CHECK(symbols.stats()->requests == frames_seen);
 
   // The report's own pass finds every address done, and shows the functions.
@@ -248,12 +248,27 @@ TEST_CASE("followed recordings symbolize their stacks ahead, once, for every lat
   CHECK(symbols.stats()->dwarf_lookups == lookups);
   CHECK(functions.count("main") == 1);
 
-  // Other options: another symbolizer, and the stacks are looked up again in it.
-  report::StackSymbolizer& other = followed.Symbols({dir.Sub("sysroot"), {}}, true);
-  CHECK(&other != &symbols);
-  CHECK(other.stats()->requests == 0);
-  followed.PrepareNewStacks();
-  CHECK(other.stats()->requests == frames_seen);
+  // Other options: another symbolizer. For a text report, only the frames up to each stack's
+  // site are looked up ahead: fewer than all, and all that FramesThroughSite then needs.
+  report::StackSymbolizer& other = followed.Symbols({}, false);
+  CHECK(other.stats() == nullptr);  // symbols off: nothing to prepare
+  followed.PrepareNewStacks(false);
+  report::StackSymbolizer& text = followed.Symbols({}, true);
+  CHECK(text.stats()->requests == 0);
+  followed.PrepareNewStacks(false);
+  const uint64_t site_requests = text.stats()->requests;
+  const uint64_t site_lookups = text.stats()->dwarf_lookups;
+  CHECK(site_requests > 0);
+  CHECK(site_requests < frames_seen);
+  std::set<std::string> sites;
+  for (const auto& [id, raw] : model->stacks) {
+    std::vector<report::DisplayFrame> through = text.FramesThroughSite(*model, id);
+    REQUIRE_FALSE(through.empty());
+    sites.insert(through.back().function);
+  }
+  CHECK(text.stats()->dwarf_lookups == site_lookups);
+  CHECK(sites.count("module_leak") == 1);
+  CHECK(sites.count("leak_then_exit") == 1);
 }
 
 TEST_CASE("allocwatch symbolize: a report without the binaries gives the same frames",
