@@ -28,6 +28,11 @@ std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t 
 // tail_merge.h); warns of what could not be merged. True when records were added.
 bool MergeTailOf(const std::string& recording);
 
+// Readies `followed` to symbolize ahead (FollowedRecordings::PrepareNewStacks) for the reports
+// RenderRecordings will make of them with `options`: gives it the symbolizer they will use.
+// Returns whether those reports show every stack whole (whole_stacks for PrepareNewStacks).
+bool PrepareSymbolsFor(const ReportCommandOptions& options, FollowedRecordings& followed);
+
 // Renders the given recordings as `allocwatch report` would; returns its exit status. With
 // `followed`, the recordings it follows are not read again from their start. `inspect`, when
 // given, is called with the reports once they are built; with `render` false nothing is

@@ -304,6 +304,15 @@ int Follow(const ReportCommandOptions& options) {
 
 }  // namespace
 
+bool PrepareSymbolsFor(const ReportCommandOptions& options, FollowedRecordings& followed) {
+  const Format* format = FindFormat(options.format);
+  if (format == nullptr) return false;  // RenderRecordings says so
+  LoadSettings settings = SettingsFor(options, *format);
+  // As LoadAll asks for it, so that the report gets this symbolizer.
+  followed.Symbols({settings.sysroot, settings.debug_dirs}, settings.symbols);
+  return format->stacks;
+}
+
 int RenderRecordings(const std::vector<std::string>& files, const ReportCommandOptions& options,
                      std::ostream& out, FollowedRecordings* followed, const InspectReports& inspect,
                      bool render) {

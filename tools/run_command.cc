@@ -192,11 +192,11 @@ class BackgroundReplay {
  public:
   static constexpr size_t kMaxFollowedOpen = 64;
   static constexpr uint64_t kStepBytes = 32 << 20;  // about 6 M exact events, 0.2 s of replay
-  // `whole_stacks`: the report will show every stack whole (any format but text).
-  BackgroundReplay(std::string dir, uint64_t session, bool whole_stacks)
+  // `report`: the options of the report made at the end, whose symbols are looked up ahead.
+  BackgroundReplay(std::string dir, uint64_t session, ReportCommandOptions report)
       : dir_(std::move(dir)),
         session_(session),
-        whole_stacks_(whole_stacks),
+        report_(std::move(report)),
         thread_([this] { Loop(); }) {}
   ~BackgroundReplay() { Stop(); }
   BackgroundReplay(const BackgroundReplay&) = delete;
@@ -218,10 +218,10 @@ class BackgroundReplay {
 
  private:
   void Loop() {
-    // The stacks met so far are symbolized between steps (with the options of the run's
-    // report), so that the report at the end finds the debug files read and the addresses
+    // The stacks met so far are symbolized between steps (as the run's report will need
+    // them), so that the report at the end finds the debug files read and the addresses
     // looked up: most stacks appear early in a run.
-    followed_.Symbols(symbolize::Options{}, true);
+    const bool whole_stacks = PrepareSymbolsFor(report_, followed_);
     // SCHED_IDLE: this thread runs only on a CPU that nothing else wants. A program that keeps
     // every core busy (a server under its benchmark) loses nothing to it; the replay is then
     // left for the end, as without it. Where SCHED_IDLE is refused, nice 19.
@@ -233,7 +233,7 @@ class BackgroundReplay {
     while (!stop_) {
       lock.unlock();
       bool more = Step();
-      followed_.PrepareNewStacks(whole_stacks_, &stop_);
+      followed_.PrepareNewStacks(whole_stacks, &stop_);
       lock.lock();
       if (!more) {
         wake_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_.load(); });
@@ -272,7 +272,7 @@ class BackgroundReplay {
 
   std::string dir_;
   uint64_t session_;
-  bool whole_stacks_;
+  ReportCommandOptions report_;
   FollowedRecordings followed_;
   std::map<std::string, bool> mine_;  // recordings seen: of this session or not
   std::mutex mutex_;
@@ -375,6 +375,20 @@ bool PrintGates(const std::vector<report::GateVerdict>& verdicts, std::ostream& 
   return failed;
 }
 
+// The options of the report `allocwatch run` makes at the end (when not --no-report).
+ReportCommandOptions RunReportOptions(const RunCommandOptions& o) {
+  ReportCommandOptions report;
+  report.format = o.format;
+  report.top = o.top;
+  report.symbol_tables = false;  // the recordings are new; a .awsym by their name is stale
+  // The report goes to stderr or a file: colour only for a terminal on stderr.
+  const char* no_colour = std::getenv("NO_COLOR");
+  bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
+                (no_colour == nullptr || no_colour[0] == '\0');
+  report.colour = colour ? "always" : "never";
+  return report;
+}
+
 // Writes the report of the session's recordings (unless --no-report) and checks the gates;
 // sets *gate_failed when one failed.
 int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session, pid_t child,
@@ -426,16 +440,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
     *gate_failed = PrintGates(verdicts, std::cerr) || rc != 0;
     return rc;
   }
-  ReportCommandOptions report;
-  report.format = o.format;
-  report.top = o.top;
-  report.symbol_tables = false;  // the recordings are new; a .awsym by their name is stale
-  // The report goes to stderr or a file: colour only for a terminal on stderr.
-  const char* no_colour = std::getenv("NO_COLOR");
-  bool colour = o.report_file.empty() && isatty(STDERR_FILENO) == 1 &&
-                (no_colour == nullptr || no_colour[0] == '\0');
-  report.colour = colour ? "always" : "never";
-  int rc = RenderRecordings(files, report, out, followed, inspect);
+  int rc = RenderRecordings(files, RunReportOptions(o), out, followed, inspect);
   (void)status;
   if (o.format == "text") {
     out << "\nprogram " << ending.summary << "\n";
@@ -547,8 +552,7 @@ int RunRun(const RunCommandOptions& o) {
   g_child.store(child);
   // Started with every signal blocked: they stay the main thread's to take.
   std::optional<BackgroundReplay> replay;
-  if (!o.no_report && unrecorded.empty())
-    replay.emplace(dir, session, /*whole_stacks=*/o.format != "text");
+  if (!o.no_report && unrecorded.empty()) replay.emplace(dir, session, RunReportOptions(o));
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 
   int status = WaitFor(child);
