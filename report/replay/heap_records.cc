@@ -13,6 +13,13 @@ void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it)
 void Replayer::Unaccount(const LiveBlock& b) {
   StackState& st = State(b.stack);
   SiteFigures& site = st.fig;
+  if (b.weight == 1.0) {  // an exact block: its variances are 0, nothing to take
+    double bytes = static_cast<double>(b.size);
+    site.live_count -= 1, site.live_bytes -= bytes, site.live_samples -= 1;
+    m_->totals.live_count -= 1, m_->totals.live_bytes -= bytes, m_->totals.live_samples -= 1;
+    TouchExact(b.stack, st, -1, -bytes, -1);
+    return;
+  }
   double bytes = b.weight * static_cast<double>(b.size);
   double var_count = b.weight * b.weight - b.weight;
   double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
@@ -79,17 +86,27 @@ void Replayer::OnAlloc(const format::Event& rec) {
   }
   StackState& st = State(stack);
   SiteFigures& site = st.fig;
-  if (rec.kind != format::EventKind::kRestoredAlloc) {
-    site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
-    site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
-    m_->totals.alloc_count += w, m_->totals.alloc_bytes += w * size, m_->totals.samples += 1;
-    m_->totals.alloc_count_var += var_count, m_->totals.alloc_bytes_var += var_bytes;
+  if (w == 1.0) {  // exact (or a block of at least the period): no variance to add
+    if (rec.kind != format::EventKind::kRestoredAlloc) {
+      site.alloc_count += 1, site.alloc_bytes += size, site.samples += 1;
+      m_->totals.alloc_count += 1, m_->totals.alloc_bytes += size, m_->totals.samples += 1;
+    }
+    site.live_count += 1, site.live_bytes += size, site.live_samples += 1;
+    m_->totals.live_count += 1, m_->totals.live_bytes += size, m_->totals.live_samples += 1;
+    TouchExact(stack, st, 1, size, 1);
+  } else {
+    if (rec.kind != format::EventKind::kRestoredAlloc) {
+      site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
+      site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
+      m_->totals.alloc_count += w, m_->totals.alloc_bytes += w * size, m_->totals.samples += 1;
+      m_->totals.alloc_count_var += var_count, m_->totals.alloc_bytes_var += var_bytes;
+    }
+    site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
+    site.live_count_var += var_count, site.live_bytes_var += var_bytes;
+    m_->totals.live_count += w, m_->totals.live_bytes += w * size, m_->totals.live_samples += 1;
+    m_->totals.live_count_var += var_count, m_->totals.live_bytes_var += var_bytes;
+    Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
   }
-  site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
-  site.live_count_var += var_count, site.live_bytes_var += var_bytes;
-  m_->totals.live_count += w, m_->totals.live_bytes += w * size, m_->totals.live_samples += 1;
-  m_->totals.live_count_var += var_count, m_->totals.live_bytes_var += var_bytes;
-  Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
   LastAllocOf(rec.tid) = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
   if (parked_.empty()) return;
