@@ -142,14 +142,27 @@ std::vector<DisplayFrame> StackSymbolizer::FramesThroughSite(const ProcessModel&
 
 void StackSymbolizer::Prepare(const ProcessModel& model, StackId stack, bool whole) {
   if (!symbolizer_) return;
-  if (!whole) {
-    BuildFrames(model, stack, /*through_site=*/true);
-    return;
-  }
   auto it = model.stacks.find(stack);
   if (it == model.stacks.end()) return;
+  if (whole) {
+    for (const RawFrame& raw : it->second) {
+      if (raw.module >= 0) Lookup(model.modules[raw.module], raw.elf_address);
+    }
+    return;
+  }
+  BuildFrames(model, stack, /*through_site=*/true);
+  // The frames above the site are shown for the sites a report lists: their addresses are
+  // left for then, but each of their modules is opened now with one lookup (reading a large
+  // debug file, libc's zlib-compressed DWARF from libc6-dbg say, takes tens of milliseconds;
+  // nearly every stack ends in libc's start-up code).
   for (const RawFrame& raw : it->second) {
-    if (raw.module >= 0) Lookup(model.modules[raw.module], raw.elf_address);
+    if (raw.module < 0) continue;
+    const ModuleInfo& mod = model.modules[raw.module];
+    auto known = module_entries_.find(&mod);
+    if (known == module_entries_.end() || known->second.ref.path != mod.path ||
+        known->second.ref.build_id != mod.build_id) {
+      Lookup(mod, raw.elf_address);
+    }
   }
 }
 

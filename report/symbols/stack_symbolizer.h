@@ -49,7 +49,8 @@ class StackSymbolizer {
   // Looks up the frames of `stack` that a report will need, so that it finds them cached (the
   // files are opened now, not when the report is built): with `whole`, every frame whose
   // module is known (for Frames()); else those of FramesThroughSite(), which names the
-  // stack's site (a text report shows whole only the stacks of the sites it lists).
+  // stack's site (a text report shows whole only the stacks of the sites it lists), and one
+  // frame of each module above the site that no lookup opened yet.
   void Prepare(const ProcessModel& model, StackId stack, bool whole);
   // The first of Frames() up to and including the first outside the runtime (all of them when
   // every one is in it): what names a call site, built without the frames above it.

@@ -271,6 +271,34 @@ TEST_CASE("followed recordings symbolize their stacks ahead, once, for every lat
   CHECK(sites.count("leak_then_exit") == 1);
 }
 
+TEST_CASE("a text report's symbols ahead open the modules above the sites too", "[modules]") {
+  TempDir dir;
+  RunResult run = Run({PROGRAM_GROWER, "3", "1"}, Exact(dir.Sub("rec")));
+  INFO(run.Describe());
+  REQUIRE(run.ExitedWith(0));
+  std::vector<std::string> files = Recordings(dir.Sub("rec"));
+  REQUIRE(files.size() == 1);
+  tools::FollowedRecordings followed;
+  followed.Update(files[0]);
+  std::shared_ptr<report::ProcessModel> model = followed.Model(files[0]);
+  // grower allocates in its own functions: libc is only above its sites (main's callers).
+  report::StackSymbolizer sites_only({}, true);
+  for (const auto& [id, raw] : model->stacks) sites_only.FramesThroughSite(*model, id);
+  report::StackSymbolizer whole({}, true);
+  for (const auto& [id, raw] : model->stacks) whole.Frames(*model, id);
+  REQUIRE(sites_only.stats()->modules_opened < whole.stats()->modules_opened);
+
+  // Ahead of a text report: the frames through each site, and one frame of each module above.
+  report::StackSymbolizer& text = followed.Symbols({}, true);
+  followed.PrepareNewStacks(false);
+  CHECK(text.stats()->modules_opened == whole.stats()->modules_opened);
+  CHECK(text.stats()->requests < whole.stats()->requests);
+  CHECK(text.stats()->requests > sites_only.stats()->requests);
+  // The whole stacks the report shows for its sites then open no file.
+  for (const auto& [id, raw] : model->stacks) text.Frames(*model, id);
+  CHECK(text.stats()->modules_opened == whole.stats()->modules_opened);
+}
+
 TEST_CASE("allocwatch symbolize: a report without the binaries gives the same frames",
           "[modules]") {
   TempDir dir;
