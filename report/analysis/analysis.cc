@@ -255,7 +255,8 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
     per_stack = &kept.per_stack;
     at_peak = &kept.at_peak;
   }
-  std::vector<Site> sites = GroupSites(model, *per_stack, symbols, options.grouping);
+  SiteKeys site_keys;  // each stack's site, named once for every grouping below
+  std::vector<Site> sites = GroupSites(model, *per_stack, symbols, options.grouping, &site_keys);
   SiteFits fits = Growth(model, sites, options.top, report);
   report.total_fit = FitLine(SeriesSeconds(model), model.series_total_live);
   report.recent_fit = FitRecent(SeriesSeconds(model), model.series_total_live);
@@ -280,7 +281,7 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
   report.allocators =
       by([](const Site& s) { return s.figures.alloc_bytes; }, &report.allocator_sites_total);
   report.peak = TopBy(
-      GroupSites(model, *at_peak, symbols, options.grouping),
+      GroupSites(model, *at_peak, symbols, options.grouping, &site_keys),
       [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; }, options.top,
       nullptr);
   report.failures = GroupFailures(model, symbols);
@@ -298,7 +299,7 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
       if (g.live_bytes + g.mapped_live_bytes > 0) gained[stack] = g;
     }
     report.growth_before_end = TopBy(
-        GroupSites(model, gained, symbols, options.grouping),
+        GroupSites(model, gained, symbols, options.grouping, &site_keys),
         [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
         options.top, nullptr);
   }
@@ -314,7 +315,7 @@ ProcessReport BuildReport(const ProcessModel& model, StackSymbolizer& symbols,
       live = &kept_live;
     }
     br.sites = TopBy(
-        GroupSites(model, *live, symbols, options.grouping),
+        GroupSites(model, *live, symbols, options.grouping, &site_keys),
         [](const Site& s) { return s.figures.live_bytes + s.figures.mapped_live_bytes; },
         options.top, &br.sites_total);
     report.brinks.push_back(std::move(br));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,25 @@ struct Site {
   std::vector<StackId> stacks;  // the stacks grouped here
 };
 
+// The site of each stack as GroupSites names it, kept between the calls that group several
+// sets of figures of one model with one symbolizer and grouping (a report's live sites, those
+// at the peak, at each brink...): each stack's frames through its site are built, and its site
+// named, once.
+struct SiteKeys {
+  struct Entry {
+    uint32_t key = 0;  // index into names
+    uint32_t site_frame = 0;
+  };
+  absl::flat_hash_map<StackId, Entry> of;
+  std::vector<std::string> names;
+  absl::flat_hash_map<std::string, uint32_t> ids;  // name -> index into names
+};
+
 // Groups per-stack figures into sites, in stack id order. The frames shown for a site are those
-// of its heaviest stack (live + allocated + mapped bytes).
+// of its heaviest stack (live + allocated + mapped bytes). `keys`, when given, must have been
+// filled only by calls for the same model, symbolizer and grouping.
 std::vector<Site> GroupSites(const ProcessModel& model,
                              const absl::flat_hash_map<StackId, SiteFigures>& per_stack,
-                             StackSymbolizer& symbols, Grouping grouping);
+                             StackSymbolizer& symbols, Grouping grouping, SiteKeys* keys = nullptr);
 
 }  // namespace allocwatch::report

@@ -271,6 +271,38 @@ TEST_CASE("followed recordings symbolize their stacks ahead, once, for every lat
   CHECK(sites.count("leak_then_exit") == 1);
 }
 
+TEST_CASE("groupings of one model name each stack's site once", "[modules]") {
+  TempDir dir;
+  Subject subject(dir);
+  const std::string recording = RecordSubject(subject, dir.Sub("rec"));
+  report::ProcessModel model = report::LoadProcess(recording);
+  const auto grouping = report::Grouping::kFirstOutsideRuntime;
+  report::StackSymbolizer symbols({}, true);
+  report::SiteKeys keys;
+  std::vector<report::Site> first =
+      report::GroupSites(model, model.per_stack, symbols, grouping, &keys);
+  const uint64_t first_requests = symbols.stats()->requests;
+  REQUIRE_FALSE(first.empty());
+  CHECK(keys.of.size() == model.per_stack.size());
+  CHECK(keys.names.size() == first.size());
+  // Again, with the sites known: only the frames shown for each site are asked for.
+  std::vector<report::Site> again =
+      report::GroupSites(model, model.per_stack, symbols, grouping, &keys);
+  CHECK(symbols.stats()->requests - first_requests < first_requests);
+  CHECK(keys.of.size() == model.per_stack.size());
+  // The same sites as without the keys, in the same order.
+  report::StackSymbolizer fresh({}, true);
+  std::vector<report::Site> plain = report::GroupSites(model, model.per_stack, fresh, grouping);
+  REQUIRE(again.size() == plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    CHECK(again[i].key == plain[i].key);
+    CHECK(again[i].site_frame == plain[i].site_frame);
+    CHECK(again[i].stacks == plain[i].stacks);
+    CHECK(again[i].figures.alloc_bytes == plain[i].figures.alloc_bytes);
+    CHECK(again[i].frames.size() == plain[i].frames.size());
+  }
+}
+
 TEST_CASE("a text report's symbols ahead open the modules above the sites too", "[modules]") {
   TempDir dir;
   RunResult run = Run({PROGRAM_GROWER, "3", "1"}, Exact(dir.Sub("rec")));
