@@ -39,7 +39,7 @@ std::vector<Site> GroupSites(const ProcessModel& model,
                              StackSymbolizer& symbols, Grouping grouping, SiteKeys* keys) {
   SiteKeys local;
   SiteKeys& known = keys != nullptr ? *keys : local;
-  absl::flat_hash_map<uint32_t, size_t> index;  // site name -> index into sites
+  absl::flat_hash_map<const std::string*, size_t> index;  // site name -> index into sites
   std::vector<Site> sites;
   // Each site's heaviest stack so far and its weight: only its frames are built whole, at the
   // end (a compiler's recording has hundreds of thousands of stacks, and the frames above the
@@ -59,16 +59,14 @@ std::vector<Site> GroupSites(const ProcessModel& model,
       size_t site_frame = 0;
       while (site_frame + 1 < frames.size() && frames[site_frame].runtime) ++site_frame;
       if (grouping == Grouping::kAllocatingFunction) site_frame = 0;
-      auto [name, fresh] = known.ids.try_emplace(SiteKey(frames, site_frame, grouping),
-                                                 static_cast<uint32_t>(known.names.size()));
-      if (fresh) known.names.push_back(name->first);
-      entry->second = SiteKeys::Entry{name->second, static_cast<uint32_t>(site_frame)};
+      const std::string& name = *known.names.insert(SiteKey(frames, site_frame, grouping)).first;
+      entry->second = SiteKeys::Entry{&name, static_cast<uint32_t>(site_frame)};
     }
     const SiteKeys::Entry e = entry->second;
     const size_t site_frame = e.site_frame;
-    auto [it, inserted] = index.try_emplace(e.key, sites.size());
+    auto [it, inserted] = index.try_emplace(e.name, sites.size());
     if (inserted) {
-      sites.push_back(Site{known.names[e.key], {}, site_frame, {}, 0, {}});
+      sites.push_back(Site{*e.name, {}, site_frame, {}, 0, {}});
       shown.emplace_back(id, -1);
     }
     Site& site = sites[it->second];

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_set.h"
 #include "report/replay/model.h"
 #include "report/symbols/stack_symbolizer.h"
 
@@ -34,12 +35,11 @@ struct Site {
 // named, once.
 struct SiteKeys {
   struct Entry {
-    uint32_t key = 0;  // index into names
+    const std::string* name = nullptr;  // in names
     uint32_t site_frame = 0;
   };
   absl::flat_hash_map<StackId, Entry> of;
-  std::vector<std::string> names;
-  absl::flat_hash_map<std::string, uint32_t> ids;  // name -> index into names
+  absl::node_hash_set<std::string> names;  // a node set: each name stays where it is
 };
 
 // Groups per-stack figures into sites, in stack id order. The frames shown for a site are those

@@ -10,27 +10,37 @@ void Replayer::RemoveLive(absl::flat_hash_map<uint64_t, LiveBlock>::iterator it)
   live_.erase(it);
 }
 
-void Replayer::Unaccount(const LiveBlock& b) {
-  StackState& st = State(b.stack);
+template <int kSign>
+[[gnu::always_inline]] inline void Replayer::MoveLive(StackId id, StackState& st,
+                                                      const BlockFigures& f) {
+  constexpr double sign = kSign;
   SiteFigures& site = st.fig;
-  if (b.weight == 1.0) {  // an exact block: its variances are 0, nothing to take
-    double bytes = static_cast<double>(b.size);
-    site.live_count -= 1, site.live_bytes -= bytes, site.live_samples -= 1;
-    m_->totals.live_count -= 1, m_->totals.live_bytes -= bytes, m_->totals.live_samples -= 1;
-    TouchExact(b.stack, st, -1, -bytes, -1);
-    return;
+  SiteFigures& total = m_->totals;
+  site.live_count += sign * f.count, site.live_bytes += sign * f.bytes;
+  total.live_count += sign * f.count, total.live_bytes += sign * f.bytes;
+  st.pend_count += sign * f.count, st.pend_bytes += sign * f.bytes;
+  site.live_samples += static_cast<uint64_t>(int64_t{kSign});
+  total.live_samples += static_cast<uint64_t>(int64_t{kSign});
+  st.pend_samples += kSign;
+  if (f.weighted()) {
+    site.live_count_var += sign * f.count_var, site.live_bytes_var += sign * f.bytes_var;
+    total.live_count_var += sign * f.count_var, total.live_bytes_var += sign * f.bytes_var;
+    st.pend_count_var += sign * f.count_var, st.pend_bytes_var += sign * f.bytes_var;
   }
-  double bytes = b.weight * static_cast<double>(b.size);
-  double var_count = b.weight * b.weight - b.weight;
-  double var_bytes = var_count * static_cast<double>(b.size) * static_cast<double>(b.size);
-  site.live_count -= b.weight, site.live_bytes -= bytes, site.live_samples -= 1;
-  site.live_count_var -= var_count, site.live_bytes_var -= var_bytes;
-  m_->totals.live_count -= b.weight, m_->totals.live_bytes -= bytes, m_->totals.live_samples -= 1;
-  m_->totals.live_count_var -= var_count, m_->totals.live_bytes_var -= var_bytes;
-  Touch(b.stack, st, -b.weight, -bytes, 0, -var_count, -var_bytes, -1);
+  Touch(id, st);
+}
+
+void Replayer::Unaccount(const LiveBlock& b) {
+  MoveLive<-1>(b.stack, State(b.stack), BlockFigures(b.weight, b.size));
 }
 
 namespace {
+
+// Counts an allocation of figures `f` among those made.
+void CountAllocated(SiteFigures& s, const BlockFigures& f) {
+  s.alloc_count += f.count, s.alloc_bytes += f.bytes, s.samples += 1;
+  if (f.weighted()) s.alloc_count_var += f.count_var, s.alloc_bytes_var += f.bytes_var;
+}
 
 // The fields an AllocRecord and a FreeRecord share.
 template <typename Record>
@@ -72,9 +82,6 @@ void Replayer::OnAlloc(const format::Event& rec) {
   }
   StackId stack{rec.stack_id};
   double w = SampleWeight(rec.size, rec.sample_bytes != 0 ? rec.sample_bytes : m_->sample_bytes);
-  double size = static_cast<double>(rec.size);
-  double var_count = w * w - w;
-  double var_bytes = var_count * size * size;
   LiveBlock block{rec.size, stack, w, rec.time_ns};
   auto [it, inserted] = live_.try_emplace(rec.address, block);
   // Not freed as far as the recording knows: its free was lost, or comes next (timed just
@@ -85,28 +92,12 @@ void Replayer::OnAlloc(const format::Event& rec) {
     superseded_[rec.address] = Reordered{rec.time_ns, rec.tid, 0};
   }
   StackState& st = State(stack);
-  SiteFigures& site = st.fig;
-  if (w == 1.0) {  // exact (or a block of at least the period): no variance to add
-    if (rec.kind != format::EventKind::kRestoredAlloc) {
-      site.alloc_count += 1, site.alloc_bytes += size, site.samples += 1;
-      m_->totals.alloc_count += 1, m_->totals.alloc_bytes += size, m_->totals.samples += 1;
-    }
-    site.live_count += 1, site.live_bytes += size, site.live_samples += 1;
-    m_->totals.live_count += 1, m_->totals.live_bytes += size, m_->totals.live_samples += 1;
-    TouchExact(stack, st, 1, size, 1);
-  } else {
-    if (rec.kind != format::EventKind::kRestoredAlloc) {
-      site.alloc_count += w, site.alloc_bytes += w * size, site.samples += 1;
-      site.alloc_count_var += var_count, site.alloc_bytes_var += var_bytes;
-      m_->totals.alloc_count += w, m_->totals.alloc_bytes += w * size, m_->totals.samples += 1;
-      m_->totals.alloc_count_var += var_count, m_->totals.alloc_bytes_var += var_bytes;
-    }
-    site.live_count += w, site.live_bytes += w * size, site.live_samples += 1;
-    site.live_count_var += var_count, site.live_bytes_var += var_bytes;
-    m_->totals.live_count += w, m_->totals.live_bytes += w * size, m_->totals.live_samples += 1;
-    m_->totals.live_count_var += var_count, m_->totals.live_bytes_var += var_bytes;
-    Touch(stack, st, w, w * size, 0, var_count, var_bytes, 1);
+  const BlockFigures f(w, rec.size);
+  if (rec.kind != format::EventKind::kRestoredAlloc) {
+    CountAllocated(st.fig, f);
+    CountAllocated(m_->totals, f);
   }
+  MoveLive<1>(stack, st, f);
   LastAllocOf(rec.tid) = LastAlloc{rec.address, stack, true};
   TrackPeak(rec.time_ns);
   if (parked_.empty()) return;

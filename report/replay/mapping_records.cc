@@ -115,7 +115,8 @@ void Replayer::CountMapping(const Mapping& m, double bytes, double sign) {
     return;
   }
   st.fig.mapped_live_bytes += sign * bytes;
-  Touch(m.stack, st, 0, 0, sign * bytes, 0, 0, 0);
+  st.pend_mapped += sign * bytes;
+  Touch(m.stack, st);
   m_->totals.mapped_live_bytes += sign * bytes;
 }
 

@@ -48,6 +48,21 @@ struct LiveBlock {
   uint64_t time_ns;
 };
 
+// What one block adds to its stack's estimates: its weight w as the count, w * size as the
+// bytes, and their variances (Horvitz-Thompson: w^2 - w, times size^2 for the bytes). A block of
+// weight 1, as every block of an exact recording, has none: its figures move without them.
+struct BlockFigures {
+  BlockFigures(double weight, uint64_t size)
+      : count(weight),
+        bytes(weight * static_cast<double>(size)),
+        count_var(weight == 1.0 ? 0.0 : weight * weight - weight),
+        bytes_var(weight == 1.0
+                      ? 0.0
+                      : count_var * static_cast<double>(size) * static_cast<double>(size)) {}
+  bool weighted() const { return count != 1.0; }
+  double count, bytes, count_var, bytes_var;
+};
+
 // Per-stack state during the replay: the figures, and the live change since the last peak
 // (applied to ProcessModel::at_peak when a new peak is reached, so one pass finds both).
 struct StackState {
@@ -217,33 +232,22 @@ class Replayer {
     }
     return *state_cached_;
   }
-  // Adds a change of stack `id`'s live figures to what is pending for the next series sample
-  // and the next peak.
-  void Touch(StackId id, StackState& st, double count, double bytes, double mapped,
-             double count_var, double bytes_var, int64_t samples) {
+  // Marks stack `id`'s live figures changed, for the next series sample and the next peak (its
+  // pend_* figures hold the change since the last peak).
+  void Touch(StackId id, StackState& st) {
     if (st.epoch != epoch_) {
       st.epoch = epoch_;
       changed_.push_back(id);
     }
-    st.pend_count += count, st.pend_bytes += bytes, st.pend_mapped += mapped;
-    st.pend_count_var += count_var, st.pend_bytes_var += bytes_var, st.pend_samples += samples;
-    Pend(id, st);
-  }
-  // Touch for a block of an exact recording (weight 1, no variance): fewer figures to move.
-  void TouchExact(StackId id, StackState& st, double count, double bytes, int64_t samples) {
-    if (st.epoch != epoch_) {
-      st.epoch = epoch_;
-      changed_.push_back(id);
-    }
-    st.pend_count += count, st.pend_bytes += bytes, st.pend_samples += samples;
-    Pend(id, st);
-  }
-  void Pend(StackId id, StackState& st) {
     if (!st.pending) {
       st.pending = true;
       pending_.push_back(id);
     }
   }
+  // Moves a block's live figures `f` (kSign 1: it became live; -1: it is gone) in its stack's
+  // figures, the totals and the change pending for the next peak (heap_records.cc).
+  template <int kSign>
+  void MoveLive(StackId id, StackState& st, const BlockFigures& f);
   // After a change of the live figures at `time_ns`: a new peak takes the pending changes.
   void TrackPeak(uint64_t time_ns) {
     double total = m_->totals.live_bytes + m_->totals.mapped_live_bytes;

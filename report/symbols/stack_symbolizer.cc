@@ -116,9 +116,7 @@ void StackSymbolizer::AddTable(const SymbolTable& table) {
 const std::vector<symbolize::Frame>& StackSymbolizer::Lookup(const ModuleInfo& mod,
                                                              uint64_t elf_address) {
   auto [entry, inserted] = module_entries_.try_emplace(&mod);
-  // A ModuleInfo at a reused address (another model) is noticed by its path and build-id.
-  if (inserted || entry->second.ref.path != mod.path ||
-      entry->second.ref.build_id != mod.build_id) {
+  if (inserted || !Matches(entry->second, mod)) {
     entry->second.ref = symbolize::ModuleRef{mod.path, mod.build_id};
     auto table = tables_.find(std::make_pair(mod.path, mod.build_id));
     entry->second.table = table == tables_.end() ? nullptr : &table->second;
@@ -159,8 +157,7 @@ void StackSymbolizer::Prepare(const ProcessModel& model, StackId stack, bool who
     if (raw.module < 0) continue;
     const ModuleInfo& mod = model.modules[raw.module];
     auto known = module_entries_.find(&mod);
-    if (known == module_entries_.end() || known->second.ref.path != mod.path ||
-        known->second.ref.build_id != mod.build_id) {
+    if (known == module_entries_.end() || !Matches(known->second, mod)) {
       Lookup(mod, raw.elf_address);
     }
   }

@@ -66,6 +66,11 @@ class StackSymbolizer {
     symbolize::ModuleRef ref;
     const AddressFrames* table = nullptr;  // from the symbol tables, if any
   };
+  // Whether `entry` is that of `mod`: a ModuleInfo at a reused address (another model) is
+  // noticed by its path and build-id.
+  static bool Matches(const ModuleEntry& entry, const ModuleInfo& mod) {
+    return entry.ref.path == mod.path && entry.ref.build_id == mod.build_id;
+  }
   // Frames() that stop after the first frame outside the runtime when `through_site`.
   std::vector<DisplayFrame> BuildFrames(const ProcessModel& model, StackId stack,
                                         bool through_site);
