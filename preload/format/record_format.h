@@ -393,6 +393,11 @@ static_assert(sizeof(LostRecord) == 24);
 // events of different addresses may come in a different order and are put back in time order
 // by the reader (ClockRecord). The body is `bytes` bytes of events as event_codec.h describes,
 // then zero padding to a multiple of 8.
+// flags bit 0 (`in order`): no event's time is before the previous event's, so the body is
+// one run in time order. A reader may then hand out its events as it decodes them, and treat
+// damage found on the way (a time that goes back included) as the end of the record's
+// events; without the flag it checks the whole body first.
+inline constexpr uint16_t kEventsFlagInOrder = 1;
 struct EventsRecord {
   RecordHeader header;
   uint64_t base_time_ns;  // in ticks: the first event's time is relative to this

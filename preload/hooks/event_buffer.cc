@@ -52,6 +52,9 @@ struct EventBuffer {
   // Set by a flush of this buffer that brought the events written since the last ClockRecord
   // to kEventsPerClock; the owner writes one once its append is done (see TakeClockDue).
   bool clock_due = false;
+  // An event of the batch has a time before the one appended before it (another CPU's clock,
+  // or the overflow buffer's threads): its Events record is not marked in order.
+  bool out_of_order = false;
   alignas(64) uint8_t data[kDataBytes];
 };
 static_assert(sizeof(EventBuffer) <= kBufferBytes);
@@ -125,7 +128,8 @@ void FlushLocked(EventBuffer& b) {
   if (flushed + b.batch.count >= kEventsPerClock) b.clock_due = true;
   ErrnoSaver saved;  // the exact fast path leaves errno to this (a failed write sets it)
   format::EventsRecord r{};
-  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.batch.used);
+  r.header = format::MakeHeader(format::RecordType::kEvents, sizeof(r) + b.batch.used,
+                                b.out_of_order ? 0 : format::kEventsFlagInOrder);
   r.base_time_ns = b.batch.base_time;
   r.count = b.batch.count;
   r.bytes = b.batch.used;
@@ -143,7 +147,9 @@ ALLOCWATCH_ALWAYS_INLINE void AppendLocked(EventBuffer& b, const format::Event& 
   if (b.batch.count == 0) {
     b.batch.base_time = event.time_ns;
     b.codec = format::EventCodecState{event.time_ns, 0, 0, false};
+    b.out_of_order = false;
   }
+  b.out_of_order |= event.time_ns < b.codec.last_time;
   uint8_t* end = format::EncodeEvent(b.codec, event, b.data + b.batch.used, short_kind);
   Publish(b.batch.used, static_cast<uint32_t>(end - b.data));
   Publish(b.batch.count, b.batch.count + 1);

@@ -19,6 +19,9 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
   format::EventCodecState state;
   state.last_time = head.base_time_ns;
   state.version = version;
+  if ((head.header.flags & format::kEventsFlagInOrder) != 0 && version >= 5) {
+    return AddInOrder(std::move(record), offset, head, state);
+  }
   // Every event must decode before any is added; runs start where the ticks go back.
   starts_.clear();
   run_last_.clear();
@@ -39,16 +42,7 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
     spare_.push_back(std::move(record));
     return true;
   }
-  uint32_t b;
-  if (!free_buffers_.empty()) {
-    b = free_buffers_.back();
-    free_buffers_.pop_back();
-  } else {
-    b = static_cast<uint32_t>(buffers_.size());
-    buffers_.emplace_back();
-  }
-  buffers_[b].bytes = std::move(record);
-  buffers_[b].runs = static_cast<uint32_t>(starts_.size());
+  uint32_t b = KeepBuffer(std::move(record), static_cast<uint32_t>(starts_.size()));
   for (size_t k = 0; k < starts_.size(); ++k) {
     uint32_t last = k + 1 < starts_.size() ? starts_[k + 1].index : head.count;
     Run r;
@@ -59,31 +53,72 @@ bool HeldEvents::Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t ve
     r.state = starts_[k].state;
     r.offset = offset;
     format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked above
-    r.seq = seq_++;
     r.last_ticks = run_last_[k];
-    r.tid = r.head.tid;
-    uint32_t index;
-    if (!free_runs_.empty()) {
-      index = free_runs_.back();
-      free_runs_.pop_back();
-      runs_[index] = r;
-    } else {
-      index = static_cast<uint32_t>(runs_.size());
-      runs_.push_back(r);
-    }
-    // Behind the thread's last run when it begins no earlier than that one ends: every event
-    // of that run comes first in the stable order, so this run need not be in the heap yet.
-    auto tail = chain_tail_.find(r.tid);
-    if (tail != chain_tail_.end() && runs_[tail->second].last_ticks <= r.head.time_ns) {
-      runs_[tail->second].next = index;
-    } else {
-      heap_.push_back(Head{r.head.time_ns, r.seq, index});
-      std::push_heap(heap_.begin(), heap_.end(), Later);
-    }
-    chain_tail_[r.tid] = index;
+    AddRun(r);
   }
   held_ += head.count;
   return true;
+}
+
+bool HeldEvents::AddInOrder(std::vector<uint8_t>&& record, uint64_t offset,
+                            const format::EventsRecord& head, format::EventCodecState state) {
+  if (head.count == 0) {
+    if (head.bytes != 0) return false;
+    spare_.push_back(std::move(record));
+    return true;
+  }
+  Run r;
+  r.p = record.data() + sizeof(head);
+  r.end = r.p + head.bytes;
+  r.state = state;
+  if (!DecodeChecked(r, 0, &r.head)) return false;  // damaged from its first event: refused
+  r.left = head.count - 1;
+  r.offset = offset;
+  r.last_ticks = UINT64_MAX;  // not known before its events are decoded
+  r.checked = false;
+  // The vector's heap buffer does not move with it: r.p and r.end stay valid.
+  r.buffer = KeepBuffer(std::move(record), 1);
+  AddRun(r);
+  held_ += head.count;
+  return true;
+}
+
+uint32_t HeldEvents::KeepBuffer(std::vector<uint8_t>&& record, uint32_t runs) {
+  uint32_t b;
+  if (!free_buffers_.empty()) {
+    b = free_buffers_.back();
+    free_buffers_.pop_back();
+  } else {
+    b = static_cast<uint32_t>(buffers_.size());
+    buffers_.emplace_back();
+  }
+  buffers_[b].bytes = std::move(record);
+  buffers_[b].runs = runs;
+  return b;
+}
+
+void HeldEvents::AddRun(Run r) {
+  r.seq = seq_++;
+  r.tid = r.head.tid;
+  uint32_t index;
+  if (!free_runs_.empty()) {
+    index = free_runs_.back();
+    free_runs_.pop_back();
+    runs_[index] = r;
+  } else {
+    index = static_cast<uint32_t>(runs_.size());
+    runs_.push_back(r);
+  }
+  // Behind the thread's last run when it begins no earlier than that one ends: every event
+  // of that run comes first in the stable order, so this run need not be in the heap yet.
+  auto tail = chain_tail_.find(r.tid);
+  if (tail != chain_tail_.end() && runs_[tail->second].last_ticks <= r.head.time_ns) {
+    runs_[tail->second].next = index;
+  } else {
+    heap_.push_back(Head{r.head.time_ns, r.seq, index});
+    std::push_heap(heap_.begin(), heap_.end(), Later);
+  }
+  chain_tail_[r.tid] = index;
 }
 
 std::vector<uint8_t> HeldEvents::TakeBuffer() {
@@ -163,24 +198,30 @@ size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uin
     --held_;
     // The events that follow are decoded straight into out[] (a copy of a freshly decoded
     // event, whose fields were stored one by one, stalls on the store forwarding): one that
-    // must wait becomes the run's head.
+    // must wait becomes the run's head. Each is checked as it is decoded (a run of a record
+    // marked in order was not checked by Add).
+    uint64_t previous = r.head.time_ns;
     bool done = r.left == 0;
     while (!done) {
       --r.left;
-      if (blocked || n == max) {
-        format::DecodeEvent(r.state, r.p, r.end, &r.head);  // checked by Add
+      format::Event& e = blocked || n == max ? r.head : out[n];
+      if (!DecodeChecked(r, previous, &e)) {
+        held_ -= r.left + 1;  // this event and those after it are not handed out
+        r.left = 0;
+        Damaged(r);
+        done = true;
         break;
       }
-      format::Event& e = out[n];
-      format::DecodeEvent(r.state, r.p, r.end, &e);
-      if (e.time_ns > bound) {
-        r.head = e;
+      if (&e == &r.head || e.time_ns > bound) {
+        if (&e != &r.head) r.head = e;
         break;
       }
+      previous = e.time_ns;
       ++n;
       --held_;
       done = r.left == 0;
     }
+    if (done && !r.checked && r.p != r.end) Damaged(r);  // bytes after its count
     if (done) {
       PopTop();
     } else {
@@ -189,6 +230,31 @@ size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uin
     }
   }
   return n;
+}
+
+void HeldEvents::Damaged(const Run& r) {
+  if (!damaged_ || r.offset < *damaged_) damaged_ = r.offset;
+}
+
+void HeldEvents::DropAfter(uint64_t offset) {
+  std::vector<Head> kept;
+  for (const Head& h : heap_) {
+    // A chain's runs were added in file order: from the first past `offset` on, all go.
+    uint32_t run = h.run, last_kept = kNoRun;
+    while (run != kNoRun && runs_[run].offset <= offset) last_kept = run, run = runs_[run].next;
+    if (last_kept != kNoRun) {
+      runs_[last_kept].next = kNoRun;
+      kept.push_back(h);
+    }
+    while (run != kNoRun) {
+      uint32_t next = runs_[run].next;
+      held_ -= runs_[run].left + 1;
+      Retire(run);
+      run = next;
+    }
+  }
+  heap_ = std::move(kept);
+  std::make_heap(heap_.begin(), heap_.end(), Later);
 }
 
 }  // namespace allocwatch::report

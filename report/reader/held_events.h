@@ -5,17 +5,21 @@
 // decoded struct): its events are decoded when they are handed out. Next() merges the records
 // by ticks (a k-way merge over a small heap): the events come in the order a stable sort by
 // ticks of everything added would give (ties in the order added). A record whose ticks go back
-// somewhere (a thread whose clock went back) is split into runs there. A run that begins no
-// earlier than the last run added for the same thread ends waits behind it, out of the heap:
-// the heap holds about one run per thread, however many records are held.
+// somewhere (a thread whose clock went back) is split into runs there; a record the writer
+// marked in order is one run, checked as it is decoded (one pass over its bytes, not two). A
+// run that begins no earlier than the last run added for the same thread ends waits behind
+// it, out of the heap; the end of a run marked in order is not known before it is decoded, so
+// the run after it goes into the heap: the heap holds a run per thread and per such record.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "preload/format/event_codec.h"
+#include "preload/format/record_format.h"
 
 namespace allocwatch::report {
 
@@ -26,11 +30,26 @@ struct HeldEvent {
 
 class HeldEvents {
  public:
-  // Checks that the Events record `record` (the whole record, header included, of a recording
-  // of version `version`) decodes whole, then adds its events after every event held so far.
-  // False, and nothing added, when it is damaged. The record's buffer is kept until its last
-  // event is handed out, then offered again by TakeBuffer.
+  // Adds the events of the Events record `record` (the whole record, header included, of a
+  // recording of version `version`) after every event held so far. A record marked in order
+  // (format::kEventsFlagInOrder) is checked as its events are handed out: from the first
+  // damage on (a time that goes back included), its events are left out and damage() tells
+  // its offset (TakeDamage). Any other record is checked whole first. False, and nothing added,
+  // when the record is damaged from its first event on, or checked whole and damaged anywhere. The
+  // record's buffer is kept until its last event is handed out, then offered again by
+  // TakeBuffer.
   bool Add(std::vector<uint8_t>&& record, uint64_t offset, uint32_t version);
+
+  // The offset of the first record marked in order found damaged as its events were handed
+  // out since the last call, if any (its events before the damage were handed out).
+  std::optional<uint64_t> TakeDamage() {
+    std::optional<uint64_t> out = damaged_;
+    damaged_.reset();
+    return out;
+  }
+  // Drops every held event of the records after `offset` (for a reader that stops at a
+  // damaged record).
+  void DropAfter(uint64_t offset);
 
   // An empty buffer to read a record into: one given back by the records handed out, when
   // there is one (its memory is reused), else a new one.
@@ -67,6 +86,7 @@ class HeldEvents {
     uint64_t last_ticks = 0;  // of its last event
     uint32_t tid = 0;         // of its first event: the chain it may join
     uint32_t next = kNoRun;   // the run waiting behind it
+    bool checked = true;      // by Add; else the whole record, checked as it is decoded
   };
   static constexpr uint32_t kNoRun = UINT32_MAX;
   struct Head {
@@ -82,6 +102,21 @@ class HeldEvents {
   static inline bool Later(const Head& a, const Head& b) {
     return a.ticks != b.ticks ? a.ticks > b.ticks : a.seq > b.seq;
   }
+  // Decodes r's next event into *e with the checks Add makes: false on damage, a call out of
+  // range or a time before `previous`.
+  [[gnu::always_inline]] static bool DecodeChecked(Run& r, uint64_t previous, format::Event* e) {
+    return format::DecodeEvent(r.state, r.p, r.end, e) && e->call != 0 &&
+           e->call <= format::kMaxCall && e->time_ns >= previous;
+  }
+  // Add() of a record marked in order: one run, checked as it is decoded.
+  bool AddInOrder(std::vector<uint8_t>&& record, uint64_t offset, const format::EventsRecord& head,
+                  format::EventCodecState state);
+  // Keeps a record's buffer for `runs` runs; returns its index in buffers_.
+  uint32_t KeepBuffer(std::vector<uint8_t>&& record, uint32_t runs);
+  // Adds a run whose head is decoded: behind its thread's last run, or into the heap.
+  void AddRun(Run r);
+  // Notes run r's record as damaged (the first in the file is kept).
+  void Damaged(const Run& r);
   void Retire(uint32_t run);
   // The top run's events are all handed out: the run waiting behind it, if any, takes its
   // place in the heap, else the heap's last entry does.
@@ -102,6 +137,7 @@ class HeldEvents {
   absl::flat_hash_map<uint32_t, uint32_t> chain_tail_;
   uint64_t seq_ = 0;
   size_t held_ = 0;
+  std::optional<uint64_t> damaged_;
 };
 
 }  // namespace allocwatch::report

@@ -118,10 +118,22 @@ const RawRecord* RecordingReader::WaitForMore() {
   return nullptr;
 }
 
-void RecordingReader::Stop(const std::string& why) {
+void RecordingReader::Stop(const std::string& why) { StopAt(why, offset_); }
+
+void RecordingReader::StopAt(const std::string& why, uint64_t offset) {
   done_ = true;
-  warning_ = path_ + ": " + why + " at offset " + std::to_string(offset_) +
-             "; using the records before it";
+  warning_ =
+      path_ + ": " + why + " at offset " + std::to_string(offset) + "; using the records before it";
+}
+
+void RecordingReader::CheckDamage() {
+  std::optional<uint64_t> at = held_.TakeDamage();
+  if (!at || (damaged_at_ && *damaged_at_ <= *at)) return;
+  damaged_at_ = at;
+  // The reader is past it: the held events of the records after it are dropped, and
+  // nothing more is read. The record's own events before the damage have been handed out.
+  held_.DropAfter(*at);
+  StopAt("damaged events record", *at);
 }
 
 namespace {
@@ -166,6 +178,7 @@ const RawRecord* RecordingReader::PopReady() {
 size_t RecordingReader::NextEvents(format::Event* out, size_t max, uint64_t* offset) {
   if (!releasing_) return 0;
   size_t n = held_.NextBatch(release_up_to_, out, max, offset);
+  CheckDamage();
   if (n == 0) {
     releasing_ = false;
     return 0;
@@ -219,7 +232,9 @@ const RawRecord* RecordingReader::NextView() {
     // Released events go out before anything else is read.
     if (releasing_) {
       if (!current_.event) current_.event.emplace();
-      if (held_.Next(release_up_to_, &*current_.event, &current_.offset)) return PopReady();
+      bool got = held_.Next(release_up_to_, &*current_.event, &current_.offset);
+      CheckDamage();
+      if (got) return PopReady();
       releasing_ = false;
     }
     if (done_) {

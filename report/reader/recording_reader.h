@@ -92,7 +92,12 @@ class RecordingReader {
     if (ns > 1.8e19) return UINT64_MAX;
     return static_cast<uint64_t>(ns);
   }
+  // Reading stops, with a warning naming the offset of the damage (offset_ by default).
   void Stop(const std::string& why);
+  void StopAt(const std::string& why, uint64_t offset);
+  // After events were handed out: stops at a record marked in order that was found damaged
+  // on the way (HeldEvents::TakeDamage).
+  void CheckDamage();
 
   std::string path_;
   FILE* file_ = nullptr;
@@ -100,6 +105,7 @@ class RecordingReader {
   bool done_ = false;
   bool follow_ = false;
   bool clean_end_ = false;
+  std::optional<uint64_t> damaged_at_;  // the first damaged record CheckDamage stopped at
   std::optional<std::string> warning_;
   HeldEvents held_;                      // heap events waiting for their ClockRecord
   uint32_t version_ = format::kVersion;  // of the file (heap events are encoded by version)

@@ -1,8 +1,11 @@
 // tests/preload/threads_test.cc: 4 threads with cross-thread frees (programs/threads.c).
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "preload/format/event_codec.h"
+#include "preload/format/record_format.h"
 #include "preload_support.h"
 
 namespace allocwatch::preload_test {
@@ -195,6 +198,41 @@ TEST_CASE("a thread that shares clock reads while alone, then hands blocks to an
   CHECK(backwards == 0);
   CHECK(events > 2 * kHandoffs);
   CHECK(shared > events / 4);
+
+  // As written, each Events record is marked in order exactly when no event's time in it is
+  // before the one before it (the reader then checks it as it decodes it).
+  const std::string bytes = ReadFile(run.recording);
+  format::FileHeader file;
+  REQUIRE(bytes.size() >= sizeof(file));
+  std::memcpy(&file, bytes.data(), sizeof(file));
+  int marked = 0, unmarked = 0;
+  for (size_t at = file.header_size; at + sizeof(format::RecordHeader) <= bytes.size();) {
+    format::RecordHeader h;
+    std::memcpy(&h, bytes.data() + at, sizeof(h));
+    REQUIRE(h.size >= sizeof(h));
+    REQUIRE(at + h.size <= bytes.size());
+    if (h.type == static_cast<uint16_t>(format::RecordType::kEvents)) {
+      format::EventsRecord head;
+      std::memcpy(&head, bytes.data() + at, sizeof(head));
+      const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + at + sizeof(head));
+      const uint8_t* end = p + head.bytes;
+      format::EventCodecState state;
+      state.last_time = head.base_time_ns;
+      bool back = false;
+      uint64_t previous = head.base_time_ns;
+      for (uint32_t i = 0; i < head.count; ++i) {
+        format::Event e;
+        REQUIRE(format::DecodeEvent(state, p, end, &e));
+        back = back || e.time_ns < previous;
+        previous = e.time_ns;
+      }
+      CHECK(((h.flags & format::kEventsFlagInOrder) != 0) == !back);
+      ++((h.flags & format::kEventsFlagInOrder) != 0 ? marked : unmarked);
+    }
+    at += h.size;
+  }
+  INFO(marked << " Events records marked in order, " << unmarked << " not");
+  CHECK(marked > 0);
 }
 
 }  // namespace

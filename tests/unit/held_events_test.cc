@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -20,7 +21,8 @@ namespace {
 
 // An Events record of one thread holding allocations at `ticks`, the i-th identified by
 // address ids[i] (the order of ties is checked by it).
-std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vector<uint64_t>& ids) {
+std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vector<uint64_t>& ids,
+                            uint16_t flags = 0) {
   std::vector<fmt::Event> events;
   for (size_t i = 0; i < ticks.size(); ++i) {
     fmt::Event e{};
@@ -34,22 +36,35 @@ std::vector<uint8_t> Record(const std::vector<uint64_t>& ticks, const std::vecto
     e.sample_bytes = 1;
     events.push_back(e);
   }
-  return allocwatch::unit_test::EventsRecordOf(events);
+  return allocwatch::unit_test::EventsRecordOf(events, flags);
+}
+
+// The Events record header of `record`, changed by `change`.
+template <typename Change>
+void EditHead(std::vector<uint8_t>& record, Change change) {
+  fmt::EventsRecord head;
+  std::memcpy(&head, record.data(), sizeof(head));
+  change(head);
+  std::memcpy(record.data(), &head, sizeof(head));
 }
 
 struct Pending {
   uint64_t ticks, id, offset;
 };
 
-// Adds a record of `events` (ticks, id) at `offset` to `held` and to the reference list.
+// Adds a record of `events` (ticks, id) at `offset` to `held` and to the reference list;
+// marked in order, as the recorder marks it, when its ticks never go back and `mark`.
 void AddBoth(HeldEvents& held, std::vector<Pending>& pending,
-             const std::vector<std::pair<uint64_t, uint64_t>>& events, uint64_t offset) {
+             const std::vector<std::pair<uint64_t, uint64_t>>& events, uint64_t offset,
+             bool mark = false) {
   std::vector<uint64_t> ticks, ids;
   for (auto [t, id] : events) {
     ticks.push_back(t), ids.push_back(id);
     pending.push_back(Pending{t, id, offset});
   }
-  REQUIRE(held.Add(Record(ticks, ids), offset, fmt::kVersion));
+  bool in_order = std::is_sorted(ticks.begin(), ticks.end());
+  REQUIRE(held.Add(Record(ticks, ids, mark && in_order ? fmt::kEventsFlagInOrder : 0), offset,
+                   fmt::kVersion));
 }
 
 std::vector<uint64_t> Drain(HeldEvents& held, uint64_t up_to,
@@ -162,6 +177,80 @@ TEST_CASE("held events: a damaged record is refused whole", "[held_events]") {
   CHECK(Drain(held, UINT64_MAX) == std::vector<uint64_t>{1, 2});
 }
 
+TEST_CASE("held events: a record marked in order hands out its events up to the damage",
+          "[held_events]") {
+  HeldEvents held;
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}}, 0);
+  std::vector<uint8_t> bad = Record({30, 40, 50}, {3, 4, 5}, fmt::kEventsFlagInOrder);
+  std::vector<uint64_t> expected;
+  bool damaged = true;
+  SECTION("intact") {
+    expected = {1, 2, 3, 4, 5};
+    damaged = false;
+  }
+  SECTION("cut inside its last event") {
+    EditHead(bad, [](fmt::EventsRecord& h) { h.bytes -= 1; });
+    expected = {1, 2, 3, 4};
+  }
+  SECTION("claiming more events than it holds") {
+    EditHead(bad, [](fmt::EventsRecord& h) { h.count += 1; });
+    expected = {1, 2, 3, 4, 5};
+  }
+  SECTION("holding bytes after its last event") {
+    EditHead(bad, [](fmt::EventsRecord& h) { h.count -= 1; });
+    expected = {1, 2, 3, 4};
+  }
+  SECTION("a time that goes back") {
+    bad = Record({30, 40, 35, 50}, {3, 4, 6, 5}, fmt::kEventsFlagInOrder);
+    expected = {1, 2, 3, 4};
+  }
+  const size_t claimed = [&] {
+    fmt::EventsRecord h;
+    std::memcpy(&h, bad.data(), sizeof(h));
+    return size_t{h.count};
+  }();
+  REQUIRE(held.Add(std::move(bad), 64, fmt::kVersion));
+  CHECK(held.size() == 2 + claimed);
+  CHECK(Drain(held, UINT64_MAX) == expected);
+  CHECK(held.empty());
+  if (!damaged) {
+    CHECK_FALSE(held.TakeDamage().has_value());
+  } else {
+    CHECK(held.TakeDamage() == std::optional<uint64_t>(64));
+    CHECK_FALSE(held.TakeDamage().has_value());  // told once
+  }
+}
+
+TEST_CASE("held events: a record marked in order and damaged from its first event is refused",
+          "[held_events]") {
+  HeldEvents held;
+  std::vector<uint8_t> bad = Record({30, 40}, {3, 4}, fmt::kEventsFlagInOrder);
+  bad[sizeof(fmt::EventsRecord)] = 0;  // tag of an unknown kind
+  CHECK_FALSE(held.Add(std::move(bad), 0, fmt::kVersion));
+  CHECK(held.empty());
+  std::vector<uint8_t> no_events = Record({30}, {3}, fmt::kEventsFlagInOrder);
+  EditHead(no_events, [](fmt::EventsRecord& h) { h.count = 0; });  // but bytes of one
+  CHECK_FALSE(held.Add(std::move(no_events), 0, fmt::kVersion));
+}
+
+TEST_CASE("held events: the records after a damaged one can be dropped", "[held_events]") {
+  HeldEvents held;
+  std::vector<Pending> pending;
+  AddBoth(held, pending, {{10, 1}, {20, 2}}, 0);
+  std::vector<uint8_t> bad = Record({30, 40, 50}, {3, 4, 5}, fmt::kEventsFlagInOrder);
+  EditHead(bad, [](fmt::EventsRecord& h) { h.bytes -= 1; });  // its third event is cut
+  REQUIRE(held.Add(std::move(bad), 64, fmt::kVersion));
+  AddBoth(held, pending, {{35, 6}, {60, 7}}, 128);  // after it in the file
+  AddBoth(held, pending, {{45, 8}, {70, 9}}, 192, /*mark=*/true);
+  CHECK(Drain(held, 42) == std::vector<uint64_t>{1, 2, 3, 6, 4});
+  REQUIRE(held.TakeDamage() == std::optional<uint64_t>(64));
+  CHECK(held.size() == 3);
+  held.DropAfter(64);
+  CHECK(held.empty());
+  CHECK(Drain(held, UINT64_MAX).empty());
+}
+
 TEST_CASE("held events: the buffers of records handed out are offered again", "[held_events]") {
   HeldEvents held;
   std::vector<Pending> pending;
@@ -194,7 +283,7 @@ TEST_CASE("held events: random batches give what a stable sort gives", "[held_ev
         clock += rng() % 4;
         events.emplace_back(clock, ++id);
       }
-      AddBoth(held, pending, events, static_cast<uint64_t>(round));
+      AddBoth(held, pending, events, static_cast<uint64_t>(round), rng() % 2 == 0);
     }
     released_up_to += rng() % 30;
     uint64_t up_to = round == 199 ? UINT64_MAX : released_up_to;

@@ -55,7 +55,7 @@ void Fill(Builder& b, uint64_t seed) {
         }
         events.push_back(e);
       }
-      b.Events(events);
+      b.Events(events, rng() % 2 == 0 ? fmt::kEventsFlagInOrder : 0);  // either way in order
     }
     ticks += 600;
     if (round % 3 == 2) b.Clock(ticks, ticks * 2);  // two nanoseconds a tick

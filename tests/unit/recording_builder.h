@@ -17,8 +17,10 @@ namespace allocwatch::unit_test {
 namespace fmt = allocwatch::format;
 
 // An Events record, header and padding included, holding `events` (one thread's, in time
-// order; times in ticks) encoded as the recorder encodes them.
-inline std::vector<uint8_t> EventsRecordOf(const std::vector<fmt::Event>& events) {
+// order; times in ticks) encoded as the recorder encodes them, with header flags `flags`
+// (fmt::kEventsFlagInOrder: as the recorder marks a batch whose times never go back).
+inline std::vector<uint8_t> EventsRecordOf(const std::vector<fmt::Event>& events,
+                                           uint16_t flags = 0) {
   fmt::EventsRecord head{};
   head.base_time_ns = events.empty() ? 0 : events.front().time_ns;
   head.count = static_cast<uint32_t>(events.size());
@@ -28,7 +30,7 @@ inline std::vector<uint8_t> EventsRecordOf(const std::vector<fmt::Event>& events
   uint8_t* p = body.data();
   for (const fmt::Event& e : events) p = fmt::EncodeEvent(state, e, p);
   head.bytes = static_cast<uint32_t>(p - body.data());
-  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, sizeof(head) + head.bytes);
+  head.header = fmt::MakeHeader(fmt::RecordType::kEvents, sizeof(head) + head.bytes, flags);
   std::vector<uint8_t> out(head.header.size, 0);
   std::memcpy(out.data(), &head, sizeof(head));
   std::memcpy(out.data() + sizeof(head), body.data(), head.bytes);
@@ -105,8 +107,8 @@ class Builder {
   }
 
   // Heap events in an Events record (EventsRecordOf), and the Clock record that releases them.
-  void Events(const std::vector<fmt::Event>& events) {
-    std::vector<uint8_t> r = EventsRecordOf(events);
+  void Events(const std::vector<fmt::Event>& events, uint16_t flags = 0) {
+    std::vector<uint8_t> r = EventsRecordOf(events, flags);
     Append(r.data(), r.size());
   }
   void Clock(uint64_t ticks, uint64_t time_ns) {

@@ -97,6 +97,53 @@ TEST_CASE("a record with an impossible size stops the reader", "[reader]") {
   unlink(path.c_str());
 }
 
+TEST_CASE("an events record marked in order is used up to its damage, with a warning", "[reader]") {
+  auto alloc = [](uint64_t t, uint64_t address, uint64_t size) {
+    fmt::Event e{};
+    e.kind = fmt::EventKind::kAlloc;
+    e.call = 1;
+    e.tid = 1;
+    e.time_ns = t;
+    e.address = address;
+    e.size = size;
+    e.stack_id = 1;
+    e.sample_bytes = 1;
+    return e;
+  };
+  fmt::Event free_a{};
+  free_a.kind = fmt::EventKind::kFree;
+  free_a.call = 10;
+  free_a.tid = 1;
+  free_a.time_ns = 30;
+  free_a.address = 0xA000;
+  Builder b(1);
+  b.Stack(1, {0x1});
+  const size_t offset = b.size();
+  // The third event's time goes back: damage in a record marked in order, a thread's clock
+  // that went back in one that is not.
+  const uint16_t flags = GENERATE(uint16_t{0}, fmt::kEventsFlagInOrder);
+  b.Events({alloc(10, 0xA000, 100), alloc(20, 0xB000, 200), alloc(15, 0xC000, 400), free_a}, flags);
+  b.Clock(100, 100);
+  b.Events({alloc(110, 0xD000, 800)}, fmt::kEventsFlagInOrder);
+  b.Clock(200, 200);
+  b.End(300);
+  std::string path = b.Write();
+  auto m = LoadProcess(path);
+  if (flags == 0) {
+    CHECK(m.warnings.empty());
+    CHECK(m.totals.live_bytes == 200 + 400 + 800);
+    CHECK(m.ending == allocwatch::report::Ending::kExit);
+  } else {
+    REQUIRE(m.warnings.size() == 1);
+    CHECK_THAT(m.warnings[0],
+               Catch::Contains("damaged events record at offset " + std::to_string(offset)));
+    CHECK(m.totals.alloc_count == 2);  // the events before the damage, nothing after it
+    CHECK(m.totals.live_bytes == 100 + 200);
+    CHECK(m.ending == allocwatch::report::Ending::kCutShort);
+  }
+  unlink(path.c_str());
+}
+
 TEST_CASE("files that are not recordings are refused with a clear error", "[reader]") {
   CHECK_THROWS_WITH(RecordingReader("/nonexistent/x.awtrace"), Catch::Contains("cannot open"));
   char path[] = "/tmp/allocwatch-unit-XXXXXX";
