@@ -17,7 +17,8 @@ namespace allocwatch::preload {
 namespace {
 
 // Sets of entries for one key hash: C++ allocations all reach malloc from one place in
-// operator new, so callers at the same depth share a key and need ways of their own.
+// operator new, so callers at the same depth share a key and need ways of their own (and more
+// than kWays go to other sets: FunnelSet).
 constexpr uint32_t kSets = 512;
 constexpr uint32_t kWays = 4;
 constexpr uint32_t kSlotCapacity = 32768;  // return-address slots of all entries together
@@ -42,6 +43,8 @@ struct Cache {
   uint64_t misses;
   Entry entries[kSets][kWays];
   uint8_t next_victim[kSets];
+  // Set once its ways all held the same key when one more was needed (FunnelSet).
+  uint8_t funnel[kSets];
   Slot slots[kSlotCapacity];
 };
 
@@ -82,6 +85,8 @@ uint32_t SetIndex(uint64_t return_address, uint64_t call_sp) {
 constexpr uint32_t kDeltaEntries = 1 << 14;
 constexpr uint32_t kDeltaProbes = 16;
 constexpr uint32_t kDeltaUnknown = UINT32_MAX;
+// Return addresses above a funnel's site that choose its set (FunnelSet).
+constexpr uint32_t kFunnelLevels = 3;
 constinit std::atomic<uint64_t> g_frame_deltas[kDeltaEntries] = {};
 constinit std::atomic<uint32_t> g_deltas_generation{0};  // module unloads they were learnt under
 
@@ -97,6 +102,35 @@ uint32_t FrameDelta(uint64_t ip) {
     if ((e >> 16) == ip) return static_cast<uint32_t>(e & 0xFFFF);
   }
   return kDeltaUnknown;
+}
+
+// The set of a key whose set is a funnel (many paths reach one site, such as operator new's
+// call of malloc, at the same depth): chosen by the key and the return address of the site's
+// caller, read where the site's frame size puts it, so that those paths fill different sets.
+// The key's own set while that frame size is not known. Only a set: every entry found there is
+// still checked slot by slot.
+uint32_t FunnelSet(const ThreadState& t, uint32_t key_set, uint64_t return_address,
+                   uint64_t call_sp) {
+  if (call_sp < t.stack_low) return key_set;
+  uint64_t mixed = return_address, ip = return_address, sp = call_sp;
+  for (uint32_t level = 0; level < kFunnelLevels; ++level) {
+    uint32_t delta = FrameDelta(ip);
+    if (delta == kDeltaUnknown || delta == 0 || sp + delta > t.stack_high) break;
+    sp += delta;
+    ip = *reinterpret_cast<const uint64_t*>(sp - 8);
+    mixed = (mixed ^ ip) * 0xD6E8FEB86659FD93ULL;
+  }
+  return mixed == return_address ? key_set : SetIndex(mixed, call_sp);
+}
+
+// Whether every way of a set holds an entry of this key.
+bool AllWaysHold(const Entry (&ways)[kWays], uint64_t return_address, uint64_t call_sp) {
+  for (const Entry& e : ways) {
+    if (e.stack_id == 0 || e.return_address != return_address || e.call_sp != call_sp) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void LearnFrameDelta(uint64_t ip, uint64_t delta) {
@@ -230,7 +264,10 @@ uint32_t CallSiteStack(ThreadState& t, CallSite site) {
     ClearEntries(c);
     c->generation = generation;
   }
-  uint32_t set = SetIndex(return_address, call_sp);
+  const uint32_t key_set = SetIndex(return_address, call_sp);
+  uint32_t set = key_set;
+  if (ALLOCWATCH_UNLIKELY(c->funnel[key_set] != 0))
+    set = FunnelSet(t, key_set, return_address, call_sp);
   for (Entry& e : c->entries[set]) {
     if (e.stack_id == 0 || e.return_address != return_address || e.call_sp != call_sp) continue;
     const Slot* s = c->slots + e.first_slot;
@@ -243,6 +280,12 @@ uint32_t CallSiteStack(ThreadState& t, CallSite site) {
       ++c->hits;
       return e.stack_id;
     }
+  }
+  if (set == key_set && c->funnel[key_set] == 0 &&
+      AllWaysHold(c->entries[key_set], return_address, call_sp)) {
+    // Callers that reach the site at the same depth by different paths would evict each other.
+    c->funnel[key_set] = 1;
+    set = FunnelSet(t, key_set, return_address, call_sp);
   }
   Entry* victim = &c->entries[set][c->next_victim[set]++ % kWays];
   return UnwindAndCache(t, c, victim, return_address, call_sp);

@@ -12,6 +12,13 @@
 // other than the stack pointer (alloca, stack realignment) is checked through the slots of the
 // frames around it.
 //
+// Many paths can reach one call site at one depth (operator new's call of malloc, a program's
+// xmalloc): more than a set has ways would evict each other in turn. A set found full of one
+// key when it needs one more becomes a funnel: from then on that key's entries go to sets
+// chosen by the return addresses of the next frames up as well, read where the frame sizes
+// learnt so far place them (the key's own set while they are not known). Entries found there
+// are checked slot by slot as any other.
+//
 // Only stacks on the thread's own stack are cached, and only when every return address was
 // found where a call puts it (a signal frame, for one, is not): calls on another stack
 // (sigaltstack, coroutines) and unusual stacks are always unwound. The thread's bounds are
