@@ -14,6 +14,9 @@
 #include "preload/hooks/recorder_state.h"
 
 namespace allocwatch::preload {
+
+constinit Spinlock g_unwind_lock;
+
 namespace {
 
 // Sets of entries for one key hash: C++ allocations all reach malloc from one place in
@@ -167,6 +170,7 @@ __attribute__((noinline)) void WalkAndLearnFrameDeltas() {
   int n = 0;
   unw_context_t context;
   unw_cursor_t cursor;
+  SpinlockHolder hold(g_unwind_lock);
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
   do {
     unw_word_t ip = 0, sp = 0;
@@ -222,7 +226,9 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   ErrnoSaver saved;  // callers on exact mode's fast path leave errno to this
   if (c != nullptr) ++c->misses;
   void* ips[kUnwindFrames];
+  g_unwind_lock.Lock();
   int n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));
+  g_unwind_lock.Unlock();
   // The caller's caller: the first frame at the return address (frames below are allocwatch's).
   int first = 0;
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;

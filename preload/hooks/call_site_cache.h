@@ -32,6 +32,7 @@
 
 #include <cstdint>
 
+#include "preload/base/spinlock.h"
 #include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
@@ -57,6 +58,14 @@ struct CallSite {
 // unwind runs from here and starts at the site's return address). Unwinds on a miss. 0 when
 // out of memory.
 uint32_t CallSiteStack(ThreadState& t, CallSite site);
+
+// Held around every call into libunwind (unw_backtrace, the full cursor's walk) and across
+// fork(). Debian's libunwind has no per-thread cache: each step of its cursor takes the
+// mutex of its global cache, with every signal masked. A fork while another thread held that
+// mutex would leave it held forever in the child, whose first unwind would then hang; with
+// this lock taken by the fork handler, no thread is inside libunwind when the process forks.
+// A leaf: nothing else is taken while it is held.
+extern Spinlock g_unwind_lock;
 
 // At thread exit: gives back the thread's cache.
 void ReleaseCallSiteCache(ThreadState& t);
