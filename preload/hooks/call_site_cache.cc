@@ -14,14 +14,10 @@
 #include "preload/hooks/recorder_state.h"
 
 namespace allocwatch::preload {
-
-constinit Spinlock g_unwind_lock;
-
 namespace {
 
 // Sets of entries for one key hash: C++ allocations all reach malloc from one place in
-// operator new, so callers at the same depth share a key and need ways of their own (and more
-// than kWays go to other sets: FunnelSet).
+// operator new, so callers at the same depth share a key and need ways of their own.
 constexpr uint32_t kSets = 512;
 constexpr uint32_t kWays = 4;
 constexpr uint32_t kSlotCapacity = 32768;  // return-address slots of all entries together
@@ -46,8 +42,6 @@ struct Cache {
   uint64_t misses;
   Entry entries[kSets][kWays];
   uint8_t next_victim[kSets];
-  // Set once its ways all held the same key when one more was needed (FunnelSet).
-  uint8_t funnel[kSets];
   Slot slots[kSlotCapacity];
 };
 
@@ -88,8 +82,6 @@ uint32_t SetIndex(uint64_t return_address, uint64_t call_sp) {
 constexpr uint32_t kDeltaEntries = 1 << 14;
 constexpr uint32_t kDeltaProbes = 16;
 constexpr uint32_t kDeltaUnknown = UINT32_MAX;
-// Return addresses above a funnel's site that choose its set (FunnelSet).
-constexpr uint32_t kFunnelLevels = 3;
 constinit std::atomic<uint64_t> g_frame_deltas[kDeltaEntries] = {};
 constinit std::atomic<uint32_t> g_deltas_generation{0};  // module unloads they were learnt under
 
@@ -105,35 +97,6 @@ uint32_t FrameDelta(uint64_t ip) {
     if ((e >> 16) == ip) return static_cast<uint32_t>(e & 0xFFFF);
   }
   return kDeltaUnknown;
-}
-
-// The set of a key whose set is a funnel (many paths reach one site, such as operator new's
-// call of malloc, at the same depth): chosen by the key and the return address of the site's
-// caller, read where the site's frame size puts it, so that those paths fill different sets.
-// The key's own set while that frame size is not known. Only a set: every entry found there is
-// still checked slot by slot.
-uint32_t FunnelSet(const ThreadState& t, uint32_t key_set, uint64_t return_address,
-                   uint64_t call_sp) {
-  if (call_sp < t.stack_low) return key_set;
-  uint64_t mixed = return_address, ip = return_address, sp = call_sp;
-  for (uint32_t level = 0; level < kFunnelLevels; ++level) {
-    uint32_t delta = FrameDelta(ip);
-    if (delta == kDeltaUnknown || delta == 0 || sp + delta > t.stack_high) break;
-    sp += delta;
-    ip = *reinterpret_cast<const uint64_t*>(sp - 8);
-    mixed = (mixed ^ ip) * 0xD6E8FEB86659FD93ULL;
-  }
-  return mixed == return_address ? key_set : SetIndex(mixed, call_sp);
-}
-
-// Whether every way of a set holds an entry of this key.
-bool AllWaysHold(const Entry (&ways)[kWays], uint64_t return_address, uint64_t call_sp) {
-  for (const Entry& e : ways) {
-    if (e.stack_id == 0 || e.return_address != return_address || e.call_sp != call_sp) {
-      return false;
-    }
-  }
-  return true;
 }
 
 void LearnFrameDelta(uint64_t ip, uint64_t delta) {
@@ -170,7 +133,6 @@ __attribute__((noinline)) void WalkAndLearnFrameDeltas() {
   int n = 0;
   unw_context_t context;
   unw_cursor_t cursor;
-  SpinlockHolder hold(g_unwind_lock);
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
   do {
     unw_word_t ip = 0, sp = 0;
@@ -226,9 +188,7 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   ErrnoSaver saved;  // callers on exact mode's fast path leave errno to this
   if (c != nullptr) ++c->misses;
   void* ips[kUnwindFrames];
-  g_unwind_lock.Lock();
   int n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));
-  g_unwind_lock.Unlock();
   // The caller's caller: the first frame at the return address (frames below are allocwatch's).
   int first = 0;
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;
@@ -270,10 +230,7 @@ uint32_t CallSiteStack(ThreadState& t, CallSite site) {
     ClearEntries(c);
     c->generation = generation;
   }
-  const uint32_t key_set = SetIndex(return_address, call_sp);
-  uint32_t set = key_set;
-  if (ALLOCWATCH_UNLIKELY(c->funnel[key_set] != 0))
-    set = FunnelSet(t, key_set, return_address, call_sp);
+  uint32_t set = SetIndex(return_address, call_sp);
   for (Entry& e : c->entries[set]) {
     if (e.stack_id == 0 || e.return_address != return_address || e.call_sp != call_sp) continue;
     const Slot* s = c->slots + e.first_slot;
@@ -286,12 +243,6 @@ uint32_t CallSiteStack(ThreadState& t, CallSite site) {
       ++c->hits;
       return e.stack_id;
     }
-  }
-  if (set == key_set && c->funnel[key_set] == 0 &&
-      AllWaysHold(c->entries[key_set], return_address, call_sp)) {
-    // Callers that reach the site at the same depth by different paths would evict each other.
-    c->funnel[key_set] = 1;
-    set = FunnelSet(t, key_set, return_address, call_sp);
   }
   Entry* victim = &c->entries[set][c->next_victim[set]++ % kWays];
   return UnwindAndCache(t, c, victim, return_address, call_sp);

@@ -12,13 +12,6 @@
 // other than the stack pointer (alloca, stack realignment) is checked through the slots of the
 // frames around it.
 //
-// Many paths can reach one call site at one depth (operator new's call of malloc, a program's
-// xmalloc): more than a set has ways would evict each other in turn. A set found full of one
-// key when it needs one more becomes a funnel: from then on that key's entries go to sets
-// chosen by the return addresses of the next frames up as well, read where the frame sizes
-// learnt so far place them (the key's own set while they are not known). Entries found there
-// are checked slot by slot as any other.
-//
 // Only stacks on the thread's own stack are cached, and only when every return address was
 // found where a call puts it (a signal frame, for one, is not): calls on another stack
 // (sigaltstack, coroutines) and unusual stacks are always unwound. The thread's bounds are
@@ -32,7 +25,6 @@
 
 #include <cstdint>
 
-#include "preload/base/spinlock.h"
 #include "preload/hooks/thread_state.h"
 
 namespace allocwatch::preload {
@@ -58,14 +50,6 @@ struct CallSite {
 // unwind runs from here and starts at the site's return address). Unwinds on a miss. 0 when
 // out of memory.
 uint32_t CallSiteStack(ThreadState& t, CallSite site);
-
-// Held around every call into libunwind (unw_backtrace, the full cursor's walk) and across
-// fork(). Debian's libunwind has no per-thread cache: each step of its cursor takes the
-// mutex of its global cache, with every signal masked. A fork while another thread held that
-// mutex would leave it held forever in the child, whose first unwind would then hang; with
-// this lock taken by the fork handler, no thread is inside libunwind when the process forks.
-// A leaf: nothing else is taken while it is held.
-extern Spinlock g_unwind_lock;
 
 // At thread exit: gives back the thread's cache.
 void ReleaseCallSiteCache(ThreadState& t);

@@ -15,7 +15,6 @@
 #include "preload/format/environment.h"
 #include "preload/hooks/attach.h"
 #include "preload/hooks/brink.h"
-#include "preload/hooks/call_site_cache.h"
 #include "preload/hooks/control.h"
 #include "preload/hooks/counters.h"
 #include "preload/hooks/event_buffer.h"
@@ -543,12 +542,10 @@ void ForkPrepare() {
   g_recorder.heap->LockAll();
   g_recorder.mappings->lock().Lock();
   Writer().LockForFork();
-  g_unwind_lock.Lock();  // no thread is inside libunwind when the process forks
 }
 
 void ForkParent() {
   if (g_fork_locked) {
-    g_unwind_lock.Unlock();
     Writer().UnlockAfterFork();
     g_recorder.mappings->lock().Unlock();
     g_recorder.heap->UnlockAll();
@@ -571,7 +568,6 @@ void ForkChild() {
     t.in_hook = false;
     return;
   }
-  g_unwind_lock.ResetAfterFork();
   ResetEventBuffersInChild(t);
   ForgetRecording();
   CountersAfterFork(t);

@@ -91,9 +91,7 @@ namespace {
 
 ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
   void* frames[kUnwindFrames];
-  g_unwind_lock.Lock();  // see call_site_cache.h
   int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
-  g_unwind_lock.Unlock();
   return InternFrames(t, frames, n);
 }
 

@@ -41,18 +41,6 @@ __attribute__((noinline)) uint32_t ViaB() {
   return id + 0;
 }
 
-// More callers of Middle, each with code of its own (K keeps them from being folded into one).
-template <uint32_t K>
-__attribute__((noinline)) uint32_t Via() {
-  uint32_t id = Middle();
-  asm volatile("" ::: "memory");
-  return id ^ K;
-}
-template <uint32_t K>
-uint32_t ViaUndone() {
-  return Via<K>() ^ K;
-}
-
 // A frame whose size varies: the frames below it move.
 __attribute__((noinline)) uint32_t WithAlloca(size_t n) {
   volatile char* p = static_cast<char*>(alloca(n));
@@ -112,31 +100,6 @@ TEST_CASE("call-site cache never takes another path to the same call site for a 
   // matches (never the other path's, as checked above).
   CHECK(after.misses - before.misses == 2);
   CHECK(after.hits - before.hits == 98);
-}
-
-TEST_CASE("call-site cache keeps apart more paths to one site than a set has ways",
-          "[call_site_cache]") {
-  Recorder recorder;
-  aw::ThreadState& t = aw::CurrentThread();
-  aw::CallSiteCacheStats before = aw::CallSiteCacheCounts(t);
-  // Six paths through Middle to Site at the same depth, one key, more than the key's set has
-  // ways (4): in turn, each would evict the one needed next. Once the set is full of that key,
-  // its paths are spread over other sets by the return addresses above the site.
-  constexpr int kPaths = 6, kRounds = 20;
-  uint32_t (*const fns[kPaths])() = {ViaUndone<1>, ViaUndone<2>, ViaUndone<3>,
-                                     ViaUndone<4>, ViaUndone<5>, ViaUndone<6>};
-  uint32_t ids[kPaths * kRounds];
-  CallEach(fns, kPaths, kRounds, ids);
-  for (int i = 0; i < kPaths; ++i) {
-    CHECK(ids[i] != 0);
-    for (int j = 0; j < i; ++j) CHECK(ids[i] != ids[j]);
-    for (int r = 1; r < kRounds; ++r) REQUIRE(ids[r * kPaths + i] == ids[i]);
-  }
-  aw::CallSiteCacheStats after = aw::CallSiteCacheCounts(t);
-  // Each path is unwound once in the first round; the four that were cached in the full set
-  // once more in the second (their entries are in the set they were found in before).
-  CHECK(after.misses - before.misses <= 2 * kPaths);
-  CHECK(after.hits + after.misses - before.hits - before.misses == kPaths * kRounds);
 }
 
 TEST_CASE("call-site cache answers repeated calls without unwinding", "[call_site_cache]") {
