@@ -89,8 +89,8 @@ constinit std::atomic<ThreadState*> g_stamp_owner{nullptr};
 // Events that may share one time read, and how close (in ticks) the last read must be to the
 // one before it for the thread to count as busy: a thread that records more sparsely reads the
 // clock for each event, so its times stay exact.
-constexpr uint32_t kStampRun = 64;
-constexpr uint64_t kBusyTicks = 64 * 1024;  // 1024 ticks an event of the run
+constexpr uint32_t kStampRun = 16;
+constexpr uint64_t kBusyTicks = 16 * 1024;
 
 void NewStampEpoch() { g_stamp_epoch.fetch_add(1, std::memory_order_relaxed); }
 
