@@ -324,13 +324,20 @@ inline uint8_t* EncodeEvent(EventCodecState& s, const Event& e, uint8_t* p) {
   return true;
 }
 
+// DecodeEvent, and a call in 1..max_call: an event a reader accepts.
+[[gnu::always_inline]] inline bool DecodeValidEvent(EventCodecState& s, const uint8_t*& p,
+                                                    const uint8_t* end, uint16_t max_call,
+                                                    Event* e) {
+  return DecodeEvent(s, p, end, e) && e->call != 0 && e->call <= max_call;
+}
+
 // Steps over one event as DecodeEvent would read it, with the same checks (and a call in
 // 1..kMaxCall), keeping only its time (ticks) and the state; cheaper than a decode.
 inline bool SkipEvent(EventCodecState& s, const uint8_t*& p, const uint8_t* end, uint16_t max_call,
                       uint64_t* time_ns) {
   if (s.version < 3 || end - p < 2) {
     Event e{};
-    if (!DecodeEvent(s, p, end, &e) || e.call == 0 || e.call > max_call) return false;
+    if (!DecodeValidEvent(s, p, end, max_call, &e)) return false;
     *time_ns = e.time_ns;
     return true;
   }

@@ -201,19 +201,20 @@ size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uin
     // must wait becomes the run's head. Each is checked as it is decoded (a run of a record
     // marked in order was not checked by Add).
     uint64_t previous = r.head.time_ns;
-    bool done = r.left == 0;
+    bool done = r.left == 0, damaged = false;
     while (!done) {
       --r.left;
-      format::Event& e = blocked || n == max ? r.head : out[n];
+      const bool to_head = blocked || n == max;
+      format::Event& e = to_head ? r.head : out[n];
       if (!DecodeChecked(r, previous, &e)) {
         held_ -= r.left + 1;  // this event and those after it are not handed out
         r.left = 0;
-        Damaged(r);
-        done = true;
+        done = damaged = true;
         break;
       }
-      if (&e == &r.head || e.time_ns > bound) {
-        if (&e != &r.head) r.head = e;
+      if (to_head) break;
+      if (e.time_ns > bound) {
+        r.head = e;
         break;
       }
       previous = e.time_ns;
@@ -221,7 +222,7 @@ size_t HeldEvents::NextBatch(uint64_t up_to, format::Event* out, size_t max, uin
       --held_;
       done = r.left == 0;
     }
-    if (done && !r.checked && r.p != r.end) Damaged(r);  // bytes after its count
+    if (damaged || (done && !r.checked && r.p != r.end)) Damaged(r);  // or bytes after its count
     if (done) {
       PopTop();
     } else {

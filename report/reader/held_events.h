@@ -105,8 +105,8 @@ class HeldEvents {
   // Decodes r's next event into *e with the checks Add makes: false on damage, a call out of
   // range or a time before `previous`.
   [[gnu::always_inline]] static bool DecodeChecked(Run& r, uint64_t previous, format::Event* e) {
-    return format::DecodeEvent(r.state, r.p, r.end, e) && e->call != 0 &&
-           e->call <= format::kMaxCall && e->time_ns >= previous;
+    return format::DecodeValidEvent(r.state, r.p, r.end, format::kMaxCall, e) &&
+           e->time_ns >= previous;
   }
   // Add() of a record marked in order: one run, checked as it is decoded.
   bool AddInOrder(std::vector<uint8_t>&& record, uint64_t offset, const format::EventsRecord& head,

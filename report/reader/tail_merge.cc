@@ -196,7 +196,7 @@ bool SlotBatch(const format::TailSlotHeader& h, const std::vector<uint8_t>& data
   while (n < h.count) {
     format::Event e{};
     const uint8_t* at = p;
-    if (!format::DecodeEvent(state, p, end, &e) || e.call == 0 || e.call > format::kMaxCall) {
+    if (!format::DecodeValidEvent(state, p, end, format::kMaxCall, &e)) {
       p = at;
       break;
     }
