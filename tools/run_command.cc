@@ -340,8 +340,7 @@ void LossNotes(const std::vector<std::string>& files, const std::string& dir, pi
     uint64_t size = fs::file_size(f, ec);
     if (end.recovered) {
       out << "allocwatch: process " << end.pid << " was killed; its recording " << f
-          << " holds what it did up to the kill (its last records were recovered from its tail "
-             "file)\n";
+          << " holds what it did up to the kill (its tail file was merged into it)\n";
       continue;
     }
     any_cut = true;

@@ -396,11 +396,9 @@ TailMerge MergeTail(const std::string& recording) {
     AppendBytes(added, batch.data(), batch.size());
     ++m.batches;
   }
-  if (added.empty() && keep == length && m.batches == 0) {
-    unlink(tail_path.c_str());  // nothing the recording lacks
-    m.outcome = TailMerge::Outcome::kRemoved;
-    return m;
-  }
+  // Even when the tail adds nothing (the process had written all it had, as a sampled program
+  // often has), the RecoveredRecord is appended: it tells the report that the recording was
+  // checked against the tail and is whole up to the kill.
   format::ClockRecord clock{};
   if (m.batches > 0 && ClockNow(process, h.tick_source, &clock)) {
     AppendBytes(added, &clock, sizeof(clock));

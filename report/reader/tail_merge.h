@@ -4,7 +4,8 @@
 // (preload/format/tail_format.h): the records and heap events the process had not written to
 // the recording yet, in shared memory that outlives a SIGKILL. Once the process is gone, the
 // merge appends the whole records of the writer's region and each thread's buffered events (as
-// Events records), then a Clock record and a RecoveredRecord, and removes the tail. A record the
+// Events records), then a Clock record and a RecoveredRecord (that one even when the tail adds
+// nothing: the recording is then known whole up to the kill), and removes the tail. A record the
 // kill cut short is dropped and counted; a tail that does not belong to the recording, or a
 // recording shorter than the tail says, is left alone with a warning. Idempotent: a merged tail
 // is gone, and a tail marked finished (the process ended normally) is only removed.
@@ -28,7 +29,7 @@ struct TailMerge {
   enum class Outcome {
     kNoTail,        // nothing to do
     kMerged,        // records appended, tail removed
-    kRemoved,       // the tail was finished (or empty): removed, the recording unchanged
+    kRemoved,       // the tail was finished: removed, the recording unchanged
     kStillRunning,  // the process runs: the tail is its own, left alone
     kLeft,          // not merged (see warning); the tail is kept for a later look
   };

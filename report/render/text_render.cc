@@ -486,9 +486,15 @@ void RenderText(const ProcessReport& r, std::ostream& out, const TextStyle& styl
     out << ")\n";
   }
   if (m.recovered.merged) {
-    out << "recovered   " << m.recovered.events << " heap events and "
-        << FormatBytes(static_cast<double>(m.recovered.writer_bytes))
-        << " of records from the tail file after the kill";
+    if (m.recovered.events == 0 && m.recovered.writer_bytes == 0) {
+      out << "recovered   nothing: the tail file, read after the kill, held no record the "
+             "recording lacked";
+      if (m.recovered.torn_bytes == 0) out << " (it is whole up to the kill)";
+    } else {
+      out << "recovered   " << m.recovered.events << " heap events and "
+          << FormatBytes(static_cast<double>(m.recovered.writer_bytes))
+          << " of records from the tail file after the kill";
+    }
     if (m.recovered.torn_bytes > 0) {
       out << "; " << m.recovered.torn_bytes << " bytes of one record cut by the kill dropped";
     }

@@ -201,6 +201,34 @@ TEST_CASE("a recording still being written is read up to its last whole record, 
   CHECK_FALSE(whole->model.truncated_tail);
 }
 
+TEST_CASE("text report: the recovered line says what a killed process's tail file added",
+          "[text]") {
+  auto with_recovered = [](uint64_t events, uint64_t writer_bytes) {
+    Builder b;
+    b.Stack(1, {0x1000, 0x1100});
+    b.Alloc(kSecond / 10, 0x100000, 1000, 1);
+    b.Snapshot(kSecond / 5, 100000);
+    format::RecoveredRecord r{};
+    r.header = format::MakeHeader(format::RecordType::kRecovered, sizeof(r));
+    r.events = events;
+    r.writer_bytes = writer_bytes;
+    b.Raw(&r, sizeof(r));
+    auto l = Load(b.Write());
+    CHECK(l->model.ending == report::Ending::kCutShort);
+    CHECK(l->model.recovered.merged);
+    std::ostringstream text;
+    report::RenderText(l->report, text, {false});
+    return text.str();
+  };
+  std::string some = with_recovered(5, 64);
+  CHECK(some.find("recovered   5 heap events and 64 B of records from the tail file") !=
+        std::string::npos);
+  // The tail held nothing the recording lacked: the recording is whole up to the kill.
+  std::string none = with_recovered(0, 0);
+  CHECK(none.find("recovered   nothing: the tail file, read after the kill, held no record the "
+                  "recording lacked (it is whole up to the kill)") != std::string::npos);
+}
+
 TEST_CASE("text report: colour only when asked for", "[text]") {
   Builder b;
   GrowthRun(b);

@@ -468,20 +468,27 @@ TEST_CASE("a record the kill cut short is dropped and its bytes counted as torn"
 
 TEST_CASE("a batch being flushed at the kill is merged once", "[tail_merge]") {
   KilledRun run;
-  SECTION("already in the recording, alone: nothing to add, the tail is removed") {
+  SECTION("already in the recording, alone: nothing to add but the Recovered record") {
     uint32_t s = run.tail.Slot({HeapEvent(0), HeapEvent(1)}, /*flushing=*/1);
     Bytes recorded = Concat(run.whole, run.tail.FlushedRecord(s));
     run.tail.EditHeader([&](fmt::TailHeader& h) { h.writer_offset = recorded.size(); });
     run.Write(recorded);
     TailMerge m = MergeTail(run.recording);
-    CHECK(m.outcome == Outcome::kRemoved);
+    CHECK(m.outcome == Outcome::kMerged);
     CHECK(m.duplicates == 1);
     CHECK(m.events == 0);
     CHECK(m.batches == 0);
     CHECK_FALSE(run.TailExists());
-    CHECK(run.Recording() == recorded);
-    CHECK(ReadBack(run.recording).allocs ==
-          std::vector<uint64_t>{0xA000, 0xA100, 0xA200, 0xE000, 0xE100});
+    Bytes merged = run.Recording();
+    CHECK(Prefix(merged, recorded.size()) == recorded);
+    // No Clock record: no events were added.
+    CHECK(TypesFrom(merged, recorded.size()) ==
+          std::vector<fmt::RecordType>{fmt::RecordType::kRecovered});
+    CheckRecovered(LastRecovered(merged), m);
+    Readback r = ReadBack(run.recording);
+    CHECK(r.allocs == std::vector<uint64_t>{0xA000, 0xA100, 0xA200, 0xE000, 0xE100});
+    CHECK(r.recovered.events == 0);
+    CHECK(r.recovered.duplicates == 1);
   }
   SECTION("already in the recording, with another thread's batch: only that one is added") {
     uint32_t s = run.tail.Slot({HeapEvent(0), HeapEvent(1)}, /*flushing=*/1);
