@@ -12,6 +12,7 @@
 #include "preload/hooks/real_functions.h"
 #include "preload/hooks/recorder.h"
 #include "preload/hooks/recorder_state.h"
+#include "preload/hooks/unwind_gate.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -133,6 +134,7 @@ __attribute__((noinline)) void WalkAndLearnFrameDeltas() {
   int n = 0;
   unw_context_t context;
   unw_cursor_t cursor;
+  UnwindSection section(CurrentThread());
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
   do {
     unw_word_t ip = 0, sp = 0;
@@ -188,7 +190,11 @@ __attribute__((noinline)) uint32_t UnwindAndCache(ThreadState& t, Cache* c, Entr
   ErrnoSaver saved;  // callers on exact mode's fast path leave errno to this
   if (c != nullptr) ++c->misses;
   void* ips[kUnwindFrames];
-  int n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));
+  int n = 0;
+  {
+    UnwindSection section(t);
+    n = unw_backtrace(ips, static_cast<int>(kUnwindFrames));
+  }
   // The caller's caller: the first frame at the return address (frames below are allocwatch's).
   int first = 0;
   while (first < n && reinterpret_cast<uint64_t>(ips[first]) != return_address) ++first;

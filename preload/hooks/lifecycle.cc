@@ -27,6 +27,7 @@
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/stack_bounds.h"
 #include "preload/hooks/tail_file.h"
+#include "preload/hooks/unwind_gate.h"
 #include "preload/procfs/headroom.h"
 
 namespace allocwatch::preload {
@@ -414,6 +415,7 @@ void SetUpRecorder() {
   g_page_size = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   LearnStackBounds(CurrentThread());  // the loading thread's; new threads learn theirs
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  StartUnwindGate();
   ChooseEventClock();
   SelfCodeRange(&g_recorder.self_start, &g_recorder.self_end);
   g_recorder.stacks.Construct();
@@ -536,6 +538,9 @@ bool g_fork_locked = false;
 // starts from empty tables anyway.
 void ForkPrepare() {
   CurrentThread().in_hook = true;
+  // First: a thread inside libunwind takes nothing of allocwatch's, so it always gets out;
+  // one waiting at the gate holds nothing the locks below need.
+  CloseUnwindGate(CurrentThread());
   g_fork_locked = TablesReady() && !(g_recorder.attached && !IsRecording());
   if (!g_fork_locked) return;
   g_recorder.stacks->lock().Lock();
@@ -551,11 +556,13 @@ void ForkParent() {
     g_recorder.heap->UnlockAll();
     g_recorder.stacks->lock().Unlock();
   }
+  OpenUnwindGate();
   CurrentThread().in_hook = false;
 }
 
 void ForkChild() {
   ThreadState& t = CurrentThread();
+  ResetUnwindGateInChild(t);
   t.tid = 0;
   t.announced = false;
   if (!TablesReady()) {

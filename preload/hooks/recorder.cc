@@ -23,6 +23,7 @@
 #include "preload/hooks/recorder_state.h"
 #include "preload/hooks/sampler.h"
 #include "preload/hooks/stack_table.h"
+#include "preload/hooks/unwind_gate.h"
 
 namespace allocwatch::preload {
 
@@ -91,7 +92,11 @@ namespace {
 
 ALLOCWATCH_ALWAYS_INLINE uint32_t CaptureStack(ThreadState& t) {
   void* frames[kUnwindFrames];
-  int n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
+  int n = 0;
+  {
+    UnwindSection section(t);
+    n = unw_backtrace(frames, static_cast<int>(kUnwindFrames));
+  }
   return InternFrames(t, frames, n);
 }
 

@@ -56,6 +56,10 @@ struct ThreadState {
   uint64_t stamp;
   uint32_t stamp_epoch;
   uint32_t stamp_left;
+  // unwind_gate.h: how deep this thread is in calls into libunwind, and whether it is the one
+  // that closed the gate for a fork.
+  uint32_t unwind_depth;
+  bool forking;
 };
 
 // Zero-initialised, initial-exec: no TLS constructor, no __tls_get_addr, no allocation.
