@@ -41,8 +41,8 @@ void StartUnwindGate();
 // The fork handlers (lifecycle.cc). Close: new sections wait, and it returns once no other
 // thread is inside one (the calling thread's own sections, should fork be called from a signal
 // handler that interrupted one, are not waited for), or after 2 s: a thread that stays inside
-// that long is stuck elsewhere, and waiting on would hang the fork too. Open: in the parent after the fork.
-// ResetInChild: the only thread left is the caller.
+// that long is stuck elsewhere, and waiting on would hang the fork too. Open: in the parent after
+// the fork. ResetInChild: the only thread left is the caller.
 void CloseUnwindGate(ThreadState& t);
 void OpenUnwindGate();
 void ResetUnwindGateInChild(ThreadState& t);

@@ -2,8 +2,8 @@
 // libunwind and holds new ones back until it opens; a thread is never held back by itself.
 #include "preload/hooks/unwind_gate.h"
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
