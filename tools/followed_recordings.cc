@@ -54,6 +54,15 @@ void FollowedRecordings::PrepareNewStacks(bool whole_stacks, const std::atomic<b
   }
 }
 
+void FollowedRecordings::Merged(const std::string& file, uint64_t appended_at, bool cut_back) {
+  auto it = entries_.find(file);
+  if (it == entries_.end()) return;
+  const Entry& e = it->second;
+  if (cut_back || e.final || !e.followed || e.followed->offset() > appended_at) {
+    entries_.erase(it);
+  }
+}
+
 size_t FollowedRecordings::open() const {
   size_t n = 0;
   for (const auto& [file, e] : entries_) n += e.followed != nullptr ? 1 : 0;

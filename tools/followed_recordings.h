@@ -31,8 +31,14 @@ class FollowedRecordings {
   // model is shared with the later calls, not copied (a real program's takes a good part of a
   // second to copy): it is not to be changed.
   std::shared_ptr<report::ProcessModel> Model(const std::string& file);
-  // Reads `file` anew next time (records were merged into it from a tail file).
+  // Reads `file` anew next time.
   void Forget(const std::string& file) { entries_.erase(file); }
+  // Records were merged into `file` from a tail file, from offset `appended_at` on, after the
+  // file was cut back to it when `cut_back`. A replay that read no further and whose file was
+  // not cut goes on from where it is: it reads the new records next, as a first read would.
+  // Any other (one that ended, read past that offset, or may hold the cut bytes in its read
+  // buffer) reads the file anew next time.
+  void Merged(const std::string& file, uint64_t appended_at, bool cut_back);
   // Whether `file` is followed already.
   bool Has(const std::string& file) const { return entries_.count(file) != 0; }
   // Recordings followed and still open (their process has not ended yet).

@@ -98,9 +98,10 @@ bool StillRunning(const report::ProcessModel& m) {
 
 }  // namespace
 
-bool MergeTailOf(const std::string& recording) {
+bool MergeTailOf(const std::string& recording, report::TailMerge* merge) {
   report::TailMerge m = report::MergeTail(recording);
   if (!m.warning.empty()) spdlog::warn("{}", m.warning);
+  if (merge != nullptr) *merge = m;
   return m.outcome == report::TailMerge::Outcome::kMerged;
 }
 
@@ -131,7 +132,10 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
              FollowedRecordings* followed = nullptr) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
-    if (MergeTailOf(file) && followed != nullptr) followed->Forget(file);
+    report::TailMerge merge;
+    if (MergeTailOf(file, &merge) && followed != nullptr) {
+      followed->Merged(file, merge.appended_at, merge.torn_bytes > 0);
+    }
     try {
       out.models.push_back(followed != nullptr ? followed->Model(file)
                                                : std::make_shared<report::ProcessModel>(

@@ -425,6 +425,7 @@ TailMerge MergeTail(const std::string& recording) {
   }
   unlink(tail_path.c_str());
   m.outcome = TailMerge::Outcome::kMerged;
+  m.appended_at = keep;
   if (missing_slots > 0) {
     m.warning = tail_path + ": " + std::to_string(missing_slots) +
                 " event buffers missing from the tail file (cut short); their events are lost";

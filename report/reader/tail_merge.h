@@ -40,6 +40,9 @@ struct TailMerge {
   uint32_t batches = 0;
   uint32_t duplicates = 0;
   uint64_t torn_bytes = 0;
+  // kMerged: the offset the appended records start at. The recording was cut back to it first
+  // when torn_bytes > 0; otherwise it is the recording's length before the merge.
+  uint64_t appended_at = 0;
 };
 
 // Merges the tail of `recording` when its process is gone. Never throws.

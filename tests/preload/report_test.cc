@@ -2,6 +2,7 @@
 // (programs/grower.c): growth, leak kinds, temporaries, pprof (checked with `go tool pprof`),
 // folded stacks, suppressions, filters, diff, --follow on a recording being written and
 // several processes in one report.
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include "json_support.h"
 #include "nlohmann/json.hpp"
 #include "preload_support.h"
+#include "report/reader/tail_merge.h"
+#include "tools/followed_recordings.h"
 
 extern char** environ;
 
@@ -247,8 +250,9 @@ TEST_CASE("diff: the build that leaks shows the site that started growing", "[re
   CHECK(first.at("live_bytes_change") == kSteps * kLeakSize);
 }
 
-TEST_CASE("report on a recording being written, and --follow until the process ends", "[report]") {
-  TempDir dir;
+// Starts `grower 300 1` (3 s or more) recorded in exact mode into `dir` with the preload,
+// without waiting for it; returns its pid once its recording exists (bounded wait).
+pid_t StartRecordedGrower(const std::string& dir) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string v = *e;
@@ -257,19 +261,26 @@ TEST_CASE("report on a recording being written, and --follow until the process e
   }
   env_strings.push_back(std::string("LD_PRELOAD=") + PRELOAD_LIBRARY);
   env_strings.push_back("ALLOCWATCH_SAMPLE_BYTES=1");
-  env_strings.push_back("ALLOCWATCH_OUTPUT_DIR=" + dir.path());
+  env_strings.push_back("ALLOCWATCH_OUTPUT_DIR=" + dir);
   env_strings.push_back("ALLOCWATCH_INTERVAL_MS=20");
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string prog = PROGRAM_GROWER, steps = "300", leak = "1";  // 3 s or more
+  std::string prog = PROGRAM_GROWER, steps = "300", leak = "1";
   char* argv[] = {prog.data(), steps.data(), leak.data(), nullptr};
   pid_t pid = -1;
-  REQUIRE(posix_spawn(&pid, prog.c_str(), nullptr, nullptr, argv, envp.data()) == 0);
-  // Wait (bounded) until the recording exists, then report on it while the program runs.
-  for (int i = 0; i < 500 && Recordings(dir.path()).empty(); ++i) {
+  if (posix_spawn(&pid, prog.c_str(), nullptr, nullptr, argv, envp.data()) != 0) return -1;
+  for (int i = 0; i < 500 && Recordings(dir).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  return pid;
+}
+
+TEST_CASE("report on a recording being written, and --follow until the process ends", "[report]") {
+  TempDir dir;
+  pid_t pid = StartRecordedGrower(dir.path());
+  REQUIRE(pid > 0);
+  // Report on it while the program runs.
   RunResult once = Run({ALLOCWATCH_COMMAND, "report", dir.path()});
   RunResult follow =
       Run({ALLOCWATCH_COMMAND, "report", "--follow", "--interval", "0.2", dir.path()});
@@ -292,6 +303,42 @@ TEST_CASE("report on a recording being written, and --follow until the process e
   CHECK(follow.out.find("still running") != std::string::npos);
   CHECK(follow.out.find("ended by exit()") != std::string::npos);
   CHECK(follow.out.find("no recorded process is running any more") != std::string::npos);
+}
+
+// What allocwatch run's background replay and report --follow do when the followed process is
+// killed: the tail is merged into the recording, and the replay goes on from where it was.
+TEST_CASE("a followed recording is read on, not anew, after its killed process's tail is merged",
+          "[report]") {
+  TempDir dir;
+  pid_t pid = StartRecordedGrower(dir.path());
+  REQUIRE(pid > 0);
+  std::vector<std::string> files = Recordings(dir.path());
+  REQUIRE(files.size() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  tools::FollowedRecordings followed;
+  followed.Update(files[0]);
+  REQUIRE(followed.Has(files[0]));
+  REQUIRE(kill(pid, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFSIGNALED(status));
+
+  report::TailMerge merge = report::MergeTail(files[0]);
+  REQUIRE(merge.outcome == report::TailMerge::Outcome::kMerged);
+  followed.Merged(files[0], merge.appended_at, merge.torn_bytes > 0);
+  // Kept (read on) unless the merge cut back a torn record.
+  CHECK(followed.Has(files[0]) == (merge.torn_bytes == 0));
+  std::shared_ptr<report::ProcessModel> model = followed.Model(files[0]);
+  // The same as a first read of the merged file.
+  report::ProcessModel fresh = report::LoadProcess(files[0]);
+  CHECK(model->ending == report::Ending::kCutShort);
+  CHECK(model->recovered.merged);
+  CHECK(model->recovered.events == fresh.recovered.events);
+  CHECK(model->totals.alloc_count > 20);  // about 60 in its first 300 ms
+  CHECK(model->totals.alloc_count == fresh.totals.alloc_count);
+  CHECK(model->totals.live_bytes == fresh.totals.live_bytes);
+  CHECK(model->totals.live_count == fresh.totals.live_count);
+  CHECK(model->snapshots.size() == fresh.snapshots.size());
 }
 
 TEST_CASE("several recordings: a section per process and a combined total", "[report]") {

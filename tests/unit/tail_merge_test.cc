@@ -450,6 +450,7 @@ TEST_CASE("a record the kill cut short is dropped and its bytes counted as torn"
   TailMerge m = MergeTail(run.recording);
   REQUIRE(m.outcome == Outcome::kMerged);
   CHECK(m.torn_bytes == cut);
+  CHECK(m.appended_at == run.whole.size());  // cut back to there, then appended
   CHECK(m.writer_bytes == 0);
   CHECK(m.events == 0);
   CHECK(m.batches == 0);
@@ -478,6 +479,7 @@ TEST_CASE("a batch being flushed at the kill is merged once", "[tail_merge]") {
     CHECK(m.duplicates == 1);
     CHECK(m.events == 0);
     CHECK(m.batches == 0);
+    CHECK(m.appended_at == recorded.size());
     CHECK_FALSE(run.TailExists());
     Bytes merged = run.Recording();
     CHECK(Prefix(merged, recorded.size()) == recorded);
