@@ -35,6 +35,12 @@ bool IsAllocationWrapper(const std::string& f) {
       "g_slice_alloc", "g_slice_alloc0", "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc",
       "PyMem_RawMalloc", "PyMem_RawCalloc", "PyMem_RawRealloc", "PyObject_Malloc",
       "PyObject_Calloc", "PyObject_Realloc",
+      // CPython's allocators behind those (obmalloc.c), which a call reaches directly when the
+      // public function is a tail call or inlined
+      "_PyObject_Malloc", "_PyObject_Calloc", "_PyObject_Realloc", "_PyMem_RawMalloc",
+      "_PyMem_RawCalloc", "_PyMem_RawRealloc", "pymalloc_alloc", "pymalloc_realloc",
+      "allocate_from_new_pool", "new_arena", "arena_map_get", "arena_map_mark_used",
+      "_PyObject_ArenaMmap", "_PyObject_ArenaMalloc",
       // HotSpot's (the JVM's own C++ heap)
       "os::malloc", "os::realloc", "os::strdup", "os::strdup_check_oom", "AllocateHeap",
       "ReallocateHeap", "NMTPreInitAllocation::do_alloc", "NMTPreInit::handle_malloc",
