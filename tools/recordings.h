@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "report/reader/tail_merge.h"
 #include "report/replay/model.h"
 #include "tools/commands.h"
 #include "tools/followed_recordings.h"
@@ -26,9 +25,9 @@ std::vector<std::string> FindSessionRecordings(const std::string& dir, uint64_t 
                                                uint32_t first_pid);
 
 // Merges the tail file a killed process left beside `recording` into it (report/reader/
-// tail_merge.h); warns of what could not be merged. True when records were added (then *merge,
-// when given, says what was added where).
-bool MergeTailOf(const std::string& recording, report::TailMerge* merge = nullptr);
+// tail_merge.h); warns of what could not be merged. When records were added, `followed` (when
+// given) is told where (FollowedRecordings::Merged).
+void MergeTailOf(const std::string& recording, FollowedRecordings* followed = nullptr);
 
 // Readies `followed` to symbolize ahead (FollowedRecordings::PrepareNewStacks) for the reports
 // RenderRecordings will make of them with `options`: gives it the symbolizer they will use.

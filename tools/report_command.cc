@@ -98,11 +98,12 @@ bool StillRunning(const report::ProcessModel& m) {
 
 }  // namespace
 
-bool MergeTailOf(const std::string& recording, report::TailMerge* merge) {
+void MergeTailOf(const std::string& recording, FollowedRecordings* followed) {
   report::TailMerge m = report::MergeTail(recording);
   if (!m.warning.empty()) spdlog::warn("{}", m.warning);
-  if (merge != nullptr) *merge = m;
-  return m.outcome == report::TailMerge::Outcome::kMerged;
+  if (m.outcome == report::TailMerge::Outcome::kMerged && followed != nullptr) {
+    followed->Merged(recording, m.appended_at, m.torn_bytes > 0);
+  }
 }
 
 namespace {
@@ -132,10 +133,7 @@ void LoadAll(const std::vector<std::string>& files, const LoadSettings& settings
              FollowedRecordings* followed = nullptr) {
   out.models.reserve(files.size());
   for (const std::string& file : files) {
-    report::TailMerge merge;
-    if (MergeTailOf(file, &merge) && followed != nullptr) {
-      followed->Merged(file, merge.appended_at, merge.torn_bytes > 0);
-    }
+    MergeTailOf(file, followed);
     try {
       out.models.push_back(followed != nullptr ? followed->Model(file)
                                                : std::make_shared<report::ProcessModel>(

@@ -397,12 +397,7 @@ int Report(const RunCommandOptions& o, const std::string& dir, uint64_t session,
       FindSessionRecordings(dir, session, static_cast<uint32_t>(child));
   // A process of the session that was killed left its last records in its tail file; the
   // background replay goes on into them (or reads that recording anew: Merged).
-  for (const std::string& f : files) {
-    report::TailMerge merge;
-    if (MergeTailOf(f, &merge) && followed != nullptr) {
-      followed->Merged(f, merge.appended_at, merge.torn_bytes > 0);
-    }
-  }
+  for (const std::string& f : files) MergeTailOf(f, followed);
   std::ofstream file;
   if (!o.report_file.empty()) {
     file.open(o.report_file, std::ios::binary | std::ios::trunc);

@@ -12,18 +12,22 @@
 
 namespace allocwatch::preload {
 
+// One turn of a wait for another thread: a pause instruction, and every 64th turn the CPU
+// given up (sched_yield), `spins` counting the turns.
+inline void SpinPause(int& spins) {
+  if (++spins > 64) {
+    sched_yield();
+    spins = 0;
+  } else {
+    __builtin_ia32_pause();
+  }
+}
+
 class Spinlock {
  public:
   void Lock() {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins > 64) {
-          sched_yield();
-          spins = 0;
-        } else {
-          __builtin_ia32_pause();
-        }
-      }
+      while (locked_.load(std::memory_order_relaxed)) SpinPause(spins);
     }
   }
   // Takes the lock when it is free; never waits.

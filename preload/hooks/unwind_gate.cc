@@ -1,12 +1,13 @@
 // preload/hooks/unwind_gate.cc: see unwind_gate.h.
 #include "preload/hooks/unwind_gate.h"
 
-#include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
+
+#include "preload/base/raw_io.h"
+#include "preload/base/spinlock.h"
 
 namespace allocwatch::preload {
 namespace {
@@ -26,18 +27,12 @@ constinit std::atomic<uint32_t> g_closed{0};
 constinit std::atomic<int> g_pid{0};
 // How long a fork waits for the other threads to leave libunwind (a step takes microseconds;
 // a preempted thread may take a scheduler's while) before it goes on regardless.
-constexpr int64_t kMaxWaitNs = 2'000'000'000;
+constexpr uint64_t kMaxWaitNs = 2'000'000'000;
 
 Stripe& StripeOf(const ThreadState& t) {
   // Each thread's TLS block has its own address; a multiplicative hash spreads them.
   auto a = reinterpret_cast<uintptr_t>(&t) >> 6;
   return g_stripes[(a * 0x9E3779B97F4A7C15ULL) >> 60];
-}
-
-int64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 // In a child of a raw clone: only the calling thread exists, the gate is open.
@@ -46,15 +41,6 @@ void ResetCounts(ThreadState& t, int pid) {
   StripeOf(t).inside.store(t.unwind_depth, std::memory_order_relaxed);
   g_closed.store(0, std::memory_order_relaxed);
   g_pid.store(pid, std::memory_order_relaxed);
-}
-
-void Pause(int& spins) {
-  if (++spins > 64) {
-    sched_yield();
-    spins = 0;
-  } else {
-    __builtin_ia32_pause();
-  }
 }
 
 }  // namespace
@@ -77,7 +63,7 @@ void Enter(ThreadState& t) {
       ResetCounts(t, pid);  // a raw clone's child, of a process that was forking
       continue;
     }
-    while (g_closed.load(std::memory_order_acquire) != 0) Pause(spins);
+    while (g_closed.load(std::memory_order_acquire) != 0) SpinPause(spins);
   }
   ++t.unwind_depth;
 }
@@ -96,17 +82,17 @@ void CloseUnwindGate(ThreadState& t) {
   if (pid != g_pid.load(std::memory_order_relaxed)) ResetCounts(t, pid);
   t.forking = true;
   g_closed.fetch_add(1, std::memory_order_seq_cst);
-  int64_t deadline = 0;
+  uint64_t deadline = 0;
   for (int spins = 0;;) {
     int64_t inside = 0;
     for (Stripe& s : g_stripes) inside += s.inside.load(std::memory_order_seq_cst);
     if (inside <= static_cast<int64_t>(t.unwind_depth)) return;
     if (spins == 0) {  // after each yield
-      int64_t now = MonotonicNs();
+      uint64_t now = MonotonicNs();
       if (deadline == 0) deadline = now + kMaxWaitNs;
       if (now > deadline) return;
     }
-    Pause(spins);
+    SpinPause(spins);
   }
 }
 
